@@ -1,0 +1,34 @@
+"""Nova-style fault bodies: the one place exceptions become HTTP answers."""
+
+import json
+
+import webob
+
+from serialproxy import exception
+
+# The body key Nova uses for each status, so clients parse ours unchanged.
+_FAULT_NAMES = {
+    400: 'badRequest',
+    401: 'unauthorized',
+    403: 'forbidden',
+    404: 'itemNotFound',
+    405: 'badMethod',
+    409: 'conflictingRequest',
+    413: 'overLimit',
+    415: 'badMediaType',
+    501: 'notImplemented',
+    503: 'serviceUnavailable',
+}
+
+
+def fault(code, message):
+    name = _FAULT_NAMES.get(code, 'computeFault')
+    body = {name: {'code': code, 'message': message}}
+    return webob.Response(status=code, content_type='application/json',
+                          charset='utf-8', body=json.dumps(body).encode())
+
+
+def from_exception(exc):
+    if isinstance(exc, exception.SerialProxyException):
+        return fault(exc.code, exc.message)
+    return fault(500, 'Unexpected API error. The server log has details.')

@@ -1,0 +1,25 @@
+"""serialproxy-all: every service in one process, the embedded default.
+
+Services talk over the in-process messaging driver, so no broker is
+needed; the database schema is created on start when it is missing.
+"""
+
+import sys
+
+from serialproxy import config
+from serialproxy import conf as sp_conf
+from serialproxy.db import api as db_api
+from serialproxy import rpc
+from serialproxy import service
+
+CONF = sp_conf.CONF
+
+
+def main():
+    config.parse_args(sys.argv)
+    rpc.init(CONF, transport_url=rpc.IN_PROCESS_TRANSPORT_URL)
+    db_api.Database(CONF.database.connection).sync()
+    service.run([service.consoleauth_service(),
+                  service.compute_service(),
+                  service.APIService(CONF.api.listen, CONF.api.port)],
+                 proxy=service.console_proxy())

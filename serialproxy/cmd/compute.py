@@ -1,0 +1,16 @@
+"""serialproxy-compute: the compute RPC service."""
+
+import sys
+
+from serialproxy import config
+from serialproxy import conf as sp_conf
+from serialproxy import rpc
+from serialproxy import service
+
+CONF = sp_conf.CONF
+
+
+def main():
+    config.parse_args(sys.argv)
+    rpc.init(CONF)
+    service.run([service.compute_service()])

@@ -1,0 +1,19 @@
+"""The one CONF of serialproxy, with every option group registered."""
+
+from oslo_config import cfg
+
+from serialproxy.conf import api
+from serialproxy.conf import console
+from serialproxy.conf import consoleauth
+from serialproxy.conf import database
+from serialproxy.conf import libvirt
+from serialproxy.conf import serial_console
+from serialproxy.conf import service
+
+CONF = cfg.CONF
+
+OPTION_MODULES = (api, console, consoleauth, database, libvirt, serial_console,
+                  service)
+
+for _module in OPTION_MODULES:
+    _module.register_opts(CONF)

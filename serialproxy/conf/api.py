@@ -1,0 +1,32 @@
+"""Options of the [api] group: the REST API listener."""
+
+from oslo_config import cfg
+
+api_group = cfg.OptGroup(
+    'api',
+    title='REST API options',
+    help='Where serialproxy-api listens and how it authenticates.')
+
+api_opts = [
+    cfg.HostAddressOpt('listen',
+                       default='0.0.0.0',
+                       help='Address serialproxy-api listens on.'),
+    cfg.PortOpt('port',
+                default=8790,
+                help='Port serialproxy-api listens on. Not 8774, so it can '
+                     'run beside nova-api on one host.'),
+    cfg.StrOpt('auth_strategy',
+               default='noauth',
+               choices=[('noauth', 'No authentication: every caller is '
+                                   'an admin. Development only.')],
+               help='How API callers are authenticated.'),
+]
+
+
+def register_opts(conf):
+    conf.register_group(api_group)
+    conf.register_opts(api_opts, group=api_group)
+
+
+def list_opts():
+    return {api_group: api_opts}

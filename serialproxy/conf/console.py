@@ -1,0 +1,35 @@
+"""Options of the [console] group: the proxy's rules for clients."""
+
+from oslo_config import cfg
+
+console_group = cfg.OptGroup(
+    'console',
+    title='Console proxy options',
+    help='What the websocket proxy accepts from browsers and clients.')
+
+console_opts = [
+    cfg.ListOpt('allowed_origins',
+                default=[],
+                help='Host names, besides the proxy\'s own Host header, '
+                     'that a browser Origin may carry. A request without '
+                     'Origin is a non-browser client and is not checked.'),
+    cfg.IntOpt('handshake_timeout',
+               default=10,
+               min=1,
+               help='Seconds a client has to send its HTTP request before '
+                    'the proxy drops it.'),
+    cfg.IntOpt('rpc_workers',
+               default=32,
+               min=1,
+               help='Threads the proxy uses for its RPC calls during '
+                    'connection setup; bounds concurrent setups.'),
+]
+
+
+def register_opts(conf):
+    conf.register_group(console_group)
+    conf.register_opts(console_opts, group=console_group)
+
+
+def list_opts():
+    return {console_group: console_opts}

@@ -1,0 +1,34 @@
+"""Options of the [DEFAULT] group shared by every service."""
+
+import socket
+
+from oslo_config import cfg
+
+service_opts = [
+    cfg.StrOpt('host',
+               default=socket.gethostname(),
+               sample_default='<current_hostname>',
+               help='Name of this host. A compute agent serves RPC under '
+                    'this name and registers its instances with it.'),
+    cfg.StrOpt('state_path',
+               default='/var/lib/serialproxy',
+               help='Directory for local state: the SQLite database by '
+                    'default, and later the port pool.'),
+    cfg.IntOpt('rpc_call_timeout',
+               default=30,
+               min=1,
+               help='Seconds to wait for an RPC reply before giving up.'),
+    cfg.IntOpt('instance_report_interval',
+               default=60,
+               min=1,
+               help='Seconds between the compute agent\'s reports of its '
+                    'instances to consoleauth.'),
+]
+
+
+def register_opts(conf):
+    conf.register_opts(service_opts)
+
+
+def list_opts():
+    return {'DEFAULT': service_opts}

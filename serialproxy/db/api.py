@@ -1,0 +1,102 @@
+"""Database access for consoleauth, the only service with a database."""
+
+import os
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from serialproxy.db import models
+
+INSTANCE_FIELDS = ('uuid', 'name', 'host', 'state', 'project_id', 'user_id')
+
+
+class Database:
+    """One engine and its sessions, over [database] connection."""
+
+    def __init__(self, url):
+        self.url = sa.engine.make_url(url)
+        connect_args = {}
+        if self.url.get_backend_name() == 'sqlite':
+            # consoleauth answers RPC from a thread pool.
+            connect_args['check_same_thread'] = False
+            if self.url.database:
+                os.makedirs(os.path.dirname(os.path.abspath(
+                    self.url.database)), exist_ok=True)
+        self.engine = sa.create_engine(self.url, connect_args=connect_args,
+                                       pool_pre_ping=True)
+        self._sessionmaker = orm.sessionmaker(bind=self.engine,
+                                              expire_on_commit=False)
+
+    def sync(self):
+        """Create the schema where it is missing."""
+        models.Base.metadata.create_all(self.engine)
+
+    def check_schema(self):
+        """Fail clearly when `serialproxy-manage db sync` was not run."""
+        missing = set(models.Base.metadata.tables) - set(
+            sa.inspect(self.engine).get_table_names())
+        if missing:
+            raise RuntimeError(
+                'database schema is missing tables %s; run '
+                '"serialproxy-manage db sync"' % ', '.join(sorted(missing)))
+
+    def session(self):
+        return self._sessionmaker.begin()
+
+    # Tokens
+
+    def add_token(self, **values):
+        with self.session() as session:
+            session.add(models.ConsoleToken(**values))
+
+    def get_token(self, token_hash):
+        with self.session() as session:
+            return session.get(models.ConsoleToken, token_hash)
+
+    def delete_tokens(self, instance_uuid):
+        with self.session() as session:
+            return session.execute(
+                sa.delete(models.ConsoleToken).where(
+                    models.ConsoleToken.instance_uuid == instance_uuid)
+            ).rowcount
+
+    def delete_expired_tokens(self, now):
+        with self.session() as session:
+            return session.execute(
+                sa.delete(models.ConsoleToken).where(
+                    models.ConsoleToken.expires_at <= now)).rowcount
+
+    # Instance registry
+
+    def replace_host_instances(self, host, instances, now):
+        """Make the registry of host exactly the reported instances."""
+        reported = {i['uuid']: i for i in instances}
+        with self.session() as session:
+            session.execute(
+                sa.delete(models.Instance).where(
+                    models.Instance.host == host,
+                    models.Instance.uuid.not_in(list(reported))))
+            for uuid, values in reported.items():
+                row = session.get(models.Instance, uuid)
+                if row is None:
+                    row = models.Instance(uuid=uuid)
+                    session.add(row)
+                for field in INSTANCE_FIELDS[1:]:
+                    setattr(row, field, values.get(field))
+                row.host = host
+                row.updated_at = now
+
+    def get_instance(self, uuid):
+        with self.session() as session:
+            return session.get(models.Instance, uuid)
+
+    def list_instances(self, host=None):
+        query = sa.select(models.Instance).order_by(models.Instance.name)
+        if host is not None:
+            query = query.where(models.Instance.host == host)
+        with self.session() as session:
+            return list(session.scalars(query))
+
+
+def instance_to_dict(row):
+    return {field: getattr(row, field) for field in INSTANCE_FIELDS}

@@ -1,0 +1,38 @@
+"""Tables of the consoleauth database."""
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+
+class Base(orm.DeclarativeBase):
+    pass
+
+
+class ConsoleToken(Base):
+    """An issued console token. Only its SHA-256 is kept, never the token."""
+
+    __tablename__ = 'console_tokens'
+
+    token_hash = sa.Column(sa.String(64), primary_key=True)
+    instance_uuid = sa.Column(sa.String(36), nullable=False, index=True)
+    console_type = sa.Column(sa.String(16), nullable=False)
+    compute_host = sa.Column(sa.String(255), nullable=False)
+    host = sa.Column(sa.String(255), nullable=False)
+    port = sa.Column(sa.Integer, nullable=False)
+    serial_index = sa.Column(sa.Integer, nullable=False, default=0)
+    created_at = sa.Column(sa.Float, nullable=False)
+    expires_at = sa.Column(sa.Float, nullable=False, index=True)
+
+
+class Instance(Base):
+    """The registry entry of a guest, as its compute agent last reported."""
+
+    __tablename__ = 'instances'
+
+    uuid = sa.Column(sa.String(36), primary_key=True)
+    name = sa.Column(sa.String(255), nullable=False)
+    host = sa.Column(sa.String(255), nullable=False, index=True)
+    state = sa.Column(sa.String(16), nullable=False)
+    project_id = sa.Column(sa.String(255), nullable=True)
+    user_id = sa.Column(sa.String(255), nullable=True)
+    updated_at = sa.Column(sa.Float, nullable=False)

@@ -1,0 +1,80 @@
+"""The errors that cross service boundaries.
+
+Each carries a message format and the HTTP status the API or the proxy
+answers with. They travel over RPC by name (see serialproxy.rpc), so the
+caller re-raises the same class with the same keyword arguments.
+"""
+
+
+class SerialProxyException(Exception):
+    msg_fmt = 'An unknown error occurred.'
+    code = 500
+
+    def __init__(self, message=None, **kwargs):
+        self.kwargs = kwargs
+        if not message:
+            message = self.msg_fmt % kwargs
+        self.message = message
+        super().__init__(message)
+
+
+class Invalid(SerialProxyException):
+    msg_fmt = 'Invalid request.'
+    code = 400
+
+
+class NotFound(SerialProxyException):
+    msg_fmt = 'Not found.'
+    code = 404
+
+
+class Conflict(SerialProxyException):
+    msg_fmt = 'Conflict.'
+    code = 409
+
+
+class InstanceNotFound(NotFound):
+    msg_fmt = 'Instance %(instance_uuid)s could not be found.'
+
+
+class InstanceNotRunning(Conflict):
+    msg_fmt = 'Instance %(instance_uuid)s is not running.'
+
+
+class SerialPortNotFound(Invalid):
+    msg_fmt = ('Instance %(instance_uuid)s has no TCP serial port with '
+               'index %(index)s.')
+
+
+class ConsoleTypeInvalid(Invalid):
+    msg_fmt = 'Invalid console type %(console_type)s.'
+
+
+class ConsoleTypeUnavailable(Invalid):
+    msg_fmt = 'Unavailable console type %(console_type)s.'
+
+
+class ConsoleNotEnabled(SerialProxyException):
+    msg_fmt = 'Serial consoles are disabled on this cloud.'
+    code = 501
+
+
+class InvalidToken(SerialProxyException):
+    # Never put the token itself in this message: it reaches logs and
+    # HTTP bodies.
+    msg_fmt = 'The console token is missing, unknown or expired.'
+    code = 401
+
+
+class ConsolePortInvalid(InvalidToken):
+    msg_fmt = 'The console this token was issued for is no longer there.'
+
+
+class HypervisorUnavailable(SerialProxyException):
+    msg_fmt = 'The compute host %(host)s cannot reach its hypervisor.'
+    code = 503
+
+
+class ServiceUnavailable(SerialProxyException):
+    msg_fmt = 'The %(service)s service did not answer in time.'
+    code = 503

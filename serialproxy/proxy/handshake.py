@@ -1,0 +1,126 @@
+"""The HTTP side of a console connection, without sockets.
+
+Parses the client's request and decides, before any 101, whether it may
+open a console: every refusal is a Refusal with an HTTP status and a short
+reason that never names the token.
+"""
+
+import email.message
+import urllib.parse
+
+MAX_REQUEST_BYTES = 16 * 1024
+
+_REASONS = {200: 'OK', 400: 'Bad Request', 401: 'Unauthorized',
+            403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+            409: 'Conflict', 426: 'Upgrade Required',
+            429: 'Too Many Requests', 431: 'Request Header Fields Too Large',
+            500: 'Internal Server Error', 503: 'Service Unavailable'}
+
+
+class Refusal(Exception):
+    def __init__(self, status, reason):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class Request:
+    def __init__(self, method, target, headers):
+        self.method = method
+        self.target = target
+        # email.message.Message: case-insensitive get(), which is also what
+        # websockify's WebSocket.accept() expects of its headers argument.
+        self.headers = headers
+        parts = urllib.parse.urlsplit(target)
+        self.path = parts.path
+        self.query = urllib.parse.parse_qs(parts.query)
+
+    @property
+    def is_websocket(self):
+        return self.headers.get('Upgrade', '').lower() == 'websocket'
+
+    @property
+    def token(self):
+        values = self.query.get('token')
+        return values[0] if values else None
+
+
+def parse_request(data):
+    """(Request, bytes consumed) once complete, None before, or Refusal."""
+    end = data.find(b'\r\n\r\n')
+    if end < 0:
+        if len(data) > MAX_REQUEST_BYTES:
+            raise Refusal(431, 'Request headers too large')
+        return None
+    if end > MAX_REQUEST_BYTES:
+        raise Refusal(431, 'Request headers too large')
+    try:
+        lines = data[:end].decode('latin-1').split('\r\n')
+        method, target, version = lines[0].split(' ')
+    except ValueError:
+        raise Refusal(400, 'Malformed request line')
+    if not version.startswith('HTTP/1.'):
+        raise Refusal(400, 'Unsupported HTTP version')
+    headers = email.message.Message()
+    for line in lines[1:]:
+        name, sep, value = line.partition(':')
+        if not sep or not name or name != name.strip():
+            raise Refusal(400, 'Malformed header line')
+        headers[name] = value.strip()
+    return Request(method, target, headers), end + 4
+
+
+def check_path(request):
+    """Reject what could be taken for a URL on another host."""
+    # "//evil.example/" is read by some clients as a network-path reference:
+    # the open-redirect class of bug (CVE-2015-8870's kin).
+    if request.target.startswith('//') or request.path.startswith('//'):
+        raise Refusal(400, 'Path must not start with //')
+    if request.method not in ('GET', 'HEAD'):
+        raise Refusal(405, 'Only GET is served here')
+
+
+def check_origin(request, allowed_origins, tls):
+    """Browsers must come from our own page or an allowed origin."""
+    origin = request.headers.get('Origin')
+    if origin is None:
+        return  # not a browser: Origin is a browser's promise, not others'
+    parsed = urllib.parse.urlsplit(origin)
+    host_header = request.headers.get('Host', '')
+    own_host = urllib.parse.urlsplit('//' + host_header).hostname
+    if not parsed.hostname or (parsed.hostname != own_host and
+                               parsed.hostname not in allowed_origins):
+        raise Refusal(403, 'Origin not allowed')
+    expected = request.headers.get('X-Forwarded-Proto') or (
+        'https' if tls else 'http')
+    scheme = {'ws': 'http', 'wss': 'https'}.get(parsed.scheme, parsed.scheme)
+    if scheme != expected.strip().lower():
+        raise Refusal(403, 'Origin scheme does not match the connection')
+
+
+def check_websocket_headers(request):
+    if request.headers.get('Sec-WebSocket-Key') is None:
+        raise Refusal(400, 'Missing Sec-WebSocket-Key header')
+    if request.headers.get('Sec-WebSocket-Version') != '13':
+        raise Refusal(426, 'Only websocket version 13 is supported')
+    offered = offered_subprotocols(request)
+    if offered and 'binary' not in offered:
+        raise Refusal(400, 'Only the "binary" subprotocol is served')
+
+
+def offered_subprotocols(request):
+    raw = request.headers.get('Sec-WebSocket-Protocol', '')
+    return [p.strip() for p in raw.split(',') if p.strip()]
+
+
+def response(status, reason='', headers=(), body=None):
+    """Bytes of a complete HTTP/1.1 response that closes the connection."""
+    if body is None:
+        body = (reason + '\n').encode('utf-8') if reason else b''
+        headers = list(headers) + [('Content-Type',
+                                    'text/plain; charset=utf-8')]
+    lines = ['HTTP/1.1 %d %s' % (status, _REASONS.get(status, 'Error'))]
+    lines += ['%s: %s' % header for header in headers]
+    lines += ['Content-Length: %d' % len(body), 'Connection: close',
+              'Cache-Control: no-store', '', '']
+    return '\r\n'.join(lines).encode('latin-1') + body

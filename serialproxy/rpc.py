@@ -1,0 +1,52 @@
+"""Messaging plumbing shared by every service.
+
+Callers never build targets themselves: each service's rpcapi module asks
+here for a client, and each service's command asks here for a server.
+"""
+
+import oslo_messaging as messaging
+
+from serialproxy import conf as sp_conf
+
+CONF = sp_conf.CONF
+
+# Exceptions from these modules are re-raised as themselves on the caller's
+# side; anything else arrives as oslo_messaging.RemoteError.
+ALLOWED_EXMODS = ['serialproxy.exception']
+
+# serialproxy-all runs every service in one process on this driver.
+IN_PROCESS_TRANSPORT_URL = 'fake:/'
+
+_TRANSPORT = None
+
+
+def init(conf, transport_url=None):
+    """Create the process's transport; transport_url overrides config."""
+    global _TRANSPORT
+    _TRANSPORT = messaging.get_rpc_transport(
+        conf, url=transport_url, allowed_remote_exmods=ALLOWED_EXMODS)
+
+
+def cleanup():
+    global _TRANSPORT
+    if _TRANSPORT is not None:
+        _TRANSPORT.cleanup()
+        _TRANSPORT = None
+
+
+def _transport():
+    if _TRANSPORT is None:
+        raise RuntimeError('serialproxy.rpc.init() was not called')
+    return _TRANSPORT
+
+
+def get_client(target, version_cap=None):
+    return messaging.get_rpc_client(_transport(), target,
+                                    version_cap=version_cap,
+                                    timeout=CONF.rpc_call_timeout)
+
+
+def get_server(target, endpoints):
+    return messaging.get_rpc_server(
+        _transport(), target, endpoints, executor='threading',
+        access_policy=messaging.DefaultRPCAccessPolicy)

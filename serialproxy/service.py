@@ -1,0 +1,180 @@
+"""How each service is assembled and run, shared by the commands.
+
+Every builder returns objects with start() and stop(), so serialproxy-all
+runs the same pieces the separate commands run.
+"""
+
+import asyncio
+import signal
+import socketserver
+import threading
+import wsgiref.simple_server
+
+import oslo_messaging as messaging
+from oslo_log import log as logging
+
+from serialproxy.api import app as api_app
+from serialproxy.compute import libvirt_driver
+from serialproxy.compute import manager as compute_manager
+from serialproxy.compute import rpcapi as compute_rpcapi
+from serialproxy import conf as sp_conf
+from serialproxy.consoleauth import manager as consoleauth_manager
+from serialproxy.consoleauth import rpcapi as consoleauth_rpcapi
+from serialproxy.db import api as db_api
+from serialproxy.proxy import server as proxy_server
+from serialproxy import rpc
+
+CONF = sp_conf.CONF
+LOG = logging.getLogger(__name__)
+
+# Housekeeping interval of consoleauth: expired token purge.
+PURGE_INTERVAL = 60
+
+
+class Periodic:
+    """Runs fn every interval seconds on a daemon thread until stopped."""
+
+    def __init__(self, interval, fn, name):
+        self.interval = interval
+        self.fn = fn
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name,
+                                        daemon=True)
+
+    def _run(self):
+        while not self._stopped.wait(self.interval):
+            try:
+                self.fn()
+            except Exception:
+                LOG.exception('Periodic task %s failed', self._thread.name)
+
+    def start(self):
+        self._thread.start()
+
+    def stop(self):
+        self._stopped.set()
+
+
+class RPCService:
+    """An RPC server plus the periodic tasks that go with it."""
+
+    def __init__(self, server, periodics=()):
+        self.server = server
+        self.periodics = list(periodics)
+
+    def start(self):
+        self.server.start()
+        for periodic in self.periodics:
+            periodic.start()
+
+    def stop(self):
+        for periodic in self.periodics:
+            periodic.stop()
+        self.server.stop()
+        self.server.wait()
+
+
+def consoleauth_service():
+    database = db_api.Database(CONF.database.connection)
+    database.check_schema()
+    manager = consoleauth_manager.ConsoleAuthManager(database)
+    target = messaging.Target(topic=consoleauth_rpcapi.TOPIC,
+                              server=CONF.host)
+    return RPCService(rpc.get_server(target, [manager]),
+                      [Periodic(PURGE_INTERVAL, manager.purge_expired_tokens,
+                                'purge-expired-tokens')])
+
+
+class ComputeService(RPCService):
+    """The compute RPC server; reports its instances once it listens."""
+
+    def __init__(self, server, manager):
+        super().__init__(server, [Periodic(CONF.instance_report_interval,
+                                           manager.report_instances,
+                                           'report-instances')])
+        self.manager = manager
+
+    def start(self):
+        super().start()
+        try:
+            self.manager.report_instances()
+        except Exception:
+            # consoleauth may start after us; the periodic report retries.
+            LOG.exception('First report of instances to consoleauth failed')
+
+
+def compute_service():
+    driver = libvirt_driver.LibvirtDriver(
+        CONF.libvirt.connection_uri, CONF.host,
+        CONF.serial_console.proxyclient_address)
+    manager = compute_manager.ComputeManager(
+        driver, consoleauth_rpcapi.ConsoleAuthAPI())
+    target = messaging.Target(topic=compute_rpcapi.TOPIC, server=CONF.host)
+    return ComputeService(rpc.get_server(target, [manager]), manager)
+
+
+class _ThreadingWSGIServer(socketserver.ThreadingMixIn,
+                           wsgiref.simple_server.WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _QuietHandler(wsgiref.simple_server.WSGIRequestHandler):
+    def log_message(self, fmt, *args):
+        # Request lines carry no token here, but keep access logs in
+        # oslo.log rather than on stderr.
+        LOG.info('%s %s', self.address_string(), fmt % args)
+
+
+class APIService:
+    """The REST API on a threaded WSGI server (uwsgi can host app.py too)."""
+
+    def __init__(self, host, port):
+        self.httpd = wsgiref.simple_server.make_server(
+            host, port, api_app.APIRouter(),
+            server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
+        self._thread = threading.Thread(target=self.httpd.serve_forever,
+                                        name='api', daemon=True)
+
+    def start(self):
+        self._thread.start()
+        LOG.info('API listening on %s:%s', *self.httpd.server_address[:2])
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def console_proxy():
+    return proxy_server.ConsoleProxy(
+        consoleauth_rpcapi.ConsoleAuthAPI(), compute_rpcapi.ComputeAPI(),
+        allowed_origins=CONF.console.allowed_origins,
+        handshake_timeout=CONF.console.handshake_timeout,
+        rpc_workers=CONF.console.rpc_workers)
+
+
+async def _serve_until_signal(proxy):
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    if proxy is not None:
+        await proxy.start(CONF.serial_console.serialproxy_host,
+                          CONF.serial_console.serialproxy_port)
+    await stop.wait()
+    if proxy is not None:
+        await proxy.stop()
+
+
+def run(services, proxy=None):
+    """Start services (and the proxy's loop), stop them all on a signal."""
+    started = []
+    try:
+        for svc in services:
+            svc.start()
+            started.append(svc)
+        asyncio.run(_serve_until_signal(proxy))
+    finally:
+        for svc in reversed(started):
+            svc.stop()
+        rpc.cleanup()
