@@ -161,6 +161,8 @@ async def _serve_until_signal(proxy):
     if proxy is not None:
         await proxy.start(CONF.serial_console.serialproxy_host,
                           CONF.serial_console.serialproxy_port)
+    # Tests and init scripts wait for this line.
+    LOG.info('Ready: every service of this process is serving')
     await stop.wait()
     if proxy is not None:
         await proxy.stop()

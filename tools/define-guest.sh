@@ -49,9 +49,8 @@ for f in vmlinuz initramfs.img; do
 done
 "${virsh[@]}" version >/dev/null 2>&1 || die "libvirt not answering; run tools/setup-libvirt.sh first"
 
-# Copy the images where the (unprivileged) qemu user can read them; the repo
-# may sit under a private home directory.  Skip if unchanged, as running
-# guests may share them.
+# Copy the images where the (unprivileged) qemu user can read them: the repo
+# may sit under a private home directory.  Unchanged files are left alone.
 install -d -m 0755 "$img"
 for f in vmlinuz initramfs.img; do
     cmp -s "$src/$f" "$img/$f" || install -m 0644 "$src/$f" "$img/$f"

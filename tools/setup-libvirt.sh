@@ -22,21 +22,8 @@ die() { log "ERROR: $*"; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "must run as root"
 
 # --- packages ---------------------------------------------------------------
-missing=()
-for p in "${PKGS[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' \
-        || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    [ "${SP_SKIP_APT:-0}" = 1 ] && die "missing packages: ${missing[*]}"
-    log "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    # Lock timeout: another apt run (e.g. a provisioning step) may still hold it.
-    apt-get -o DPkg::Lock::Timeout=600 update -qq
-    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
-else
-    log "packages already installed"
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+ensure_debian_packages "${PKGS[@]}" || die "cannot install the packages above"
 
 # --- qemu user ----------------------------------------------------------------
 # Debian's postinst normally creates these; it can be skipped in minimal images.
@@ -49,14 +36,16 @@ fi
 
 # --- qemu.conf ----------------------------------------------------------------
 # Why each setting (no systemd/dbus/udev here, cgroups not delegated to us):
-#   namespaces = []          private /dev per VM needs udev-populated /dev
-#   cgroup_controllers = []  libvirt would try to create per-VM cgroups
-#   remember_owner = 0       needs trusted.* xattrs; not worth relying on
+#   namespaces = []          per-VM mount namespace + private /dev breaks in
+#                            containers (mount propagation, no udev)
+#   cgroup_controllers = []  per-VM cgroups need writable, delegated cgroups
+#   remember_owner = 0       needs trusted.* xattrs (CAP_SYS_ADMIN, fs support)
 #   security_driver = none   no AppArmor/SELinux profiles loaded here
 #   dynamic_ownership = 0    guest files are world-readable; nothing to chown
 #   stdio_handler = logd     QEMU stdout/stderr + <log file=> go via virtlogd
 BEGIN='# BEGIN serialproxy: managed by setup-libvirt.sh, edits here are lost'
 END='# END serialproxy'
+getent passwd "$QEMU_USER" >/dev/null || die "SP_QEMU_USER '$QEMU_USER' does not exist"
 block="$BEGIN
 user = \"$QEMU_USER\"
 group = \"$(id -gn "$QEMU_USER")\"
@@ -68,33 +57,36 @@ dynamic_ownership = 0
 stdio_handler = \"logd\"
 $END"
 keys='user|group|namespaces|cgroup_controllers|remember_owner|security_driver|dynamic_ownership|stdio_handler'
-before=$(sha256sum "$QEMU_CONF" | cut -d' ' -f1)
-tmp=$(mktemp)
+tmp=$(mktemp); trap 'rm -f "$tmp"' EXIT
 # Drop our old block, comment out other active settings of the same keys
 # (libvirt uses the first occurrence), then append the fresh block.
-sed -e "/^$BEGIN\$/,/^$END\$/d" \
-    -E -e "s/^[[:space:]]*($keys)[[:space:]]*=/#&/" "$QEMU_CONF" > "$tmp"
+sed -E -e "/^$BEGIN\$/,/^$END\$/d" \
+    -e "s/^[[:space:]]*($keys)[[:space:]]*=/#&/" "$QEMU_CONF" > "$tmp"
 printf '%s\n' "$block" >> "$tmp"
-cat "$tmp" > "$QEMU_CONF"; rm -f "$tmp"
-after=$(sha256sum "$QEMU_CONF" | cut -d' ' -f1)
 conf_changed=0
-[ "$before" = "$after" ] || { conf_changed=1; log "updated $QEMU_CONF"; }
+if ! cmp -s "$tmp" "$QEMU_CONF"; then
+    cat "$tmp" > "$QEMU_CONF"   # keeps the file's owner/mode
+    conf_changed=1; log "updated $QEMU_CONF"
+fi
 
 # Guest images live here; qemu (as $QEMU_USER) only needs to traverse it.
 install -d -m 0755 /var/lib/libvirt/images/serialproxy
 
 # --- daemons --------------------------------------------------------------------
-running() {  # running NAME: the daemon's pidfile points at a live process
-    local pid
-    pid=$(cat "/run/$1.pid" 2>/dev/null) || return 1
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null \
-        && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ]
+alive() {  # alive PID NAME: live (not zombie) process called NAME
+    # Zombie check: a killed daemon stays a zombie until PID 1 reaps it,
+    # which some container/VM inits do only lazily.
+    [ -n "$1" ] && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ] \
+        && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+running() {  # running NAME: /run/NAME.pid (written by NAME -d) is alive
+    alive "$(cat "/run/$1.pid" 2>/dev/null)" "$1"
 }
 stop() {  # stop NAME: by pidfile only, never by process name
-    local pid i
+    local pid _
     pid=$(cat "/run/$1.pid" 2>/dev/null) || return 0
     kill "$pid" 2>/dev/null || return 0
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
+    for _ in $(seq 50); do alive "$pid" "$1" || return 0; sleep 0.2; done
     die "$1 (pid $pid) did not exit"
 }
 
@@ -103,20 +95,23 @@ if [ -d /run/systemd/system ]; then
     systemctl start virtlogd.socket virtlogd.service
     if [ "$conf_changed" = 1 ]; then systemctl restart libvirtd; else systemctl start libvirtd; fi
 else
-    # No init system: run the daemons ourselves (-d = daemonize, writes /run/NAME.pid).
+    # No init system: run the daemons ourselves (-d = daemonize, writes
+    # /run/NAME.pid).  No journal/syslog either, so warnings go to files.
     if running virtlogd; then log "virtlogd already running"; else
-        log "starting virtlogd"; virtlogd -d
+        log "starting virtlogd (log: /var/log/libvirt/virtlogd.log)"
+        LIBVIRT_LOG_OUTPUTS="3:file:/var/log/libvirt/virtlogd.log" virtlogd -d
     fi
     if running libvirtd && [ "$conf_changed" = 1 ]; then
         # Running QEMU guests survive this; libvirtd reconnects to them.
         log "restarting libvirtd to apply qemu.conf"; stop libvirtd
     fi
     if running libvirtd; then log "libvirtd already running"; else
-        log "starting libvirtd"; libvirtd -d
+        log "starting libvirtd (log: /var/log/libvirt/libvirtd.log)"
+        LIBVIRT_LOG_OUTPUTS="3:file:/var/log/libvirt/libvirtd.log" libvirtd -d
     fi
 fi
 
-for i in $(seq 60); do
+for _ in $(seq 60); do
     if virsh -c "$URI" version >/dev/null 2>&1; then
         running virtlogd || [ -d /run/systemd/system ] || die "virtlogd is not running"
         log "libvirt ready at $URI ($(virsh -c "$URI" version | grep -i 'running hypervisor' | sed 's/.*: *//'))"
@@ -125,4 +120,4 @@ for i in $(seq 60); do
     sleep 0.5
 done
 virsh -c "$URI" version || true
-die "libvirt did not answer at $URI within 30s"
+die "libvirt did not answer at $URI within 30s (see /var/log/libvirt/libvirtd.log)"

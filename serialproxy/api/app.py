@@ -25,8 +25,10 @@ class APIRouter:
     """Maps (method, path) to controller actions; everything else is 404."""
 
     def __init__(self, consoleauth_api=None, compute_api=None):
-        consoleauth_api = consoleauth_api or consoleauth_rpcapi.ConsoleAuthAPI()
-        compute_api = compute_api or compute_rpcapi.ComputeAPI()
+        if consoleauth_api is None:
+            consoleauth_api = consoleauth_rpcapi.ConsoleAuthAPI()
+        if compute_api is None:
+            compute_api = compute_rpcapi.ComputeAPI()
         consoles = remote_consoles.RemoteConsolesController(
             consoleauth_api, compute_api)
         self.routes = [

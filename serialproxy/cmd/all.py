@@ -19,7 +19,7 @@ def main():
     config.parse_args(sys.argv)
     rpc.init(CONF, transport_url=rpc.IN_PROCESS_TRANSPORT_URL)
     db_api.Database(CONF.database.connection).sync()
-    service.run([service.consoleauth_service(),
-                  service.compute_service(),
-                  service.APIService(CONF.api.listen, CONF.api.port)],
-                 proxy=service.console_proxy())
+    services = [service.consoleauth_service(),
+                service.compute_service(),
+                service.APIService(CONF.api.listen, CONF.api.port)]
+    service.run(services, proxy=service.console_proxy())

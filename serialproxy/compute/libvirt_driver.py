@@ -10,6 +10,10 @@ from serialproxy import exception
 
 LOG = logging.getLogger(__name__)
 
+# libvirt prints every error to stderr by default; we log the ones that
+# matter ourselves.
+libvirt.registerErrorHandler(lambda ctxt, error: None, None)
+
 _STATES = {
     libvirt.VIR_DOMAIN_NOSTATE: 'nostate',
     libvirt.VIR_DOMAIN_RUNNING: 'running',

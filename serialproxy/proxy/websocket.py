@@ -108,4 +108,3 @@ class ServerWebSocket(websocket.WebSocket):
     @property
     def close_sent(self):
         return self._sent_close
-

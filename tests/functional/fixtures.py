@@ -1,0 +1,219 @@
+"""The real world a functional test builds: guests, brokers, services.
+
+Nothing here is mocked. Each fixture cleans up after itself; a missing
+component is a failure, not a skip (tools/test-setup.sh provides them).
+"""
+
+import configparser
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+
+import fixtures
+from testtools import content
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+BIN = os.path.dirname(sys.executable)
+LIBVIRT_URI = os.environ.get('SERIALPROXY_LIBVIRT_URI', 'qemu:///system')
+RABBIT = os.environ.get('SERIALPROXY_RABBIT_URL',
+                        'rabbit://guest:guest@127.0.0.1:5672/')
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError('timed out after %ss waiting for %s'
+                                 % (timeout, what))
+        time.sleep(0.2)
+
+
+class Guest(fixtures.Fixture):
+    """A QEMU guest under libvirtd whose ttyS0 is a TCP port on loopback.
+
+    The tiny busybox guest of tools/build-guest.sh, defined by
+    tools/define-guest.sh: the same path a demo takes.
+    """
+
+    def __init__(self, boot_timeout=120):
+        self.boot_timeout = boot_timeout
+        self.uuid = str(uuid.uuid4())
+        self.name = 'sp-func-' + self.uuid[:8]
+        self.port = free_port()
+
+    def _setUp(self):
+        self.addCleanup(self._remove)
+        subprocess.run(
+            [os.path.join(ROOT, 'tools', 'define-guest.sh'), self.name,
+             str(self.port), self.uuid],
+            check=True, env=dict(os.environ, SP_REPLACE='1',
+                                 SP_LIBVIRT_URI=LIBVIRT_URI))
+        wait_for(self._shell_answers, self.boot_timeout,
+                 'the guest shell on port %d' % self.port)
+
+    def _shell_answers(self):
+        # QEMU's tcp chardev takes one client at a time: probe, then leave.
+        try:
+            with socket.create_connection(('127.0.0.1', self.port),
+                                          timeout=2) as sock:
+                sock.sendall(b'\necho ready-$((40+2))\n')
+                return read_until(sock.recv, rb'ready-42\r?\n', 5) is not None
+        except OSError:
+            return False
+
+    def _remove(self):
+        virsh = ['virsh', '-q', '-c', LIBVIRT_URI]
+        subprocess.run(virsh + ['destroy', self.name],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(virsh + ['undefine', self.name],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def read_until(recv, pattern, timeout):
+    """Read with recv() until pattern matches the output; None on timeout."""
+    regex = re.compile(pattern)
+    data = b''
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            chunk = recv(4096)
+        except (socket.timeout, TimeoutError):
+            continue
+        if not chunk:
+            return None
+        data += chunk
+        if regex.search(data):
+            return data
+    return None
+
+
+class RabbitVhost(fixtures.Fixture):
+    """A RabbitMQ vhost of our own, so tests never see others' queues."""
+
+    def _setUp(self):
+        self.vhost = 'serialproxy-func-' + uuid.uuid4().hex[:8]
+        subprocess.run(['rabbitmqctl', '-q', 'add_vhost', self.vhost],
+                       check=True)
+        self.addCleanup(subprocess.run,
+                        ['rabbitmqctl', '-q', 'delete_vhost', self.vhost],
+                        stdout=subprocess.DEVNULL)
+        subprocess.run(['rabbitmqctl', '-q', 'set_permissions', '-p',
+                        self.vhost, 'guest', '.*', '.*', '.*'], check=True)
+        self.url = RABBIT.rstrip('/') + '/' + self.vhost
+
+
+class Deployment(fixtures.Fixture):
+    """A config file and the service processes that read it."""
+
+    def __init__(self, transport_url=None):
+        self.transport_url = transport_url
+        self.api_port = free_port()
+        self.proxy_port = free_port()
+
+    def _setUp(self):
+        self.dir = self.useFixture(fixtures.TempDir()).path
+        self.host = 'func-compute-' + uuid.uuid4().hex[:6]
+        config = configparser.ConfigParser()
+        config['DEFAULT'] = {
+            'host': self.host,
+            'state_path': self.dir,
+            'debug': 'true',
+            'instance_report_interval': '2',
+        }
+        if self.transport_url:
+            config['DEFAULT']['transport_url'] = self.transport_url
+        config['api'] = {'listen': '127.0.0.1', 'port': str(self.api_port)}
+        config['serial_console'] = {
+            'serialproxy_host': '127.0.0.1',
+            'serialproxy_port': str(self.proxy_port),
+            'base_url': 'ws://127.0.0.1:%d/' % self.proxy_port,
+        }
+        config['libvirt'] = {'connection_uri': LIBVIRT_URI}
+        self.config_file = os.path.join(self.dir, 'serialproxy.conf')
+        with open(self.config_file, 'w') as f:
+            config.write(f)
+        self.processes = []
+
+    def command(self, name, *args):
+        return [os.path.join(BIN, name), '--config-file', self.config_file,
+                *args]
+
+    def run(self, name, *args):
+        subprocess.run(self.command(name, *args), check=True)
+
+    def start(self, name):
+        log_path = os.path.join(self.dir, name + '.log')
+        log = open(log_path, 'wb')
+        proc = subprocess.Popen(self.command(name), stdout=log,
+                                stderr=subprocess.STDOUT)
+        self.processes.append((name, proc, log_path))
+        self.addCleanup(self._stop, proc, log)
+        self.addDetail(name + '.log', content.content_from_file(
+            log_path, buffer_now=False))
+        return proc
+
+    @staticmethod
+    def _stop(proc, log):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+
+    def wait_ready(self, timeout=60):
+        """Wait until every started process logged that it is serving."""
+        def ready():
+            self.check_alive()
+            for _, _, path in self.processes:
+                with open(path, errors='replace') as f:
+                    if 'Ready: every service' not in f.read():
+                        return False
+            return True
+        wait_for(ready, timeout, 'the services to be ready')
+
+    def logs(self):
+        text = ''
+        for name, _, path in self.processes:
+            with open(path, errors='replace') as f:
+                text += f.read()
+        return text
+
+    def check_alive(self):
+        for name, proc, _ in self.processes:
+            if proc.poll() is not None:
+                raise AssertionError('%s exited with %s' % (name,
+                                                            proc.returncode))
+
+    def api_request(self, method, path, body=None):
+        data = None if body is None else json.dumps(
+            body).encode()
+        req = urllib.request.Request(
+            'http://127.0.0.1:%d%s' % (self.api_port, path), data=data,
+            method=method, headers={'Content-Type': 'application/json'})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+        except OSError:
+            return None, b''

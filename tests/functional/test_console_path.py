@@ -1,0 +1,104 @@
+"""The walking skeleton end to end: API URL, proxy, a real guest's shell."""
+
+import json
+import socket
+import urllib.parse
+
+import testtools
+import websocket
+
+from tests.functional import fixtures as func_fixtures
+
+GET_CONSOLE = {'remote_console': {'protocol': 'serial', 'type': 'serial'}}
+
+
+class ConsolePathMixin:
+    """The scenario; subclasses deploy the services their own way."""
+
+    def deploy(self):
+        raise NotImplementedError
+
+    def setUp(self):
+        super().setUp()
+        self.guest = self.useFixture(func_fixtures.Guest())
+        self.deployment = self.deploy()
+        self.deployment.wait_ready()
+
+    def get_console_url(self):
+        path = '/v2.1/servers/%s/remote-consoles' % self.guest.uuid
+
+        def ask():
+            self.deployment.check_alive()
+            status, body = self.deployment.api_request('POST', path,
+                                                       GET_CONSOLE)
+            # 404 until the compute agent's first report has landed.
+            return (status, body) if status not in (None, 404) else None
+        status, body = func_fixtures.wait_for(ask, 60, 'the console URL')
+        self.assertEqual(200, status, body)
+        return json.loads(body)['remote_console']['url']
+
+    def test_guest_shell_answers_through_the_proxy(self):
+        url = self.get_console_url()
+        self.assertTrue(url.startswith(
+            'ws://127.0.0.1:%d/?token=' % self.deployment.proxy_port), url)
+        ws = websocket.create_connection(url, subprotocols=['binary'],
+                                         timeout=5)
+        self.addCleanup(ws.close)
+        self.assertEqual('binary', ws.getsubprotocol())
+        ws.send_binary(b'echo hello-$((6*7))\n')
+
+        def recv(_size):
+            opcode, data = ws.recv_data()
+            self.assertEqual(websocket.ABNF.OPCODE_BINARY, opcode)
+            return data
+        output = func_fixtures.read_until(recv, rb'\nhello-42\r?\n', 30)
+        self.assertIsNotNone(output, 'the guest never printed hello-42')
+
+        # The token never shows in any service's log.
+        token = urllib.parse.parse_qs(
+            urllib.parse.urlsplit(url).query)['token'][0]
+        ws.close()
+        self.assertNotIn(token, self.deployment.logs())
+
+    def test_client_offering_no_subprotocol_is_served(self):
+        ws = websocket.create_connection(self.get_console_url(), timeout=5)
+        self.addCleanup(ws.close)
+        ws.send_binary(b'echo sub-$((1+1))\n')
+        output = func_fixtures.read_until(
+            lambda _: ws.recv_data()[1], rb'\nsub-2\r?\n', 30)
+        self.assertIsNotNone(output)
+
+    def test_bad_token_is_refused_with_401_before_upgrade(self):
+        self.get_console_url()
+        with socket.create_connection(
+                ('127.0.0.1', self.deployment.proxy_port), timeout=10) as s:
+            s.sendall(b'GET /?token=not-a-token HTTP/1.1\r\n'
+                      b'Host: 127.0.0.1\r\nUpgrade: websocket\r\n'
+                      b'Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n'
+                      b'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n')
+            reply = func_fixtures.read_until(s.recv, rb'\r\n\r\n.*\n', 20)
+        self.assertTrue(reply.startswith(b'HTTP/1.1 401 '), reply)
+        self.assertNotIn(b'not-a-token', reply)
+
+
+class AllInOneTest(ConsolePathMixin, testtools.TestCase):
+    """serialproxy-all: one process, in-process messaging, SQLite."""
+
+    def deploy(self):
+        deployment = self.useFixture(func_fixtures.Deployment())
+        deployment.start('serialproxy-all')
+        return deployment
+
+
+class SeparateServicesOverRabbitTest(ConsolePathMixin, testtools.TestCase):
+    """Four processes talking over a real RabbitMQ."""
+
+    def deploy(self):
+        vhost = self.useFixture(func_fixtures.RabbitVhost())
+        deployment = self.useFixture(
+            func_fixtures.Deployment(transport_url=vhost.url))
+        deployment.run('serialproxy-manage', 'db', 'sync')
+        for name in ('serialproxy-consoleauth', 'serialproxy-compute',
+                     'serialproxy-api', 'serialproxy-proxy'):
+            deployment.start(name)
+        return deployment

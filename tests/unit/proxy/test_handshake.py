@@ -1,0 +1,101 @@
+from serialproxy.proxy import handshake
+from tests.unit import base
+
+
+def request(target='/?token=t', headers=None, method='GET'):
+    lines = ['%s %s HTTP/1.1' % (method, target), 'Host: proxy.example:6083']
+    lines += ['%s: %s' % h for h in (headers or {}).items()]
+    raw = ('\r\n'.join(lines) + '\r\n\r\n').encode()
+    parsed, consumed = handshake.parse_request(raw)
+    assert consumed == len(raw)
+    return parsed
+
+
+class ParseRequestTest(base.TestCase):
+    def test_incomplete_request_waits(self):
+        self.assertIsNone(handshake.parse_request(b'GET / HTTP/1.1\r\nHo'))
+
+    def test_headers_are_case_insensitive_and_token_parsed(self):
+        req = request('/?token=abc&x=1', {'upgrade': 'WebSocket'})
+        self.assertTrue(req.is_websocket)
+        self.assertEqual('abc', req.token)
+        self.assertEqual('/', req.path)
+
+    def test_bytes_after_the_headers_are_left_for_the_websocket(self):
+        raw = b'GET / HTTP/1.1\r\nHost: h\r\n\r\n\x82\x80'
+        _, consumed = handshake.parse_request(raw)
+        self.assertEqual(b'\x82\x80', raw[consumed:])
+
+    def test_oversized_headers_are_refused(self):
+        raw = b'GET / HTTP/1.1\r\nX: ' + b'a' * handshake.MAX_REQUEST_BYTES
+        exc = self.assertRaises(handshake.Refusal,
+                                handshake.parse_request, raw)
+        self.assertEqual(431, exc.status)
+
+    def test_garbage_is_a_bad_request(self):
+        for raw in (b'HELLO\r\n\r\n', b'GET / SPDY/3\r\n\r\n',
+                    b'GET / HTTP/1.1\r\nno colon here\r\n\r\n'):
+            exc = self.assertRaises(handshake.Refusal,
+                                    handshake.parse_request, raw)
+            self.assertEqual(400, exc.status)
+
+
+class ChecksTest(base.TestCase):
+    def assertRefused(self, status, check, *args):
+        exc = self.assertRaises(handshake.Refusal, check, *args)
+        self.assertEqual(status, exc.status)
+        return exc
+
+    def test_double_slash_path_is_refused(self):
+        self.assertRefused(400, handshake.check_path,
+                           request('//evil.example/?token=t'))
+
+    def test_other_methods_are_refused(self):
+        self.assertRefused(405, handshake.check_path,
+                           request(method='POST'))
+
+    def test_missing_origin_is_a_non_browser_client(self):
+        handshake.check_origin(request(), [], tls=False)
+
+    def test_own_origin_is_allowed(self):
+        handshake.check_origin(
+            request(headers={'Origin': 'http://proxy.example:6083'}), [],
+            tls=False)
+
+    def test_foreign_origin_is_refused_unless_allowed(self):
+        req = request(headers={'Origin': 'http://dashboard.example'})
+        self.assertRefused(403, handshake.check_origin, req, [], False)
+        handshake.check_origin(req, ['dashboard.example'], tls=False)
+
+    def test_origin_scheme_must_match_the_connection(self):
+        req = request(headers={'Origin': 'http://proxy.example:6083'})
+        self.assertRefused(403, handshake.check_origin, req, [], True)
+        forwarded = request(headers={'Origin': 'https://proxy.example',
+                                     'X-Forwarded-Proto': 'https'})
+        handshake.check_origin(forwarded, [], tls=False)
+
+    def test_websocket_version_and_key_are_required(self):
+        self.assertRefused(400, handshake.check_websocket_headers,
+                           request(headers={'Sec-WebSocket-Version': '13'}))
+        self.assertRefused(426, handshake.check_websocket_headers,
+                           request(headers={'Sec-WebSocket-Key': 'k',
+                                            'Sec-WebSocket-Version': '8'}))
+
+    def test_only_binary_subprotocol_is_served(self):
+        ok = {'Sec-WebSocket-Key': 'k', 'Sec-WebSocket-Version': '13'}
+        handshake.check_websocket_headers(request(headers=ok))
+        handshake.check_websocket_headers(request(headers=dict(
+            ok, **{'Sec-WebSocket-Protocol': 'base64, binary'})))
+        self.assertRefused(400, handshake.check_websocket_headers,
+                           request(headers=dict(
+                               ok, **{'Sec-WebSocket-Protocol': 'base64'})))
+
+
+class ResponseTest(base.TestCase):
+    def test_refusal_response_has_status_reason_and_closes(self):
+        raw = handshake.response(409, 'Console in use since 12:00')
+        head, body = raw.split(b'\r\n\r\n', 1)
+        self.assertTrue(head.startswith(b'HTTP/1.1 409 Conflict\r\n'))
+        self.assertIn(b'Connection: close', head)
+        self.assertIn(b'Content-Length: %d' % len(body), head)
+        self.assertEqual(b'Console in use since 12:00\n', body)

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Bring serialproxy-all up with the demo guest and print its console URL.
+# Runs on a fresh Debian machine as root; re-running restarts the service.
+#
+# Environment:
+#   SP_DEMO_PUBLIC_HOST  host name in the printed URL (default 127.0.0.1)
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+state=$repo/.demo
+public_host=${SP_DEMO_PUBLIC_HOST:-127.0.0.1}
+api_port=8790
+proxy_port=6083
+guest=serialproxy-demo
+guest_port=10000
+
+bash tools/test-setup.sh
+bash tools/define-guest.sh "$guest" "$guest_port"
+uuid=$(virsh -q -c qemu:///system domuuid "$guest")
+
+mkdir -p "$state"
+cat > "$state/serialproxy.conf" <<CONF
+[DEFAULT]
+state_path = $state
+[api]
+listen = 127.0.0.1
+port = $api_port
+[serial_console]
+serialproxy_host = 0.0.0.0
+serialproxy_port = $proxy_port
+base_url = ws://$public_host:$proxy_port/
+CONF
+
+if [ -f "$state/serialproxy-all.pid" ]; then
+    kill "$(cat "$state/serialproxy-all.pid")" 2>/dev/null || true
+    sleep 1
+fi
+nohup .venv/bin/serialproxy-all --config-file "$state/serialproxy.conf" \
+    > "$state/serialproxy-all.log" 2>&1 &
+echo $! > "$state/serialproxy-all.pid"
+
+url=$(.venv/bin/python - "$api_port" "$uuid" <<'PY'
+import json, sys, time, urllib.error, urllib.request
+port, uuid = sys.argv[1:]
+req = urllib.request.Request(
+    'http://127.0.0.1:%s/v2.1/servers/%s/remote-consoles' % (port, uuid),
+    data=json.dumps({'remote_console': {'protocol': 'serial',
+                                        'type': 'serial'}}).encode(),
+    headers={'Content-Type': 'application/json'}, method='POST')
+for _ in range(120):
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            print(json.load(resp)['remote_console']['url'])
+            sys.exit(0)
+    except urllib.error.HTTPError as exc:
+        if exc.code != 404:
+            sys.exit('API answered %s: %s' % (exc.code, exc.read().decode()))
+        time.sleep(1)  # the guest is not registered yet
+    except (urllib.error.URLError, ConnectionError):
+        time.sleep(1)  # the API is not up yet
+sys.exit('no console URL after 120s; see .demo/serialproxy-all.log')
+PY
+)
+cat <<MSG
+
+serialproxy-all is running (log: .demo/serialproxy-all.log).
+Console URL of the demo guest, valid for 10 minutes:
+
+  $url
+
+In this terminal:  .venv/bin/serialproxy-console '$url'
+Stop it:           kill \$(cat .demo/serialproxy-all.pid)
+MSG

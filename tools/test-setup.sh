@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Prepare a fresh Debian machine (as root) for serialproxy's tests and demo:
+# Debian packages, RabbitMQ, libvirtd with the test guest, and .venv with
+# tox and serialproxy installed. Idempotent: re-running only checks.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$here")
+. "$here/common.sh"
+
+log() { echo "test-setup: $*" >&2; }
+
+[ "$(id -u)" -eq 0 ] || { log "must run as root"; exit 1; }
+
+# Python build needs (libvirt-python compiles against libvirt-dev), git for
+# pbr's version, and the broker of the multi-process tests.
+ensure_debian_packages python3 python3-venv python3-dev gcc pkg-config \
+    libvirt-dev git rabbitmq-server
+
+# RabbitMQ: start it when nothing answers on its port.
+rabbit_answers() {
+    rabbitmq-diagnostics -q check_port_connectivity >/dev/null 2>&1
+}
+if ! rabbit_answers; then
+    log "starting RabbitMQ"
+    if [ -d /run/systemd/system ]; then
+        systemctl start rabbitmq-server
+    else
+        rabbitmq-server -detached
+    fi
+    for _ in $(seq 120); do rabbit_answers && break; sleep 1; done
+    rabbit_answers || { log "RabbitMQ did not come up"; exit 1; }
+fi
+log "RabbitMQ answers"
+
+bash "$here/setup-libvirt.sh"
+bash "$here/build-guest.sh"
+
+# One virtualenv for tox, the demo and interactive use.
+if [ ! -x "$repo/.venv/bin/python" ]; then
+    python3 -m venv "$repo/.venv"
+fi
+"$repo/.venv/bin/pip" install -q --upgrade pip
+"$repo/.venv/bin/pip" install -q tox -r "$repo/requirements.txt" \
+    -r "$repo/test-requirements.txt" -e "$repo"
+log "ready: .venv has tox and serialproxy"
