@@ -16,6 +16,7 @@ from oslo_log import log as logging
 
 from serialproxy import exception
 from serialproxy.proxy import handshake
+from serialproxy.proxy import static_files
 from serialproxy.proxy import websocket
 
 LOG = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class ConsoleProxy:
         self.executor = concurrent.futures.ThreadPoolExecutor(
             rpc_workers, thread_name_prefix='proxy-rpc')
         self.connections = set()
+        self.static = static_files.StaticFiles()
         self.server = None
         self.tls = False
 
@@ -171,8 +173,8 @@ class ClientConnection(asyncio.Protocol):
         try:
             handshake.check_path(request)
             if not request.is_websocket:
-                raise handshake.Refusal(
-                    426, 'Open this URL with a websocket client')
+                self._answer_page(request)
+                return
             handshake.check_origin(request, self.proxy.allowed_origins,
                                    self.proxy.tls)
             handshake.check_websocket_headers(request)
@@ -214,6 +216,11 @@ class ClientConnection(asyncio.Protocol):
         self.transport.resume_reading()
         if early:
             self._client_data(early)
+
+    def _answer_page(self, request):
+        self.state = 'refused'
+        self.transport.write(self.proxy.static.response(request))
+        self.transport.close()
 
     def _refuse(self, refusal):
         LOG.info('Refused console connection from %s: %d %s',

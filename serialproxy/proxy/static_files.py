@@ -1,0 +1,62 @@
+"""The console page: files of serialproxy/static answered to plain GETs.
+
+The page lives at the console URL itself (a GET without Upgrade), so the
+one tokenized URL opens in a browser and works behind any path prefix.
+No directory listings; nothing outside the static root is reachable.
+"""
+
+import mimetypes
+import os
+import posixpath
+import urllib.parse
+
+from serialproxy.proxy import handshake
+
+STATIC_ROOT = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), 'static')
+
+_SECURITY_HEADERS = [
+    ('X-Content-Type-Options', 'nosniff'),
+    ('Referrer-Policy', 'no-referrer'),
+    ('Content-Security-Policy',
+     "default-src 'self'; connect-src 'self' ws: wss:; "
+     "style-src 'self' 'unsafe-inline'; img-src 'self' data:"),
+]
+
+
+class StaticFiles:
+    """Answers plain GET/HEAD requests from one directory tree."""
+
+    def __init__(self, root=STATIC_ROOT):
+        self.root = os.path.realpath(root)
+
+    def resolve(self, url_path):
+        """The file a URL path names, or None; '/' is index.html."""
+        path = posixpath.normpath(urllib.parse.unquote(url_path))
+        if path in ('/', '.'):
+            path = '/index.html'
+        candidate = os.path.realpath(os.path.join(self.root,
+                                                  path.lstrip('/')))
+        if not candidate.startswith(self.root + os.sep):
+            return None
+        if not os.path.isfile(candidate):
+            return None  # directories included: no listings
+        return candidate
+
+    def response(self, request):
+        """Complete HTTP response bytes for a plain GET or HEAD."""
+        path = self.resolve(request.path)
+        if path is None:
+            return handshake.response(404, 'Not found')
+        with open(path, 'rb') as f:
+            body = f.read()
+        content_type = mimetypes.guess_type(path)[0] or \
+            'application/octet-stream'
+        if content_type.startswith('text/') or content_type in (
+                'application/javascript', 'application/json'):
+            content_type += '; charset=utf-8'
+        headers = [('Content-Type', content_type)] + _SECURITY_HEADERS
+        raw = handshake.response(200, headers=headers, body=body)
+        if request.method == 'HEAD':
+            raw = raw[:raw.index(b'\r\n\r\n') + 4]
+        return raw
