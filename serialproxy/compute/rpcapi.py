@@ -29,3 +29,9 @@ class ComputeAPI:
         return self.client.prepare(server=host).call(
             ctxt, 'validate_console_port', instance_uuid=instance_uuid,
             port=port, index=index)
+
+    def get_console_output(self, ctxt, host, instance_uuid, length=None):
+        """The last length lines (all when None) of the console log."""
+        return self.client.prepare(server=host).call(
+            ctxt, 'get_console_output', instance_uuid=instance_uuid,
+            length=length)

@@ -139,7 +139,10 @@ class Deployment(fixtures.Fixture):
         }
         if self.transport_url:
             config['DEFAULT']['transport_url'] = self.transport_url
-        config['api'] = {'listen': '127.0.0.1', 'port': str(self.api_port)}
+        # Functional tests of the console path are not about Keystone:
+        # tests/unit/api runs keystonemiddleware with its own fixture.
+        config['api'] = {'listen': '127.0.0.1', 'port': str(self.api_port),
+                         'auth_strategy': 'noauth'}
         config['serial_console'] = {
             'serialproxy_host': '127.0.0.1',
             'serialproxy_port': str(self.proxy_port),
