@@ -23,6 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 LIBVIRT_URI = os.environ.get('SERIALPROXY_LIBVIRT_URI', 'qemu:///system')
+SERIALPROXY_NS = 'http://openstack.org/xmlns/serialproxy/1.0'
 RABBIT = os.environ.get('SERIALPROXY_RABBIT_URL',
                         'rabbit://guest:guest@127.0.0.1:5672/')
 
@@ -52,8 +53,10 @@ class Guest(fixtures.Fixture):
     tools/define-guest.sh: the same path a demo takes.
     """
 
-    def __init__(self, boot_timeout=120):
+    def __init__(self, boot_timeout=120, project_id=None, user_id=None):
         self.boot_timeout = boot_timeout
+        self.project_id = project_id
+        self.user_id = user_id
         self.uuid = str(uuid.uuid4())
         self.name = 'sp-func-' + self.uuid[:8]
         self.port = free_port()
@@ -65,8 +68,20 @@ class Guest(fixtures.Fixture):
              str(self.port), self.uuid],
             check=True, env=dict(os.environ, SP_REPLACE='1',
                                  SP_LIBVIRT_URI=LIBVIRT_URI))
+        if self.project_id:
+            self._set_owner()
         wait_for(self._shell_answers, self.boot_timeout,
                  'the guest shell on port %d' % self.port)
+
+    def _set_owner(self):
+        # The owner as serialproxy's own domain metadata, which the compute
+        # agent reports to the instance registry (Nova writes its own).
+        owner = ('<owner xmlns="%s"><project uuid="%s"/><user uuid="%s"/>'
+                 '</owner>' % (SERIALPROXY_NS, self.project_id,
+                               self.user_id or ''))
+        subprocess.run(['virsh', '-q', '-c', LIBVIRT_URI, 'metadata',
+                        self.name, '--uri', SERIALPROXY_NS, '--key', 'sp',
+                        '--set', owner, '--live', '--config'], check=True)
 
     def _shell_answers(self):
         # QEMU's tcp chardev takes one client at a time: probe, then leave.
