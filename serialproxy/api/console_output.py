@@ -3,8 +3,6 @@ log, which the compute agent keeps (virtlogd) for the first serial port."""
 
 import re
 
-import oslo_messaging as messaging
-
 from serialproxy.api import servers
 from serialproxy.api import validation
 from serialproxy.api import wsgi
@@ -12,6 +10,7 @@ from serialproxy.api.schemas import console_output as schemas
 from serialproxy import exception
 from serialproxy import policy
 from serialproxy.policies import console_output as co_policies
+from serialproxy import rpc
 
 # As Nova: control characters other than \t, \n and \r become "?", so
 # the JSON stays printable whatever the guest wrote.
@@ -36,8 +35,8 @@ class ConsoleOutputController:
             output = self.compute_api.get_console_output(
                 req.context.to_rpc(), instance['host'], server_id,
                 length=length)
-        except messaging.RemoteError as exc:
-            if exc.exc_type in ('NoSuchMethod', 'UnsupportedVersion'):
+        except rpc.UNSUPPORTED_METHOD_ERRORS as exc:
+            if rpc.is_unsupported_method(exc):
                 raise exception.ConsoleOutputUnavailable(
                     host=instance['host'], instance_uuid=server_id)
             raise

@@ -9,7 +9,6 @@ controller only asks it.
 
 import datetime
 
-import oslo_messaging as messaging
 from oslo_log import log as logging
 from oslo_utils import strutils
 
@@ -20,6 +19,7 @@ from serialproxy.api.schemas import console_sessions as schemas
 from serialproxy import exception
 from serialproxy import policy
 from serialproxy.policies import console_sessions as cs_policies
+from serialproxy import rpc
 
 LOG = logging.getLogger(__name__)
 
@@ -57,8 +57,8 @@ class ConsoleSessionsController:
             raise _unavailable()
         try:
             return fn(*args, **kwargs)
-        except messaging.RemoteError as exc:
-            if exc.exc_type in ('NoSuchMethod', 'UnsupportedVersion'):
+        except rpc.UNSUPPORTED_METHOD_ERRORS as exc:
+            if rpc.is_unsupported_method(exc):
                 raise _unavailable()
             raise
 

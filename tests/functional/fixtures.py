@@ -222,12 +222,15 @@ class Deployment(fixtures.Fixture):
                 raise AssertionError('%s exited with %s' % (name,
                                                             proc.returncode))
 
-    def api_request(self, method, path, body=None):
+    def api_request(self, method, path, body=None, version=None):
         data = None if body is None else json.dumps(
             body).encode()
+        headers = {'Content-Type': 'application/json'}
+        if version:
+            headers['OpenStack-API-Version'] = 'compute %s' % version
         req = urllib.request.Request(
             'http://127.0.0.1:%d%s' % (self.api_port, path), data=data,
-            method=method, headers={'Content-Type': 'application/json'})
+            method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 return resp.status, resp.read()

@@ -29,8 +29,9 @@ class ConsolePathMixin:
 
         def ask():
             self.deployment.check_alive()
-            status, body = self.deployment.api_request('POST', path,
-                                                       GET_CONSOLE)
+            # remote-consoles exists from microversion 2.6 on.
+            status, body = self.deployment.api_request(
+                'POST', path, GET_CONSOLE, version='2.6')
             # 404 until the compute agent's first report has landed.
             return (status, body) if status not in (None, 404) else None
         status, body = func_fixtures.wait_for(ask, 60, 'the console URL')
