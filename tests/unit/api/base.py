@@ -95,9 +95,9 @@ class APITestCase(base.TestCase):
         return token_id
 
     def define(self, start=True, project=PROJECT, name=None, port=10077,
-               serial=True):
+               serial=True, instance_uuid=None):
         """A libvirt domain owned by project, reported to consoleauth."""
-        instance_uuid = str(uuid.uuid4())
+        instance_uuid = instance_uuid or str(uuid.uuid4())
         dom = self.conn.defineXML(DOMAIN % {
             'name': name or 'vm-' + instance_uuid, 'uuid': instance_uuid,
             'user': USER, 'project': project, 'nova_ns': domain_xml.NOVA_NS,
