@@ -458,6 +458,8 @@ class ClientConnection(asyncio.Protocol):
         self._flush_to_client()
         if self.guest is not None:
             self.guest.transport.close()
+        # Free the console now, not when the client answers our close.
+        self.proxy.session_ended(self)
         self._timer = asyncio.get_running_loop().call_later(
             CLOSE_GRACE_SECONDS, self.transport.close)
 
