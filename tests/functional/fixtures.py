@@ -137,8 +137,10 @@ class RabbitVhost(fixtures.Fixture):
 class Deployment(fixtures.Fixture):
     """A config file and the service processes that read it."""
 
-    def __init__(self, transport_url=None):
+    def __init__(self, transport_url=None, **options):
+        """options: {'group': {'option': value}} added to the config."""
         self.transport_url = transport_url
+        self.options = options
         self.api_port = free_port()
         self.proxy_port = free_port()
 
@@ -164,28 +166,49 @@ class Deployment(fixtures.Fixture):
             'base_url': 'ws://127.0.0.1:%d/' % self.proxy_port,
         }
         config['libvirt'] = {'connection_uri': LIBVIRT_URI}
+        for group, values in self.options.items():
+            config.setdefault(group, {})
+            config[group].update({k: str(v) for k, v in values.items()})
         self.config_file = os.path.join(self.dir, 'serialproxy.conf')
         with open(self.config_file, 'w') as f:
             config.write(f)
         self.processes = []
 
-    def command(self, name, *args):
-        return [os.path.join(BIN, name), '--config-file', self.config_file,
-                *args]
+    def command(self, name, *args, config_files=()):
+        files = [self.config_file, *config_files]
+        return [os.path.join(BIN, name),
+                *[arg for f in files for arg in ('--config-file', f)], *args]
 
-    def run(self, name, *args):
-        subprocess.run(self.command(name, *args), check=True)
+    def run(self, name, *args, check=True):
+        return subprocess.run(self.command(name, *args), check=check,
+                              capture_output=True, text=True)
 
-    def start(self, name):
-        log_path = os.path.join(self.dir, name + '.log')
+    def start(self, name, label=None, **overrides):
+        """Start a service; overrides are {'group': {'opt': value}}."""
+        label = label or name
+        extra = []
+        if overrides:
+            config = configparser.ConfigParser()
+            config.read_dict({g: {k: str(v) for k, v in o.items()}
+                              for g, o in overrides.items()})
+            extra.append(os.path.join(self.dir, label + '.conf'))
+            with open(extra[0], 'w') as f:
+                config.write(f)
+        log_path = os.path.join(self.dir, label + '.log')
         log = open(log_path, 'wb')
-        proc = subprocess.Popen(self.command(name), stdout=log,
-                                stderr=subprocess.STDOUT)
-        self.processes.append((name, proc, log_path))
+        proc = subprocess.Popen(self.command(name, config_files=extra),
+                                stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append((label, proc, log_path))
         self.addCleanup(self._stop, proc, log)
-        self.addDetail(name + '.log', content.content_from_file(
+        self.addDetail(label + '.log', content.content_from_file(
             log_path, buffer_now=False))
         return proc
+
+    def start_proxy(self, label, port):
+        """Another proxy of the same deployment, under its own host name."""
+        return self.start('serialproxy-proxy', label=label,
+                          DEFAULT={'host': label},
+                          serial_console={'serialproxy_port': port})
 
     @staticmethod
     def _stop(proc, log):
@@ -209,6 +232,23 @@ class Deployment(fixtures.Fixture):
             return True
         wait_for(ready, timeout, 'the services to be ready')
 
+    def console_url(self, instance_uuid):
+        """A console URL from the API, once the instance is registered."""
+        path = '/v2.1/servers/%s/remote-consoles' % instance_uuid
+        body = {'remote_console': {'protocol': 'serial', 'type': 'serial'}}
+
+        def ask():
+            self.check_alive()
+            # remote-consoles exists from microversion 2.6 on.
+            status, reply = self.api_request('POST', path, body,
+                                             version='2.6')
+            # 404 until the compute agent's first report has landed.
+            return (status, reply) if status not in (None, 404) else None
+        status, reply = wait_for(ask, 60, 'the console URL')
+        if status != 200:
+            raise AssertionError('API answered %s: %s' % (status, reply))
+        return json.loads(reply)['remote_console']['url']
+
     def logs(self):
         text = ''
         for name, _, path in self.processes:
@@ -218,7 +258,7 @@ class Deployment(fixtures.Fixture):
 
     def check_alive(self):
         for name, proc, _ in self.processes:
-            if proc.poll() is not None:
+            if proc.poll() is not None and proc.returncode != -9:
                 raise AssertionError('%s exited with %s' % (name,
                                                             proc.returncode))
 

@@ -20,6 +20,7 @@ from serialproxy.consoleauth import rpcapi as consoleauth_rpcapi
 from serialproxy.db import api as db_api
 from serialproxy import conf as sp_conf
 from serialproxy import policy
+from serialproxy.proxy import rpcapi as proxy_rpcapi
 from tests.unit import base
 from tests.unit import rpc_fixture
 
@@ -70,8 +71,9 @@ class APITestCase(base.TestCase):
 
         database = db_api.Database('sqlite:///%s/db' % self.state_path)
         database.sync()
-        self.consoleauth = consoleauth_manager.ConsoleAuthManager(database)
         self.rpc = self.useFixture(rpc_fixture.InProcessRPC())
+        self.consoleauth = consoleauth_manager.ConsoleAuthManager(
+            database, proxy_rpcapi.ProxyAPI())
         self.rpc.serve(consoleauth_rpcapi.TOPIC, self.consoleauth)
         driver = libvirt_driver.LibvirtDriver(TEST_URI, COMPUTE_HOST,
                                               '127.0.0.1')
