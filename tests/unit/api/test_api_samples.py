@@ -2,15 +2,18 @@
 
 Each case names a sample: api-ref/source/samples/<name>-req.json is sent
 (when it exists) and the answer must equal <name>-resp.json once the
-values that differ per run (console tokens, session ids) are replaced by
-the sample's. Set SERIALPROXY_GENERATE_SAMPLES=1 to rewrite the response
-samples from the API after a deliberate change, then review the diff.
+values that differ per run (console tokens, session ids and start times)
+are replaced by the sample's. Set SERIALPROXY_GENERATE_SAMPLES=1 to
+rewrite the response samples from the API after a deliberate change, then
+review the diff.
 """
 
 import json
 import os
 import urllib.parse
 
+from serialproxy.api import console_sessions
+from serialproxy.consoleauth import rpcapi as consoleauth_rpcapi
 from tests.unit.api import base
 from tests.unit.api import test_console_output
 
@@ -22,6 +25,8 @@ GENERATE = os.environ.get('SERIALPROXY_GENERATE_SAMPLES') == '1'
 SERVER = '9168b536-cd40-4630-b43f-b259807c6e87'
 STOPPED_SERVER = '2d8ba8d3-1f3d-4d8a-9b6e-4bbf1f4e7a01'
 SAMPLE_TOKEN = 'jD6t8d0Ugk1yRJ3g0qoXhpw3OkEcZxHyQZ7tLfJj0G4'
+SAMPLE_SESSION = 'e2b7e8c4-4c1e-4f55-a4a4-0f3c7f1c9d55'
+SAMPLE_STARTED_AT = '2026-11-22T03:14:15Z'
 HOST = 'api.example.com:8790'
 
 # name, method, path, microversion, caller, expected status
@@ -54,6 +59,9 @@ CASES = [
      200),
     ('version-not-acceptable', 'GET', '/v2.1/servers', '2.32', 'member',
      406),
+    ('console-sessions-list', 'GET',
+     '/v2.1/servers/%s/serial-console/sessions' % SERVER, None, 'member',
+     200),
 ]
 
 
@@ -74,7 +82,16 @@ class ApiSamplesTest(base.APITestCase):
         super().setUp()
         self.define(instance_uuid=SERVER, name='web-1')
         self.define(instance_uuid=STOPPED_SERVER, name='db-1', start=False)
-        self.replacements = {}
+        # A live session, as a proxy would hold it, for the sessions list.
+        session_id = consoleauth_rpcapi.ConsoleAuthAPI().acquire_session(
+            {}, self.token_for_samples(), 'proxy-1',
+            remote_address='203.0.113.7')['session_id']
+        session, = self.consoleauth.list_sessions({}, SERVER)
+        self.replacements = {
+            session_id: SAMPLE_SESSION,
+            console_sessions.session_view(session)['started_at']:
+                SAMPLE_STARTED_AT,
+        }
 
     def token_for_samples(self):
         """A real console token; samples show SAMPLE_TOKEN in its place."""
