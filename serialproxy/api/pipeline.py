@@ -6,6 +6,7 @@ is. CORS, request ids and proxy headers are oslo.middleware's.
 """
 
 import os
+import sys
 
 from oslo_config import cfg
 from oslo_middleware import cors
@@ -70,24 +71,28 @@ def pipeline_factory(loader, global_conf, **local_conf):
 
 
 def paste_config_path():
+    """Where api-paste.ini is: [api] api_paste_config, searched for when
+    relative beside the config files, in the current directory, in
+    <prefix>/etc/serialproxy (where setup.cfg installs it) and in the
+    source tree."""
     path = CONF.api.api_paste_config
-    if not os.path.isabs(path):
+    if os.path.isabs(path):
+        candidates = [path]
+    else:
         try:
             found = CONF.find_file(path)
         except cfg.NotInitializedError:
             found = None  # no config files parsed: nothing to look beside
-        if found:
-            return os.path.abspath(found)
-        if os.path.exists(path):
-            return os.path.abspath(path)
-        if os.path.basename(path) == 'api-paste.ini' and \
-                os.path.exists(_SOURCE_PASTE_INI):
-            return _SOURCE_PASTE_INI
-    if not os.path.exists(path):
-        raise exception.SerialProxyException(
-            'Cannot find the API pipeline config %s ([api] '
-            'api_paste_config)' % path)
-    return path
+        candidates = [found, path,
+                      os.path.join(sys.prefix, 'etc', 'serialproxy', path)]
+        if os.path.basename(path) == 'api-paste.ini':
+            candidates.append(_SOURCE_PASTE_INI)
+    for candidate in candidates:
+        if candidate and os.path.exists(candidate):
+            return os.path.abspath(candidate)
+    raise exception.SerialProxyException(
+        'Cannot find the API pipeline config %s ([api] api_paste_config)'
+        % path)
 
 
 def load_app(name='serialproxy-api'):

@@ -1,8 +1,12 @@
 """The api-paste.ini pipelines: Keystone, noauth, request ids, health,
 CORS, and unknown routes."""
 
+import os
+
 from serialproxy.api import pipeline
+from serialproxy import exception
 from tests.unit.api import base
+from tests.unit import base as unit_base
 
 
 class KeystonePipelineTest(base.APITestCase):
@@ -79,3 +83,22 @@ class NoAuthPipelineTest(base.APITestCase):
         self.assertFault(self.request(
             'GET', '/v2.1/servers?all_tenants=1', token=token), 403,
             'forbidden')
+
+
+class PasteConfigPathTest(unit_base.TestCase):
+    def test_configured_absolute_path_is_used(self):
+        path = os.path.join(self.state_path, 'my-paste.ini')
+        open(path, 'w').close()
+        self.flags(group='api', api_paste_config=path)
+        self.assertEqual(path, pipeline.paste_config_path())
+
+    def test_missing_file_is_a_clear_error(self):
+        self.flags(group='api', api_paste_config='/nonexistent/paste.ini')
+        exc = self.assertRaises(exception.SerialProxyException,
+                                pipeline.paste_config_path)
+        self.assertIn('api_paste_config', str(exc))
+
+    def test_default_finds_the_shipped_file(self):
+        path = pipeline.paste_config_path()
+        with open(path) as f:
+            self.assertIn('[composite:serialproxy-api]', f.read())

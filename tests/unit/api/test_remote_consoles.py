@@ -3,6 +3,7 @@
 import urllib.parse
 import uuid
 
+from serialproxy.api import pipeline
 from serialproxy.api import remote_consoles
 from serialproxy.consoleauth import rpcapi as consoleauth_rpcapi
 from tests.unit.api import base
@@ -136,6 +137,17 @@ class RemoteConsolesTest(base.APITestCase):
                          'badRequest', 'Invalid input')
         self.assertFault(self.post(server_id, mks, version='2.8'), 400,
                          'badRequest', 'Unavailable console type mks/webmks')
+
+    def test_compute_host_that_does_not_answer_is_503(self):
+        self.flags(rpc_call_timeout=1)
+        self.app = pipeline.load_app()  # RPC clients take the timeout
+        server_id = str(uuid.uuid4())
+        self.consoleauth.report_instances({}, 'compute-gone', [{
+            'uuid': server_id, 'name': 'orphan', 'state': 'running',
+            'host': 'compute-gone', 'project_id': base.PROJECT,
+            'user_id': base.USER}])
+        self.assertFault(self.post(server_id), 503, 'serviceUnavailable',
+                         'did not answer')
 
     def test_disabled_serial_console_is_501(self):
         self.flags(group='serial_console', enabled=False)
