@@ -85,7 +85,7 @@ class ApiSamplesTest(base.APITestCase):
         # A live session, as a proxy would hold it, for the sessions list.
         session_id = consoleauth_rpcapi.ConsoleAuthAPI().acquire_session(
             {}, self.token_for_samples(), 'proxy-1',
-            remote_address='203.0.113.7')['session_id']
+            remote_address='203.0.113.7:52814')['session_id']
         session, = self.consoleauth.list_sessions({}, SERVER)
         self.replacements = {
             session_id: SAMPLE_SESSION,

@@ -38,7 +38,7 @@ class ConsoleSessionsTest(base.APITestCase):
         self.token = self.console_token()
         self.session_id = self.consoleauth_api.acquire_session(
             {}, self.token, 'proxy-1',
-            remote_address='203.0.113.7')['session_id']
+            remote_address='203.0.113.7:52814')['session_id']
         self.path = '/v2.1/servers/%s/serial-console/sessions' % \
             self.server_id
 
@@ -74,7 +74,7 @@ class ConsoleSessionsTest(base.APITestCase):
         self.assertEqual({'id': self.session_id,
                           'instance_uuid': self.server_id, 'index': 0,
                           'user_id': base.USER, 'project_id': base.PROJECT,
-                          'remote_address': '203.0.113.7',
+                          'remote_address': '203.0.113.7:52814',
                           'proxy_host': 'proxy-1', 'bytes_to_guest': 0,
                           'bytes_to_client': 0}, session)
 
