@@ -278,3 +278,28 @@ class Deployment(fixtures.Fixture):
             return exc.code, exc.read()
         except OSError:
             return None, b''
+
+
+class AllInOneWithGuest(fixtures.Fixture):
+    """serialproxy-all and a guest owned by project_id/user_id, ready once
+    the guest is in the instance registry."""
+
+    def __init__(self, project_id, user_id):
+        self.project_id = project_id
+        self.user_id = user_id
+
+    def _setUp(self):
+        self.guest = self.useFixture(Guest(project_id=self.project_id,
+                                           user_id=self.user_id))
+        self.deployment = self.useFixture(Deployment())
+        self.deployment.start('serialproxy-all')
+        self.deployment.wait_ready()
+        # The compute agent reports its instances right after start.
+        wait_for(self._guest_registered, 60,
+                 'the guest in the instance registry')
+
+    def _guest_registered(self):
+        self.deployment.check_alive()
+        status, _ = self.deployment.api_request(
+            'GET', '/v2.1/servers/%s' % self.guest.uuid)
+        return status == 200

@@ -20,11 +20,9 @@ USER = 'a11ce000a11ce000a11ce000a11ce000'
 class ApiSessionsTest(testtools.TestCase):
     def setUp(self):
         super().setUp()
-        self.guest = self.useFixture(func_fixtures.Guest(
-            project_id=PROJECT, user_id=USER))
-        self.deployment = self.useFixture(func_fixtures.Deployment())
-        self.deployment.start('serialproxy-all')
-        self.deployment.wait_ready()
+        world = self.useFixture(func_fixtures.AllInOneWithGuest(PROJECT,
+                                                                USER))
+        self.guest, self.deployment = world.guest, world.deployment
         self.path = ('/v2.1/servers/%s/serial-console/sessions'
                      % self.guest.uuid)
 

@@ -35,22 +35,10 @@ TOKEN = '%s:%s' % (USER, PROJECT)
 class OpenStackClientsTest(testtools.TestCase):
     def setUp(self):
         super().setUp()
-        self.guest = self.useFixture(func_fixtures.Guest(
-            project_id=PROJECT, user_id=USER))
-        self.deployment = self.useFixture(func_fixtures.Deployment())
-        self.deployment.start('serialproxy-all')
-        self.deployment.wait_ready()
+        world = self.useFixture(func_fixtures.AllInOneWithGuest(PROJECT,
+                                                                USER))
+        self.guest, self.deployment = world.guest, world.deployment
         self.endpoint = 'http://127.0.0.1:%d/v2.1' % self.deployment.api_port
-        # The compute agent reports its instances right after start; wait
-        # until the registry has our guest.
-        func_fixtures.wait_for(self._guest_registered, 60,
-                               'the guest in the instance registry')
-
-    def _guest_registered(self):
-        self.deployment.check_alive()
-        status, _ = self.deployment.api_request(
-            'GET', '/v2.1/servers/%s' % self.guest.uuid)
-        return status == 200
 
     def assertAskedLikeNova(self):
         # Negotiated 2.6 or later, so the console came from the
