@@ -169,7 +169,9 @@ async def _serve_until_signal(proxy):
     rpc_server = None
     if proxy is not None:
         await proxy.start(CONF.serial_console.serialproxy_host,
-                          CONF.serial_console.serialproxy_port)
+                          CONF.serial_console.serialproxy_port,
+                          admin_host=CONF.console.admin_host,
+                          admin_port=CONF.console.admin_port)
         target = messaging.Target(topic=proxy_rpcapi.TOPIC, server=CONF.host)
         rpc_server = rpc.get_server(
             target, [proxy_manager.ProxyManager(proxy, loop)])

@@ -38,6 +38,15 @@ console_opts = [
                 help='End a session when its token expires (code 4002), '
                      'as Nova\'s option of that name does. Off, a session '
                      'outlives its token; the token only gates opening.'),
+    cfg.HostAddressOpt('admin_host',
+                       default='127.0.0.1',
+                       help='Address of the proxy\'s admin listener, which '
+                            'serves /metrics (Prometheus) and '
+                            '/healthcheck. Keep it off public networks.'),
+    cfg.PortOpt('admin_port',
+                default=6084,
+                help='Port of the proxy\'s admin listener; 0 turns it '
+                     'off.'),
     cfg.IntOpt('rpc_workers',
                default=32,
                min=1,

@@ -17,7 +17,9 @@ import oslo_messaging as messaging
 from oslo_log import log as logging
 
 from serialproxy import exception
+from serialproxy.proxy import admin
 from serialproxy.proxy import handshake
+from serialproxy.proxy import metrics
 from serialproxy.proxy import rpcapi as proxy_rpcapi
 from serialproxy.proxy import static_files
 from serialproxy.proxy import websocket
@@ -65,16 +67,26 @@ class ConsoleProxy:
         # session id -> ClientConnection, for renewal and disconnects
         self.sessions = {}
         self.static = static_files.StaticFiles()
+        self.metrics = metrics.ProxyMetrics()
         self.server = None
+        self.admin_server = None
         self.tls = False
         self._tasks = []
 
-    async def start(self, host, port, ssl_context=None):
+    @property
+    def serving(self):
+        return self.server is not None and self.server.is_serving()
+
+    async def start(self, host, port, ssl_context=None, admin_host=None,
+                    admin_port=0):
         loop = asyncio.get_running_loop()
         self.tls = ssl_context is not None
         self.server = await loop.create_server(
             lambda: ClientConnection(self), host, port, ssl=ssl_context,
             backlog=4096, reuse_address=True)
+        if admin_port:
+            self.admin_server = await admin.start(self, admin_host,
+                                                  admin_port)
         self._tasks = [loop.create_task(self._renew_leases()),
                        loop.create_task(self._sweep_time_limits())]
         LOG.info('Console proxy listening on %s:%s', host, port)
@@ -84,8 +96,9 @@ class ConsoleProxy:
         return self.server.sockets[0].getsockname()[1]
 
     async def stop(self):
-        if self.server is not None:
-            self.server.close()
+        for listener in (self.server, self.admin_server):
+            if listener is not None:
+                listener.close()
         for task in self._tasks:
             task.cancel()
         for connection in list(self.connections):
@@ -110,21 +123,19 @@ class ConsoleProxy:
 
     def _authorize_blocking(self, token, remote_address, lease):
         try:
-            console = self.consoleauth_api.check_token({}, token)
-            if console['console_type'] != 'serial':
-                raise handshake.Refusal(401, 'Token is not for a serial '
-                                             'console')
-            still_there = self.compute_api.validate_console_port(
-                {}, console['compute_host'], console['instance_uuid'],
-                console['port'], console['index'])
-            if not still_there:
-                raise handshake.Refusal(
-                    401, 'The console of this token is no longer there')
             if lease:
-                console.update(self.consoleauth_api.acquire_session(
-                    {}, token, self.proxy_host, remote_address))
+                console = self.consoleauth_api.acquire_session(
+                    {}, token, self.proxy_host, remote_address)
             else:
+                console = self.consoleauth_api.check_token({}, token)
                 self._check_free(console)
+            try:
+                self._check_console(console)
+            except Exception:
+                if lease:
+                    self.consoleauth_api.release_session(
+                        {}, console['session_id'])
+                raise
         except exception.InvalidToken:
             raise handshake.Refusal(401, 'Invalid or expired token')
         except exception.ConsoleInUse as exc:
@@ -132,6 +143,16 @@ class ConsoleProxy:
         except messaging.MessagingTimeout:
             raise handshake.Refusal(503, 'Console service unavailable')
         return console
+
+    def _check_console(self, console):
+        """The token's console is a serial port that still exists."""
+        if console['console_type'] != 'serial':
+            raise handshake.Refusal(401, 'Token is not for a serial console')
+        if not self.compute_api.validate_console_port(
+                {}, console['compute_host'], console['instance_uuid'],
+                console['port'], console['index']):
+            raise handshake.Refusal(
+                401, 'The console of this token is no longer there')
 
     def _check_free(self, console):
         for session in self.consoleauth_api.list_sessions(
@@ -250,6 +271,7 @@ class ClientConnection(asyncio.Protocol):
         self.lease_held = False
         self.admitted = (None, None)
         self.client_host = '-'
+        self.request_at = None
         self.last_activity = time.monotonic()
         self.client_address = '-'
         self.started_at = None
@@ -316,6 +338,7 @@ class ClientConnection(asyncio.Protocol):
         if parsed is None:
             return
         request, consumed = parsed
+        self.request_at = time.monotonic()
         early = bytes(self.request_bytes[consumed:])
         self.request_bytes = None
         self.state = 'authorizing'
@@ -370,6 +393,8 @@ class ClientConnection(asyncio.Protocol):
         self.ws.accept_request(request.headers)
         self.state = 'open'
         self.started_at = time.monotonic()
+        self.proxy.metrics.session_set_up(self.started_at -
+                                          self.request_at)
         self.proxy.session_started(self)
         LOG.info('Console session %s started: instance %s index %d '
                  'client %s', self.session_id, console['instance_uuid'],
@@ -403,6 +428,7 @@ class ClientConnection(asyncio.Protocol):
             return
         LOG.info('Refused console connection from %s: %d %s',
                  self.client_address, refusal.status, refusal.reason)
+        self.proxy.metrics.refused(refusal.status, refusal.reason)
         self._answer(handshake.response(refusal.status, refusal.reason))
 
     def _handshake_timed_out(self):
@@ -418,6 +444,7 @@ class ClientConnection(asyncio.Protocol):
             if message and self.state == 'open':
                 self.last_activity = time.monotonic()
                 self.bytes_to_guest += len(message)
+                self.proxy.metrics.bytes_to_guest += len(message)
                 self.guest.transport.write(message)
         self._after_client_input()
 
@@ -433,6 +460,7 @@ class ClientConnection(asyncio.Protocol):
             return
         self.last_activity = time.monotonic()
         self.bytes_to_client += len(data)
+        self.proxy.metrics.bytes_to_client += len(data)
         self.ws.send_binary(data)
         self._flush_to_client()
 

@@ -25,7 +25,8 @@ class StubConsoleAuth:
                 'port': self.port, 'index': 0, 'expires_at': 2e9}
 
     def acquire_session(self, ctxt, token, proxy_host, remote_address):
-        return {'session_id': 'session-1', 'lease_ttl': 30}
+        return dict(self.check_token(ctxt, token), session_id='session-1',
+                    lease_ttl=30)
 
     def release_session(self, ctxt, session_id):
         self.released.append(session_id)
