@@ -38,6 +38,15 @@ console_opts = [
                 help='End a session when its token expires (code 4002), '
                      'as Nova\'s option of that name does. Off, a session '
                      'outlives its token; the token only gates opening.'),
+    cfg.StrOpt('ssl_minimum_version',
+               default='default',
+               choices=['default', 'tlsv1_1', 'tlsv1_2', 'tlsv1_3'],
+               help='Oldest TLS version the proxy accepts; "default" is '
+                    'what the system\'s OpenSSL allows.'),
+    cfg.StrOpt('ssl_ciphers',
+               help='OpenSSL cipher list for TLS 1.2 and older, e.g. '
+                    '"kEECDH+aECDSA+AES:kEECDH+AES+aRSA:kEDH+aRSA+AES". '
+                    'Unset keeps OpenSSL\'s default.'),
     cfg.HostAddressOpt('admin_host',
                        default='127.0.0.1',
                        help='Address of the proxy\'s admin listener, which '

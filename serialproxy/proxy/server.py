@@ -22,6 +22,7 @@ from serialproxy.proxy import handshake
 from serialproxy.proxy import metrics
 from serialproxy.proxy import rpcapi as proxy_rpcapi
 from serialproxy.proxy import static_files
+from serialproxy.proxy import tls
 from serialproxy.proxy import websocket
 
 LOG = logging.getLogger(__name__)
@@ -44,13 +45,16 @@ class ConsoleProxy:
     """Listens for browsers and websocket clients; owns live sessions."""
 
     def __init__(self, consoleauth_api, compute_api, proxy_host,
-                 lease_ttl=30, allowed_origins=(), handshake_timeout=10,
+                 lease_ttl=30, ssl_context=None, ssl_only=False,
+                 allowed_origins=(), handshake_timeout=10,
                  rpc_workers=32, max_per_address=16, max_per_token=2,
                  idle_timeout=0, enforce_session_timeout=False):
         self.consoleauth_api = consoleauth_api
         self.compute_api = compute_api
         self.proxy_host = proxy_host
         self.lease_ttl = lease_ttl
+        self.ssl_context = ssl_context
+        self.ssl_only = ssl_only
         self.allowed_origins = list(allowed_origins)
         self.handshake_timeout = handshake_timeout
         self.max_per_address = max_per_address
@@ -70,20 +74,23 @@ class ConsoleProxy:
         self.metrics = metrics.ProxyMetrics()
         self.server = None
         self.admin_server = None
-        self.tls = False
         self._tasks = []
 
     @property
     def serving(self):
         return self.server is not None and self.server.is_serving()
 
-    async def start(self, host, port, ssl_context=None, admin_host=None,
-                    admin_port=0):
+    async def start(self, host, port, admin_host=None, admin_port=0):
         loop = asyncio.get_running_loop()
-        self.tls = ssl_context is not None
-        self.server = await loop.create_server(
-            lambda: ClientConnection(self), host, port, ssl=ssl_context,
-            backlog=4096, reuse_address=True)
+        if self.ssl_context is None:
+            self.server = await loop.create_server(
+                lambda: ClientConnection(self), host, port, backlog=4096,
+                reuse_address=True)
+        else:
+            self.server = tls.SniffingListener(
+                lambda: ClientConnection(self), self.ssl_context,
+                self.ssl_only, self.handshake_timeout)
+            await self.server.start(host, port)
         if admin_port:
             self.admin_server = await admin.start(self, admin_host,
                                                   admin_port)
@@ -285,6 +292,7 @@ class ClientConnection(asyncio.Protocol):
     def connection_made(self, transport):
         self.transport = transport
         peer = transport.get_extra_info('peername')
+        self.tls = transport.get_extra_info('sslcontext') is not None
         if peer:
             self.client_host = peer[0]
             self.client_address = '%s:%s' % (peer[0], peer[1])
@@ -355,7 +363,7 @@ class ClientConnection(asyncio.Protocol):
                     self._answer_page(request)
                 return
             handshake.check_origin(request, self.proxy.allowed_origins,
-                                   self.proxy.tls)
+                                   self.tls)
             handshake.check_websocket_headers(request)
             self.proxy.admit(self, request.token)
             console = await self.proxy.authorize(request.token,
@@ -407,7 +415,7 @@ class ClientConnection(asyncio.Protocol):
     async def _answer_check(self, request):
         """Tell a page why its upgrade would fail, without opening."""
         handshake.check_origin(request, self.proxy.allowed_origins,
-                               self.proxy.tls)
+                               self.tls)
         await self.proxy.authorize(request.token, self.client_address,
                                    lease=False)
         if self.state != 'closed':
