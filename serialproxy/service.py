@@ -161,7 +161,10 @@ def console_proxy():
         max_per_address=CONF.console.max_sessions_per_address,
         max_per_token=CONF.console.max_sessions_per_token,
         idle_timeout=CONF.console.idle_timeout,
-        enforce_session_timeout=CONF.console.enforce_session_timeout)
+        enforce_session_timeout=CONF.console.enforce_session_timeout,
+        record_dir=CONF.console.record,
+        record_max_bytes=CONF.console.record_max_bytes,
+        record_retention_days=CONF.console.record_retention_days)
 
 
 def proxy_tls_context():

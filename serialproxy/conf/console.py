@@ -38,6 +38,20 @@ console_opts = [
                 help='End a session when its token expires (code 4002), '
                      'as Nova\'s option of that name does. Off, a session '
                      'outlives its token; the token only gates opening.'),
+    cfg.StrOpt('record',
+               help='Directory to record every console session into, one '
+                    'asciicast v2 file per session (guest output only). '
+                    'Unset turns recording off.'),
+    cfg.IntOpt('record_max_bytes',
+               default=10 * 1024 * 1024,
+               min=1024,
+               help='Size at which a session\'s recording stops; the '
+                    'session itself goes on.'),
+    cfg.IntOpt('record_retention_days',
+               default=30,
+               min=1,
+               help='Recordings older than this are deleted, at start-up '
+                    'and hourly.'),
     cfg.StrOpt('ssl_minimum_version',
                default='default',
                choices=['default', 'tlsv1_1', 'tlsv1_2', 'tlsv1_3'],

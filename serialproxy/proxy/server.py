@@ -11,6 +11,7 @@ import asyncio
 import collections
 import concurrent.futures
 import hashlib
+import os
 import time
 
 import oslo_messaging as messaging
@@ -20,6 +21,7 @@ from serialproxy import exception
 from serialproxy.proxy import admin
 from serialproxy.proxy import handshake
 from serialproxy.proxy import metrics
+from serialproxy.proxy import recording
 from serialproxy.proxy import rpcapi as proxy_rpcapi
 from serialproxy.proxy import static_files
 from serialproxy.proxy import tls
@@ -33,6 +35,7 @@ WRITE_BUFFER_HIGH = 64 * 1024
 CLOSE_GRACE_SECONDS = 2.0
 # Time limits are checked by one sweep over all sessions, not a timer each.
 SWEEP_SECONDS = 1.0
+PRUNE_SECONDS = 3600
 
 
 # Header of a plain GET that asks "would this token open now?"; the page
@@ -48,7 +51,9 @@ class ConsoleProxy:
                  lease_ttl=30, ssl_context=None, ssl_only=False,
                  allowed_origins=(), handshake_timeout=10,
                  rpc_workers=32, max_per_address=16, max_per_token=2,
-                 idle_timeout=0, enforce_session_timeout=False):
+                 idle_timeout=0, enforce_session_timeout=False,
+                 record_dir=None, record_max_bytes=10 * 1024 * 1024,
+                 record_retention_days=30):
         self.consoleauth_api = consoleauth_api
         self.compute_api = compute_api
         self.proxy_host = proxy_host
@@ -61,6 +66,9 @@ class ConsoleProxy:
         self.max_per_token = max_per_token
         self.idle_timeout = idle_timeout
         self.enforce_session_timeout = enforce_session_timeout
+        self.record_dir = record_dir
+        self.record_max_bytes = record_max_bytes
+        self.record_retention = record_retention_days * 86400
         # Connections in set-up or open, per client address and per token
         # (by hash: raw tokens are kept nowhere).
         self.per_address = collections.Counter()
@@ -96,6 +104,9 @@ class ConsoleProxy:
                                                   admin_port)
         self._tasks = [loop.create_task(self._renew_leases()),
                        loop.create_task(self._sweep_time_limits())]
+        if self.record_dir:
+            os.makedirs(self.record_dir, mode=0o700, exist_ok=True)
+            self._tasks.append(loop.create_task(self._prune_recordings()))
         LOG.info('Console proxy listening on %s:%s', host, port)
 
     @property
@@ -222,6 +233,29 @@ class ConsoleProxy:
             if connection is not None:
                 connection.close_session(code, reason)
 
+    def recorder(self, connection):
+        """A recorder for a new session, or None when not recording."""
+        if not self.record_dir:
+            return None
+        try:
+            return recording.SessionRecorder(
+                self.record_dir, connection.console['instance_uuid'],
+                connection.console['index'], connection.session_id,
+                self.record_max_bytes)
+        except OSError as exc:
+            # A full disk must not cost the user their console.
+            LOG.error('Cannot record session %s: %s', connection.session_id,
+                      exc)
+            return None
+
+    async def _prune_recordings(self):
+        loop = asyncio.get_running_loop()
+        while True:
+            await loop.run_in_executor(self.executor, recording.prune,
+                                       self.record_dir,
+                                       self.record_retention)
+            await asyncio.sleep(PRUNE_SECONDS)
+
     async def _sweep_time_limits(self):
         """Close sessions past their idle timeout or their token's life."""
         while True:
@@ -276,6 +310,7 @@ class ClientConnection(asyncio.Protocol):
         self.console = None
         self.session_id = None
         self.lease_held = False
+        self.recorder = None
         self.admitted = (None, None)
         self.client_host = '-'
         self.request_at = None
@@ -322,6 +357,9 @@ class ClientConnection(asyncio.Protocol):
             self.guest.transport.close()
         if previous in ('open', 'closing'):
             self._log_end()
+        if self.recorder is not None:
+            self.recorder.close()
+            self.recorder = None
         if self.lease_held:
             self.proxy.session_ended(self)
 
@@ -404,6 +442,7 @@ class ClientConnection(asyncio.Protocol):
         self.proxy.metrics.session_set_up(self.started_at -
                                           self.request_at)
         self.proxy.session_started(self)
+        self.recorder = self.proxy.recorder(self)
         LOG.info('Console session %s started: instance %s index %d '
                  'client %s', self.session_id, console['instance_uuid'],
                  console['index'], self.client_address)
@@ -469,6 +508,8 @@ class ClientConnection(asyncio.Protocol):
         self.last_activity = time.monotonic()
         self.bytes_to_client += len(data)
         self.proxy.metrics.bytes_to_client += len(data)
+        if self.recorder is not None:
+            self.recorder.output(data)
         self.ws.send_binary(data)
         self._flush_to_client()
 
