@@ -1,6 +1,5 @@
 """The consoleauth RPC endpoint: tokens and the instance registry."""
 
-import datetime
 import time
 import uuid
 
@@ -14,11 +13,6 @@ from serialproxy import exception
 
 CONF = sp_conf.CONF
 LOG = logging.getLogger(__name__)
-
-
-def _iso(epoch):
-    return datetime.datetime.fromtimestamp(
-        epoch, datetime.timezone.utc).isoformat(timespec='seconds')
 
 
 class ConsoleAuthManager:
@@ -98,7 +92,7 @@ class ConsoleAuthManager:
             'started_at': now,
             'expires_at': now + CONF.consoleauth.session_lease_ttl}, now)
         if not acquired:
-            raise exception.ConsoleInUse(since=_iso(holder.started_at))
+            raise exception.ConsoleInUse.since_epoch(holder.started_at)
         LOG.info('Session %s leased console %s index %d to proxy %s',
                  session_id, row.instance_uuid, row.serial_index, proxy_host)
         return dict(self._console(row), session_id=session_id,

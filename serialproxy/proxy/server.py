@@ -176,9 +176,8 @@ class ConsoleProxy:
         for session in self.consoleauth_api.list_sessions(
                 {}, console['instance_uuid']):
             if session['index'] == console['index']:
-                raise exception.ConsoleInUse(
-                    since=time.strftime('%Y-%m-%dT%H:%M:%S+00:00',
-                                        time.gmtime(session['started_at'])))
+                raise exception.ConsoleInUse.since_epoch(
+                    session['started_at'])
 
     def admit(self, connection, token):
         """Count a connection against its limits, or refuse it with 429."""
