@@ -16,8 +16,9 @@ SERIALPROXY_NS = 'http://openstack.org/xmlns/serialproxy/1.0'
 _WILDCARD_HOSTS = ('', '0.0.0.0', '::', '[::]')
 
 
-class DomainXMLInvalid(exception.Invalid):
-    msg_fmt = 'Domain XML cannot be parsed: %(reason)s'
+# Kept here for callers of the skeleton; it lives in serialproxy.exception
+# so that it crosses RPC by name like every other error.
+DomainXMLInvalid = exception.DomainXMLInvalid
 
 
 def _parse(xml_text):
