@@ -68,7 +68,8 @@ class PortRangeExhausted(Conflict):
 
 
 class PortPoolUnavailable(SerialProxyException):
-    msg_fmt = 'The serial port pool of host %(host)s is unavailable: %(reason)s'
+    msg_fmt = ('The serial port pool of host %(host)s is unavailable: '
+               '%(reason)s')
     code = 503
 
 
@@ -78,7 +79,8 @@ class InvalidPortRange(Invalid):
 
 
 class ConsoleLogNotFound(NotFound):
-    msg_fmt = 'Instance %(instance_uuid)s has no serial console log: %(reason)s'
+    msg_fmt = ('Instance %(instance_uuid)s has no serial console log: '
+               '%(reason)s')
 
 
 class ConsoleTypeInvalid(Invalid):

@@ -20,6 +20,6 @@ def main():
     rpc.init(CONF, transport_url=rpc.IN_PROCESS_TRANSPORT_URL)
     db_api.Database(CONF.database.connection).sync()
     services = [service.consoleauth_service(),
-                service.compute_service(),
+                service.compute_service_or_exit('serialproxy-all'),
                 service.APIService(CONF.api.listen, CONF.api.port)]
     service.run(services, proxy=service.console_proxy())
