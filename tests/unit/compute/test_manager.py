@@ -22,17 +22,11 @@ from serialproxy.consoleauth import rpcapi as consoleauth_rpcapi
 from serialproxy.db import api as db_api
 from serialproxy import exception
 from tests.unit import base
+from tests.unit.compute.test_libvirt_driver import DOMAIN
+from tests.unit.compute.test_libvirt_driver import TEST_URI
 from tests.unit import rpc_fixture
 
-TEST_URI = 'test:///default'
 HOST = 'compute-1'
-DOMAIN = """<domain type='test'>
-  <name>%(name)s</name>
-  <uuid>%(uuid)s</uuid>
-  <memory>65536</memory>
-  <os><type>hvm</type></os>
-  <devices>%(devices)s</devices>
-</domain>"""
 
 
 def wait_for(predicate, timeout=10):
