@@ -29,7 +29,7 @@ def serial_console_add():
                                           CONF.host, address)
     domain = driver.domain_config(args.domain)
     existing = domain_xml.tcp_serial_ports(domain['xml'], address)
-    if existing:
+    if existing and not args.replace:
         print('Domain %s already has TCP serial consoles on ports %s; '
               'left as it is.' % (domain['name'],
                                   ', '.join(str(p['port']) for p in existing)))
@@ -45,8 +45,10 @@ def serial_console_add():
         except Exception:
             pool.release(domain['uuid'])
             raise
-        pool.sync_instance(domain['uuid'], {
-            p['port']: p['index'] for p in allocation['ports']})
+        # The running domain may still use replaced ports: sync from what
+        # libvirt now says, live and next-boot config alike.
+        pool.sync_instance(domain['uuid'],
+                           driver.instance_and_ports(domain['uuid'])[1])
     finally:
         pool.close()
     print('Domain %s (%s): serial consoles on %s, console log %s.' % (
@@ -76,6 +78,9 @@ def _add_command_parsers(subparsers):
     add.add_argument('--count', default=None,
                      help='Number of serial consoles (hw_serial_port_count; '
                           'default 1, at most 3).')
+    add.add_argument('--replace', action='store_true',
+                     help='Replace TCP serial consoles the domain already '
+                          'has, say to move them into the pool.')
     add.set_defaults(func=serial_console_add)
 
 

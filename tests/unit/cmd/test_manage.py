@@ -96,3 +96,12 @@ class SerialConsoleAddTest(base.TestCase):
         self.assertIn('exceeds 3', self.stderr.getvalue())
         self.assertEqual(before, dom.XMLDesc(0))
         self.assertEqual([], self.pool().allocations())
+
+    def test_replace_moves_existing_tcp_consoles_into_the_pool(self):
+        dom = self.define(domain_xml.serial_devices([21050], '127.0.0.1')[0])
+        self.assertEqual(0, self.manage('serial-console', 'add', dom.name(),
+                                        '--replace'))
+        [port] = domain_xml.tcp_serial_ports(dom.XMLDesc(0), 'unused')
+        self.assertNotEqual(21050, port['port'])
+        self.assertEqual([port['port']], [
+            a['port'] for a in self.pool().allocations(dom.UUIDString())])
