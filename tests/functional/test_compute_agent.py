@@ -8,7 +8,11 @@ looks into the pool file as an operator would.
 import os
 import random
 import signal
+import threading
+import time
+import uuid
 
+import libvirt
 from oslo_config import fixture as config_fixture
 import testtools
 
@@ -21,19 +25,25 @@ from serialproxy import exception
 from serialproxy import rpc
 from tests.functional import fixtures as func_fixtures
 
-# Below Linux's ephemeral ports, where the other tests' guests listen.
-RANGE_SIZE = 40
+# A domain defined, never started: enough for libvirt to hold its ports.
+STOPPED_DOMAIN = """<domain type='qemu'><name>%(name)s</name>
+  <uuid>%(uuid)s</uuid><memory unit='MiB'>32</memory>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>%(devices)s</devices></domain>"""
 
 
 class AgentTestCase(testtools.TestCase):
     """consoleauth + compute agent over a RabbitMQ vhost, an RPC client."""
 
     agent_options = {}
+    range_size = 40
+    rpc_call_timeout = 20
 
     def setUp(self):
         super().setUp()
-        lo = random.randrange(22000, 32000 - RANGE_SIZE)
-        self.port_range = '%d:%d' % (lo, lo + RANGE_SIZE)
+        # Below Linux's ephemeral ports, where other tests' guests listen.
+        lo = random.randrange(22000, 32000 - self.range_size)
+        self.port_range = '%d:%d' % (lo, lo + self.range_size)
         vhost = self.useFixture(func_fixtures.RabbitVhost())
         options = {'serial_console': {'port_range': self.port_range}}
         options.update(self.agent_options)
@@ -47,7 +57,7 @@ class AgentTestCase(testtools.TestCase):
         self.pool_path = os.path.join(self.deployment.dir,
                                       'serial_port_pool.sqlite')
         conf = self.useFixture(config_fixture.Config(sp_conf.CONF))
-        conf.config(rpc_call_timeout=20)
+        conf.config(rpc_call_timeout=self.rpc_call_timeout)
         rpc.init(sp_conf.CONF, transport_url=vhost.url)
         self.addCleanup(rpc.cleanup)
         self.compute = compute_rpcapi.ComputeAPI()
@@ -155,3 +165,114 @@ class ComputeAgentTest(AgentTestCase):
         pool = self.pool()
         for port in guest.ports:
             self.assertEqual('released', pool.port_status(port))
+
+
+class AgentCrashTest(AgentTestCase):
+    """The agent SIGKILLed while a caller allocates and defines domains."""
+
+    agent_options = {'compute': {'pending_allocation_timeout': '3'}}
+    range_size = 400
+    rpc_call_timeout = 5
+
+    def setUp(self):
+        super().setUp()
+        self.conn = libvirt.open(func_fixtures.LIBVIRT_URI)
+        self.addCleanup(self.conn.close)
+        self.prefix = 'sp-crash-%s-' % uuid.uuid4().hex[:6]
+        self.addCleanup(self._undefine_ours)
+
+    def _undefine_ours(self):
+        for dom in self.conn.listAllDomains():
+            if dom.name().startswith(self.prefix):
+                dom.undefine()
+
+    def define_stopped(self, instance_uuid, devices):
+        self.conn.defineXML(STOPPED_DOMAIN % {
+            'name': self.prefix + instance_uuid[:8], 'uuid': instance_uuid,
+            'devices': ''.join(devices)})
+
+    def libvirt_ports(self):
+        """{uuid: {port: index}} of every domain libvirt has, ours or not."""
+        found = {}
+        for dom in self.conn.listAllDomains():
+            try:
+                xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+                found[dom.UUIDString()] = {
+                    p['port']: p['index']
+                    for p in domain_xml.tcp_serial_ports(xml, '127.0.0.1')}
+            except libvirt.libvirtError:
+                continue  # another test's guest, gone meanwhile
+        return found
+
+    def caller(self, stop, defined):
+        """Allocate and define as fast as the agent answers; one in five
+        callers gives up before defining, leaving a pending allocation."""
+        while not stop.is_set():
+            instance_uuid = str(uuid.uuid4())
+            try:
+                result = self.compute.allocate_serial_ports(
+                    {}, self.host, instance_uuid,
+                    count=random.randint(1, 3))
+            except Exception:
+                continue  # the agent is down: the call timed out
+            if random.random() < 0.2:
+                continue
+            self.define_stopped(instance_uuid, result['devices'])
+            defined[instance_uuid] = {p['port']: p['index']
+                                      for p in result['ports']}
+
+    def inconsistencies(self, ours):
+        """What keeps the pool from agreeing with libvirt, or []."""
+        problems = []
+        in_libvirt = self.libvirt_ports()
+        lo, hi = port_pool.parse_port_range(self.port_range)
+        for a in self.pool().allocations():
+            named = in_libvirt.get(a['instance_uuid'], {})
+            if named.get(a['port']) != a['index']:
+                problems.append('pool allocates %(port)s to %(instance_uuid)s'
+                                ' which does not name it' % a)
+        for instance_uuid in ours:
+            in_range = {p: i for p, i in in_libvirt[instance_uuid].items()
+                        if lo <= p < hi}
+            if self.pool_ports(instance_uuid) != in_range:
+                problems.append('pool has %s for %s, libvirt %s' % (
+                    self.pool_ports(instance_uuid), instance_uuid,
+                    in_range))
+        return problems
+
+    def test_pool_agrees_with_libvirt_after_sigkill_mid_allocation(self):
+        stop = threading.Event()
+        defined = {}
+        caller = threading.Thread(target=self.caller, args=(stop, defined))
+        caller.start()
+        try:
+            func_fixtures.wait_for(lambda: len(defined) >= 15, 120,
+                                   'domains to be defined')
+            self.deployment.stop(self.agent, signal.SIGKILL)
+            time.sleep(1)  # calls in flight now wait on a dead agent
+            self.agent = self.deployment.start('serialproxy-compute')
+            self.deployment.wait_ready()
+            count = len(defined)
+            func_fixtures.wait_for(lambda: len(defined) >= count + 5, 120,
+                                   'allocations after the restart')
+        finally:
+            stop.set()
+            caller.join()
+        ours = dict(defined)
+        # No port was handed to two domains.
+        all_ports = [p for ports in ours.values() for p in ports]
+        self.assertEqual(len(all_ports), len(set(all_ports)))
+        # Pending allocations of callers that gave up go once stale
+        # (3 s here), on the agent's next periodic sync (2 s).
+        problems = []
+
+        def consistent():
+            problems[:] = self.inconsistencies(ours)
+            return not problems
+        try:
+            func_fixtures.wait_for(consistent, 30, 'a consistent pool')
+        except AssertionError:
+            self.fail('\n'.join(problems))
+        self.assertEqual(sorted(all_ports), sorted(
+            a['port'] for a in self.pool().allocations()
+            if a['instance_uuid'] in ours))
