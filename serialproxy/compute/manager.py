@@ -102,6 +102,18 @@ class ComputeManager:
 
         At start-up, periodically and after a lost libvirt connection.
         """
+        found = self.reconcile_pool()
+        instances = [instance for instance, _ in found]
+        self.consoleauth_api.report_instances({}, self.driver.host,
+                                              instances)
+        LOG.debug('Reported %d instances to consoleauth', len(instances))
+        return instances
+
+    # The walking skeleton's name, which other callers and tests still use.
+    report_instances = sync_instances
+
+    def reconcile_pool(self):
+        """Make the port pool agree with every domain; returns them."""
         found = self.driver.instances_and_ports()
         if self.serial_consoles is not None:
             released = self.serial_consoles.pool.reconcile(
@@ -111,14 +123,7 @@ class ComputeManager:
                          'whose domain no longer names them', ports,
                          instance_uuid)
             self._synced.set()
-        instances = [instance for instance, _ in found]
-        self.consoleauth_api.report_instances({}, self.driver.host,
-                                              instances)
-        LOG.debug('Reported %d instances to consoleauth', len(instances))
-        return instances
-
-    # The walking skeleton's name, which other callers and tests still use.
-    report_instances = sync_instances
+        return found
 
     def instance_changed(self, instance_uuid, event):
         """A libvirt lifecycle event: sync the instance's ports, report it.
@@ -130,7 +135,13 @@ class ComputeManager:
         else:
             instance, ports = found
         if self.serial_consoles is not None:
-            self.serial_consoles.pool.sync_instance(instance_uuid, ports)
+            released = self.serial_consoles.pool.sync_instance(instance_uuid,
+                                                               ports)
+            if released:
+                # Another domain may name a port this one gave up (a
+                # misconfiguration libvirt allows): let it claim the port
+                # now, before the release delay ends, not at the next sync.
+                self.reconcile_pool()
         LOG.debug('Instance %s %s', instance_uuid, event)
         self.consoleauth_api.instance_event({}, self.driver.host, event,
                                             instance)

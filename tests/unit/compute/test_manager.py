@@ -217,3 +217,18 @@ class ComputeManagerTest(base.TestCase):
         dom = self.define()
         self.assertRaises(exception.Invalid, self.compute.get_console_output,
                           {}, HOST, dom.UUIDString(), -3)
+
+    def test_port_another_domain_names_stays_taken_when_one_goes(self):
+        self.listen_to_events()
+        first = str(uuid.uuid4())
+        devices = self.allocate(first)['devices']
+        port = self.pool.allocations(first)[0]['port']
+        dom = self.define(devices, first)
+        wait_for(lambda: self.confirmed(first))
+        second = self.define(devices, start=False).UUIDString()
+        wait_for(lambda: self.confirmed(second))
+        dom.destroy()  # an event for the first: it takes the port back
+        wait_for(lambda: self.confirmed(first))
+        dom.undefine()
+        wait_for(lambda: self.registered(first) is None)
+        self.assertEqual([port], self.confirmed(second))
