@@ -94,8 +94,9 @@ class ComputeService(RPCService):
     """The compute agent: lifecycle events, port pool upkeep, RPC server.
 
     Start order matters: listen to lifecycle events first, then reconcile
-    the pool with libvirt (so nothing changes unseen in between), and only
-    then serve allocations.
+    the pool with libvirt (so nothing changes unseen in between), then
+    serve allocations, and only then report to consoleauth, which may not
+    answer yet and must not hold the RPC server back.
     """
 
     def __init__(self, server, manager, lifecycle, pool):
@@ -108,14 +109,21 @@ class ComputeService(RPCService):
 
     def start(self):
         self.lifecycle.start()
+        found = None
         try:
-            self.manager.sync_instances()
+            found = self.manager.reconcile_pool()
         except Exception:
-            # libvirtd or consoleauth may come up after us: the periodic
-            # sync retries, and allocations wait for a reconciled pool.
-            LOG.exception('First reconciliation and report of instances '
-                          'failed')
+            # libvirtd may come up after us: the periodic sync retries, and
+            # allocations wait for a reconciled pool.
+            LOG.exception('First reconciliation with libvirt failed')
         super().start()
+        if found is not None:
+            try:
+                self.manager.report_instances(found)
+            except Exception:
+                # consoleauth may start after us; the periodic sync retries.
+                LOG.exception('First report of instances to consoleauth '
+                              'failed')
 
     def stop(self):
         super().stop()

@@ -60,7 +60,7 @@ class ComputeManager:
         [compute] pending_allocation_timeout go back to the pool.
         """
         if not self._synced.is_set():
-            self.sync_instances()
+            self.reconcile_pool()
         return self.serial_consoles.allocate(instance_uuid, count)
 
     @messaging.expected_exceptions(exception.PortPoolUnavailable,
@@ -100,17 +100,24 @@ class ComputeManager:
     def sync_instances(self):
         """Reconcile the port pool with libvirt, then report to consoleauth.
 
-        At start-up, periodically and after a lost libvirt connection.
+        Periodically and after a lost libvirt connection.
         """
-        found = self.reconcile_pool()
-        instances = [instance for instance, _ in found]
+        return self.report_instances(self.reconcile_pool())
+
+    def report_instances(self, found=None):
+        """Tell consoleauth every instance this host has.
+
+        found is what reconcile_pool() returned, to save reading libvirt
+        twice; without it the instances are listed afresh.
+        """
+        if found is None:
+            instances = self.driver.list_instances()
+        else:
+            instances = [instance for instance, _ in found]
         self.consoleauth_api.report_instances({}, self.driver.host,
                                               instances)
         LOG.debug('Reported %d instances to consoleauth', len(instances))
         return instances
-
-    # The walking skeleton's name, which other callers and tests still use.
-    report_instances = sync_instances
 
     def reconcile_pool(self):
         """Make the port pool agree with every domain; returns them."""
