@@ -15,7 +15,7 @@ log() { echo "test-setup: $*" >&2; }
 # Python build needs (libvirt-python compiles against libvirt-dev), git for
 # pbr's version, and the broker of the multi-process tests.
 ensure_debian_packages python3 python3-venv python3-dev gcc pkg-config \
-    libvirt-dev git rabbitmq-server
+    libvirt-dev git rabbitmq-server openssl
 
 # RabbitMQ: start it when nothing answers on its port.
 rabbit_answers() {

@@ -15,9 +15,10 @@ serial_opts = [
                      'False the API answers 501 to console requests.'),
     cfg.StrOpt('port_range',
                default='10000:20000',
-               regex=r'^\d+:\d+$',
                help='Range of TCP ports, "lo:hi", from which the compute '
-                    'agent allocates guest serial ports.'),
+                    'agent allocates guest serial ports: lo up to but not '
+                    'including hi, as Nova reads it. The agent refuses to '
+                    'start when it is malformed or outside 1..65535.'),
     cfg.URIOpt('base_url',
                default='ws://127.0.0.1:6083/',
                help='Public URL of the websocket proxy; console URLs are '
@@ -35,11 +36,26 @@ serial_opts = [
                 help='Port the websocket proxy listens on.'),
 ]
 
+# Named and grouped as Nova names them, so deployers reuse their settings.
+tls_opts = [
+    cfg.StrOpt('cert',
+               help='PEM certificate (chain) file of the proxy. With it, '
+                    'the proxy answers TLS on its port, and plain HTTP too '
+                    'unless ssl_only is set.'),
+    cfg.StrOpt('key',
+               help='PEM private key file; unset means the key is in the '
+                    'cert file.'),
+    cfg.BoolOpt('ssl_only',
+                default=False,
+                help='Refuse connections that are not TLS. Needs cert.'),
+]
+
 
 def register_opts(conf):
     conf.register_group(serial_console_group)
     conf.register_opts(serial_opts, group=serial_console_group)
+    conf.register_opts(tls_opts)
 
 
 def list_opts():
-    return {serial_console_group: serial_opts}
+    return {serial_console_group: serial_opts, 'DEFAULT': tls_opts}

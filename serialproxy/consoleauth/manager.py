@@ -1,6 +1,5 @@
 """The consoleauth RPC endpoint: tokens and the instance registry."""
 
-import datetime
 import time
 import uuid
 
@@ -16,11 +15,6 @@ CONF = sp_conf.CONF
 LOG = logging.getLogger(__name__)
 
 
-def _iso(epoch):
-    return datetime.datetime.fromtimestamp(
-        epoch, datetime.timezone.utc).isoformat(timespec='seconds')
-
-
 class ConsoleAuthManager:
     """Versioned endpoint of topic serialproxy-consoleauth.
 
@@ -28,9 +22,10 @@ class ConsoleAuthManager:
           report_instances, get_instance, list_instances
     1.1 - acquire_session, renew_sessions, release_session,
           list_sessions, force_disconnect; tokens record their requester
+    1.2 - instance_event
     """
 
-    target = messaging.Target(version='1.1')
+    target = messaging.Target(version='1.2')
 
     def __init__(self, database, proxy_api, clock=time.time):
         self.db = database
@@ -62,10 +57,8 @@ class ConsoleAuthManager:
             raise exception.InvalidToken()
         return row
 
-    @messaging.expected_exceptions(exception.InvalidToken)
-    def check_token(self, ctxt, token):
-        """Return the console a live token opens, or raise InvalidToken."""
-        row = self._live_token(token)
+    @staticmethod
+    def _console(row):
         return {'instance_uuid': row.instance_uuid,
                 'console_type': row.console_type,
                 'compute_host': row.compute_host,
@@ -74,12 +67,21 @@ class ConsoleAuthManager:
                 'index': row.serial_index,
                 'expires_at': row.expires_at}
 
+    @messaging.expected_exceptions(exception.InvalidToken)
+    def check_token(self, ctxt, token):
+        """Return the console a live token opens, or raise InvalidToken."""
+        return self._console(self._live_token(token))
+
     # Session leases: one user per console.
 
     @messaging.expected_exceptions(exception.InvalidToken,
                                    exception.ConsoleInUse)
     def acquire_session(self, ctxt, token, proxy_host, remote_address=None):
-        """Lease a live token's console for one session, or ConsoleInUse."""
+        """Lease a live token's console for one session, or ConsoleInUse.
+
+        Returns what check_token does plus 'session_id' and 'lease_ttl', so
+        a proxy needs one call, not two, to go from token to lease.
+        """
         row = self._live_token(token)
         now = self.clock()
         session_id = str(uuid.uuid4())
@@ -91,11 +93,11 @@ class ConsoleAuthManager:
             'started_at': now,
             'expires_at': now + CONF.consoleauth.session_lease_ttl}, now)
         if not acquired:
-            raise exception.ConsoleInUse(since=_iso(holder.started_at))
+            raise exception.ConsoleInUse.since_epoch(holder.started_at)
         LOG.info('Session %s leased console %s index %d to proxy %s',
                  session_id, row.instance_uuid, row.serial_index, proxy_host)
-        return {'session_id': session_id,
-                'lease_ttl': CONF.consoleauth.session_lease_ttl}
+        return dict(self._console(row), session_id=session_id,
+                    lease_ttl=CONF.consoleauth.session_lease_ttl)
 
     def renew_sessions(self, ctxt, proxy_host, sessions):
         """Extend a proxy's leases in one batch; return the ids it lost.
@@ -152,6 +154,19 @@ class ConsoleAuthManager:
         """A compute agent's full list of its instances replaces its last."""
         self.db.replace_host_instances(host, instances, self.clock())
         LOG.debug('Host %s reported %d instances', host, len(instances))
+
+    def instance_event(self, ctxt, host, event, instance):
+        """One instance of a compute host changed (a libvirt lifecycle event).
+
+        'undefined' removes the instance; anything else records it as the
+        host now reports it. The host's periodic full report still runs, so
+        an event lost on the way is repaired within one interval.
+        """
+        if event == 'undefined':
+            self.db.delete_host_instance(host, instance['uuid'])
+        else:
+            self.db.update_host_instance(host, instance, self.clock())
+        LOG.debug('Host %s: instance %s %s', host, instance['uuid'], event)
 
     @messaging.expected_exceptions(exception.InstanceNotFound)
     def get_instance(self, ctxt, instance_uuid):

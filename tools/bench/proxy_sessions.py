@@ -123,7 +123,9 @@ class Session:
             '\r\n\r\n' % (self.path, self.port, key)).encode())
         head = await self.reader.readuntil(b'\r\n\r\n')
         if not head.startswith(b'HTTP/1.1 101'):
-            raise RuntimeError(head.split(b'\r\n')[0].decode())
+            reason = await self.reader.read(200)
+            raise RuntimeError('%s: %s' % (head.split(b'\r\n')[0].decode(),
+                                           reason.decode().strip()))
 
     async def echo(self, payload):
         self.writer.write(masked_frame(payload))
@@ -245,7 +247,7 @@ class World:
                                'serialproxy_port': str(self.proxy_port)},
             # All clients come from 127.0.0.1 here.
             'console': {'max_sessions_per_address': '1000000',
-                        'rpc_workers': '64'},
+                        'rpc_workers': '64', 'admin_port': '0'},
         })
         self.config_file = os.path.join(self.dir, 'bench.conf')
         with open(self.config_file, 'w') as f:

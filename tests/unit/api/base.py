@@ -4,6 +4,7 @@ real consoleauth on SQLite and a real compute agent on libvirt's
 test:///default, joined by in-process RPC."""
 
 import json
+import os
 import uuid
 
 from keystonemiddleware import fixture as ksm_fixture
@@ -38,7 +39,7 @@ DOMAIN = """<domain type='test'><name>%(name)s</name><uuid>%(uuid)s</uuid>
   </nova:instance></metadata>
   <devices>%(serial)s</devices></domain>"""
 SERIAL = """<serial type='tcp'>
-  <source mode='bind' host='127.0.0.1' service='%d'/>
+  <source mode='bind' host='127.0.0.1' service='%(port)d'/>%(log)s
   <protocol type='raw'/><target port='0'/></serial>"""
 
 
@@ -97,13 +98,23 @@ class APITestCase(base.TestCase):
         return token_id
 
     def define(self, start=True, project=PROJECT, name=None, port=10077,
-               serial=True, instance_uuid=None):
-        """A libvirt domain owned by project, reported to consoleauth."""
+               serial=True, instance_uuid=None, console_log=None):
+        """A libvirt domain owned by project, reported to consoleauth.
+
+        console_log: the text of serial port 0's log file, which the
+        compute agent reads for console output (virtlogd's part).
+        """
         instance_uuid = instance_uuid or str(uuid.uuid4())
+        log = ''
+        if console_log is not None:
+            path = os.path.join(self.state_path, instance_uuid + '.log')
+            with open(path, 'w') as f:
+                f.write(console_log)
+            log = "<log file='%s' append='off'/>" % path
         dom = self.conn.defineXML(DOMAIN % {
             'name': name or 'vm-' + instance_uuid, 'uuid': instance_uuid,
             'user': USER, 'project': project, 'nova_ns': domain_xml.NOVA_NS,
-            'serial': SERIAL % port if serial else ''})
+            'serial': SERIAL % {'port': port, 'log': log} if serial else ''})
         if start:
             dom.create()
 

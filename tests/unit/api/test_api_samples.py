@@ -74,13 +74,10 @@ def _load(name):
 
 
 class ApiSamplesTest(base.APITestCase):
-    def compute_endpoint(self, driver, consoleauth_api):
-        return test_console_output.ComputeWithConsoleLog(driver,
-                                                         consoleauth_api)
-
     def setUp(self):
         super().setUp()
-        self.define(instance_uuid=SERVER, name='web-1')
+        self.define(instance_uuid=SERVER, name='web-1',
+                    console_log=test_console_output.CONSOLE_LOG)
         self.define(instance_uuid=STOPPED_SERVER, name='db-1', start=False)
         # A live session, as a proxy would hold it, for the sessions list.
         session_id = consoleauth_rpcapi.ConsoleAuthAPI().acquire_session(

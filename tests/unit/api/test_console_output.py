@@ -7,38 +7,25 @@ import oslo_messaging as messaging
 from serialproxy.compute import manager as compute_manager
 from tests.unit.api import base
 
-# What the compute agent's console log holds; control characters included
-# to see them replaced, as Nova does.
+# A console log as virtlogd writes it; control characters included to see
+# them replaced, as Nova does.
 CONSOLE_LOG = 'boot\x1b[0m ok\nlogin: \x07\nroot\n'
 
 
-class ComputeWithConsoleLog(compute_manager.ComputeManager):
-    """The compute endpoint with get_console_output, which the compute
-    agent's own work (its console log) provides; here its log is fixed."""
-
-    def get_console_output(self, ctxt, instance_uuid, length=None):
-        self.driver.get_serial_console(instance_uuid, 0)  # exists, runs
-        lines = CONSOLE_LOG.splitlines(True)
-        return ''.join(lines[-length:] if length else lines)
-
-
 class ConsoleOutputTest(base.APITestCase):
-    def compute_endpoint(self, driver, consoleauth_api):
-        return ComputeWithConsoleLog(driver, consoleauth_api)
-
     def action(self, server_id, options=None, **kwargs):
         return self.request('POST', '/v2.1/servers/%s/action' % server_id,
                             body={'os-getConsoleOutput': options or {}},
                             **kwargs)
 
     def test_whole_log_with_control_characters_replaced(self):
-        resp = self.action(self.define())
+        resp = self.action(self.define(console_log=CONSOLE_LOG))
         self.assertEqual(200, resp.status_int, resp.body)
         self.assertEqual({'output': 'boot?[0m ok\nlogin: ?\nroot\n'},
                          resp.json)
 
     def test_length_takes_the_last_lines_and_minus_one_all(self):
-        server_id = self.define()
+        server_id = self.define(console_log=CONSOLE_LOG)
         self.assertEqual('root\n', self.action(
             server_id, {'length': 1}).json['output'])
         self.assertEqual('login: ?\nroot\n', self.action(
@@ -47,14 +34,18 @@ class ConsoleOutputTest(base.APITestCase):
             server_id, {'length': -1}).json['output'].count('\n'))
 
     def test_bad_lengths_are_400(self):
-        server_id = self.define()
+        server_id = self.define(console_log=CONSOLE_LOG)
         for length in (-2, 'ten', 1.5, [1]):
             self.assertFault(self.action(server_id, {'length': length}),
                              400, 'badRequest', 'length')
 
     def test_readers_may_not_read_the_log(self):
-        self.assertFault(self.action(self.define(), token='reader'), 403,
-                         'forbidden')
+        self.assertFault(self.action(self.define(console_log=CONSOLE_LOG),
+                                     token='reader'), 403, 'forbidden')
+
+    def test_server_without_console_log_is_404(self):
+        self.assertFault(self.action(self.define()), 404, 'itemNotFound',
+                         'no serial console log')
 
     def test_unknown_server_is_404(self):
         self.assertFault(self.action(str(uuid.uuid4())), 404,

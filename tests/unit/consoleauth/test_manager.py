@@ -161,6 +161,13 @@ class SessionLeaseTest(ConsoleAuthTestBase):
         self.assertNotIn('alice', str(exc))
         self.assertNotIn('192.0.2.7', str(exc))
 
+    def test_lease_carries_the_console_so_one_call_suffices(self):
+        lease = self.acquire(self._authorize(port=10009))
+        self.assertEqual((UUID, 'compute-1', 10009, 0, 30),
+                         (lease['instance_uuid'], lease['compute_host'],
+                          lease['port'], lease['index'], lease['lease_ttl']))
+        self.assertTrue(lease['session_id'])
+
     def test_other_serial_index_of_same_instance_is_free(self):
         self.acquire(self._authorize(index=0))
         self.acquire(self._authorize(index=1))
@@ -246,3 +253,42 @@ class SessionLeaseTest(ConsoleAuthTestBase):
         self.acquire(self._authorize())
         self.clock.now += 31
         self.assertEqual((0, 1), self.purge())
+
+
+class InstanceEventTest(base.TestCase):
+    """instance_event, as a compute agent sends it on lifecycle events."""
+
+    def setUp(self):
+        super().setUp()
+        self.db = db_api.Database('sqlite:///%s/ca.sqlite' % self.state_path)
+        self.db.sync()
+        rpc = self.useFixture(rpc_fixture.InProcessRPC())
+        rpc.serve(rpcapi.TOPIC, manager.ConsoleAuthManager(
+            self.db, proxy_rpcapi.ProxyAPI()))
+        self.api = rpcapi.ConsoleAuthAPI()
+
+    def event(self, host, event, state, **fields):
+        self.api.instance_event({}, host, event, dict(
+            {'uuid': UUID, 'name': 'vm', 'state': state}, **fields))
+
+    def test_event_adds_then_updates_the_instance(self):
+        self.event('compute-1', 'defined', 'shutoff', project_id='p')
+        self.event('compute-1', 'started', 'running', project_id='p')
+        row = self.api.get_instance({}, UUID)
+        self.assertEqual(('compute-1', 'running', 'p'),
+                         (row['host'], row['state'], row['project_id']))
+
+    def test_undefined_removes_the_instance(self):
+        self.event('compute-1', 'defined', 'shutoff')
+        self.api.instance_event({}, 'compute-1', 'undefined', {'uuid': UUID})
+        self.assertRaises(exception.InstanceNotFound,
+                          self.api.get_instance, {}, UUID)
+
+    def test_migration_source_does_not_take_the_instance_back(self):
+        self.event('compute-1', 'started', 'running')
+        self.event('compute-2', 'started', 'running')
+        self.event('compute-1', 'stopped', 'shutoff')
+        self.api.instance_event({}, 'compute-1', 'undefined', {'uuid': UUID})
+        row = self.api.get_instance({}, UUID)
+        self.assertEqual(('compute-2', 'running'),
+                         (row['host'], row['state']))
