@@ -52,11 +52,14 @@ class Guest(fixtures.Fixture):
     tools/define-guest.sh: the same path a demo takes.
     """
 
-    def __init__(self, boot_timeout=120, before_start=None):
+    def __init__(self, boot_timeout=120, before_start=None,
+                 serial_log=None):
         """before_start(guest), if given, may change the defined domain
-        before it boots (and must then set guest.port to its console)."""
+        before it boots (and must then set guest.port to its console).
+        serial_log: absolute path virtlogd logs serial port 0 to."""
         self.boot_timeout = boot_timeout
         self.before_start = before_start
+        self.serial_log = serial_log
         self.uuid = str(uuid.uuid4())
         self.name = 'sp-func-' + self.uuid[:8]
         self.port = free_port()
@@ -67,7 +70,8 @@ class Guest(fixtures.Fixture):
             [os.path.join(ROOT, 'tools', 'define-guest.sh'), self.name,
              str(self.port), self.uuid],
             check=True, env=dict(os.environ, SP_REPLACE='1',
-                                 SP_LIBVIRT_URI=LIBVIRT_URI))
+                                 SP_LIBVIRT_URI=LIBVIRT_URI,
+                                 SP_SERIAL_LOG=self.serial_log or ''))
         if self.before_start is not None:
             # define-guest.sh always starts the guest: stop it at once.
             self.virsh('destroy', self.name)
