@@ -222,7 +222,8 @@ def console_proxy():
         enforce_session_timeout=CONF.console.enforce_session_timeout,
         record_dir=CONF.console.record,
         record_max_bytes=CONF.console.record_max_bytes,
-        record_retention_days=CONF.console.record_retention_days)
+        record_retention_days=CONF.console.record_retention_days,
+        replay_lines=CONF.console.replay_lines)
 
 
 def proxy_tls_context():

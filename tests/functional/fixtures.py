@@ -54,12 +54,14 @@ class Guest(fixtures.Fixture):
     """
 
     def __init__(self, boot_timeout=120, before_start=None,
-                 project_id=None, user_id=None):
+                 serial_log=None, project_id=None, user_id=None):
         """before_start(guest), if given, may change the defined domain
         before it boots (and must then set guest.port to its console).
+        serial_log: absolute path virtlogd logs serial port 0 to.
         project_id and user_id, if given, become its owner."""
         self.boot_timeout = boot_timeout
         self.before_start = before_start
+        self.serial_log = serial_log
         self.project_id = project_id
         self.user_id = user_id
         self.uuid = str(uuid.uuid4())
@@ -72,7 +74,8 @@ class Guest(fixtures.Fixture):
             [os.path.join(ROOT, 'tools', 'define-guest.sh'), self.name,
              str(self.port), self.uuid],
             check=True, env=dict(os.environ, SP_REPLACE='1',
-                                 SP_LIBVIRT_URI=LIBVIRT_URI))
+                                 SP_LIBVIRT_URI=LIBVIRT_URI,
+                                 SP_SERIAL_LOG=self.serial_log or ''))
         if self.project_id:
             self._set_owner()
         if self.before_start is not None:
