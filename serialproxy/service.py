@@ -150,7 +150,8 @@ def console_proxy():
         consoleauth_rpcapi.ConsoleAuthAPI(), compute_rpcapi.ComputeAPI(),
         allowed_origins=CONF.console.allowed_origins,
         handshake_timeout=CONF.console.handshake_timeout,
-        rpc_workers=CONF.console.rpc_workers)
+        rpc_workers=CONF.console.rpc_workers,
+        vendor_path=CONF.console.vendor_path)
 
 
 async def _serve_until_signal(proxy):

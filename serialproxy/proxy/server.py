@@ -31,7 +31,7 @@ class ConsoleProxy:
     """Listens for browsers and websocket clients; owns live sessions."""
 
     def __init__(self, consoleauth_api, compute_api, allowed_origins=(),
-                 handshake_timeout=10, rpc_workers=32):
+                 handshake_timeout=10, rpc_workers=32, vendor_path=None):
         self.consoleauth_api = consoleauth_api
         self.compute_api = compute_api
         self.allowed_origins = list(allowed_origins)
@@ -39,7 +39,7 @@ class ConsoleProxy:
         self.executor = concurrent.futures.ThreadPoolExecutor(
             rpc_workers, thread_name_prefix='proxy-rpc')
         self.connections = set()
-        self.static = static_files.StaticFiles()
+        self.static = static_files.StaticFiles(vendor_root=vendor_path)
         self.server = None
         self.tls = False
 
@@ -50,6 +50,11 @@ class ConsoleProxy:
             lambda: ClientConnection(self), host, port, ssl=ssl_context,
             backlog=4096, reuse_address=True)
         LOG.info('Console proxy listening on %s:%s', host, port)
+        missing = self.static.missing_vendor_files()
+        if missing:
+            LOG.warning('The console page cannot work: %s missing; run '
+                        '"npm ci" in the source tree or set [console] '
+                        'vendor_path', ', '.join(missing))
 
     @property
     def bound_port(self):

@@ -23,6 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 LIBVIRT_URI = os.environ.get('SERIALPROXY_LIBVIRT_URI', 'qemu:///system')
+GET_CONSOLE = {'remote_console': {'protocol': 'serial', 'type': 'serial'}}
 RABBIT = os.environ.get('SERIALPROXY_RABBIT_URL',
                         'rabbit://guest:guest@127.0.0.1:5672/')
 
@@ -122,8 +123,10 @@ class RabbitVhost(fixtures.Fixture):
 class Deployment(fixtures.Fixture):
     """A config file and the service processes that read it."""
 
-    def __init__(self, transport_url=None):
+    def __init__(self, transport_url=None, config=None):
+        """config: {section: {option: value}} set over the defaults."""
         self.transport_url = transport_url
+        self.extra_config = config or {}
         self.api_port = free_port()
         self.proxy_port = free_port()
 
@@ -146,6 +149,9 @@ class Deployment(fixtures.Fixture):
             'base_url': 'ws://127.0.0.1:%d/' % self.proxy_port,
         }
         config['libvirt'] = {'connection_uri': LIBVIRT_URI}
+        for section, options in self.extra_config.items():
+            config.setdefault(section, {})
+            config[section].update(options)
         self.config_file = os.path.join(self.dir, 'serialproxy.conf')
         with open(self.config_file, 'w') as f:
             config.write(f)
@@ -217,3 +223,17 @@ class Deployment(fixtures.Fixture):
             return exc.code, exc.read()
         except OSError:
             return None, b''
+
+    def console_url(self, instance_uuid, timeout=60):
+        """A fresh console URL of an instance, as the API answers it."""
+        path = '/v2.1/servers/%s/remote-consoles' % instance_uuid
+
+        def ask():
+            self.check_alive()
+            status, body = self.api_request('POST', path, GET_CONSOLE)
+            # 404 until the compute agent's first report has landed.
+            return (status, body) if status not in (None, 404) else None
+        status, body = wait_for(ask, timeout, 'the console URL')
+        if status != 200:
+            raise AssertionError('console URL: %s %s' % (status, body))
+        return json.loads(body)['remote_console']['url']

@@ -1,6 +1,5 @@
 """The walking skeleton end to end: API URL, proxy, a real guest's shell."""
 
-import json
 import socket
 import urllib.parse
 
@@ -8,8 +7,6 @@ import testtools
 import websocket
 
 from tests.functional import fixtures as func_fixtures
-
-GET_CONSOLE = {'remote_console': {'protocol': 'serial', 'type': 'serial'}}
 
 
 class ConsolePathMixin:
@@ -25,17 +22,7 @@ class ConsolePathMixin:
         self.deployment.wait_ready()
 
     def get_console_url(self):
-        path = '/v2.1/servers/%s/remote-consoles' % self.guest.uuid
-
-        def ask():
-            self.deployment.check_alive()
-            status, body = self.deployment.api_request('POST', path,
-                                                       GET_CONSOLE)
-            # 404 until the compute agent's first report has landed.
-            return (status, body) if status not in (None, 404) else None
-        status, body = func_fixtures.wait_for(ask, 60, 'the console URL')
-        self.assertEqual(200, status, body)
-        return json.loads(body)['remote_console']['url']
+        return self.deployment.console_url(self.guest.uuid)
 
     def test_guest_shell_answers_through_the_proxy(self):
         url = self.get_console_url()

@@ -1,0 +1,129 @@
+"""The world of a browser test: a real guest, serialproxy-all, Chromium.
+
+Debian's own headless Chromium, driven by Playwright: Playwright's browser
+downloads are not used, so the browser under test is the one a Debian
+user runs. Screenshots go to test-output/e2e/ for CI to keep.
+"""
+
+import os
+import re
+import time
+import urllib.parse
+
+import fixtures
+from playwright import sync_api
+
+from tests.functional import fixtures as func_fixtures
+
+CHROMIUM = os.environ.get('SERIALPROXY_CHROMIUM', '/usr/bin/chromium')
+CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu',
+                 '--disable-background-networking',
+                 '--disable-component-update', '--disable-sync',
+                 '--no-first-run']
+OUTPUT_DIR = os.environ.get(
+    'SERIALPROXY_TEST_OUTPUT',
+    os.path.join(func_fixtures.ROOT, 'test-output')) + '/e2e'
+
+
+class Browser(fixtures.Fixture):
+    """One headless Chromium; each test opens its own contexts in it."""
+
+    def _setUp(self):
+        if not os.access(CHROMIUM, os.X_OK):
+            raise AssertionError('%s missing: run tools/test-setup.sh '
+                                 '(Debian package chromium)' % CHROMIUM)
+        self.playwright = sync_api.sync_playwright().start()
+        self.addCleanup(self.playwright.stop)
+        self.browser = self.playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        self.addCleanup(self.browser.close)
+
+
+class ConsoleWorld(fixtures.Fixture):
+    """A booted guest, serialproxy-all serving it, and a browser."""
+
+    def __init__(self, config=None):
+        self.config = config
+
+    def _setUp(self):
+        self.guest = self.useFixture(func_fixtures.Guest())
+        self.deployment = self.useFixture(
+            func_fixtures.Deployment(config=self.config))
+        self.deployment.start('serialproxy-all')
+        self.deployment.wait_ready()
+        self.browser = self.useFixture(Browser()).browser
+
+    def console_url(self):
+        """A fresh console URL of the guest, as the API gives it (ws://)."""
+        return self.deployment.console_url(self.guest.uuid)
+
+
+def page_url(console_url):
+    """The URL a person opens: the console URL with http(s)."""
+    scheme, rest = console_url.split(':', 1)
+    return {'ws': 'http', 'wss': 'https'}[scheme] + ':' + rest
+
+
+def token_of(console_url):
+    query = urllib.parse.urlsplit(console_url).query
+    return urllib.parse.parse_qs(query)['token'][0]
+
+
+class ConsolePage:
+    """One browser tab on the console page, read as a person sees it."""
+
+    def __init__(self, page):
+        self.page = page
+        self.console_messages = []
+        page.on('console', lambda message: self.console_messages.append(
+            message.text))
+        # Leaving a connected console asks first (beforeunload): agree.
+        page.on('dialog', lambda dialog: dialog.accept())
+
+    def screen(self):
+        """The terminal's visible rows, one line each."""
+        text = self.page.evaluate(
+            "() => Array.from(document.querySelectorAll('.xterm-rows > div'),"
+            " row => row.textContent).join('\\n')")
+        return text.replace('\xa0', ' ')
+
+    def wait_for_screen(self, pattern, timeout=30):
+        regex = re.compile(pattern, re.MULTILINE)
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            match = regex.search(screen)
+            if match:
+                return match
+            if time.monotonic() > deadline:
+                raise AssertionError('%r not on screen after %ss; screen:\n%s'
+                                     % (pattern, timeout, screen))
+            self.page.wait_for_timeout(200)
+
+    def status(self):
+        return self.page.evaluate(
+            "() => [document.body.dataset.state, document.body.dataset.reason,"
+            " document.getElementById('status-text').textContent]")
+
+    def wait_for_state(self, state, timeout=30):
+        try:
+            self.page.wait_for_function(
+                's => document.body.dataset.state === s', arg=state,
+                timeout=timeout * 1000)
+        except sync_api.TimeoutError:
+            raise AssertionError('page not %s after %ss; status: %r'
+                                 % (state, timeout, self.status()))
+        return self.status()
+
+    def size(self):
+        """Columns and rows, as the page's status bar shows them."""
+        cols, rows = self.page.inner_text('#size').split('\u00d7')
+        return int(cols), int(rows)
+
+    def type_line(self, text):
+        self.page.keyboard.type(text)
+        self.page.keyboard.press('Enter')
+
+    def screenshot(self, name):
+        os.makedirs(OUTPUT_DIR, exist_ok=True)
+        self.page.screenshot(path=os.path.join(OUTPUT_DIR, name + '.png'))

@@ -1,0 +1,272 @@
+"""The console page in headless Chromium against a real guest's shell.
+
+Real parts only: serialproxy-all, a QEMU guest under libvirtd, Debian's
+Chromium. One guest and one deployment serve every test of a class (a TCG
+boot is the slow part); each test opens its own console URL and browser
+context, and closes them when done, so the console is free for the next.
+"""
+
+import random
+import re
+import time
+
+import testtools
+
+from tests.e2e import fixtures as e2e_fixtures
+
+CLIPBOARD = ['clipboard-read', 'clipboard-write']
+
+
+class ConsolePageTestCase(testtools.TestCase):
+    world_config = None
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.world = e2e_fixtures.ConsoleWorld(config=cls.world_config)
+        try:
+            cls.world.setUp()
+        except Exception:
+            cls.world.cleanUp()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.world.cleanUp()
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        # Markers the shell computes, so the typed command line never
+        # matches the output we wait for, and no earlier test's output does.
+        self.base = random.randrange(10000, 90000)
+
+    def marker(self, name, offset):
+        return '%s-$((%d+%d))' % (name, self.base, offset), \
+            '%s-%d' % (name, self.base + offset)
+
+    def open_console(self, name, url=None, viewport=None, permissions=()):
+        url = url or self.world.console_url()
+        context = self.world.browser.new_context(
+            viewport=viewport or {'width': 1024, 'height': 640},
+            permissions=list(permissions))
+        self.addCleanup(context.close)
+        console = e2e_fixtures.ConsolePage(context.new_page())
+        # Registered after context.close, so it runs before it: failures
+        # get their screenshot too.
+        self.addCleanup(console.screenshot, name)
+        console.page.goto(e2e_fixtures.page_url(url))
+        return console, url
+
+    def open_connected(self, name, **kwargs):
+        console, url = self.open_console(name, **kwargs)
+        state, reason, text = console.wait_for_state('connected')
+        self.assertEqual('Connected', text)
+        # A fresh prompt: earlier tests may have left a line half typed.
+        console.page.keyboard.press('Control+C')
+        probe, expected = self.marker('ready', 0)
+        console.type_line('echo ' + probe)
+        console.wait_for_screen('^%s' % expected)
+        return console, url
+
+
+class ConsolePageTest(ConsolePageTestCase):
+
+    def test_uname_shows_the_guest_kernel_line(self):
+        console, url = self.open_connected('uname')
+        console.type_line('uname -a')
+        console.wait_for_screen(r'^Linux serialproxy-guest \d+\.\d+\.\d+')
+        token = e2e_fixtures.token_of(url)
+        # The token left the address bar and never reached the console log.
+        self.assertNotIn(token, console.page.url)
+        self.assertNotIn('token=', console.page.url)
+        for message in console.console_messages:
+            self.assertNotIn(token, message)
+
+    def test_reload_after_load_has_no_token_to_reuse(self):
+        console, _ = self.open_connected('reload')
+        console.page.reload()
+        state, reason, text = console.wait_for_state('disconnected')
+        self.assertEqual('no-token', reason)
+        self.assertIn('No console token in this address', text)
+        self.assertFalse(console.page.is_visible('#reconnect'))
+
+    def test_ctrl_c_interrupts_sleep(self):
+        console, _ = self.open_connected('ctrl-c')
+        console.type_line('sleep 100')
+        time.sleep(1)
+        started = time.monotonic()
+        console.page.keyboard.press('Control+C')
+        check, expected = self.marker('rc', 0)
+        console.type_line('echo %s-$?' % check)
+        # 130: the shell saw sleep die of SIGINT, long before 100 seconds.
+        console.wait_for_screen('^%s-130' % expected, timeout=20)
+        self.assertLess(time.monotonic() - started, 30)
+
+    def test_keys_reach_the_guest_as_their_bytes(self):
+        console, _ = self.open_connected('keys')
+        go, go_expected = self.marker('raw', 0)
+        # In raw mode the tty passes every byte through: od shows them.
+        console.type_line('stty raw -echo; echo %s; head -c 12 | od -An -tx1;'
+                          ' stty sane' % go)
+        console.wait_for_screen('^%s' % go_expected)
+        for key in ('Escape', 'Tab', 'Control+W', 'Control+D', 'ArrowUp',
+                    'Control+C', 'ArrowLeft', 'x'):
+            console.page.keyboard.press(key)
+        console.wait_for_screen(
+            r'^\s*1b 09 17 04 1b 5b 41 03 1b 5b 44 78\s*$')
+
+    def test_line_editing_keys_work_in_the_guest_shell(self):
+        console, _ = self.open_connected('line-editing')
+        # Ctrl-W deletes the word before the cursor.
+        kept, kept_expected = self.marker('w', 1)
+        added, added_expected = self.marker('z', 2)
+        console.page.keyboard.type('echo %s dropme' % kept)
+        console.page.keyboard.press('Control+W')
+        console.type_line(added)
+        console.wait_for_screen('^%s %s$' % (kept_expected, added_expected))
+        # Tab completes a command name.
+        tab, tab_expected = self.marker('t', 3)
+        console.page.keyboard.type('ech')
+        console.page.keyboard.press('Tab')
+        console.type_line(' ' + tab)
+        console.wait_for_screen('^%s$' % tab_expected)
+        # Arrows move the cursor in the line editor.
+        left, left_expected = self.marker('l', 4)
+        tail = left[1:]
+        console.page.keyboard.type('echo ' + tail)
+        for _ in tail:
+            console.page.keyboard.press('ArrowLeft')
+        console.type_line(left[0])
+        console.wait_for_screen('^%s$' % left_expected)
+        # Ctrl-D is end of input for a program reading the terminal.
+        eof, eof_expected = self.marker('d', 5)
+        console.type_line('read x; echo %s-$?' % eof)
+        time.sleep(1)
+        console.page.keyboard.press('Control+D')
+        console.wait_for_screen('^%s-1$' % eof_expected)
+
+    def test_terminal_fills_the_window_and_follows_resizes(self):
+        console, _ = self.open_connected(
+            'size', viewport={'width': 760, 'height': 560})
+        cols, rows = console.size()
+        self.assertGreaterEqual(cols, 80)
+        self.assertGreaterEqual(rows, 24)
+        self.assertLess(cols, 90)
+        self.assertLess(rows, 30)
+        console.screenshot('size-80x24')
+        console.page.set_viewport_size({'width': 1600, 'height': 900})
+        console.page.wait_for_function(
+            'c => !document.getElementById("size").textContent'
+            '.startsWith(c + "\\u00d7")', arg=cols)
+        big_cols, big_rows = console.size()
+        self.assertGreater(big_cols, cols + 60)
+        self.assertGreater(big_rows, rows + 10)
+        self.assertEqual('%d\u00d7%d' % (big_cols, big_rows),
+                         console.page.inner_text('#size'))
+        # The grid fills the space the page gives it: what is left over is
+        # less than one cell, besides the padding (2 x 4px) and xterm.js's
+        # scrollbar (14px).
+        box = console.page.evaluate(
+            "() => { const c = document.getElementById('terminal')"
+            ".getBoundingClientRect(); const s = document.querySelector("
+            "'.xterm-screen').getBoundingClientRect(); return [c.width, "
+            "c.height, s.width, s.height]; }")
+        cell_w, cell_h = box[2] / big_cols, box[3] / big_rows
+        self.assertLess(box[0] - box[2], cell_w + 8 + 14 + 1)
+        self.assertLess(box[1] - box[3], cell_h + 8 + 1)
+
+        # A serial line carries no size: the guest keeps what it had until
+        # told. Told what the page shows, its programs use the whole width.
+        probe, expected = self.marker('size', 0)
+        console.type_line('echo %s; stty size' % probe)
+        # busybox's stty reports an unset (0x0) size as an error.
+        before = console.wait_for_screen(
+            r'^%s\n(stty: standard input|(\d+) (\d+))$' % expected)
+        self.assertNotEqual((str(big_rows), str(big_cols)),
+                            before.groups()[1:])
+        tooltip = console.page.get_attribute('#size', 'title')
+        command = re.search(r'stty rows \d+ cols \d+', tooltip).group(0)
+        self.assertEqual('stty rows %d cols %d' % (big_rows, big_cols),
+                         command)
+        after, after_expected = self.marker('size', 1)
+        console.type_line('%s; echo %s; stty size' % (command, after))
+        console.wait_for_screen(
+            r'^%s\n%d %d$' % (after_expected, big_rows, big_cols))
+        console.type_line("printf '%%0%dd|\\n' 0" % (big_cols - 1))
+        console.wait_for_screen(r'^0{%d}\|$' % (big_cols - 1))
+        console.screenshot('size-full-screen')
+
+    def test_copy_on_select_and_paste(self):
+        console, _ = self.open_connected('copy-paste',
+                                         permissions=CLIPBOARD)
+        probe, expected = self.marker('copied', 0)
+        console.type_line('echo ' + probe)
+        console.wait_for_screen('^%s$' % expected)
+        # Double-click the output word, as a person would.
+        x, y = console.page.evaluate(
+            """text => {
+                const rows = Array.from(
+                    document.querySelectorAll('.xterm-rows > div'));
+                const lines = rows.map(r => r.textContent.replace(/\\u00a0/g,
+                                                                  ' '));
+                const row = lines.findIndex(l => l.startsWith(text));
+                const screen = document.querySelector('.xterm-screen')
+                    .getBoundingClientRect();
+                const cellW = screen.width / lines[0].length;
+                const cellH = screen.height / rows.length;
+                return [screen.left + cellW * 2.5,
+                        screen.top + cellH * (row + 0.5)];
+            }""", expected)
+        console.page.mouse.dblclick(x, y)
+        console.page.wait_for_function(
+            't => navigator.clipboard.readText().then(c => c === t)',
+            arg=expected, timeout=5000)
+
+        pasted, pasted_expected = self.marker('pasted', 1)
+        console.page.evaluate('t => navigator.clipboard.writeText(t)',
+                              'echo %s\n' % pasted)
+        console.page.keyboard.press('Control+Shift+V')
+        console.wait_for_screen('^%s$' % pasted_expected)
+
+    def test_second_browser_sees_console_in_use(self):
+        first, _ = self.open_connected('in-use-first')
+        second, _ = self.open_console('in-use-second')
+        state, reason, text = second.wait_for_state('disconnected')
+        self.assertEqual('in-use', reason)
+        self.assertRegex(text, r'^Console in use since \d{4}-\d\d-\d\dT')
+        self.assertTrue(second.page.is_visible('#reconnect'))
+        # The first browser keeps its console.
+        probe, expected = self.marker('still', 0)
+        first.type_line('echo ' + probe)
+        first.wait_for_screen('^%s$' % expected)
+        self.assertEqual('connected', first.status()[0])
+
+    def test_operator_disconnect_shows_its_message_and_reconnect_works(self):
+        console, _ = self.open_connected('operator-disconnect')
+        status, body = self.world.deployment.api_request(
+            'DELETE', '/v2.1/servers/%s/serial-console/sessions'
+            % self.world.guest.uuid)
+        self.assertIn(status, (202, 204), body)
+        state, reason, text = console.wait_for_state('disconnected')
+        self.assertEqual('operator', reason)
+        self.assertEqual('Disconnected by an operator', text)
+        console.screenshot('operator-disconnect')
+        console.page.click('#reconnect')
+        console.wait_for_state('connected')
+        probe, expected = self.marker('back', 0)
+        console.type_line('echo ' + probe)
+        console.wait_for_screen('^%s$' % expected)
+
+
+class ExpiredTokenTest(ConsolePageTestCase):
+    world_config = {'consoleauth': {'token_ttl': '2'}}
+
+    def test_expired_token_shows_its_message(self):
+        url = self.world.console_url()
+        time.sleep(3)
+        console, _ = self.open_console('token-expired', url=url)
+        state, reason, text = console.wait_for_state('disconnected')
+        self.assertEqual('expired', reason)
+        self.assertIn('Token expired or invalid', text)
+        self.assertIn('Ask for a new console URL', text)
