@@ -23,6 +23,8 @@
     4003: ['idle', 'Idle timeout']
   };
   var NEW_URL_HINT = 'Ask for a new console URL.';
+  // A guest sitting at a prompt prints nothing until a key is pressed.
+  var QUIET_GUEST_MS = 2000;
   var ISO_TIME = /\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?/;
 
   var body = document.body;
@@ -242,6 +244,8 @@
     ws.binaryType = 'arraybuffer';
     socket = ws;
     var opened = false;
+    var heard = false;
+    var quietTimer = null;
 
     ws.onopen = function () {
       opened = true;
@@ -250,13 +254,26 @@
         term.reset();
       }
       showStatus('connected', 'connected', 'Connected');
+      quietTimer = setTimeout(function () {
+        if (socket === ws && !heard) {
+          showStatus('connected', 'quiet', 'Connected',
+                     'Nothing from the guest yet: press Enter for a prompt.');
+        }
+      }, QUIET_GUEST_MS);
       term.focus();
     };
     ws.onmessage = function (ev) {
+      if (!heard) {
+        heard = true;
+        if (body.dataset.reason === 'quiet') {
+          showStatus('connected', 'connected', 'Connected');
+        }
+      }
       term.write(typeof ev.data === 'string' ? ev.data
                                              : new Uint8Array(ev.data));
     };
     ws.onclose = function (ev) {
+      clearTimeout(quietTimer);
       socket = null;
       var hadFocus = container.contains(document.activeElement);
       var done = function () {
