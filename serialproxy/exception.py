@@ -70,6 +70,16 @@ class ConsolePortInvalid(InvalidToken):
     msg_fmt = 'The console this token was issued for is no longer there.'
 
 
+class ConsoleInUse(Conflict):
+    # Says since when, never who: the holder's identity is not the
+    # second user's business.
+    msg_fmt = 'Console in use since %(since)s'
+
+
+class SessionNotFound(NotFound):
+    msg_fmt = 'Console session %(session_id)s could not be found.'
+
+
 class HypervisorUnavailable(SerialProxyException):
     msg_fmt = 'The compute host %(host)s cannot reach its hypervisor.'
     code = 503

@@ -21,13 +21,15 @@ from serialproxy import conf as sp_conf
 from serialproxy.consoleauth import manager as consoleauth_manager
 from serialproxy.consoleauth import rpcapi as consoleauth_rpcapi
 from serialproxy.db import api as db_api
+from serialproxy.proxy import manager as proxy_manager
+from serialproxy.proxy import rpcapi as proxy_rpcapi
 from serialproxy.proxy import server as proxy_server
 from serialproxy import rpc
 
 CONF = sp_conf.CONF
 LOG = logging.getLogger(__name__)
 
-# Housekeeping interval of consoleauth: expired token purge.
+# Housekeeping interval of consoleauth: expired token and lease purge.
 PURGE_INTERVAL = 60
 
 
@@ -77,12 +79,13 @@ class RPCService:
 def consoleauth_service():
     database = db_api.Database(CONF.database.connection)
     database.check_schema()
-    manager = consoleauth_manager.ConsoleAuthManager(database)
+    manager = consoleauth_manager.ConsoleAuthManager(
+        database, proxy_rpcapi.ProxyAPI())
     target = messaging.Target(topic=consoleauth_rpcapi.TOPIC,
                               server=CONF.host)
     return RPCService(rpc.get_server(target, [manager]),
-                      [Periodic(PURGE_INTERVAL, manager.purge_expired_tokens,
-                                'purge-expired-tokens')])
+                      [Periodic(PURGE_INTERVAL, manager.purge_expired,
+                                'purge-expired')])
 
 
 class ComputeService(RPCService):
@@ -148,10 +151,15 @@ class APIService:
 def console_proxy():
     return proxy_server.ConsoleProxy(
         consoleauth_rpcapi.ConsoleAuthAPI(), compute_rpcapi.ComputeAPI(),
+        CONF.host, lease_ttl=CONF.consoleauth.session_lease_ttl,
         allowed_origins=CONF.console.allowed_origins,
         handshake_timeout=CONF.console.handshake_timeout,
         rpc_workers=CONF.console.rpc_workers,
-        vendor_path=CONF.console.vendor_path)
+        vendor_path=CONF.console.vendor_path,
+        max_per_address=CONF.console.max_sessions_per_address,
+        max_per_token=CONF.console.max_sessions_per_token,
+        idle_timeout=CONF.console.idle_timeout,
+        enforce_session_timeout=CONF.console.enforce_session_timeout)
 
 
 async def _serve_until_signal(proxy):
@@ -159,14 +167,21 @@ async def _serve_until_signal(proxy):
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    rpc_server = None
     if proxy is not None:
         await proxy.start(CONF.serial_console.serialproxy_host,
                           CONF.serial_console.serialproxy_port)
+        target = messaging.Target(topic=proxy_rpcapi.TOPIC, server=CONF.host)
+        rpc_server = rpc.get_server(
+            target, [proxy_manager.ProxyManager(proxy, loop)])
+        rpc_server.start()
     # Tests and init scripts wait for this line.
     LOG.info('Ready: every service of this process is serving')
     await stop.wait()
     if proxy is not None:
+        await loop.run_in_executor(None, rpc_server.stop)
         await proxy.stop()
+        await loop.run_in_executor(None, rpc_server.wait)
 
 
 def run(services, proxy=None):

@@ -6,6 +6,7 @@ needed; the database schema is created on start when it is missing.
 
 import sys
 
+from serialproxy.cmd import proxy as proxy_cmd
 from serialproxy import config
 from serialproxy import conf as sp_conf
 from serialproxy.db import api as db_api
@@ -17,6 +18,7 @@ CONF = sp_conf.CONF
 
 def main():
     config.parse_args(sys.argv)
+    proxy_cmd.raise_open_files_limit()
     rpc.init(CONF, transport_url=rpc.IN_PROCESS_TRANSPORT_URL)
     db_api.Database(CONF.database.connection).sync()
     services = [service.consoleauth_service(),

@@ -1,11 +1,16 @@
 """serialproxy-manage: operator commands."""
 
+import datetime
 import sys
 
 from oslo_config import cfg
+import oslo_messaging as messaging
 
 from serialproxy import conf as sp_conf
+from serialproxy.consoleauth import rpcapi as consoleauth_rpcapi
 from serialproxy.db import api as db_api
+from serialproxy import exception
+from serialproxy import rpc
 
 CONF = sp_conf.CONF
 
@@ -17,12 +22,64 @@ def db_sync():
     return 0
 
 
+def _consoleauth():
+    rpc.init(CONF)
+    return consoleauth_rpcapi.ConsoleAuthAPI()
+
+
+def sessions_list():
+    """List live console sessions, of one instance or all."""
+    sessions = _consoleauth().list_sessions({}, CONF.category.instance)
+    print('%-36s  %-36s  %5s  %-15s  %-21s  %-20s  %s' % (
+        'session', 'instance', 'index', 'user', 'client', 'started',
+        'proxy'))
+    for s in sessions:
+        started = datetime.datetime.fromtimestamp(
+            s['started_at'], datetime.timezone.utc).strftime(
+                '%Y-%m-%dT%H:%M:%SZ')
+        print('%-36s  %-36s  %5d  %-15s  %-21s  %-20s  %s' % (
+            s['id'], s['instance_uuid'], s['index'], s['user_id'] or '-',
+            s['remote_address'] or '-', started, s['proxy_host']))
+    return 0
+
+
+def sessions_disconnect():
+    """Force sessions of an instance off its consoles."""
+    try:
+        ids = _consoleauth().force_disconnect(
+            {}, CONF.category.instance, session_id=CONF.category.session,
+            revoke_tokens=CONF.category.revoke_tokens)
+    except exception.SessionNotFound as exc:
+        print('serialproxy-manage: %s' % exc, file=sys.stderr)
+        return 1
+    print('Disconnected %d session(s)%s.' % (
+        len(ids), ' and revoked the tokens' if CONF.category.revoke_tokens
+        else ''))
+    return 0
+
+
 def _add_command_parsers(subparsers):
     db = subparsers.add_parser('db', help='Database schema commands.')
     db_actions = db.add_subparsers(dest='action', metavar='ACTION')
     db_actions.required = True
     db_actions.add_parser('sync', help=db_sync.__doc__).set_defaults(
         func=db_sync)
+
+    sessions = subparsers.add_parser('sessions',
+                                     help='Console session commands.')
+    actions = sessions.add_subparsers(dest='action', metavar='ACTION')
+    actions.required = True
+    listing = actions.add_parser('list', help=sessions_list.__doc__)
+    listing.add_argument('--instance', help='Only this instance\'s.')
+    listing.set_defaults(func=sessions_list)
+    disconnect = actions.add_parser('disconnect',
+                                    help=sessions_disconnect.__doc__)
+    disconnect.add_argument('instance', help='Instance UUID.')
+    disconnect.add_argument('--session', help='Only this session.')
+    disconnect.add_argument('--revoke-tokens', action='store_true',
+                            help='Also revoke the instance\'s tokens, so '
+                                 'the URLs handed out no longer open.')
+    disconnect.set_defaults(func=sessions_disconnect)
 
 
 _COMMAND = cfg.SubCommandOpt('category', title='Commands',
@@ -39,6 +96,11 @@ def main(argv=None):
         return 2
     try:
         return CONF.category.func()
+    except messaging.MessagingTimeout:
+        print('serialproxy-manage: consoleauth did not answer; is it '
+              'running, and is [DEFAULT] transport_url right?',
+              file=sys.stderr)
+        return 1
     except Exception as exc:
         print('serialproxy-manage: %s failed: %s'
               % (' '.join(argv[1:]), exc), file=sys.stderr)

@@ -1,6 +1,9 @@
 """serialproxy-proxy: the websocket console proxy."""
 
+import resource
 import sys
+
+from oslo_log import log as logging
 
 from serialproxy import config
 from serialproxy import conf as sp_conf
@@ -8,9 +11,29 @@ from serialproxy import rpc
 from serialproxy import service
 
 CONF = sp_conf.CONF
+LOG = logging.getLogger(__name__)
+
+# Each session holds two sockets; leave room for 10,000 sessions and more.
+WANTED_OPEN_FILES = 65536
+
+
+def raise_open_files_limit():
+    """Lift RLIMIT_NOFILE as far as this process may."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for limits in ((WANTED_OPEN_FILES, max(hard, WANTED_OPEN_FILES)),
+                   (hard, hard)):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+            break
+        except (ValueError, OSError):
+            continue
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    LOG.info('Open files limit %d: room for about %d sessions', soft,
+             soft // 2 - 64)
 
 
 def main():
     config.parse_args(sys.argv)
+    raise_open_files_limit()
     rpc.init(CONF)
     service.run([], proxy=service.console_proxy())

@@ -18,6 +18,26 @@ console_opts = [
                min=1,
                help='Seconds a client has to send its HTTP request before '
                     'the proxy drops it.'),
+    cfg.IntOpt('max_sessions_per_address',
+               default=16,
+               min=1,
+               help='Connections one client address may have open or in '
+                    'set-up on one proxy; more are refused with 429.'),
+    cfg.IntOpt('max_sessions_per_token',
+               default=2,
+               min=1,
+               help='Connections one token may have open or in set-up on '
+                    'one proxy; more are refused with 429.'),
+    cfg.IntOpt('idle_timeout',
+               default=0,
+               min=0,
+               help='Seconds without a byte either way after which a '
+                    'session is closed (code 4003). 0 turns it off.'),
+    cfg.BoolOpt('enforce_session_timeout',
+                default=False,
+                help='End a session when its token expires (code 4002), '
+                     'as Nova\'s option of that name does. Off, a session '
+                     'outlives its token; the token only gates opening.'),
     cfg.IntOpt('rpc_workers',
                default=32,
                min=1,

@@ -14,6 +14,12 @@ consoleauth_opts = [
                help='Seconds a console token stays valid after it is '
                     'issued. A connected session is not cut when its token '
                     'expires unless the proxy is told to.'),
+    cfg.IntOpt('session_lease_ttl',
+               default=30,
+               min=3,
+               help='Seconds a console session lease lasts without renewal. '
+                    'Proxies renew theirs every third of this; a proxy that '
+                    'dies frees its consoles within this time.'),
 ]
 
 

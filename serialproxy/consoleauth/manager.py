@@ -1,6 +1,8 @@
 """The consoleauth RPC endpoint: tokens and the instance registry."""
 
+import datetime
 import time
+import uuid
 
 import oslo_messaging as messaging
 from oslo_log import log as logging
@@ -14,17 +16,25 @@ CONF = sp_conf.CONF
 LOG = logging.getLogger(__name__)
 
 
+def _iso(epoch):
+    return datetime.datetime.fromtimestamp(
+        epoch, datetime.timezone.utc).isoformat(timespec='seconds')
+
+
 class ConsoleAuthManager:
     """Versioned endpoint of topic serialproxy-consoleauth.
 
     1.0 - authorize_console, check_token, revoke_tokens,
           report_instances, get_instance, list_instances
+    1.1 - acquire_session, renew_sessions, release_session,
+          list_sessions, force_disconnect; tokens record their requester
     """
 
-    target = messaging.Target(version='1.0')
+    target = messaging.Target(version='1.1')
 
-    def __init__(self, database, clock=time.time):
+    def __init__(self, database, proxy_api, clock=time.time):
         self.db = database
+        self.proxy_api = proxy_api
         self.clock = clock
 
     def authorize_console(self, ctxt, instance_uuid, compute_host, host,
@@ -37,20 +47,25 @@ class ConsoleAuthManager:
             instance_uuid=instance_uuid, console_type=console_type,
             compute_host=compute_host, host=host, port=port,
             serial_index=index, created_at=now,
+            user_id=ctxt.get('user_id'), project_id=ctxt.get('project_id'),
             expires_at=now + CONF.consoleauth.token_ttl)
         LOG.info('Issued a %s console token for instance %s index %d, '
                  'valid %ds', console_type, instance_uuid, index,
                  CONF.consoleauth.token_ttl)
         return token
 
-    @messaging.expected_exceptions(exception.InvalidToken)
-    def check_token(self, ctxt, token):
-        """Return the console a live token opens, or raise InvalidToken."""
+    def _live_token(self, token):
         if not token or not isinstance(token, str):
             raise exception.InvalidToken()
         row = self.db.get_token(tokens.hash_token(token))
         if row is None or row.expires_at <= self.clock():
             raise exception.InvalidToken()
+        return row
+
+    @messaging.expected_exceptions(exception.InvalidToken)
+    def check_token(self, ctxt, token):
+        """Return the console a live token opens, or raise InvalidToken."""
+        row = self._live_token(token)
         return {'instance_uuid': row.instance_uuid,
                 'console_type': row.console_type,
                 'compute_host': row.compute_host,
@@ -59,18 +74,79 @@ class ConsoleAuthManager:
                 'index': row.serial_index,
                 'expires_at': row.expires_at}
 
+    # Session leases: one user per console.
+
+    @messaging.expected_exceptions(exception.InvalidToken,
+                                   exception.ConsoleInUse)
+    def acquire_session(self, ctxt, token, proxy_host, remote_address=None):
+        """Lease a live token's console for one session, or ConsoleInUse."""
+        row = self._live_token(token)
+        now = self.clock()
+        session_id = str(uuid.uuid4())
+        acquired, holder = self.db.acquire_session({
+            'id': session_id, 'instance_uuid': row.instance_uuid,
+            'serial_index': row.serial_index, 'token_hash': row.token_hash,
+            'user_id': row.user_id, 'project_id': row.project_id,
+            'remote_address': remote_address, 'proxy_host': proxy_host,
+            'started_at': now,
+            'expires_at': now + CONF.consoleauth.session_lease_ttl}, now)
+        if not acquired:
+            raise exception.ConsoleInUse(since=_iso(holder.started_at))
+        LOG.info('Session %s leased console %s index %d to proxy %s',
+                 session_id, row.instance_uuid, row.serial_index, proxy_host)
+        return {'session_id': session_id,
+                'lease_ttl': CONF.consoleauth.session_lease_ttl}
+
+    def renew_sessions(self, ctxt, proxy_host, sessions):
+        """Extend a proxy's leases in one batch; return the ids it lost.
+
+        sessions is a list of {'id', 'bytes_to_guest', 'bytes_to_client'};
+        a lost id was force-disconnected or expired, and the proxy must end
+        it even if it missed the disconnect cast.
+        """
+        return self.db.renew_sessions(
+            proxy_host, sessions,
+            self.clock() + CONF.consoleauth.session_lease_ttl)
+
+    def release_session(self, ctxt, session_id):
+        self.db.delete_sessions(session_id=session_id)
+
+    def list_sessions(self, ctxt, instance_uuid=None):
+        return [db_api.session_to_dict(row) for row in
+                self.db.list_sessions(self.clock(), instance_uuid)]
+
+    @messaging.expected_exceptions(exception.SessionNotFound)
+    def force_disconnect(self, ctxt, instance_uuid, session_id=None,
+                         revoke_tokens=False):
+        """End sessions of an instance at once; the consoles are free now."""
+        ids = self.db.delete_sessions(instance_uuid=instance_uuid,
+                                      session_id=session_id)
+        if session_id is not None and not ids:
+            raise exception.SessionNotFound(session_id=session_id)
+        if revoke_tokens:
+            self.revoke_tokens(ctxt, instance_uuid)
+        if ids:
+            self.proxy_api.disconnect_sessions(ctxt, ids)
+        LOG.info('Force-disconnected %d sessions of instance %s%s',
+                 len(ids), instance_uuid,
+                 ' and revoked its tokens' if revoke_tokens else '')
+        return ids
+
     def revoke_tokens(self, ctxt, instance_uuid):
         count = self.db.delete_tokens(instance_uuid)
         LOG.info('Revoked %d console tokens of instance %s',
                  count, instance_uuid)
         return count
 
-    def purge_expired_tokens(self):
-        """Housekeeping, not RPC: drop tokens that can no longer open."""
-        count = self.db.delete_expired_tokens(self.clock())
-        if count:
-            LOG.debug('Purged %d expired console tokens', count)
-        return count
+    def purge_expired(self):
+        """Housekeeping, not RPC: drop expired tokens and leases."""
+        now = self.clock()
+        tokens_purged = self.db.delete_expired_tokens(now)
+        leases_purged = self.db.delete_expired_sessions(now)
+        if tokens_purged or leases_purged:
+            LOG.debug('Purged %d expired tokens and %d expired leases',
+                      tokens_purged, leases_purged)
+        return tokens_purged, leases_purged
 
     def report_instances(self, ctxt, host, instances):
         """A compute agent's full list of its instances replaces its last."""

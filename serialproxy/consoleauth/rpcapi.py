@@ -11,9 +11,11 @@ class ConsoleAuthAPI:
     """Calls to topic serialproxy-consoleauth.
 
     1.0 - initial version
+    1.1 - session leases: acquire_session, renew_sessions, release_session,
+          list_sessions, force_disconnect
     """
 
-    VERSION_CAP = '1.0'
+    VERSION_CAP = '1.1'
 
     def __init__(self):
         target = messaging.Target(topic=TOPIC, version='1.0')
@@ -43,3 +45,26 @@ class ConsoleAuthAPI:
 
     def list_instances(self, ctxt, host=None):
         return self.client.call(ctxt, 'list_instances', host=host)
+
+    def acquire_session(self, ctxt, token, proxy_host, remote_address=None):
+        return self.client.prepare(version='1.1').call(
+            ctxt, 'acquire_session', token=token, proxy_host=proxy_host,
+            remote_address=remote_address)
+
+    def renew_sessions(self, ctxt, proxy_host, sessions):
+        return self.client.prepare(version='1.1').call(
+            ctxt, 'renew_sessions', proxy_host=proxy_host, sessions=sessions)
+
+    def release_session(self, ctxt, session_id):
+        return self.client.prepare(version='1.1').call(
+            ctxt, 'release_session', session_id=session_id)
+
+    def list_sessions(self, ctxt, instance_uuid=None):
+        return self.client.prepare(version='1.1').call(
+            ctxt, 'list_sessions', instance_uuid=instance_uuid)
+
+    def force_disconnect(self, ctxt, instance_uuid, session_id=None,
+                         revoke_tokens=False):
+        return self.client.prepare(version='1.1').call(
+            ctxt, 'force_disconnect', instance_uuid=instance_uuid,
+            session_id=session_id, revoke_tokens=revoke_tokens)

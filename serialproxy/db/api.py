@@ -3,11 +3,18 @@
 import os
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import orm
 
 from serialproxy.db import models
 
 INSTANCE_FIELDS = ('uuid', 'name', 'host', 'state', 'project_id', 'user_id')
+SESSION_FIELDS = ('id', 'instance_uuid', 'serial_index', 'user_id',
+                  'project_id', 'remote_address', 'proxy_host', 'started_at',
+                  'expires_at', 'bytes_to_guest', 'bytes_to_client')
+
+# Rows per statement when renewing leases in bulk.
+_BATCH = 500
 
 
 class Database:
@@ -66,6 +73,90 @@ class Database:
                 sa.delete(models.ConsoleToken).where(
                     models.ConsoleToken.expires_at <= now)).rowcount
 
+    # Session leases
+
+    def acquire_session(self, values, now):
+        """Insert a lease, or return the live one that holds the console.
+
+        Returns (True, None) when acquired, (False, holder) otherwise.
+        """
+        console = (models.ConsoleSession.instance_uuid ==
+                   values['instance_uuid'],
+                   models.ConsoleSession.serial_index ==
+                   values['serial_index'])
+        with self.session() as session:
+            session.execute(sa.delete(models.ConsoleSession).where(
+                *console, models.ConsoleSession.expires_at <= now))
+        try:
+            with self.session() as session:
+                session.add(models.ConsoleSession(**values))
+            return True, None
+        except sa_exc.IntegrityError:
+            with self.session() as session:
+                holder = session.scalars(sa.select(
+                    models.ConsoleSession).where(*console)).first()
+            if holder is None:
+                # Released between our insert and our look: try once more.
+                return self.acquire_session(values, now)
+            return False, holder
+
+    def renew_sessions(self, proxy_host, reports, expires_at):
+        """Extend the leases of live sessions; return ids no longer held."""
+        held = set()
+        with self.session() as session:
+            for start in range(0, len(reports), _BATCH):
+                batch = reports[start:start + _BATCH]
+                ids = [r['id'] for r in batch]
+                held.update(session.scalars(sa.select(
+                    models.ConsoleSession.id).where(
+                        models.ConsoleSession.id.in_(ids),
+                        models.ConsoleSession.proxy_host == proxy_host)))
+                rows = [{'b_id': r['id'], 'expires_at': expires_at,
+                         'bytes_to_guest': r.get('bytes_to_guest', 0),
+                         'bytes_to_client': r.get('bytes_to_client', 0)}
+                        for r in batch if r['id'] in held]
+                if rows:
+                    session.connection().execute(
+                        sa.update(models.ConsoleSession).where(
+                            models.ConsoleSession.id == sa.bindparam('b_id')
+                        ).values(expires_at=sa.bindparam('expires_at'),
+                                 bytes_to_guest=sa.bindparam(
+                                     'bytes_to_guest'),
+                                 bytes_to_client=sa.bindparam(
+                                     'bytes_to_client')), rows)
+        return [r['id'] for r in reports if r['id'] not in held]
+
+    def delete_sessions(self, instance_uuid=None, session_id=None):
+        """Delete leases; return the ids deleted."""
+        query = sa.select(models.ConsoleSession.id)
+        if instance_uuid is not None:
+            query = query.where(
+                models.ConsoleSession.instance_uuid == instance_uuid)
+        if session_id is not None:
+            query = query.where(models.ConsoleSession.id == session_id)
+        with self.session() as session:
+            ids = list(session.scalars(query))
+            if ids:
+                session.execute(sa.delete(models.ConsoleSession).where(
+                    models.ConsoleSession.id.in_(ids)))
+        return ids
+
+    def list_sessions(self, now, instance_uuid=None):
+        query = sa.select(models.ConsoleSession).where(
+            models.ConsoleSession.expires_at > now).order_by(
+                models.ConsoleSession.started_at)
+        if instance_uuid is not None:
+            query = query.where(
+                models.ConsoleSession.instance_uuid == instance_uuid)
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    def delete_expired_sessions(self, now):
+        with self.session() as session:
+            return session.execute(
+                sa.delete(models.ConsoleSession).where(
+                    models.ConsoleSession.expires_at <= now)).rowcount
+
     # Instance registry
 
     def replace_host_instances(self, host, instances, now):
@@ -100,3 +191,9 @@ class Database:
 
 def instance_to_dict(row):
     return {field: getattr(row, field) for field in INSTANCE_FIELDS}
+
+
+def session_to_dict(row):
+    values = {field: getattr(row, field) for field in SESSION_FIELDS}
+    values['index'] = values.pop('serial_index')
+    return values

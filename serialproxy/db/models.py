@@ -20,8 +20,39 @@ class ConsoleToken(Base):
     host = sa.Column(sa.String(255), nullable=False)
     port = sa.Column(sa.Integer, nullable=False)
     serial_index = sa.Column(sa.Integer, nullable=False, default=0)
+    user_id = sa.Column(sa.String(255), nullable=True)
+    project_id = sa.Column(sa.String(255), nullable=True)
     created_at = sa.Column(sa.Float, nullable=False)
     expires_at = sa.Column(sa.Float, nullable=False, index=True)
+
+
+class ConsoleSession(Base):
+    """The lease that makes a console single-user.
+
+    At most one row per (instance, serial index): the unique constraint is
+    what refuses the second user, whichever proxy they reach. A proxy
+    renews its leases while the sessions live; a lease past expires_at
+    belongs to a dead proxy and is taken over by the next user.
+    """
+
+    __tablename__ = 'console_sessions'
+    __table_args__ = (
+        sa.UniqueConstraint('instance_uuid', 'serial_index',
+                            name='uniq_console_sessions0console'),
+    )
+
+    id = sa.Column(sa.String(36), primary_key=True)
+    instance_uuid = sa.Column(sa.String(36), nullable=False)
+    serial_index = sa.Column(sa.Integer, nullable=False)
+    token_hash = sa.Column(sa.String(64), nullable=False, index=True)
+    user_id = sa.Column(sa.String(255), nullable=True)
+    project_id = sa.Column(sa.String(255), nullable=True)
+    remote_address = sa.Column(sa.String(255), nullable=True)
+    proxy_host = sa.Column(sa.String(255), nullable=False, index=True)
+    started_at = sa.Column(sa.Float, nullable=False)
+    expires_at = sa.Column(sa.Float, nullable=False, index=True)
+    bytes_to_guest = sa.Column(sa.BigInteger, nullable=False, default=0)
+    bytes_to_client = sa.Column(sa.BigInteger, nullable=False, default=0)
 
 
 class Instance(Base):

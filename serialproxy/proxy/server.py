@@ -8,7 +8,9 @@ RPC calls are blocking, so connection setup runs them on a bounded pool.
 """
 
 import asyncio
+import collections
 import concurrent.futures
+import hashlib
 import time
 
 import oslo_messaging as messaging
@@ -16,6 +18,7 @@ from oslo_log import log as logging
 
 from serialproxy import exception
 from serialproxy.proxy import handshake
+from serialproxy.proxy import rpcapi as proxy_rpcapi
 from serialproxy.proxy import static_files
 from serialproxy.proxy import websocket
 
@@ -25,23 +28,47 @@ LOG = logging.getLogger(__name__)
 WRITE_BUFFER_HIGH = 64 * 1024
 # How long a client gets to answer our close frame before we hang up.
 CLOSE_GRACE_SECONDS = 2.0
+# Time limits are checked by one sweep over all sessions, not a timer each.
+SWEEP_SECONDS = 1.0
+
+
+# Header of a plain GET that asks "would this token open now?"; the page
+# sends it after a failed upgrade, because browsers hide the HTTP status
+# of a refused websocket handshake.
+CHECK_HEADER = 'X-Serialproxy-Check'
 
 
 class ConsoleProxy:
     """Listens for browsers and websocket clients; owns live sessions."""
 
-    def __init__(self, consoleauth_api, compute_api, allowed_origins=(),
-                 handshake_timeout=10, rpc_workers=32, vendor_path=None):
+    def __init__(self, consoleauth_api, compute_api, proxy_host,
+                 lease_ttl=30, allowed_origins=(), handshake_timeout=10,
+                 rpc_workers=32, max_per_address=16, max_per_token=2,
+                 idle_timeout=0, enforce_session_timeout=False,
+                 vendor_path=None):
         self.consoleauth_api = consoleauth_api
         self.compute_api = compute_api
+        self.proxy_host = proxy_host
+        self.lease_ttl = lease_ttl
         self.allowed_origins = list(allowed_origins)
         self.handshake_timeout = handshake_timeout
+        self.max_per_address = max_per_address
+        self.max_per_token = max_per_token
+        self.idle_timeout = idle_timeout
+        self.enforce_session_timeout = enforce_session_timeout
+        # Connections in set-up or open, per client address and per token
+        # (by hash: raw tokens are kept nowhere).
+        self.per_address = collections.Counter()
+        self.per_token = collections.Counter()
         self.executor = concurrent.futures.ThreadPoolExecutor(
             rpc_workers, thread_name_prefix='proxy-rpc')
         self.connections = set()
+        # session id -> ClientConnection, for renewal and disconnects
+        self.sessions = {}
         self.static = static_files.StaticFiles(vendor_root=vendor_path)
         self.server = None
         self.tls = False
+        self._tasks = []
 
     async def start(self, host, port, ssl_context=None):
         loop = asyncio.get_running_loop()
@@ -49,6 +76,8 @@ class ConsoleProxy:
         self.server = await loop.create_server(
             lambda: ClientConnection(self), host, port, ssl=ssl_context,
             backlog=4096, reuse_address=True)
+        self._tasks = [loop.create_task(self._renew_leases()),
+                       loop.create_task(self._sweep_time_limits())]
         LOG.info('Console proxy listening on %s:%s', host, port)
         missing = self.static.missing_vendor_files()
         if missing:
@@ -63,21 +92,29 @@ class ConsoleProxy:
     async def stop(self):
         if self.server is not None:
             self.server.close()
-            await self.server.wait_closed()
+        for task in self._tasks:
+            task.cancel()
         for connection in list(self.connections):
             connection.close_session(websocket.CLOSE_GOING_AWAY,
                                      'Console proxy shutting down')
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        # Give releases a moment so the consoles are free at once, rather
+        # than when the leases expire.
+        await asyncio.sleep(0.2)
+        self.executor.shutdown(wait=True, cancel_futures=False)
 
-    async def authorize(self, token):
-        """The console a token opens, checked with its owners, or Refusal."""
+    async def authorize(self, token, remote_address, lease=True):
+        """The console a token opens, leased to this session, or Refusal.
+
+        With lease=False only answers whether it would open right now.
+        """
         if not token:
             raise handshake.Refusal(401, 'Missing token')
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor,
-                                          self._authorize_blocking, token)
+        return await loop.run_in_executor(
+            self.executor, self._authorize_blocking, token, remote_address,
+            lease)
 
-    def _authorize_blocking(self, token):
+    def _authorize_blocking(self, token, remote_address, lease):
         try:
             console = self.consoleauth_api.check_token({}, token)
             if console['console_type'] != 'serial':
@@ -86,14 +123,122 @@ class ConsoleProxy:
             still_there = self.compute_api.validate_console_port(
                 {}, console['compute_host'], console['instance_uuid'],
                 console['port'], console['index'])
+            if not still_there:
+                raise handshake.Refusal(
+                    401, 'The console of this token is no longer there')
+            if lease:
+                console.update(self.consoleauth_api.acquire_session(
+                    {}, token, self.proxy_host, remote_address))
+            else:
+                self._check_free(console)
         except exception.InvalidToken:
             raise handshake.Refusal(401, 'Invalid or expired token')
+        except exception.ConsoleInUse as exc:
+            raise handshake.Refusal(409, exc.message)
         except messaging.MessagingTimeout:
             raise handshake.Refusal(503, 'Console service unavailable')
-        if not still_there:
-            raise handshake.Refusal(
-                401, 'The console of this token is no longer there')
         return console
+
+    def _check_free(self, console):
+        for session in self.consoleauth_api.list_sessions(
+                {}, console['instance_uuid']):
+            if session['index'] == console['index']:
+                raise exception.ConsoleInUse(
+                    since=time.strftime('%Y-%m-%dT%H:%M:%S+00:00',
+                                        time.gmtime(session['started_at'])))
+
+    def admit(self, connection, token):
+        """Count a connection against its limits, or refuse it with 429."""
+        address_key = connection.client_host
+        token_key = hashlib.sha256(token.encode()).hexdigest() \
+            if token else None
+        if self.per_address[address_key] >= self.max_per_address:
+            raise handshake.Refusal(429, 'Too many sessions from this '
+                                         'address')
+        if token_key and self.per_token[token_key] >= self.max_per_token:
+            raise handshake.Refusal(429, 'Too many sessions for this token')
+        self.per_address[address_key] += 1
+        if token_key:
+            self.per_token[token_key] += 1
+        connection.admitted = (address_key, token_key)
+
+    def discharge(self, connection):
+        """Undo admit() when the connection goes."""
+        for counter, key in zip((self.per_address, self.per_token),
+                                connection.admitted):
+            if key is not None:
+                counter[key] -= 1
+                if counter[key] <= 0:
+                    del counter[key]
+        connection.admitted = (None, None)
+
+    def session_started(self, connection):
+        self.sessions[connection.session_id] = connection
+
+    def session_ended(self, connection):
+        """Give the console back at once; safe to call more than once."""
+        if not connection.lease_held:
+            return
+        connection.lease_held = False
+        session_id = connection.session_id
+        self.sessions.pop(session_id, None)
+        future = self.executor.submit(self.consoleauth_api.release_session,
+                                      {}, session_id)
+        future.add_done_callback(self._log_release_failure)
+
+    @staticmethod
+    def _log_release_failure(future):
+        if not future.cancelled() and future.exception() is not None:
+            # The lease then expires by itself within its TTL.
+            LOG.warning('Releasing a session lease failed: %s',
+                        future.exception())
+
+    def disconnect(self, session_ids, code, reason):
+        """Close the listed sessions this proxy holds."""
+        for session_id in session_ids:
+            connection = self.sessions.get(session_id)
+            if connection is not None:
+                connection.close_session(code, reason)
+
+    async def _sweep_time_limits(self):
+        """Close sessions past their idle timeout or their token's life."""
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            if not self.idle_timeout and not self.enforce_session_timeout:
+                continue
+            now_mono, now_wall = time.monotonic(), time.time()
+            for connection in list(self.sessions.values()):
+                if self.enforce_session_timeout and \
+                        connection.console['expires_at'] <= now_wall:
+                    connection.close_session(proxy_rpcapi.CLOSE_TOKEN_EXPIRED,
+                                             'Token expired')
+                elif self.idle_timeout and now_mono - \
+                        connection.last_activity >= self.idle_timeout:
+                    connection.close_session(proxy_rpcapi.CLOSE_IDLE_TIMEOUT,
+                                             'Idle timeout')
+
+    async def _renew_leases(self):
+        """Renew every lease in one batch, a few times per lease TTL."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.lease_ttl / 3.0)
+            reports = [{'id': session_id,
+                        'bytes_to_guest': conn.bytes_to_guest,
+                        'bytes_to_client': conn.bytes_to_client}
+                       for session_id, conn in self.sessions.items()]
+            if not reports:
+                continue
+            try:
+                lost = await loop.run_in_executor(
+                    self.executor, self.consoleauth_api.renew_sessions, {},
+                    self.proxy_host, reports)
+            except Exception as exc:
+                LOG.warning('Renewing %d session leases failed: %s',
+                            len(reports), exc)
+                continue
+            # A session whose lease is gone may have a new user already.
+            self.disconnect(lost, proxy_rpcapi.CLOSE_LEASE_LOST,
+                            'Session ended by the console service')
 
 
 class ClientConnection(asyncio.Protocol):
@@ -107,6 +252,11 @@ class ClientConnection(asyncio.Protocol):
         self.ws = None
         self.guest = None
         self.console = None
+        self.session_id = None
+        self.lease_held = False
+        self.admitted = (None, None)
+        self.client_host = '-'
+        self.last_activity = time.monotonic()
         self.client_address = '-'
         self.started_at = None
         self.bytes_to_guest = 0
@@ -120,6 +270,7 @@ class ClientConnection(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info('peername')
         if peer:
+            self.client_host = peer[0]
             self.client_address = '%s:%s' % (peer[0], peer[1])
         transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
         self.proxy.connections.add(self)
@@ -141,11 +292,14 @@ class ClientConnection(asyncio.Protocol):
     def connection_lost(self, exc):
         previous, self.state = self.state, 'closed'
         self.proxy.connections.discard(self)
+        self.proxy.discharge(self)
         self._cancel_timer()
         if self.guest is not None:
             self.guest.transport.close()
         if previous in ('open', 'closing'):
             self._log_end()
+        if self.lease_held:
+            self.proxy.session_ended(self)
 
     def pause_writing(self):
         # The client reads slower than the guest writes: stop the guest.
@@ -178,13 +332,22 @@ class ClientConnection(asyncio.Protocol):
         try:
             handshake.check_path(request)
             if not request.is_websocket:
-                self._answer_page(request)
+                if request.headers.get(CHECK_HEADER) is not None:
+                    await self._answer_check(request)
+                else:
+                    self._answer_page(request)
                 return
             handshake.check_origin(request, self.proxy.allowed_origins,
                                    self.proxy.tls)
             handshake.check_websocket_headers(request)
-            console = await self.proxy.authorize(request.token)
+            self.proxy.admit(self, request.token)
+            console = await self.proxy.authorize(request.token,
+                                                 self.client_address)
+            self.console = console
+            self.session_id = console['session_id']
+            self.lease_held = True
             if self.state == 'closed':
+                self.proxy.session_ended(self)
                 return
             loop = asyncio.get_running_loop()
             try:
@@ -208,32 +371,45 @@ class ClientConnection(asyncio.Protocol):
             guest.transport.close()
             return
         self._cancel_timer()
-        self.console = console
         self.guest = guest
         self.ws = websocket.ServerWebSocket()
         self.ws.accept_request(request.headers)
         self.state = 'open'
         self.started_at = time.monotonic()
-        LOG.info('Console session started: instance %s index %d client %s',
-                 console['instance_uuid'], console['index'],
-                 self.client_address)
+        self.proxy.session_started(self)
+        LOG.info('Console session %s started: instance %s index %d '
+                 'client %s', self.session_id, console['instance_uuid'],
+                 console['index'], self.client_address)
         self._flush_to_client()
         self.transport.resume_reading()
         if early:
             self._client_data(early)
 
-    def _answer_page(self, request):
+    async def _answer_check(self, request):
+        """Tell a page why its upgrade would fail, without opening."""
+        handshake.check_origin(request, self.proxy.allowed_origins,
+                               self.proxy.tls)
+        await self.proxy.authorize(request.token, self.client_address,
+                                   lease=False)
+        if self.state != 'closed':
+            self._answer(handshake.response(200, 'ok'))
+
+    def _answer(self, raw):
         self.state = 'refused'
-        self.transport.write(self.proxy.static.response(request))
+        self.transport.write(raw)
         self.transport.close()
 
+    def _answer_page(self, request):
+        self._answer(self.proxy.static.response(request))
+
     def _refuse(self, refusal):
+        if self.lease_held:
+            self.proxy.session_ended(self)
+        if self.state == 'closed':
+            return
         LOG.info('Refused console connection from %s: %d %s',
                  self.client_address, refusal.status, refusal.reason)
-        self.state = 'refused'
-        self.transport.write(handshake.response(refusal.status,
-                                                refusal.reason))
-        self.transport.close()
+        self._answer(handshake.response(refusal.status, refusal.reason))
 
     def _handshake_timed_out(self):
         self._timer = None
@@ -246,6 +422,7 @@ class ClientConnection(asyncio.Protocol):
     def _client_data(self, data):
         for message in self.ws.receive(data):
             if message and self.state == 'open':
+                self.last_activity = time.monotonic()
                 self.bytes_to_guest += len(message)
                 self.guest.transport.write(message)
         self._after_client_input()
@@ -260,6 +437,7 @@ class ClientConnection(asyncio.Protocol):
     def guest_data(self, data):
         if self.state != 'open':
             return
+        self.last_activity = time.monotonic()
         self.bytes_to_client += len(data)
         self.ws.send_binary(data)
         self._flush_to_client()
@@ -286,6 +464,8 @@ class ClientConnection(asyncio.Protocol):
         self._flush_to_client()
         if self.guest is not None:
             self.guest.transport.close()
+        # Free the console now, not when the client answers our close.
+        self.proxy.session_ended(self)
         self._timer = asyncio.get_running_loop().call_later(
             CLOSE_GRACE_SECONDS, self.transport.close)
 
@@ -295,9 +475,9 @@ class ClientConnection(asyncio.Protocol):
             self._timer = None
 
     def _log_end(self):
-        LOG.info('Console session ended: instance %s index %d client %s '
+        LOG.info('Console session %s ended: instance %s index %d client %s '
                  'bytes_to_guest %d bytes_to_client %d duration %.1fs '
-                 'reason: %s', self.console['instance_uuid'],
+                 'reason: %s', self.session_id, self.console['instance_uuid'],
                  self.console['index'], self.client_address,
                  self.bytes_to_guest, self.bytes_to_client,
                  time.monotonic() - self.started_at, self.end_reason)

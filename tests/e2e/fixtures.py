@@ -48,7 +48,7 @@ class ConsoleWorld(fixtures.Fixture):
     def _setUp(self):
         self.guest = self.useFixture(func_fixtures.Guest())
         self.deployment = self.useFixture(
-            func_fixtures.Deployment(config=self.config))
+            func_fixtures.Deployment(**(self.config or {})))
         self.deployment.start('serialproxy-all')
         self.deployment.wait_ready()
         self.browser = self.useFixture(Browser()).browser

@@ -23,7 +23,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 LIBVIRT_URI = os.environ.get('SERIALPROXY_LIBVIRT_URI', 'qemu:///system')
-GET_CONSOLE = {'remote_console': {'protocol': 'serial', 'type': 'serial'}}
 RABBIT = os.environ.get('SERIALPROXY_RABBIT_URL',
                         'rabbit://guest:guest@127.0.0.1:5672/')
 
@@ -123,10 +122,10 @@ class RabbitVhost(fixtures.Fixture):
 class Deployment(fixtures.Fixture):
     """A config file and the service processes that read it."""
 
-    def __init__(self, transport_url=None, config=None):
-        """config: {section: {option: value}} set over the defaults."""
+    def __init__(self, transport_url=None, **options):
+        """options: {'group': {'option': value}} added to the config."""
         self.transport_url = transport_url
-        self.extra_config = config or {}
+        self.options = options
         self.api_port = free_port()
         self.proxy_port = free_port()
 
@@ -149,31 +148,49 @@ class Deployment(fixtures.Fixture):
             'base_url': 'ws://127.0.0.1:%d/' % self.proxy_port,
         }
         config['libvirt'] = {'connection_uri': LIBVIRT_URI}
-        for section, options in self.extra_config.items():
-            config.setdefault(section, {})
-            config[section].update(options)
+        for group, values in self.options.items():
+            config.setdefault(group, {})
+            config[group].update({k: str(v) for k, v in values.items()})
         self.config_file = os.path.join(self.dir, 'serialproxy.conf')
         with open(self.config_file, 'w') as f:
             config.write(f)
         self.processes = []
 
-    def command(self, name, *args):
-        return [os.path.join(BIN, name), '--config-file', self.config_file,
-                *args]
+    def command(self, name, *args, config_files=()):
+        files = [self.config_file, *config_files]
+        return [os.path.join(BIN, name),
+                *[arg for f in files for arg in ('--config-file', f)], *args]
 
-    def run(self, name, *args):
-        subprocess.run(self.command(name, *args), check=True)
+    def run(self, name, *args, check=True):
+        return subprocess.run(self.command(name, *args), check=check,
+                              capture_output=True, text=True)
 
-    def start(self, name):
-        log_path = os.path.join(self.dir, name + '.log')
+    def start(self, name, label=None, **overrides):
+        """Start a service; overrides are {'group': {'opt': value}}."""
+        label = label or name
+        extra = []
+        if overrides:
+            config = configparser.ConfigParser()
+            config.read_dict({g: {k: str(v) for k, v in o.items()}
+                              for g, o in overrides.items()})
+            extra.append(os.path.join(self.dir, label + '.conf'))
+            with open(extra[0], 'w') as f:
+                config.write(f)
+        log_path = os.path.join(self.dir, label + '.log')
         log = open(log_path, 'wb')
-        proc = subprocess.Popen(self.command(name), stdout=log,
-                                stderr=subprocess.STDOUT)
-        self.processes.append((name, proc, log_path))
+        proc = subprocess.Popen(self.command(name, config_files=extra),
+                                stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append((label, proc, log_path))
         self.addCleanup(self._stop, proc, log)
-        self.addDetail(name + '.log', content.content_from_file(
+        self.addDetail(label + '.log', content.content_from_file(
             log_path, buffer_now=False))
         return proc
+
+    def start_proxy(self, label, port):
+        """Another proxy of the same deployment, under its own host name."""
+        return self.start('serialproxy-proxy', label=label,
+                          DEFAULT={'host': label},
+                          serial_console={'serialproxy_port': port})
 
     @staticmethod
     def _stop(proc, log):
@@ -197,6 +214,21 @@ class Deployment(fixtures.Fixture):
             return True
         wait_for(ready, timeout, 'the services to be ready')
 
+    def console_url(self, instance_uuid):
+        """A console URL from the API, once the instance is registered."""
+        path = '/v2.1/servers/%s/remote-consoles' % instance_uuid
+        body = {'remote_console': {'protocol': 'serial', 'type': 'serial'}}
+
+        def ask():
+            self.check_alive()
+            status, reply = self.api_request('POST', path, body)
+            # 404 until the compute agent's first report has landed.
+            return (status, reply) if status not in (None, 404) else None
+        status, reply = wait_for(ask, 60, 'the console URL')
+        if status != 200:
+            raise AssertionError('API answered %s: %s' % (status, reply))
+        return json.loads(reply)['remote_console']['url']
+
     def logs(self):
         text = ''
         for name, _, path in self.processes:
@@ -206,7 +238,7 @@ class Deployment(fixtures.Fixture):
 
     def check_alive(self):
         for name, proc, _ in self.processes:
-            if proc.poll() is not None:
+            if proc.poll() is not None and proc.returncode != -9:
                 raise AssertionError('%s exited with %s' % (name,
                                                             proc.returncode))
 
@@ -223,17 +255,3 @@ class Deployment(fixtures.Fixture):
             return exc.code, exc.read()
         except OSError:
             return None, b''
-
-    def console_url(self, instance_uuid, timeout=60):
-        """A fresh console URL of an instance, as the API answers it."""
-        path = '/v2.1/servers/%s/remote-consoles' % instance_uuid
-
-        def ask():
-            self.check_alive()
-            status, body = self.api_request('POST', path, GET_CONSOLE)
-            # 404 until the compute agent's first report has landed.
-            return (status, body) if status not in (None, 404) else None
-        status, body = wait_for(ask, timeout, 'the console URL')
-        if status != 200:
-            raise AssertionError('console URL: %s %s' % (status, body))
-        return json.loads(body)['remote_console']['url']

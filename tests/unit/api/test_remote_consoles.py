@@ -15,6 +15,7 @@ from serialproxy.compute import rpcapi as compute_rpcapi
 from serialproxy.consoleauth import manager as consoleauth_manager
 from serialproxy.consoleauth import rpcapi as consoleauth_rpcapi
 from serialproxy.db import api as db_api
+from serialproxy.proxy import rpcapi as proxy_rpcapi
 from tests.unit import base
 from tests.unit import rpc_fixture
 
@@ -33,8 +34,9 @@ class RemoteConsolesTest(base.TestCase):
                    base_url='wss://console.example/serial/')
         database = db_api.Database('sqlite:///%s/db' % self.state_path)
         database.sync()
-        self.consoleauth = consoleauth_manager.ConsoleAuthManager(database)
         rpc = self.useFixture(rpc_fixture.InProcessRPC())
+        self.consoleauth = consoleauth_manager.ConsoleAuthManager(
+            database, proxy_rpcapi.ProxyAPI())
         rpc.serve(consoleauth_rpcapi.TOPIC, self.consoleauth)
         driver = libvirt_driver.LibvirtDriver(TEST_URI, 'compute-1',
                                               '127.0.0.1')

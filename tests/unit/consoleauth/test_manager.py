@@ -1,3 +1,6 @@
+import threading
+
+import oslo_messaging as messaging
 import sqlalchemy as sa
 
 from serialproxy.consoleauth import manager
@@ -5,6 +8,7 @@ from serialproxy.consoleauth import rpcapi
 from serialproxy.consoleauth import tokens
 from serialproxy.db import api as db_api
 from serialproxy import exception
+from serialproxy.proxy import rpcapi as proxy_rpcapi
 from tests.unit import base
 from tests.unit import rpc_fixture
 
@@ -19,23 +23,45 @@ class Clock:
         return self.now
 
 
-class ConsoleAuthManagerTest(base.TestCase):
+class RecordingProxy:
+    """A proxy endpoint that records the disconnects it is cast."""
+
+    target = messaging.Target(version='1.0')
+
+    def __init__(self):
+        self.disconnects = []
+        self.received = threading.Event()
+
+    def disconnect_session(self, ctxt, session_ids, code, reason):
+        self.disconnects.append((sorted(session_ids), code, reason))
+        self.received.set()
+
+
+class ConsoleAuthTestBase(base.TestCase):
+    """consoleauth on SQLite behind real in-process RPC, with a clock."""
+
     def setUp(self):
         super().setUp()
         self.flags(group='consoleauth', token_ttl=600)
         self.db = db_api.Database('sqlite:///%s/ca.sqlite' % self.state_path)
         self.db.sync()
         self.clock = Clock()
-        endpoint = manager.ConsoleAuthManager(self.db, clock=self.clock)
-        self.purge = endpoint.purge_expired_tokens
         rpc = self.useFixture(rpc_fixture.InProcessRPC())
+        endpoint = manager.ConsoleAuthManager(
+            self.db, proxy_rpcapi.ProxyAPI(), clock=self.clock)
+        self.purge = endpoint.purge_expired
         rpc.serve(rpcapi.TOPIC, endpoint)
+        self.proxy = RecordingProxy()
+        rpc.serve(proxy_rpcapi.TOPIC, self.proxy)
         # Through real RPC, so errors arrive as callers see them.
         self.manager = rpcapi.ConsoleAuthAPI()
 
-    def _authorize(self, uuid=UUID, port=10001):
-        return self.manager.authorize_console({}, uuid, 'compute-1',
-                                              '127.0.0.1', port, index=0)
+    def _authorize(self, uuid=UUID, port=10001, index=0, ctxt=None):
+        return self.manager.authorize_console(ctxt or {}, uuid, 'compute-1',
+                                              '127.0.0.1', port, index=index)
+
+
+class ConsoleAuthManagerTest(ConsoleAuthTestBase):
 
     def test_token_checks_to_its_console(self):
         token = self._authorize()
@@ -87,7 +113,7 @@ class ConsoleAuthManagerTest(base.TestCase):
         self.clock.now += 300
         young = self._authorize(port=10002)
         self.clock.now += 300
-        self.assertEqual(1, self.purge())
+        self.assertEqual((1, 0), self.purge())
         self.assertIsNone(self.db.get_token(tokens.hash_token(old)))
         self.manager.check_token({}, young)
 
@@ -110,3 +136,113 @@ class ConsoleAuthManagerTest(base.TestCase):
                                     self.manager.list_instances(
                                         {}, host='compute-1')])
         self.assertEqual(2, len(self.manager.list_instances({})))
+
+
+class SessionLeaseTest(ConsoleAuthTestBase):
+    """One user per console, across proxies, until release or expiry."""
+
+    def setUp(self):
+        super().setUp()
+        self.flags(group='consoleauth', session_lease_ttl=30)
+
+    def acquire(self, token, proxy='proxy-a', address='192.0.2.7:5000'):
+        return self.manager.acquire_session({}, token, proxy, address)
+
+    def test_second_user_is_refused_with_since_never_who(self):
+        first = self._authorize(ctxt={'user_id': 'alice',
+                                      'project_id': 'p'})
+        second = self._authorize(ctxt={'user_id': 'bob', 'project_id': 'p'})
+        self.acquire(first)
+        self.clock.now += 5
+        exc = self.assertRaises(exception.ConsoleInUse, self.acquire,
+                                second, 'proxy-b', '198.51.100.9:6000')
+        self.assertEqual(409, exc.code)
+        self.assertIn('since 1970-01-01T00:16:40+00:00', str(exc))
+        self.assertNotIn('alice', str(exc))
+        self.assertNotIn('192.0.2.7', str(exc))
+
+    def test_other_serial_index_of_same_instance_is_free(self):
+        self.acquire(self._authorize(index=0))
+        self.acquire(self._authorize(index=1))
+
+    def test_release_frees_the_console_at_once(self):
+        token = self._authorize()
+        lease = self.acquire(token)
+        self.manager.release_session({}, lease['session_id'])
+        self.acquire(token, 'proxy-b')
+
+    def test_lease_of_a_dead_proxy_expires_and_is_taken_over(self):
+        token = self._authorize()
+        self.acquire(token, 'proxy-a')
+        self.clock.now += 29
+        self.assertRaises(exception.ConsoleInUse, self.acquire, token,
+                          'proxy-b')
+        self.clock.now += 1
+        self.acquire(token, 'proxy-b')
+
+    def test_renewal_keeps_the_lease_and_records_bytes(self):
+        token = self._authorize(ctxt={'user_id': 'alice',
+                                      'project_id': 'p'})
+        lease = self.acquire(token)
+        self.clock.now += 20
+        lost = self.manager.renew_sessions({}, 'proxy-a', [
+            {'id': lease['session_id'], 'bytes_to_guest': 12,
+             'bytes_to_client': 3400}])
+        self.assertEqual([], lost)
+        self.clock.now += 20
+        session, = self.manager.list_sessions({}, UUID)
+        self.assertEqual(
+            (lease['session_id'], 0, 'alice', 'p', '192.0.2.7:5000',
+             'proxy-a', 12, 3400),
+            (session['id'], session['index'], session['user_id'],
+             session['project_id'], session['remote_address'],
+             session['proxy_host'], session['bytes_to_guest'],
+             session['bytes_to_client']))
+
+    def test_renewal_reports_sessions_the_proxy_no_longer_holds(self):
+        lease = self.acquire(self._authorize())
+        self.manager.force_disconnect({}, UUID)
+        self.assertEqual(
+            [lease['session_id'], 'never-existed'],
+            self.manager.renew_sessions({}, 'proxy-a', [
+                {'id': lease['session_id']}, {'id': 'never-existed'}]))
+
+    def test_a_proxy_cannot_renew_another_proxys_lease(self):
+        lease = self.acquire(self._authorize(), 'proxy-a')
+        self.assertEqual([lease['session_id']], self.manager.renew_sessions(
+            {}, 'proxy-b', [{'id': lease['session_id']}]))
+
+    def test_force_disconnect_casts_to_proxies_and_frees_console(self):
+        token = self._authorize()
+        lease = self.acquire(token)
+        ids = self.manager.force_disconnect({}, UUID)
+        self.assertEqual([lease['session_id']], ids)
+        self.assertTrue(self.proxy.received.wait(10))
+        self.assertEqual([([lease['session_id']],
+                           proxy_rpcapi.CLOSE_OPERATOR_DISCONNECT,
+                           'Disconnected by an operator')],
+                         self.proxy.disconnects)
+        self.assertEqual([], self.manager.list_sessions({}, UUID))
+        self.acquire(token, 'proxy-b')
+
+    def test_force_disconnect_with_revocation_kills_the_token(self):
+        token = self._authorize()
+        self.acquire(token)
+        self.manager.force_disconnect({}, UUID, revoke_tokens=True)
+        self.assertRaises(exception.InvalidToken, self.acquire, token)
+
+    def test_force_disconnect_of_unknown_session_is_404(self):
+        exc = self.assertRaises(exception.SessionNotFound,
+                                self.manager.force_disconnect, {}, UUID,
+                                session_id='nope')
+        self.assertEqual(404, exc.code)
+
+    def test_expired_token_cannot_acquire(self):
+        token = self._authorize()
+        self.clock.now += 601
+        self.assertRaises(exception.InvalidToken, self.acquire, token)
+
+    def test_purge_drops_expired_leases(self):
+        self.acquire(self._authorize())
+        self.clock.now += 31
+        self.assertEqual((0, 1), self.purge())

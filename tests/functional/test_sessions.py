@@ -1,0 +1,159 @@
+"""One user per console, force-disconnect and refusals, for real.
+
+Two proxy processes share consoleauth over RabbitMQ; the console is a real
+QEMU guest's serial port.
+"""
+
+import http.client
+import signal
+import struct
+import time
+import urllib.parse
+
+import testtools
+import websocket
+
+from tests.functional import fixtures as func_fixtures
+
+LEASE_TTL = 6
+
+
+def on_port(url, port):
+    """The same console URL, on another proxy."""
+    parts = urllib.parse.urlsplit(url)
+    return parts._replace(netloc='127.0.0.1:%d' % port).geturl()
+
+
+def refusal(url, **kwargs):
+    """(status, body) of a refused websocket handshake."""
+    try:
+        ws = websocket.create_connection(url, subprotocols=['binary'],
+                                         timeout=20, **kwargs)
+    except websocket.WebSocketBadStatusException as exc:
+        return exc.status_code, (exc.resp_body or b'').decode()
+    ws.close()
+    raise AssertionError('the handshake was not refused')
+
+
+def shell_answers(ws, marker):
+    ws.send_binary(b'echo %s-$((2+3))\n' % marker.encode())
+    return func_fixtures.read_until(
+        lambda _: ws.recv_data()[1], (r'\n%s-5\r?\n' % marker).encode(), 30)
+
+
+def close_frame(ws, timeout=20):
+    """(code, reason) of the close frame the server sends."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frame = ws.recv_frame()
+        if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
+            return (struct.unpack('>H', frame.data[:2])[0],
+                    frame.data[2:].decode())
+    raise AssertionError('no close frame')
+
+
+class TwoProxiesTest(testtools.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.guest = self.useFixture(func_fixtures.Guest())
+        vhost = self.useFixture(func_fixtures.RabbitVhost())
+        self.deployment = self.useFixture(func_fixtures.Deployment(
+            transport_url=vhost.url,
+            consoleauth={'session_lease_ttl': LEASE_TTL}))
+        self.deployment.run('serialproxy-manage', 'db', 'sync')
+        for name in ('serialproxy-consoleauth', 'serialproxy-compute',
+                     'serialproxy-api', 'serialproxy-proxy'):
+            self.deployment.start(name)
+        self.port_b = func_fixtures.free_port()
+        self.proxy_b = self.deployment.start_proxy('proxy-b', self.port_b)
+        self.deployment.wait_ready()
+
+    def url(self):
+        return self.deployment.console_url(self.guest.uuid)
+
+    def connect(self, url):
+        ws = websocket.create_connection(url, subprotocols=['binary'],
+                                         timeout=20)
+        self.addCleanup(ws.close)
+        return ws
+
+    def test_second_user_on_other_proxy_gets_409_while_first_connected(self):
+        first = self.connect(self.url())
+        self.assertIsNotNone(shell_answers(first, 'first'))
+        status, body = refusal(on_port(self.url(), self.port_b))
+        self.assertEqual(409, status)
+        self.assertRegex(body, r'^Console in use since \d{4}-\d\d-\d\dT')
+        # The page's check answers the same without opening anything.
+        status, body = self.check(on_port(self.url(), self.port_b))
+        self.assertEqual((409, True), (status, 'in use since' in body))
+        self.assertIsNotNone(shell_answers(first, 'still-mine'))
+
+    def check(self, url):
+        parts = urllib.parse.urlsplit(url)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port,
+                                          timeout=20)
+        conn.request('GET', '/?' + parts.query,
+                     headers={'X-Serialproxy-Check': '1'})
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode()
+
+    def test_console_is_free_as_soon_as_the_first_user_leaves(self):
+        first = self.connect(self.url())
+        self.assertIsNotNone(shell_answers(first, 'a'))
+        first.close()
+        second = self.connect(on_port(self.url(), self.port_b))
+        self.assertIsNotNone(shell_answers(second, 'b'))
+
+    def test_force_disconnect_closes_the_session_on_its_proxy(self):
+        url_b = on_port(self.url(), self.port_b)
+        held = self.connect(url_b)
+        self.assertIsNotNone(shell_answers(held, 'held'))
+        listed = self.deployment.run('serialproxy-manage', 'sessions',
+                                     'list', '--instance', self.guest.uuid)
+        self.assertIn(self.guest.uuid, listed.stdout)
+        self.assertIn('proxy-b', listed.stdout)
+        out = self.deployment.run('serialproxy-manage', 'sessions',
+                                  'disconnect', self.guest.uuid)
+        self.assertIn('Disconnected 1 session', out.stdout)
+        self.assertEqual((4001, 'Disconnected by an operator'),
+                         close_frame(held))
+        # Free at once, from the other proxy too.
+        again = self.connect(self.url())
+        self.assertIsNotNone(shell_answers(again, 'again'))
+
+    def test_revoked_token_no_longer_opens(self):
+        url = self.url()
+        held = self.connect(url)
+        self.assertIsNotNone(shell_answers(held, 'r'))
+        self.deployment.run('serialproxy-manage', 'sessions', 'disconnect',
+                            self.guest.uuid, '--revoke-tokens')
+        self.assertEqual(4001, close_frame(held)[0])
+        status, body = refusal(url)
+        self.assertEqual(401, status)
+
+    def test_killed_proxy_frees_its_consoles_within_the_lease_ttl(self):
+        held = self.connect(on_port(self.url(), self.port_b))
+        self.assertIsNotNone(shell_answers(held, 'k'))
+        self.proxy_b.send_signal(signal.SIGKILL)
+        self.proxy_b.wait()
+        killed_at = time.monotonic()
+        url = self.url()
+        self.assertEqual(409, refusal(url)[0])
+
+        def opens():
+            try:
+                return self.connect(url)
+            except websocket.WebSocketBadStatusException as exc:
+                self.assertEqual(409, exc.status_code)
+                return None
+        ws = func_fixtures.wait_for(opens, LEASE_TTL + 5, 'the console')
+        self.assertLess(time.monotonic() - killed_at, LEASE_TTL + 2)
+        self.assertIsNotNone(shell_answers(ws, 'after-kill'))
+
+    def test_unknown_session_disconnect_is_a_clear_cli_error(self):
+        out = self.deployment.run('serialproxy-manage', 'sessions',
+                                  'disconnect', self.guest.uuid,
+                                  '--session', 'no-such-session',
+                                  check=False)
+        self.assertEqual(1, out.returncode)
+        self.assertIn('could not be found', out.stderr)
