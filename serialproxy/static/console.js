@@ -213,7 +213,6 @@
 
   // --- the websocket ----------------------------------------------------------
   var socket = null;
-  var connections = 0;
   var encoder = new TextEncoder();
 
   function send(bytes) {
@@ -237,8 +236,6 @@
     if (socket) {
       return;
     }
-    connections += 1;
-    var reconnecting = connections > 1;
     showStatus('connecting', 'connecting', 'Connecting\u2026');
     var ws = new WebSocket(websocketURL, ['binary']);
     ws.binaryType = 'arraybuffer';
@@ -249,10 +246,9 @@
 
     ws.onopen = function () {
       opened = true;
-      if (reconnecting) {
-        // The proxy starts every session with the console's recent output.
-        term.reset();
-      }
+      // The screen is kept as it was, also on a reconnect: the proxy may
+      // start the session with the console's recent output, which then
+      // follows what is already there.
       showStatus('connected', 'connected', 'Connected');
       quietTimer = setTimeout(function () {
         if (socket === ws && !heard) {
@@ -318,8 +314,11 @@
         showStatus('disconnected', 'lost', 'Could not connect',
                    'The proxy gave no reason.');
       } else if (status === 401) {
+        // The proxy's reason is shown unless it only says the same.
+        var said = /expired|invalid/i.test(reason) ? '' :
+            reason.replace(/[.\s]+$/, '') + '. ';
         showStatus('disconnected', 'expired', 'Token expired or invalid',
-                   reason.replace(/[.\s]+$/, '') + '. ' + NEW_URL_HINT);
+                   said + NEW_URL_HINT);
       } else if (status === 409) {
         showStatus('disconnected', 'in-use',
                    withLocalTime(reason || 'Console in use'));

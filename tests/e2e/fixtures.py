@@ -40,16 +40,31 @@ class Browser(fixtures.Fixture):
 
 
 class ConsoleWorld(fixtures.Fixture):
-    """A booted guest, serialproxy-all serving it, and a browser."""
+    """A booted guest, serialproxy serving it, and a browser.
 
-    def __init__(self, config=None):
-        self.config = config
+    separate=False: serialproxy-all, the demo's deployment. separate=True:
+    the four services as processes over a RabbitMQ vhost, which is what
+    lets serialproxy-manage reach consoleauth (an operator's tools).
+    """
+
+    def __init__(self, separate=False, config=None):
+        self.separate = separate
+        self.config = config or {}
 
     def _setUp(self):
         self.guest = self.useFixture(func_fixtures.Guest())
-        self.deployment = self.useFixture(
-            func_fixtures.Deployment(**(self.config or {})))
-        self.deployment.start('serialproxy-all')
+        if self.separate:
+            vhost = self.useFixture(func_fixtures.RabbitVhost())
+            self.deployment = self.useFixture(func_fixtures.Deployment(
+                transport_url=vhost.url, **self.config))
+            self.deployment.run('serialproxy-manage', 'db', 'sync')
+            for name in ('serialproxy-consoleauth', 'serialproxy-compute',
+                         'serialproxy-api', 'serialproxy-proxy'):
+                self.deployment.start(name)
+        else:
+            self.deployment = self.useFixture(
+                func_fixtures.Deployment(**self.config))
+            self.deployment.start('serialproxy-all')
         self.deployment.wait_ready()
         self.browser = self.useFixture(Browser()).browser
 

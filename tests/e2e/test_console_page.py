@@ -19,12 +19,14 @@ CLIPBOARD = ['clipboard-read', 'clipboard-write']
 
 
 class ConsolePageTestCase(testtools.TestCase):
+    separate_services = False
     world_config = None
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.world = e2e_fixtures.ConsoleWorld(config=cls.world_config)
+        cls.world = e2e_fixtures.ConsoleWorld(
+            separate=cls.separate_services, config=cls.world_config)
         try:
             cls.world.setUp()
         except Exception:
@@ -87,6 +89,65 @@ class ConsolePageTest(ConsolePageTestCase):
         self.assertNotIn('token=', console.page.url)
         for message in console.console_messages:
             self.assertNotIn(token, message)
+
+    def test_page_is_self_contained_readable_and_keyboard_usable(self):
+        requests = []
+        context = self.world.browser.new_context(
+            viewport={'width': 1024, 'height': 640})
+        self.addCleanup(context.close)
+        context.on('request', lambda request: requests.append(request.url))
+        console = e2e_fixtures.ConsolePage(context.new_page())
+        self.addCleanup(console.screenshot, 'keyboard-focus')
+        url = e2e_fixtures.page_url(self.world.console_url())
+        console.page.goto(url)
+        console.wait_for_state('connected')
+        origin = url.split('/?')[0] + '/'
+        # Nothing from a CDN, no web fonts: every request stays home.
+        self.assertGreater(len(requests), 4)
+        for request_url in requests:
+            self.assertTrue(request_url.startswith((origin, 'ws://', 'data:')),
+                            request_url)
+        self.assertIn(origin + 'vendor/xterm.js', requests)
+
+        def contrast(fg, bg):
+            def luminance(css):
+                rgb = [int(v) / 255 for v in re.findall(r'\d+', css)[:3]]
+                lin = [c / 12.92 if c <= 0.03928 else
+                       ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+                return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+            light, dark = sorted([luminance(fg), luminance(bg)],
+                                 reverse=True)
+            return (light + 0.05) / (dark + 0.05)
+        colours = console.page.evaluate(
+            "() => { const s = e => getComputedStyle(document.querySelector("
+            "e)); return [s('.xterm-rows').color, s('.xterm-viewport')"
+            ".backgroundColor, s('#status-text').color, s('header')"
+            ".backgroundColor]; }")
+        # Light on dark, past WCAG AAA for the terminal, AA for the bar.
+        self.assertGreater(contrast(colours[0], colours[1]), 7)
+        self.assertGreater(contrast(colours[2], colours[3]), 4.5)
+
+        # The terminal shows that it has the focus...
+        focus_ring = "() => getComputedStyle(document.getElementById(" \
+            "'terminal')).outlineColor"
+        focused = console.page.evaluate(focus_ring)
+        self.assertNotEqual('rgba(0, 0, 0, 0)', focused)
+        # ...and a keyboard user can leave it, to a visibly focused button.
+        console.page.keyboard.press('Control+Shift+F6')
+        self.assertEqual('fullscreen', console.page.evaluate(
+            'document.activeElement.id'))
+        self.assertEqual('rgba(0, 0, 0, 0)',
+                         console.page.evaluate(focus_ring))
+        self.assertEqual('solid', console.page.evaluate(
+            'getComputedStyle(document.activeElement).outlineStyle'))
+        console.page.keyboard.press('Enter')
+        console.page.wait_for_function('() => !!document.fullscreenElement')
+        self.assertEqual('Exit full screen',
+                         console.page.inner_text('#fullscreen'))
+        # In full screen the keys are the terminal's again.
+        probe, expected = self.marker('full', 0)
+        console.type_line('echo ' + probe)
+        console.wait_for_screen('^%s$' % expected)
 
     def test_reload_after_load_has_no_token_to_reuse(self):
         console, _ = self.open_connected('reload')
@@ -252,16 +313,21 @@ class ConsolePageTest(ConsolePageTestCase):
         first.wait_for_screen('^%s$' % expected)
         self.assertEqual('connected', first.status()[0])
 
+
+class OperatorDisconnectTest(ConsolePageTestCase):
+    """The four services over RabbitMQ: serialproxy-manage reaches them."""
+    separate_services = True
+
     def test_operator_disconnect_shows_its_message_and_reconnect_works(self):
         console, _ = self.open_connected('operator-disconnect')
-        status, body = self.world.deployment.api_request(
-            'DELETE', '/v2.1/servers/%s/serial-console/sessions'
-            % self.world.guest.uuid)
-        self.assertIn(status, (202, 204), body)
+        self.world.deployment.run('serialproxy-manage', 'sessions',
+                                  'disconnect', self.world.guest.uuid)
         state, reason, text = console.wait_for_state('disconnected')
         self.assertEqual('operator', reason)
         self.assertEqual('Disconnected by an operator', text)
-        console.screenshot('operator-disconnect')
+        self.assertTrue(console.page.is_visible('#reconnect'))
+        console.screenshot('operator-disconnect-message')
+        # The token is still good (not revoked): Reconnect gets back in.
         console.page.click('#reconnect')
         console.wait_for_state('connected')
         probe, expected = self.marker('back', 0)
@@ -270,7 +336,7 @@ class ConsolePageTest(ConsolePageTestCase):
 
 
 class ExpiredTokenTest(ConsolePageTestCase):
-    world_config = {'consoleauth': {'token_ttl': '2'}}
+    world_config = {'consoleauth': {'token_ttl': 2}}
 
     def test_expired_token_shows_its_message(self):
         url = self.world.console_url()
@@ -278,5 +344,6 @@ class ExpiredTokenTest(ConsolePageTestCase):
         console, _ = self.open_console('token-expired', url=url)
         state, reason, text = console.wait_for_state('disconnected')
         self.assertEqual('expired', reason)
-        self.assertIn('Token expired or invalid', text)
-        self.assertIn('Ask for a new console URL', text)
+        self.assertEqual(
+            'Token expired or invalid. Ask for a new console URL.', text)
+        self.assertTrue(console.page.is_visible('#reconnect'))
