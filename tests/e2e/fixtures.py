@@ -5,8 +5,12 @@ downloads are not used, so the browser under test is the one a Debian
 user runs. Screenshots go to test-output/e2e/ for CI to keep.
 """
 
+import asyncio
 import os
 import re
+import ssl
+import subprocess
+import threading
 import time
 import urllib.parse
 
@@ -71,6 +75,90 @@ class ConsoleWorld(fixtures.Fixture):
     def console_url(self):
         """A fresh console URL of the guest, as the API gives it (ws://)."""
         return self.deployment.console_url(self.guest.uuid)
+
+
+class TLSPrefixFront(fixtures.Fixture):
+    """A TLS-terminating reverse proxy that serves the proxy under a prefix.
+
+    What a deployment puts in front: https://127.0.0.1:PORT/PREFIX/... is
+    passed on as http://backend/... with X-Forwarded-Proto: https, bytes
+    both ways after the request head (so websocket upgrades go through).
+    Anything outside the prefix gets a 404 from the front itself.
+    """
+
+    def __init__(self, backend_port, prefix='/console'):
+        self.backend_port = backend_port
+        self.prefix = prefix
+        self.port = func_fixtures.free_port()
+
+    def _setUp(self):
+        tmp = self.useFixture(fixtures.TempDir()).path
+        cert, key = os.path.join(tmp, 'cert.pem'), os.path.join(tmp, 'key')
+        subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048',
+                        '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+                        '-keyout', key, '-out', cert],
+                       check=True, capture_output=True)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        self.loop = asyncio.new_event_loop()
+        started = threading.Event()
+
+        def serve():
+            asyncio.set_event_loop(self.loop)
+            self.server = self.loop.run_until_complete(asyncio.start_server(
+                self._client, '127.0.0.1', self.port, ssl=context))
+            started.set()
+            self.loop.run_forever()
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        started.wait(10)
+        self.addCleanup(self.loop.close)
+        self.addCleanup(thread.join, 10)
+        self.addCleanup(self.loop.call_soon_threadsafe, self.loop.stop)
+        self.addCleanup(lambda: asyncio.run_coroutine_threadsafe(
+            self._shutdown(), self.loop).result(10))
+
+    async def _shutdown(self):
+        self.server.close()
+        tasks = [task for task in asyncio.all_tasks()
+                 if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _client(self, reader, writer):
+        try:
+            head = await reader.readuntil(b'\r\n\r\n')
+            line, rest = head.split(b'\r\n', 1)
+            method, target, version = line.split(b' ')
+            prefix = self.prefix.encode()
+            if not target.startswith(prefix + b'/'):
+                writer.write(b'HTTP/1.1 404 Not Found\r\nContent-Length: 0'
+                             b'\r\nConnection: close\r\n\r\n')
+                return
+            head = b'%s %s %s\r\nX-Forwarded-Proto: https\r\n%s' % (
+                method, target[len(prefix):], version, rest)
+            up_reader, up_writer = await asyncio.open_connection(
+                '127.0.0.1', self.backend_port)
+            up_writer.write(head)
+            await asyncio.gather(self._pipe(reader, up_writer),
+                                 self._pipe(up_reader, writer))
+        except (OSError, ValueError, asyncio.IncompleteReadError,
+                asyncio.CancelledError):
+            pass  # a client gone, a bad request, or the fixture stopping
+        finally:
+            writer.close()
+
+    @staticmethod
+    async def _pipe(reader, writer):
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
 
 
 def page_url(console_url):

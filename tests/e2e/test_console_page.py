@@ -89,6 +89,8 @@ class ConsolePageTest(ConsolePageTestCase):
         self.assertNotIn('token=', console.page.url)
         for message in console.console_messages:
             self.assertNotIn(token, message)
+        # Nor any service's log, though the page asked for assets with it.
+        self.assertNotIn(token, self.world.deployment.logs())
 
     def test_page_is_self_contained_readable_and_keyboard_usable(self):
         requests = []
@@ -146,6 +148,28 @@ class ConsolePageTest(ConsolePageTestCase):
                          console.page.inner_text('#fullscreen'))
         # In full screen the keys are the terminal's again.
         probe, expected = self.marker('full', 0)
+        console.type_line('echo ' + probe)
+        console.wait_for_screen('^%s$' % expected)
+
+    def test_page_works_behind_tls_and_a_path_prefix(self):
+        front = self.useFixture(e2e_fixtures.TLSPrefixFront(
+            self.world.deployment.proxy_port, prefix='/console'))
+        token = e2e_fixtures.token_of(self.world.console_url())
+        context = self.world.browser.new_context(ignore_https_errors=True)
+        self.addCleanup(context.close)
+        console = e2e_fixtures.ConsolePage(context.new_page())
+        self.addCleanup(console.screenshot, 'tls-prefix')
+        sockets = []
+        console.page.on('websocket', lambda ws: sockets.append(ws.url))
+        console.page.goto('https://127.0.0.1:%d/console/?token=%s'
+                          % (front.port, token))
+        console.wait_for_state('connected')
+        self.assertEqual('https://127.0.0.1:%d/console/' % front.port,
+                         console.page.url)
+        self.assertEqual(['wss://127.0.0.1:%d/console/?token=%s'
+                          % (front.port, token)], sockets)
+        probe, expected = self.marker('tls', 0)
+        console.page.keyboard.press('Control+C')
         console.type_line('echo ' + probe)
         console.wait_for_screen('^%s$' % expected)
 
