@@ -41,6 +41,10 @@ if [ -f "$state/serialproxy-all.pid" ]; then
     kill "$(cat "$state/serialproxy-all.pid")" 2>/dev/null || true
     sleep 1
 fi
+# The demo's database holds only short-lived tokens and sessions: start it
+# afresh, so a schema left by an older checkout (there are no migrations
+# yet) cannot break a re-run after a pull.
+rm -f "$state/serialproxy.sqlite"
 nohup .venv/bin/serialproxy-all --config-file "$state/serialproxy.conf" \
     > "$state/serialproxy-all.log" 2>&1 &
 echo $! > "$state/serialproxy-all.pid"
