@@ -5,6 +5,8 @@ answers with. They travel over RPC by name (see serialproxy.rpc), so the
 caller re-raises the same class with the same keyword arguments.
 """
 
+import datetime
+
 
 class SerialProxyException(Exception):
     msg_fmt = 'An unknown error occurred.'
@@ -74,6 +76,11 @@ class ConsoleInUse(Conflict):
     # Says since when, never who: the holder's identity is not the
     # second user's business.
     msg_fmt = 'Console in use since %(since)s'
+
+    @classmethod
+    def since_epoch(cls, started_at):
+        return cls(since=datetime.datetime.fromtimestamp(
+            started_at, datetime.timezone.utc).isoformat(timespec='seconds'))
 
 
 class SessionNotFound(NotFound):

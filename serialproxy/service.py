@@ -24,6 +24,7 @@ from serialproxy.db import api as db_api
 from serialproxy.proxy import manager as proxy_manager
 from serialproxy.proxy import rpcapi as proxy_rpcapi
 from serialproxy.proxy import server as proxy_server
+from serialproxy.proxy import tls as proxy_tls
 from serialproxy import rpc
 
 CONF = sp_conf.CONF
@@ -149,9 +150,11 @@ class APIService:
 
 
 def console_proxy():
+    """The proxy from config; TLSConfigInvalid for a bad TLS setup."""
     return proxy_server.ConsoleProxy(
         consoleauth_rpcapi.ConsoleAuthAPI(), compute_rpcapi.ComputeAPI(),
         CONF.host, lease_ttl=CONF.consoleauth.session_lease_ttl,
+        ssl_context=proxy_tls_context(), ssl_only=CONF.ssl_only,
         allowed_origins=CONF.console.allowed_origins,
         handshake_timeout=CONF.console.handshake_timeout,
         rpc_workers=CONF.console.rpc_workers,
@@ -159,7 +162,21 @@ def console_proxy():
         max_per_address=CONF.console.max_sessions_per_address,
         max_per_token=CONF.console.max_sessions_per_token,
         idle_timeout=CONF.console.idle_timeout,
-        enforce_session_timeout=CONF.console.enforce_session_timeout)
+        enforce_session_timeout=CONF.console.enforce_session_timeout,
+        record_dir=CONF.console.record,
+        record_max_bytes=CONF.console.record_max_bytes,
+        record_retention_days=CONF.console.record_retention_days)
+
+
+def proxy_tls_context():
+    """The listener's SSLContext from config, None without a cert."""
+    if not CONF.cert:
+        if CONF.ssl_only:
+            raise proxy_tls.TLSConfigInvalid('ssl_only needs a cert')
+        return None
+    return proxy_tls.server_context(
+        CONF.cert, CONF.key, CONF.console.ssl_minimum_version,
+        CONF.console.ssl_ciphers)
 
 
 async def _serve_until_signal(proxy):
@@ -170,7 +187,9 @@ async def _serve_until_signal(proxy):
     rpc_server = None
     if proxy is not None:
         await proxy.start(CONF.serial_console.serialproxy_host,
-                          CONF.serial_console.serialproxy_port)
+                          CONF.serial_console.serialproxy_port,
+                          admin_host=CONF.console.admin_host,
+                          admin_port=CONF.console.admin_port)
         target = messaging.Target(topic=proxy_rpcapi.TOPIC, server=CONF.host)
         rpc_server = rpc.get_server(
             target, [proxy_manager.ProxyManager(proxy, loop)])

@@ -17,7 +17,7 @@ log() { echo "test-setup: $*" >&2; }
 # Python build needs (libvirt-python compiles against libvirt-dev), git for
 # pbr's version, and the broker of the multi-process tests.
 ensure_debian_packages python3 python3-venv python3-dev gcc pkg-config \
-    libvirt-dev git rabbitmq-server
+    libvirt-dev git rabbitmq-server openssl
 # The browser tests run Debian's Chromium (Playwright's own browser
 # downloads are not used); DejaVu gives the page's monospace font.
 ensure_debian_packages chromium fonts-dejavu-core

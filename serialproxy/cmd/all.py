@@ -10,6 +10,7 @@ from serialproxy.cmd import proxy as proxy_cmd
 from serialproxy import config
 from serialproxy import conf as sp_conf
 from serialproxy.db import api as db_api
+from serialproxy.proxy import tls as proxy_tls
 from serialproxy import rpc
 from serialproxy import service
 
@@ -21,7 +22,11 @@ def main():
     proxy_cmd.raise_open_files_limit()
     rpc.init(CONF, transport_url=rpc.IN_PROCESS_TRANSPORT_URL)
     db_api.Database(CONF.database.connection).sync()
+    try:
+        proxy = service.console_proxy()
+    except proxy_tls.TLSConfigInvalid as exc:
+        sys.exit('serialproxy-all: %s' % exc)
     services = [service.consoleauth_service(),
                 service.compute_service(),
                 service.APIService(CONF.api.listen, CONF.api.port)]
-    service.run(services, proxy=service.console_proxy())
+    service.run(services, proxy=proxy)

@@ -6,6 +6,7 @@ import sys
 from oslo_log import log as logging
 
 from serialproxy import config
+from serialproxy.proxy import tls as proxy_tls
 from serialproxy import conf as sp_conf
 from serialproxy import rpc
 from serialproxy import service
@@ -36,4 +37,8 @@ def main():
     config.parse_args(sys.argv)
     raise_open_files_limit()
     rpc.init(CONF)
-    service.run([], proxy=service.console_proxy())
+    try:
+        proxy = service.console_proxy()
+    except proxy_tls.TLSConfigInvalid as exc:
+        sys.exit('serialproxy-proxy: %s' % exc)
+    service.run([], proxy=proxy)

@@ -38,6 +38,38 @@ console_opts = [
                 help='End a session when its token expires (code 4002), '
                      'as Nova\'s option of that name does. Off, a session '
                      'outlives its token; the token only gates opening.'),
+    cfg.StrOpt('record',
+               help='Directory to record every console session into, one '
+                    'asciicast v2 file per session (guest output only). '
+                    'Unset turns recording off.'),
+    cfg.IntOpt('record_max_bytes',
+               default=10 * 1024 * 1024,
+               min=1024,
+               help='Size at which a session\'s recording stops; the '
+                    'session itself goes on.'),
+    cfg.IntOpt('record_retention_days',
+               default=30,
+               min=1,
+               help='Recordings older than this are deleted, at start-up '
+                    'and hourly.'),
+    cfg.StrOpt('ssl_minimum_version',
+               default='default',
+               choices=['default', 'tlsv1_1', 'tlsv1_2', 'tlsv1_3'],
+               help='Oldest TLS version the proxy accepts; "default" is '
+                    'what the system\'s OpenSSL allows.'),
+    cfg.StrOpt('ssl_ciphers',
+               help='OpenSSL cipher list for TLS 1.2 and older, e.g. '
+                    '"kEECDH+aECDSA+AES:kEECDH+AES+aRSA:kEDH+aRSA+AES". '
+                    'Unset keeps OpenSSL\'s default.'),
+    cfg.HostAddressOpt('admin_host',
+                       default='127.0.0.1',
+                       help='Address of the proxy\'s admin listener, which '
+                            'serves /metrics (Prometheus) and '
+                            '/healthcheck. Keep it off public networks.'),
+    cfg.PortOpt('admin_port',
+                default=6084,
+                help='Port of the proxy\'s admin listener; 0 turns it '
+                     'off.'),
     cfg.IntOpt('rpc_workers',
                default=32,
                min=1,

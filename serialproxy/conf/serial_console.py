@@ -35,11 +35,26 @@ serial_opts = [
                 help='Port the websocket proxy listens on.'),
 ]
 
+# Named and grouped as Nova names them, so deployers reuse their settings.
+tls_opts = [
+    cfg.StrOpt('cert',
+               help='PEM certificate (chain) file of the proxy. With it, '
+                    'the proxy answers TLS on its port, and plain HTTP too '
+                    'unless ssl_only is set.'),
+    cfg.StrOpt('key',
+               help='PEM private key file; unset means the key is in the '
+                    'cert file.'),
+    cfg.BoolOpt('ssl_only',
+                default=False,
+                help='Refuse connections that are not TLS. Needs cert.'),
+]
+
 
 def register_opts(conf):
     conf.register_group(serial_console_group)
     conf.register_opts(serial_opts, group=serial_console_group)
+    conf.register_opts(tls_opts)
 
 
 def list_opts():
-    return {serial_console_group: serial_opts}
+    return {serial_console_group: serial_opts, 'DEFAULT': tls_opts}

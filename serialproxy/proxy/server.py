@@ -11,15 +11,20 @@ import asyncio
 import collections
 import concurrent.futures
 import hashlib
+import os
 import time
 
 import oslo_messaging as messaging
 from oslo_log import log as logging
 
 from serialproxy import exception
+from serialproxy.proxy import admin
 from serialproxy.proxy import handshake
+from serialproxy.proxy import metrics
+from serialproxy.proxy import recording
 from serialproxy.proxy import rpcapi as proxy_rpcapi
 from serialproxy.proxy import static_files
+from serialproxy.proxy import tls
 from serialproxy.proxy import websocket
 
 LOG = logging.getLogger(__name__)
@@ -30,6 +35,7 @@ WRITE_BUFFER_HIGH = 64 * 1024
 CLOSE_GRACE_SECONDS = 2.0
 # Time limits are checked by one sweep over all sessions, not a timer each.
 SWEEP_SECONDS = 1.0
+PRUNE_SECONDS = 3600
 
 
 # Header of a plain GET that asks "would this token open now?"; the page
@@ -42,20 +48,27 @@ class ConsoleProxy:
     """Listens for browsers and websocket clients; owns live sessions."""
 
     def __init__(self, consoleauth_api, compute_api, proxy_host,
-                 lease_ttl=30, allowed_origins=(), handshake_timeout=10,
+                 lease_ttl=30, ssl_context=None, ssl_only=False,
+                 allowed_origins=(), handshake_timeout=10,
                  rpc_workers=32, max_per_address=16, max_per_token=2,
                  idle_timeout=0, enforce_session_timeout=False,
-                 vendor_path=None):
+                 record_dir=None, record_max_bytes=10 * 1024 * 1024,
+                 record_retention_days=30, vendor_path=None):
         self.consoleauth_api = consoleauth_api
         self.compute_api = compute_api
         self.proxy_host = proxy_host
         self.lease_ttl = lease_ttl
+        self.ssl_context = ssl_context
+        self.ssl_only = ssl_only
         self.allowed_origins = list(allowed_origins)
         self.handshake_timeout = handshake_timeout
         self.max_per_address = max_per_address
         self.max_per_token = max_per_token
         self.idle_timeout = idle_timeout
         self.enforce_session_timeout = enforce_session_timeout
+        self.record_dir = record_dir
+        self.record_max_bytes = record_max_bytes
+        self.record_retention = record_retention_days * 86400
         # Connections in set-up or open, per client address and per token
         # (by hash: raw tokens are kept nowhere).
         self.per_address = collections.Counter()
@@ -66,18 +79,34 @@ class ConsoleProxy:
         # session id -> ClientConnection, for renewal and disconnects
         self.sessions = {}
         self.static = static_files.StaticFiles(vendor_root=vendor_path)
+        self.metrics = metrics.ProxyMetrics()
         self.server = None
-        self.tls = False
+        self.admin_server = None
         self._tasks = []
 
-    async def start(self, host, port, ssl_context=None):
+    @property
+    def serving(self):
+        return self.server is not None and self.server.is_serving()
+
+    async def start(self, host, port, admin_host=None, admin_port=0):
         loop = asyncio.get_running_loop()
-        self.tls = ssl_context is not None
-        self.server = await loop.create_server(
-            lambda: ClientConnection(self), host, port, ssl=ssl_context,
-            backlog=4096, reuse_address=True)
+        if self.ssl_context is None:
+            self.server = await loop.create_server(
+                lambda: ClientConnection(self), host, port, backlog=4096,
+                reuse_address=True)
+        else:
+            self.server = tls.SniffingListener(
+                lambda: ClientConnection(self), self.ssl_context,
+                self.ssl_only, self.handshake_timeout)
+            await self.server.start(host, port)
+        if admin_port:
+            self.admin_server = await admin.start(self, admin_host,
+                                                  admin_port)
         self._tasks = [loop.create_task(self._renew_leases()),
                        loop.create_task(self._sweep_time_limits())]
+        if self.record_dir:
+            os.makedirs(self.record_dir, mode=0o700, exist_ok=True)
+            self._tasks.append(loop.create_task(self._prune_recordings()))
         LOG.info('Console proxy listening on %s:%s', host, port)
         missing = self.static.missing_vendor_files()
         if missing:
@@ -90,8 +119,9 @@ class ConsoleProxy:
         return self.server.sockets[0].getsockname()[1]
 
     async def stop(self):
-        if self.server is not None:
-            self.server.close()
+        for listener in (self.server, self.admin_server):
+            if listener is not None:
+                listener.close()
         for task in self._tasks:
             task.cancel()
         for connection in list(self.connections):
@@ -116,21 +146,19 @@ class ConsoleProxy:
 
     def _authorize_blocking(self, token, remote_address, lease):
         try:
-            console = self.consoleauth_api.check_token({}, token)
-            if console['console_type'] != 'serial':
-                raise handshake.Refusal(401, 'Token is not for a serial '
-                                             'console')
-            still_there = self.compute_api.validate_console_port(
-                {}, console['compute_host'], console['instance_uuid'],
-                console['port'], console['index'])
-            if not still_there:
-                raise handshake.Refusal(
-                    401, 'The console of this token is no longer there')
             if lease:
-                console.update(self.consoleauth_api.acquire_session(
-                    {}, token, self.proxy_host, remote_address))
+                console = self.consoleauth_api.acquire_session(
+                    {}, token, self.proxy_host, remote_address)
             else:
+                console = self.consoleauth_api.check_token({}, token)
                 self._check_free(console)
+            try:
+                self._check_console(console)
+            except Exception:
+                if lease:
+                    self.consoleauth_api.release_session(
+                        {}, console['session_id'])
+                raise
         except exception.InvalidToken:
             raise handshake.Refusal(401, 'Invalid or expired token')
         except exception.ConsoleInUse as exc:
@@ -139,13 +167,22 @@ class ConsoleProxy:
             raise handshake.Refusal(503, 'Console service unavailable')
         return console
 
+    def _check_console(self, console):
+        """The token's console is a serial port that still exists."""
+        if console['console_type'] != 'serial':
+            raise handshake.Refusal(401, 'Token is not for a serial console')
+        if not self.compute_api.validate_console_port(
+                {}, console['compute_host'], console['instance_uuid'],
+                console['port'], console['index']):
+            raise handshake.Refusal(
+                401, 'The console of this token is no longer there')
+
     def _check_free(self, console):
         for session in self.consoleauth_api.list_sessions(
                 {}, console['instance_uuid']):
             if session['index'] == console['index']:
-                raise exception.ConsoleInUse(
-                    since=time.strftime('%Y-%m-%dT%H:%M:%S+00:00',
-                                        time.gmtime(session['started_at'])))
+                raise exception.ConsoleInUse.since_epoch(
+                    session['started_at'])
 
     def admit(self, connection, token):
         """Count a connection against its limits, or refuse it with 429."""
@@ -199,6 +236,29 @@ class ConsoleProxy:
             connection = self.sessions.get(session_id)
             if connection is not None:
                 connection.close_session(code, reason)
+
+    def recorder(self, connection):
+        """A recorder for a new session, or None when not recording."""
+        if not self.record_dir:
+            return None
+        try:
+            return recording.SessionRecorder(
+                self.record_dir, connection.console['instance_uuid'],
+                connection.console['index'], connection.session_id,
+                self.record_max_bytes)
+        except OSError as exc:
+            # A full disk must not cost the user their console.
+            LOG.error('Cannot record session %s: %s', connection.session_id,
+                      exc)
+            return None
+
+    async def _prune_recordings(self):
+        loop = asyncio.get_running_loop()
+        while True:
+            await loop.run_in_executor(self.executor, recording.prune,
+                                       self.record_dir,
+                                       self.record_retention)
+            await asyncio.sleep(PRUNE_SECONDS)
 
     async def _sweep_time_limits(self):
         """Close sessions past their idle timeout or their token's life."""
@@ -254,8 +314,10 @@ class ClientConnection(asyncio.Protocol):
         self.console = None
         self.session_id = None
         self.lease_held = False
+        self.recorder = None
         self.admitted = (None, None)
         self.client_host = '-'
+        self.request_at = None
         self.last_activity = time.monotonic()
         self.client_address = '-'
         self.started_at = None
@@ -269,6 +331,7 @@ class ClientConnection(asyncio.Protocol):
     def connection_made(self, transport):
         self.transport = transport
         peer = transport.get_extra_info('peername')
+        self.tls = transport.get_extra_info('sslcontext') is not None
         if peer:
             self.client_host = peer[0]
             self.client_address = '%s:%s' % (peer[0], peer[1])
@@ -298,6 +361,9 @@ class ClientConnection(asyncio.Protocol):
             self.guest.transport.close()
         if previous in ('open', 'closing'):
             self._log_end()
+        if self.recorder is not None:
+            self.recorder.close()
+            self.recorder = None
         if self.lease_held:
             self.proxy.session_ended(self)
 
@@ -322,6 +388,7 @@ class ClientConnection(asyncio.Protocol):
         if parsed is None:
             return
         request, consumed = parsed
+        self.request_at = time.monotonic()
         early = bytes(self.request_bytes[consumed:])
         self.request_bytes = None
         self.state = 'authorizing'
@@ -338,7 +405,7 @@ class ClientConnection(asyncio.Protocol):
                     self._answer_page(request)
                 return
             handshake.check_origin(request, self.proxy.allowed_origins,
-                                   self.proxy.tls)
+                                   self.tls)
             handshake.check_websocket_headers(request)
             self.proxy.admit(self, request.token)
             console = await self.proxy.authorize(request.token,
@@ -376,7 +443,10 @@ class ClientConnection(asyncio.Protocol):
         self.ws.accept_request(request.headers)
         self.state = 'open'
         self.started_at = time.monotonic()
+        self.proxy.metrics.session_set_up(self.started_at -
+                                          self.request_at)
         self.proxy.session_started(self)
+        self.recorder = self.proxy.recorder(self)
         LOG.info('Console session %s started: instance %s index %d '
                  'client %s', self.session_id, console['instance_uuid'],
                  console['index'], self.client_address)
@@ -388,7 +458,7 @@ class ClientConnection(asyncio.Protocol):
     async def _answer_check(self, request):
         """Tell a page why its upgrade would fail, without opening."""
         handshake.check_origin(request, self.proxy.allowed_origins,
-                               self.proxy.tls)
+                               self.tls)
         await self.proxy.authorize(request.token, self.client_address,
                                    lease=False)
         if self.state != 'closed':
@@ -409,6 +479,7 @@ class ClientConnection(asyncio.Protocol):
             return
         LOG.info('Refused console connection from %s: %d %s',
                  self.client_address, refusal.status, refusal.reason)
+        self.proxy.metrics.refused(refusal.status, refusal.reason)
         self._answer(handshake.response(refusal.status, refusal.reason))
 
     def _handshake_timed_out(self):
@@ -424,6 +495,7 @@ class ClientConnection(asyncio.Protocol):
             if message and self.state == 'open':
                 self.last_activity = time.monotonic()
                 self.bytes_to_guest += len(message)
+                self.proxy.metrics.bytes_to_guest += len(message)
                 self.guest.transport.write(message)
         self._after_client_input()
 
@@ -439,6 +511,9 @@ class ClientConnection(asyncio.Protocol):
             return
         self.last_activity = time.monotonic()
         self.bytes_to_client += len(data)
+        self.proxy.metrics.bytes_to_client += len(data)
+        if self.recorder is not None:
+            self.recorder.output(data)
         self.ws.send_binary(data)
         self._flush_to_client()
 

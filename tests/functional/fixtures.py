@@ -128,6 +128,7 @@ class Deployment(fixtures.Fixture):
         self.options = options
         self.api_port = free_port()
         self.proxy_port = free_port()
+        self.admin_port = free_port()
 
     def _setUp(self):
         self.dir = self.useFixture(fixtures.TempDir()).path
@@ -147,6 +148,7 @@ class Deployment(fixtures.Fixture):
             'serialproxy_port': str(self.proxy_port),
             'base_url': 'ws://127.0.0.1:%d/' % self.proxy_port,
         }
+        config['console'] = {'admin_port': str(self.admin_port)}
         config['libvirt'] = {'connection_uri': LIBVIRT_URI}
         for group, values in self.options.items():
             config.setdefault(group, {})
@@ -190,7 +192,8 @@ class Deployment(fixtures.Fixture):
         """Another proxy of the same deployment, under its own host name."""
         return self.start('serialproxy-proxy', label=label,
                           DEFAULT={'host': label},
-                          serial_console={'serialproxy_port': port})
+                          serial_console={'serialproxy_port': port},
+                          console={'admin_port': 0})
 
     @staticmethod
     def _stop(proc, log):

@@ -123,7 +123,9 @@ class Session:
             '\r\n\r\n' % (self.path, self.port, key)).encode())
         head = await self.reader.readuntil(b'\r\n\r\n')
         if not head.startswith(b'HTTP/1.1 101'):
-            raise RuntimeError(head.split(b'\r\n')[0].decode())
+            reason = await self.reader.read(200)
+            raise RuntimeError('%s: %s' % (head.split(b'\r\n')[0].decode(),
+                                           reason.decode().strip()))
 
     async def echo(self, payload):
         self.writer.write(masked_frame(payload))
@@ -245,7 +247,7 @@ class World:
                                'serialproxy_port': str(self.proxy_port)},
             # All clients come from 127.0.0.1 here.
             'console': {'max_sessions_per_address': '1000000',
-                        'rpc_workers': '64'},
+                        'rpc_workers': '64', 'admin_port': '0'},
         })
         self.config_file = os.path.join(self.dir, 'bench.conf')
         with open(self.config_file, 'w') as f:
@@ -394,8 +396,8 @@ def report(results, args):
             ws['idle_kib'][0], ws['held_kib'][0], ws['idle_kib'][1],
             ws['held_kib'][1], ws_rss, ws_pss),
         'memory per session, websockify / serialproxy: %.1fx RSS, '
-        '%.1fx PSS' % (ws_rss / max(sp_rss, 1e-9), ws_pss / max(sp_pss,
-                                                                 1e-9)),
+        '%.1fx PSS' % (ws_rss / max(sp_rss, 1e-9),
+                       ws_pss / max(sp_pss, 1e-9)),
         'round trip, 16 bytes, p50 (p99) microseconds:',
         '  direct TCP   %7.0f (%.0f)' % (
             direct, percentile(results['direct_rtt'], .99) * 1e6),

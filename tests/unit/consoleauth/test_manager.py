@@ -161,6 +161,13 @@ class SessionLeaseTest(ConsoleAuthTestBase):
         self.assertNotIn('alice', str(exc))
         self.assertNotIn('192.0.2.7', str(exc))
 
+    def test_lease_carries_the_console_so_one_call_suffices(self):
+        lease = self.acquire(self._authorize(port=10009))
+        self.assertEqual((UUID, 'compute-1', 10009, 0, 30),
+                         (lease['instance_uuid'], lease['compute_host'],
+                          lease['port'], lease['index'], lease['lease_ttl']))
+        self.assertTrue(lease['session_id'])
+
     def test_other_serial_index_of_same_instance_is_free(self):
         self.acquire(self._authorize(index=0))
         self.acquire(self._authorize(index=1))

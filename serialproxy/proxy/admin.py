@@ -1,0 +1,60 @@
+"""The proxy's admin listener: metrics and health, off the public port.
+
+Operators scrape and probe it from inside the cloud; browsers never see
+it, so it carries no console and checks no token.
+"""
+
+import asyncio
+
+from oslo_log import log as logging
+
+from serialproxy.proxy import handshake
+
+LOG = logging.getLogger(__name__)
+
+
+class AdminConnection(asyncio.Protocol):
+    def __init__(self, proxy):
+        self.proxy = proxy
+        self.received = b''
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.received += data
+        try:
+            parsed = handshake.parse_request(self.received)
+        except handshake.Refusal as refusal:
+            self._answer(handshake.response(refusal.status, refusal.reason))
+            return
+        if parsed is not None:
+            self._answer(self._route(parsed[0]))
+
+    def _route(self, request):
+        if request.method != 'GET':
+            return handshake.response(405, 'Only GET is served here')
+        if request.path == '/metrics':
+            body = self.proxy.metrics.render(len(self.proxy.sessions))
+            return handshake.response(
+                200, headers=[('Content-Type',
+                               'text/plain; version=0.0.4; charset=utf-8')],
+                body=body.encode())
+        if request.path == '/healthcheck':
+            if self.proxy.serving:
+                return handshake.response(200, 'OK')
+            return handshake.response(503, 'Not serving')
+        return handshake.response(404, 'Not found')
+
+    def _answer(self, raw):
+        self.transport.write(raw)
+        self.transport.close()
+
+
+async def start(proxy, host, port):
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: AdminConnection(proxy), host,
+                                      port, reuse_address=True)
+    LOG.info('Proxy admin listener (metrics, healthcheck) on %s:%s', host,
+             port)
+    return server

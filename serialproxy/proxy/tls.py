@@ -1,0 +1,145 @@
+"""TLS on the proxy's listener, as Nova's proxy offers it.
+
+With a certificate the port speaks TLS, and also plain HTTP unless
+ssl_only is set: the first byte a client sends tells which (a TLS
+ClientHello starts with 0x16, an HTTP request with a letter).
+"""
+
+import asyncio
+import socket
+import ssl
+
+from oslo_log import log as logging
+
+from serialproxy.proxy import handshake
+
+LOG = logging.getLogger(__name__)
+
+TLS_HANDSHAKE_RECORD = b'\x16'
+
+_MINIMUM_VERSIONS = {
+    'tlsv1_1': ssl.TLSVersion.TLSv1_1,
+    'tlsv1_2': ssl.TLSVersion.TLSv1_2,
+    'tlsv1_3': ssl.TLSVersion.TLSv1_3,
+}
+
+
+class TLSConfigInvalid(Exception):
+    pass
+
+
+def server_context(cert, key=None, minimum_version='default',
+                   ciphers=None):
+    """An SSLContext for the listener, or a clear start-up error."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise TLSConfigInvalid('cannot load certificate %s (key %s): %s'
+                               % (cert, key or 'in the same file', exc))
+    if minimum_version != 'default':
+        context.minimum_version = _MINIMUM_VERSIONS[minimum_version]
+    if ciphers:
+        try:
+            context.set_ciphers(ciphers)
+        except ssl.SSLError as exc:
+            raise TLSConfigInvalid('invalid ssl_ciphers %r: %s'
+                                   % (ciphers, exc))
+    return context
+
+
+class SniffingListener:
+    """Accepts connections and starts each as TLS or plain, by peeking."""
+
+    def __init__(self, protocol_factory, context, ssl_only,
+                 first_byte_timeout):
+        self.protocol_factory = protocol_factory
+        self.context = context
+        self.ssl_only = ssl_only
+        self.first_byte_timeout = first_byte_timeout
+        self.sock = None
+        self._task = None
+
+    async def start(self, host, port):
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+        family, type_, proto, _, address = infos[0]
+        self.sock = socket.socket(family, type_, proto)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(address)
+        self.sock.listen(4096)
+        self.sock.setblocking(False)
+        self._task = loop.create_task(self._accept_forever())
+
+    @property
+    def sockets(self):
+        return [self.sock]
+
+    def is_serving(self):
+        return self._task is not None and not self._task.done()
+
+    def close(self):
+        if self._task is not None:
+            self._task.cancel()
+        if self.sock is not None:
+            self.sock.close()
+
+    async def _accept_forever(self):
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, _ = await loop.sock_accept(self.sock)
+            except OSError as exc:
+                LOG.warning('accept() failed: %s', exc)
+                await asyncio.sleep(0.1)
+                continue
+            loop.create_task(self._start_connection(conn))
+
+    async def _start_connection(self, conn):
+        loop = asyncio.get_running_loop()
+        try:
+            first = await asyncio.wait_for(self._peek(loop, conn),
+                                           self.first_byte_timeout)
+        except (asyncio.TimeoutError, OSError):
+            conn.close()
+            return
+        is_tls = first == TLS_HANDSHAKE_RECORD
+        if not is_tls and self.ssl_only:
+            self._refuse_plain(conn)
+            return
+        tls_args = {'ssl': self.context,
+                    'ssl_handshake_timeout': self.first_byte_timeout} \
+            if is_tls else {}
+        try:
+            await loop.connect_accepted_socket(self.protocol_factory, conn,
+                                               **tls_args)
+        except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
+            LOG.info('TLS handshake failed: %s', exc)
+            conn.close()
+
+    @staticmethod
+    def _refuse_plain(conn):
+        try:
+            # Read what the client sent first: closing with unread data
+            # would reset the connection before it sees our answer.
+            conn.recv(handshake.MAX_REQUEST_BYTES)
+            conn.setblocking(True)
+            conn.settimeout(1)
+            conn.sendall(handshake.response(
+                400, 'This console proxy only speaks TLS: use https or wss'))
+            conn.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        conn.close()
+
+    @staticmethod
+    async def _peek(loop, conn):
+        readable = loop.create_future()
+        loop.add_reader(conn.fileno(), lambda: readable.done() or
+                        readable.set_result(None))
+        try:
+            await readable
+        finally:
+            loop.remove_reader(conn.fileno())
+        return conn.recv(1, socket.MSG_PEEK)

@@ -1,0 +1,52 @@
+"""What the proxy's unit tests stand in for: its RPC peers, and a client."""
+
+import base64
+import os
+import socket
+
+
+class StubConsoleAuth:
+    """consoleauth as the proxy sees it: one console, always free."""
+
+    def __init__(self, port):
+        self.port = port
+        self.released = []
+
+    def check_token(self, ctxt, token):
+        return {'instance_uuid': 'i-1', 'console_type': 'serial',
+                'compute_host': 'c-1', 'host': '127.0.0.1',
+                'port': self.port, 'index': 0, 'expires_at': 2e9}
+
+    def acquire_session(self, ctxt, token, proxy_host, remote_address):
+        return dict(self.check_token(ctxt, token), session_id='session-1',
+                    lease_ttl=30)
+
+    def release_session(self, ctxt, session_id):
+        self.released.append(session_id)
+
+    def renew_sessions(self, ctxt, proxy_host, sessions):
+        return []
+
+
+class StubCompute:
+    def validate_console_port(self, ctxt, host, instance_uuid, port,
+                              index=0):
+        return True
+
+
+async def open_websocket(loop, port):
+    """A client socket that completes the handshake, then reads nothing."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await loop.sock_connect(sock, ('127.0.0.1', port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    await loop.sock_sendall(sock, (
+        'GET /?token=t HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n'
+        'Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n'
+        'Sec-WebSocket-Key: %s\r\n\r\n' % key).encode())
+    head = b''
+    while not head.endswith(b'\r\n\r\n'):
+        head += await loop.sock_recv(sock, 1)
+    assert head.startswith(b'HTTP/1.1 101'), head
+    return sock
