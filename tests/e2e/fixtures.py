@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 import urllib.parse
+import uuid
 
 import fixtures
 from playwright import sync_api
@@ -51,11 +52,20 @@ class ConsoleWorld(fixtures.Fixture):
     lets serialproxy-manage reach consoleauth (an operator's tools).
     """
 
-    def __init__(self, separate=False, config=None):
+    def __init__(self, separate=False, config=None, console_log=False):
         self.separate = separate
         self.config = config or {}
+        self.console_log = console_log
 
     def _setUp(self):
+        if self.console_log:
+            # virtlogd copies the guest's serial output to this file
+            # (tools/define-guest.sh); the proxy replays its end on connect.
+            self.console_log_path = '/var/log/libvirt/qemu/sp-e2e-%s.log' \
+                % uuid.uuid4().hex[:8]
+            self.addCleanup(self._remove_console_log)
+            self.useFixture(fixtures.EnvironmentVariable(
+                'SP_SERIAL_LOG', self.console_log_path))
         self.guest = self.useFixture(func_fixtures.Guest())
         if self.separate:
             vhost = self.useFixture(func_fixtures.RabbitVhost())
@@ -75,6 +85,12 @@ class ConsoleWorld(fixtures.Fixture):
     def console_url(self):
         """A fresh console URL of the guest, as the API gives it (ws://)."""
         return self.deployment.console_url(self.guest.uuid)
+
+    def _remove_console_log(self):
+        try:
+            os.remove(self.console_log_path)
+        except FileNotFoundError:
+            pass
 
 
 class TLSPrefixFront(fixtures.Fixture):
@@ -228,5 +244,7 @@ class ConsolePage:
         self.page.keyboard.press('Enter')
 
     def screenshot(self, name):
+        if self.page.is_closed():
+            return  # a test that closed it took its own
         os.makedirs(OUTPUT_DIR, exist_ok=True)
         self.page.screenshot(path=os.path.join(OUTPUT_DIR, name + '.png'))
