@@ -20,7 +20,8 @@
     1011: ['error', 'Internal error in the console proxy'],
     4001: ['operator', 'Disconnected by an operator'],
     4002: ['expired', 'Token expired'],
-    4003: ['idle', 'Idle timeout']
+    4003: ['idle', 'Idle timeout'],
+    4004: ['lease-lost', 'Session ended by the console service']
   };
   var NEW_URL_HINT = 'Ask for a new console URL.';
   // A guest sitting at a prompt prints nothing until a key is pressed.

@@ -389,15 +389,31 @@ class RecentOutputTest(ConsolePageTestCase):
             console.wait_for_screen, '^%s$' % expected, 15)
 
 
-class ExpiredTokenTest(ConsolePageTestCase):
-    world_config = {'consoleauth': {'token_ttl': 2}}
+class TokenLifetimeTest(ConsolePageTestCase):
+    """Short-lived tokens; sessions end with them, as Nova's option does."""
+    ttl = 10
+    world_config = {'consoleauth': {'token_ttl': ttl},
+                    'console': {'enforce_session_timeout': True}}
 
     def test_expired_token_shows_its_message(self):
         url = self.world.console_url()
-        time.sleep(3)
+        time.sleep(self.ttl + 1)
         console, _ = self.open_console('token-expired', url=url)
         state, reason, text = console.wait_for_state('disconnected')
         self.assertEqual('expired', reason)
         self.assertEqual(
             'Token expired or invalid. Ask for a new console URL.', text)
         self.assertTrue(console.page.is_visible('#reconnect'))
+
+    def test_session_ends_when_its_token_expires(self):
+        console, _ = self.open_connected('token-expired-in-session')
+        state, reason, text = console.wait_for_state(
+            'disconnected', timeout=self.ttl + 20)
+        self.assertEqual('expired', reason)
+        self.assertEqual('Token expired. Ask for a new console URL.', text)
+        # Reconnect with the same token: refused, and told why.
+        console.page.click('#reconnect')
+        console.page.wait_for_function(
+            "() => document.getElementById('status-text').textContent"
+            ".startsWith('Token expired or invalid')")
+        self.assertEqual('disconnected', console.status()[0])
