@@ -21,7 +21,11 @@ guest=${SP_DEMO_GUEST:-serialproxy-demo}
 guest_port=${SP_DEMO_GUEST_PORT:-10000}
 
 bash tools/test-setup.sh
-bash tools/define-guest.sh "$guest" "$guest_port"
+# virtlogd keeps the guest's serial output in a console log, as Nova's
+# guests have one: the recent output a new console session starts with
+# comes from it.
+SP_SERIAL_LOG=/var/log/libvirt/qemu/$guest-serial.log \
+    bash tools/define-guest.sh "$guest" "$guest_port"
 uuid=$(virsh -q -c qemu:///system domuuid "$guest")
 
 mkdir -p "$state"
