@@ -56,7 +56,9 @@
     body.dataset.reason = key;
     statusText.textContent = detail ?
         text.replace(/[.\s]+$/, '') + '. ' + detail : text;
-    reconnectButton.hidden = state !== 'disconnected' || key === 'no-token';
+    // Reconnecting cannot help without a token or without xterm.js.
+    reconnectButton.hidden = state !== 'disconnected' ||
+        key === 'no-token' || key === 'no-xterm';
   }
 
   function withLocalTime(reason) {
