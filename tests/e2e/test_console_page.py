@@ -8,7 +8,9 @@ context, and closes them when done, so the console is free for the next.
 
 import random
 import re
+import signal
 import time
+import urllib.parse
 
 import testtools
 
@@ -358,6 +360,62 @@ class OperatorDisconnectTest(ConsolePageTestCase):
         probe, expected = self.marker('back', 0)
         console.type_line('echo ' + probe)
         console.wait_for_screen('^%s$' % expected)
+
+
+class ProxyGoneTest(ConsolePageTestCase):
+    """Proxies of a four-process deployment stop and die under the page."""
+    separate_services = True
+
+    def start_proxy(self, label, port):
+        """One more proxy, ready; the deployment's wait_ready() would fail
+        on the proxies this test stopped on purpose."""
+        deployment = self.world.deployment
+        proc = deployment.start_proxy(label, port)
+        log_path = [path for _, started, path in deployment.processes
+                    if started is proc][0]
+
+        def ready():
+            if proc.poll() is not None:
+                raise AssertionError('%s exited with %s'
+                                     % (label, proc.returncode))
+            with open(log_path, errors='replace') as f:
+                return 'Ready: every service' in f.read()
+        func_fixtures.wait_for(ready, 60, label + ' to serve')
+        return proc
+
+    def test_proxy_shutdown_and_death_are_told_apart(self):
+        port = func_fixtures.free_port()
+        url = self.world.console_url()
+        parts = urllib.parse.urlsplit(url)
+        url = parts._replace(netloc='127.0.0.1:%d' % port).geturl()
+        proxy = self.start_proxy('proxy-b', port)
+        console, _ = self.open_connected('proxy-gone', url=url)
+
+        # A proxy that stops says so in its close frame.
+        proxy.send_signal(signal.SIGTERM)
+        state, reason, text = console.wait_for_state('disconnected')
+        self.assertEqual(('shutdown', 'Console proxy shutting down'),
+                         (reason, text))
+        proxy.wait(15)
+
+        # Back on a new proxy at the same address with the same token.
+        proxy = self.start_proxy('proxy-c', port)
+        console.page.click('#reconnect')
+        console.wait_for_state('connected')
+
+        # A proxy that dies says nothing: the connection is lost...
+        proxy.kill()
+        state, reason, text = console.wait_for_state('disconnected')
+        self.assertEqual(('lost', 'Connection lost'), (reason, text))
+        proxy.wait(15)
+        # ...and while no proxy answers, the page says that too.
+        console.page.click('#reconnect')
+        console.page.wait_for_function(
+            "() => document.getElementById('status-text').textContent"
+            ".endsWith('cannot be reached.')")
+        self.assertEqual(('disconnected', 'lost',
+                          'Connection lost. The console proxy cannot be '
+                          'reached.'), tuple(console.status()))
 
 
 class RecentOutputTest(ConsolePageTestCase):
