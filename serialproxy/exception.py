@@ -48,6 +48,45 @@ class SerialPortNotFound(Invalid):
                'index %(index)s.')
 
 
+class DomainXMLInvalid(Invalid):
+    msg_fmt = 'Domain XML cannot be parsed: %(reason)s'
+
+
+class SerialPortCountInvalid(Invalid):
+    msg_fmt = ('Number of serial ports %(count)r (hw_serial_port_count) is '
+               'not valid: expected an integer of at least 1.')
+
+
+class SerialPortNumberLimitExceeded(Invalid):
+    # Named and worded as Nova's, which refuses the same requests.
+    msg_fmt = ('Maximum number of serial port exceeds %(allowed)d for '
+               '%(virt_type)s.')
+
+
+class PortRangeExhausted(Invalid):
+    # 400 as in Nova (SocketPortRangeExhaustedException is Invalid): the
+    # request cannot succeed until an operator frees or widens the range.
+    msg_fmt = ('No free serial console port is left in range %(port_range)s '
+               'on host %(host)s (%(busy)d found in use by other programs); '
+               'free ports come back as instances are deleted.')
+
+
+class PortPoolUnavailable(SerialProxyException):
+    msg_fmt = ('The serial port pool of host %(host)s is unavailable: '
+               '%(reason)s')
+    code = 503
+
+
+class InvalidPortRange(Invalid):
+    msg_fmt = ('[serial_console] port_range %(port_range)r is not valid: '
+               '%(reason)s. Expected "lo:hi" with 1 <= lo < hi <= 65535.')
+
+
+class ConsoleLogNotFound(NotFound):
+    msg_fmt = ('Instance %(instance_uuid)s has no serial console log: '
+               '%(reason)s')
+
+
 class ConsoleTypeInvalid(Invalid):
     msg_fmt = 'Invalid console type %(console_type)s.'
 

@@ -7,6 +7,7 @@ runs the same pieces the separate commands run.
 import asyncio
 import signal
 import socketserver
+import sys
 import threading
 import wsgiref.simple_server
 
@@ -15,12 +16,16 @@ from oslo_log import log as logging
 
 from serialproxy.api import app as api_app
 from serialproxy.compute import libvirt_driver
+from serialproxy.compute import lifecycle
 from serialproxy.compute import manager as compute_manager
+from serialproxy.compute import port_pool
 from serialproxy.compute import rpcapi as compute_rpcapi
+from serialproxy.compute import serial_consoles
 from serialproxy import conf as sp_conf
 from serialproxy.consoleauth import manager as consoleauth_manager
 from serialproxy.consoleauth import rpcapi as consoleauth_rpcapi
 from serialproxy.db import api as db_api
+from serialproxy import exception
 from serialproxy.proxy import manager as proxy_manager
 from serialproxy.proxy import rpcapi as proxy_rpcapi
 from serialproxy.proxy import server as proxy_server
@@ -90,31 +95,75 @@ def consoleauth_service():
 
 
 class ComputeService(RPCService):
-    """The compute RPC server; reports its instances once it listens."""
+    """The compute agent: lifecycle events, port pool upkeep, RPC server.
 
-    def __init__(self, server, manager):
+    Start order matters: listen to lifecycle events first, then reconcile
+    the pool with libvirt (so nothing changes unseen in between), then
+    serve allocations, and only then report to consoleauth, which may not
+    answer yet and must not hold the RPC server back.
+    """
+
+    def __init__(self, server, manager, lifecycle, pool):
         super().__init__(server, [Periodic(CONF.instance_report_interval,
-                                           manager.report_instances,
-                                           'report-instances')])
+                                           manager.sync_instances,
+                                           'sync-instances')])
         self.manager = manager
+        self.lifecycle = lifecycle
+        self.pool = pool
 
     def start(self):
-        super().start()
+        self.lifecycle.start()
+        found = None
         try:
-            self.manager.report_instances()
+            found = self.manager.reconcile_pool()
         except Exception:
-            # consoleauth may start after us; the periodic report retries.
-            LOG.exception('First report of instances to consoleauth failed')
+            # libvirtd may come up after us: the periodic sync retries, and
+            # allocations wait for a reconciled pool.
+            LOG.exception('First reconciliation with libvirt failed')
+        super().start()
+        if found is not None:
+            try:
+                self.manager.report_instances(found)
+            except Exception:
+                # consoleauth may start after us; the periodic sync retries.
+                LOG.exception('First report of instances to consoleauth '
+                              'failed')
+
+    def stop(self):
+        super().stop()
+        self.lifecycle.stop()
+        self.pool.close()
+
+
+def compute_service_or_exit(command):
+    """compute_service(), or exit with the reason it cannot start."""
+    try:
+        return compute_service()
+    except (exception.InvalidPortRange, exception.PortPoolUnavailable) as exc:
+        LOG.error('%s cannot start: %s', command, exc)
+        sys.exit('%s: %s' % (command, exc))
 
 
 def compute_service():
+    """The compute agent; InvalidPortRange or PortPoolUnavailable when its
+    configuration cannot work."""
+    pool = port_pool.PortPool.from_conf(CONF)
     driver = libvirt_driver.LibvirtDriver(
         CONF.libvirt.connection_uri, CONF.host,
         CONF.serial_console.proxyclient_address)
+    consoles = serial_consoles.SerialConsoles(
+        pool, CONF.serial_console.proxyclient_address,
+        CONF.compute.console_log_dir)
     manager = compute_manager.ComputeManager(
-        driver, consoleauth_rpcapi.ConsoleAuthAPI())
+        driver, consoleauth_rpcapi.ConsoleAuthAPI(), consoles,
+        console_output_max_bytes=CONF.compute.console_output_max_bytes)
+    events = lifecycle.LifecycleEvents(
+        CONF.libvirt.connection_uri, manager.instance_changed,
+        manager.sync_instances,
+        reconnect_interval=CONF.compute.libvirt_reconnect_interval)
     target = messaging.Target(topic=compute_rpcapi.TOPIC, server=CONF.host)
-    return ComputeService(rpc.get_server(target, [manager]), manager)
+    return ComputeService(rpc.get_server(target, [manager]), manager,
+                          events, pool)
 
 
 class _ThreadingWSGIServer(socketserver.ThreadingMixIn,
@@ -165,7 +214,8 @@ def console_proxy():
         enforce_session_timeout=CONF.console.enforce_session_timeout,
         record_dir=CONF.console.record,
         record_max_bytes=CONF.console.record_max_bytes,
-        record_retention_days=CONF.console.record_retention_days)
+        record_retention_days=CONF.console.record_retention_days,
+        replay_lines=CONF.console.replay_lines)
 
 
 def proxy_tls_context():

@@ -27,6 +27,6 @@ def main():
     except proxy_tls.TLSConfigInvalid as exc:
         sys.exit('serialproxy-all: %s' % exc)
     services = [service.consoleauth_service(),
-                service.compute_service(),
+                service.compute_service_or_exit('serialproxy-all'),
                 service.APIService(CONF.api.listen, CONF.api.port)]
     service.run(services, proxy=proxy)

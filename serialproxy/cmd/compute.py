@@ -13,4 +13,4 @@ CONF = sp_conf.CONF
 def main():
     config.parse_args(sys.argv)
     rpc.init(CONF)
-    service.run([service.compute_service()])
+    service.run([service.compute_service_or_exit('serialproxy-compute')])

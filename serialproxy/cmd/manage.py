@@ -6,6 +6,10 @@ import sys
 from oslo_config import cfg
 import oslo_messaging as messaging
 
+from serialproxy.compute import domain_xml
+from serialproxy.compute import libvirt_driver
+from serialproxy.compute import port_pool
+from serialproxy.compute import serial_consoles
 from serialproxy import conf as sp_conf
 from serialproxy.consoleauth import rpcapi as consoleauth_rpcapi
 from serialproxy.db import api as db_api
@@ -58,6 +62,47 @@ def sessions_disconnect():
     return 0
 
 
+def serial_console_add():
+    """Give an existing defined domain TCP serial consoles from the pool."""
+    args = CONF.category
+    address = CONF.serial_console.proxyclient_address
+    driver = libvirt_driver.LibvirtDriver(CONF.libvirt.connection_uri,
+                                          CONF.host, address)
+    domain = driver.domain_config(args.domain)
+    existing = domain_xml.tcp_serial_ports(domain['xml'], address)
+    if existing and not args.replace:
+        print('Domain %s already has TCP serial consoles on ports %s; '
+              'left as it is.' % (domain['name'],
+                                  ', '.join(str(p['port']) for p in existing)))
+        return 0
+    pool = port_pool.PortPool.from_conf(CONF)
+    try:
+        consoles = serial_consoles.SerialConsoles(
+            pool, address, CONF.compute.console_log_dir)
+        allocation = consoles.allocate(domain['uuid'], args.count)
+        try:
+            driver.define(domain_xml.with_serial_devices(
+                domain['xml'], allocation['devices']))
+        except Exception:
+            pool.release(domain['uuid'])
+            raise
+        # The running domain may still use replaced ports: sync from what
+        # libvirt now says, live and next-boot config alike.
+        pool.sync_instance(domain['uuid'],
+                           driver.instance_and_ports(domain['uuid'])[1])
+    finally:
+        pool.close()
+    print('Domain %s (%s): serial consoles on %s, console log %s.' % (
+        domain['name'], domain['uuid'],
+        ', '.join('%s:%d' % (p['host'], p['port'])
+                  for p in allocation['ports']),
+        allocation['log_file']))
+    if domain['active']:
+        print('The domain is running: the consoles appear when it is next '
+              'started (shut it down, then start it).')
+    return 0
+
+
 def _add_command_parsers(subparsers):
     db = subparsers.add_parser('db', help='Database schema commands.')
     db_actions = db.add_subparsers(dest='action', metavar='ACTION')
@@ -80,6 +125,19 @@ def _add_command_parsers(subparsers):
                             help='Also revoke the instance\'s tokens, so '
                                  'the URLs handed out no longer open.')
     disconnect.set_defaults(func=sessions_disconnect)
+    serial = subparsers.add_parser(
+        'serial-console', help='Serial consoles of this host\'s domains.')
+    serial_actions = serial.add_subparsers(dest='action', metavar='ACTION')
+    serial_actions.required = True
+    add = serial_actions.add_parser('add', help=serial_console_add.__doc__)
+    add.add_argument('domain', help='Name or UUID of a defined domain.')
+    add.add_argument('--count', default=None,
+                     help='Number of serial consoles (hw_serial_port_count; '
+                          'default 1, at most 3).')
+    add.add_argument('--replace', action='store_true',
+                     help='Replace TCP serial consoles the domain already '
+                          'has, say to move them into the pool.')
+    add.set_defaults(func=serial_console_add)
 
 
 _COMMAND = cfg.SubCommandOpt('category', title='Commands',

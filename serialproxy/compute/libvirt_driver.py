@@ -53,18 +53,85 @@ class LibvirtDriver:
 
     def list_instances(self):
         """Every defined domain, as an instance registry entry."""
-        instances = []
+        return [instance for instance, _ in self.instances_and_ports()]
+
+    def instances_and_ports(self):
+        """(registry entry, {port: serial index}) of every domain.
+
+        Running domains come last, so that when two domains name the same
+        port the port pool gives it to the one that uses it now.
+        """
+        found = []
         for dom in self._connection().listAllDomains():
             try:
-                xml_text = dom.XMLDesc(0)
-                state = _STATES.get(dom.state()[0], 'unknown')
+                found.append(self._instance_and_ports(dom))
             except libvirt.libvirtError:
                 continue  # undefined while we were looking
+        return sorted(found, key=lambda item: item[0]['state'] == 'running')
+
+    def instance_and_ports(self, instance_uuid):
+        """(registry entry, {port: serial index}) of one domain, or None."""
+        try:
+            dom = self._connection().lookupByUUIDString(instance_uuid)
+            return self._instance_and_ports(dom)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return None
+            raise exception.HypervisorUnavailable(host=self.host)
+
+    def _instance_and_ports(self, dom):
+        state = _STATES.get(dom.state()[0], 'unknown')
+        xml_text = dom.XMLDesc(0)
+        xml_texts = [xml_text]
+        if dom.isActive() and dom.isPersistent():
+            # The next boot's config may already name other ports (say
+            # serialproxy-manage added consoles): those are taken too.
+            xml_texts.append(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        ports = {}
+        try:
+            for text in xml_texts:
+                for serial in domain_xml.tcp_serial_ports(
+                        text, self.proxyclient_address):
+                    ports.setdefault(serial['port'], serial['index'])
             project_id, user_id = domain_xml.owner(xml_text)
-            instances.append({'uuid': dom.UUIDString(), 'name': dom.name(),
-                              'state': state, 'host': self.host,
-                              'project_id': project_id, 'user_id': user_id})
-        return instances
+        except exception.DomainXMLInvalid as exc:
+            LOG.warning('Domain %s: %s', dom.UUIDString(), exc)
+            project_id = user_id = None
+        instance = {'uuid': dom.UUIDString(), 'name': dom.name(),
+                    'state': state, 'host': self.host,
+                    'project_id': project_id, 'user_id': user_id}
+        return instance, ports
+
+    def console_log_file(self, instance_uuid):
+        """The console log path serial port 0 of a domain writes to."""
+        dom = self._domain(instance_uuid)
+        try:
+            xml_text = dom.XMLDesc(0)
+        except libvirt.libvirtError:
+            raise exception.InstanceNotFound(instance_uuid=instance_uuid)
+        return domain_xml.console_log_file(xml_text)
+
+    def domain_config(self, name_or_uuid):
+        """{'uuid', 'name', 'xml' (the persistent config), 'active'} of a
+        domain named by UUID or name, for operator commands."""
+        conn = self._connection()
+        for lookup in (conn.lookupByUUIDString, conn.lookupByName):
+            try:
+                dom = lookup(name_or_uuid)
+                return {'uuid': dom.UUIDString(), 'name': dom.name(),
+                        'xml': dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE),
+                        'active': bool(dom.isActive())}
+            except (libvirt.libvirtError, ValueError):
+                continue
+        raise exception.InstanceNotFound(instance_uuid=name_or_uuid)
+
+    def define(self, xml_text):
+        """Define (or redefine) a persistent domain from XML."""
+        try:
+            return self._connection().defineXML(xml_text)
+        except libvirt.libvirtError as exc:
+            raise exception.Invalid('libvirt refused the domain XML: %s'
+                                    % exc.get_error_message())
 
     def serial_ports(self, instance_uuid):
         """TCP serial ports of a running instance, from its live XML."""

@@ -1,8 +1,11 @@
-"""The compute RPC endpoint: where the serial consoles of this host are."""
+"""The compute RPC endpoint: the serial consoles and ports of this host."""
+
+import threading
 
 import oslo_messaging as messaging
 from oslo_log import log as logging
 
+from serialproxy.compute import console_log
 from serialproxy import exception
 
 LOG = logging.getLogger(__name__)
@@ -12,13 +15,20 @@ class ComputeManager:
     """Versioned endpoint of topic serialproxy-compute, server=host.
 
     1.0 - get_serial_console, validate_console_port
+    1.1 - allocate_serial_ports, release_serial_ports, get_console_output
     """
 
-    target = messaging.Target(version='1.0')
+    target = messaging.Target(version='1.1')
 
-    def __init__(self, driver, consoleauth_api):
+    def __init__(self, driver, consoleauth_api, serial_consoles=None,
+                 console_output_max_bytes=100 * 1024):
         self.driver = driver
         self.consoleauth_api = consoleauth_api
+        self.serial_consoles = serial_consoles
+        self.console_output_max_bytes = console_output_max_bytes
+        # Until the pool has been reconciled with libvirt once, it may not
+        # know the ports of stopped domains: allocating would hand them out.
+        self._synced = threading.Event()
 
     @messaging.expected_exceptions(exception.InstanceNotFound,
                                    exception.InstanceNotRunning,
@@ -36,10 +46,109 @@ class ComputeManager:
             return False
         return console['port'] == port
 
-    def report_instances(self):
-        """Tell consoleauth every instance this host has; not RPC."""
-        instances = self.driver.list_instances()
+    @messaging.expected_exceptions(exception.Invalid,
+                                   exception.PortRangeExhausted,
+                                   exception.PortPoolUnavailable,
+                                   exception.HypervisorUnavailable)
+    def allocate_serial_ports(self, ctxt, instance_uuid, count=None):
+        """Serial ports and <serial> elements for a domain to be defined.
+
+        count is the hw_serial_port_count property (None: 1). Returns
+        {'instance_uuid', 'ports': [{'index', 'host', 'port'}],
+        'devices': [<serial> XML text], 'log_file'}; the same again when
+        asked again for the same instance. Ports no domain names within
+        [compute] pending_allocation_timeout go back to the pool.
+        """
+        if not self._synced.is_set():
+            self.reconcile_pool()
+        return self.serial_consoles.allocate(instance_uuid, count)
+
+    @messaging.expected_exceptions(exception.PortPoolUnavailable,
+                                   exception.HypervisorUnavailable)
+    def release_serial_ports(self, ctxt, instance_uuid):
+        """Give back an instance's ports; returns the ports released.
+
+        Ports the instance's domain still names stay allocated: libvirt
+        would start QEMU on them, so handing them out again would be a
+        duplicate.
+        """
+        found = self.driver.instance_and_ports(instance_uuid)
+        keep = found[1] if found else {}
+        return self.serial_consoles.pool.release(instance_uuid, keep=keep)
+
+    @messaging.expected_exceptions(exception.Invalid,
+                                   exception.InstanceNotFound,
+                                   exception.ConsoleLogNotFound,
+                                   exception.HypervisorUnavailable)
+    def get_console_output(self, ctxt, instance_uuid, length=None):
+        """The last length lines (None: all) of serial port 0's log.
+
+        Never more than [compute] console_output_max_bytes from the end.
+        ConsoleLogNotFound when the domain writes no log or it is missing.
+        """
+        length = console_log.validate_length(length)
+        path = self.driver.console_log_file(instance_uuid)
+        if path is None:
+            raise exception.ConsoleLogNotFound(
+                instance_uuid=instance_uuid,
+                reason='its serial port 0 has no <log file=...>')
+        return console_log.tail(path, length, self.console_output_max_bytes,
+                                instance_uuid)
+
+    # Not RPC: start-up, periodic and event-driven upkeep.
+
+    def sync_instances(self):
+        """Reconcile the port pool with libvirt, then report to consoleauth.
+
+        Periodically and after a lost libvirt connection.
+        """
+        return self.report_instances(self.reconcile_pool())
+
+    def report_instances(self, found=None):
+        """Tell consoleauth every instance this host has.
+
+        found is what reconcile_pool() returned, to save reading libvirt
+        twice; without it the instances are listed afresh.
+        """
+        if found is None:
+            instances = self.driver.list_instances()
+        else:
+            instances = [instance for instance, _ in found]
         self.consoleauth_api.report_instances({}, self.driver.host,
                                               instances)
         LOG.debug('Reported %d instances to consoleauth', len(instances))
         return instances
+
+    def reconcile_pool(self):
+        """Make the port pool agree with every domain; returns them."""
+        found = self.driver.instances_and_ports()
+        if self.serial_consoles is not None:
+            released = self.serial_consoles.pool.reconcile(
+                {instance['uuid']: ports for instance, ports in found})
+            for instance_uuid, ports in released.items():
+                LOG.info('Reconciliation freed ports %s of instance %s, '
+                         'whose domain no longer names them', ports,
+                         instance_uuid)
+            self._synced.set()
+        return found
+
+    def instance_changed(self, instance_uuid, event):
+        """A libvirt lifecycle event: sync the instance's ports, report it.
+        """
+        found = self.driver.instance_and_ports(instance_uuid)
+        if found is None:
+            instance, ports = {'uuid': instance_uuid}, None
+            event = 'undefined'
+        else:
+            instance, ports = found
+        if self.serial_consoles is not None:
+            released = self.serial_consoles.pool.sync_instance(instance_uuid,
+                                                               ports)
+            if released:
+                # Another domain may name a port this one gave up (a
+                # misconfiguration libvirt allows): let it claim the port
+                # now, before the release delay ends, not at the next sync.
+                self.reconcile_pool()
+        LOG.debug('Instance %s %s', instance_uuid, event)
+        self.consoleauth_api.instance_event({}, self.driver.host, event,
+                                            instance)

@@ -11,9 +11,10 @@ class ComputeAPI:
     """Calls to topic serialproxy-compute, server=<compute host>.
 
     1.0 - initial version
+    1.1 - allocate_serial_ports, release_serial_ports, get_console_output
     """
 
-    VERSION_CAP = '1.0'
+    VERSION_CAP = '1.1'
 
     def __init__(self):
         target = messaging.Target(topic=TOPIC, version='1.0')
@@ -29,3 +30,26 @@ class ComputeAPI:
         return self.client.prepare(server=host).call(
             ctxt, 'validate_console_port', instance_uuid=instance_uuid,
             port=port, index=index)
+
+    def allocate_serial_ports(self, ctxt, host, instance_uuid, count=None):
+        """Ports and <serial> elements for a domain about to be defined.
+
+        count is hw_serial_port_count (None: 1, at most 3 as Nova allows).
+        Returns {'instance_uuid', 'ports': [{'index', 'host', 'port'}],
+        'devices': [<serial> XML text], 'log_file'}.
+        """
+        return self.client.prepare(server=host, version='1.1').call(
+            ctxt, 'allocate_serial_ports', instance_uuid=instance_uuid,
+            count=count)
+
+    def release_serial_ports(self, ctxt, host, instance_uuid):
+        """Give an instance's ports back; returns the ports released."""
+        return self.client.prepare(server=host, version='1.1').call(
+            ctxt, 'release_serial_ports', instance_uuid=instance_uuid)
+
+    def get_console_output(self, ctxt, host, instance_uuid, length=None):
+        """The last length lines (None: all, up to a size cap) of port 0's
+        console log, as text; ConsoleLogNotFound when there is none."""
+        return self.client.prepare(server=host, version='1.1').call(
+            ctxt, 'get_console_output', instance_uuid=instance_uuid,
+            length=length)

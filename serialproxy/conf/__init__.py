@@ -3,6 +3,7 @@
 from oslo_config import cfg
 
 from serialproxy.conf import api
+from serialproxy.conf import compute
 from serialproxy.conf import console
 from serialproxy.conf import consoleauth
 from serialproxy.conf import database
@@ -12,8 +13,8 @@ from serialproxy.conf import service
 
 CONF = cfg.CONF
 
-OPTION_MODULES = (api, console, consoleauth, database, libvirt, serial_console,
-                  service)
+OPTION_MODULES = (api, compute, console, consoleauth, database, libvirt,
+                  serial_console, service)
 
 for _module in OPTION_MODULES:
     _module.register_opts(CONF)

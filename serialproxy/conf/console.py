@@ -38,6 +38,13 @@ console_opts = [
                 help='End a session when its token expires (code 4002), '
                      'as Nova\'s option of that name does. Off, a session '
                      'outlives its token; the token only gates opening.'),
+    cfg.IntOpt('replay_lines',
+               default=50,
+               min=0,
+               help='Lines of recent console output, from the guest\'s '
+                    'console log, shown to a user on connect so the '
+                    'screen is not blank until the guest prints. 0 turns '
+                    'it off.'),
     cfg.StrOpt('record',
                help='Directory to record every console session into, one '
                     'asciicast v2 file per session (guest output only). '

@@ -15,9 +15,10 @@ serial_opts = [
                      'False the API answers 501 to console requests.'),
     cfg.StrOpt('port_range',
                default='10000:20000',
-               regex=r'^\d+:\d+$',
                help='Range of TCP ports, "lo:hi", from which the compute '
-                    'agent allocates guest serial ports.'),
+                    'agent allocates guest serial ports: lo up to but not '
+                    'including hi, as Nova reads it. The agent refuses to '
+                    'start when it is malformed or outside 1..65535.'),
     cfg.URIOpt('base_url',
                default='ws://127.0.0.1:6083/',
                help='Public URL of the websocket proxy; console URLs are '

@@ -22,9 +22,10 @@ class ConsoleAuthManager:
           report_instances, get_instance, list_instances
     1.1 - acquire_session, renew_sessions, release_session,
           list_sessions, force_disconnect; tokens record their requester
+    1.2 - instance_event
     """
 
-    target = messaging.Target(version='1.1')
+    target = messaging.Target(version='1.2')
 
     def __init__(self, database, proxy_api, clock=time.time):
         self.db = database
@@ -153,6 +154,19 @@ class ConsoleAuthManager:
         """A compute agent's full list of its instances replaces its last."""
         self.db.replace_host_instances(host, instances, self.clock())
         LOG.debug('Host %s reported %d instances', host, len(instances))
+
+    def instance_event(self, ctxt, host, event, instance):
+        """One instance of a compute host changed (a libvirt lifecycle event).
+
+        'undefined' removes the instance; anything else records it as the
+        host now reports it. The host's periodic full report still runs, so
+        an event lost on the way is repaired within one interval.
+        """
+        if event == 'undefined':
+            self.db.delete_host_instance(host, instance['uuid'])
+        else:
+            self.db.update_host_instance(host, instance, self.clock())
+        LOG.debug('Host %s: instance %s %s', host, instance['uuid'], event)
 
     @messaging.expected_exceptions(exception.InstanceNotFound)
     def get_instance(self, ctxt, instance_uuid):

@@ -13,9 +13,10 @@ class ConsoleAuthAPI:
     1.0 - initial version
     1.1 - session leases: acquire_session, renew_sessions, release_session,
           list_sessions, force_disconnect
+    1.2 - instance_event
     """
 
-    VERSION_CAP = '1.1'
+    VERSION_CAP = '1.2'
 
     def __init__(self):
         target = messaging.Target(topic=TOPIC, version='1.0')
@@ -38,6 +39,12 @@ class ConsoleAuthAPI:
     def report_instances(self, ctxt, host, instances):
         return self.client.call(ctxt, 'report_instances', host=host,
                                 instances=instances)
+
+    def instance_event(self, ctxt, host, event, instance):
+        """A call, not a cast: one agent's events then land in order."""
+        return self.client.prepare(version='1.2').call(
+            ctxt, 'instance_event', host=host, event=event,
+            instance=instance)
 
     def get_instance(self, ctxt, instance_uuid):
         return self.client.call(ctxt, 'get_instance',

@@ -177,6 +177,33 @@ class Database:
                 row.host = host
                 row.updated_at = now
 
+    def update_host_instance(self, host, values, now):
+        """Record one instance as host reports it.
+
+        A host that reports an instance not running does not take it from
+        the host that holds it: during a migration the source's 'stopped'
+        comes after the destination's 'started'.
+        """
+        with self.session() as session:
+            row = session.get(models.Instance, values['uuid'])
+            if row is None:
+                row = models.Instance(uuid=values['uuid'])
+                session.add(row)
+            elif row.host != host and values.get('state') != 'running':
+                return
+            for field in INSTANCE_FIELDS[1:]:
+                setattr(row, field, values.get(field))
+            row.host = host
+            row.updated_at = now
+
+    def delete_host_instance(self, host, uuid):
+        """Forget an instance, unless another host has it by now."""
+        with self.session() as session:
+            return session.execute(
+                sa.delete(models.Instance).where(
+                    models.Instance.uuid == uuid,
+                    models.Instance.host == host)).rowcount
+
     def get_instance(self, uuid):
         with self.session() as session:
             return session.get(models.Instance, uuid)

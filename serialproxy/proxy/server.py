@@ -22,6 +22,7 @@ from serialproxy.proxy import admin
 from serialproxy.proxy import handshake
 from serialproxy.proxy import metrics
 from serialproxy.proxy import recording
+from serialproxy.proxy import replay
 from serialproxy.proxy import rpcapi as proxy_rpcapi
 from serialproxy.proxy import static_files
 from serialproxy.proxy import tls
@@ -53,7 +54,8 @@ class ConsoleProxy:
                  rpc_workers=32, max_per_address=16, max_per_token=2,
                  idle_timeout=0, enforce_session_timeout=False,
                  record_dir=None, record_max_bytes=10 * 1024 * 1024,
-                 record_retention_days=30, vendor_path=None):
+                 record_retention_days=30, replay_lines=0,
+                 vendor_path=None):
         self.consoleauth_api = consoleauth_api
         self.compute_api = compute_api
         self.proxy_host = proxy_host
@@ -69,6 +71,7 @@ class ConsoleProxy:
         self.record_dir = record_dir
         self.record_max_bytes = record_max_bytes
         self.record_retention = record_retention_days * 86400
+        self.replay_lines = replay_lines
         # Connections in set-up or open, per client address and per token
         # (by hash: raw tokens are kept nowhere).
         self.per_address = collections.Counter()
@@ -166,6 +169,23 @@ class ConsoleProxy:
         except messaging.MessagingTimeout:
             raise handshake.Refusal(503, 'Console service unavailable')
         return console
+
+    async def recent_output(self, console):
+        """History to show before live output; b'' when there is none."""
+        if not self.replay_lines or console['index'] != 0:
+            return b''
+        loop = asyncio.get_running_loop()
+        try:
+            text = await loop.run_in_executor(
+                self.executor, self.compute_api.get_console_output, {},
+                console['compute_host'], console['instance_uuid'],
+                self.replay_lines)
+        except Exception as exc:
+            # No log, an older agent, a slow host: the console still opens.
+            LOG.debug('No recent output for instance %s: %s',
+                      console['instance_uuid'], exc)
+            return b''
+        return replay.history(text)
 
     def _check_console(self, console):
         """The token's console is a serial port that still exists."""
@@ -416,6 +436,7 @@ class ClientConnection(asyncio.Protocol):
             if self.state == 'closed':
                 self.proxy.session_ended(self)
                 return
+            history = await self.proxy.recent_output(console)
             loop = asyncio.get_running_loop()
             try:
                 _, guest = await loop.create_connection(
@@ -450,6 +471,8 @@ class ClientConnection(asyncio.Protocol):
         LOG.info('Console session %s started: instance %s index %d '
                  'client %s', self.session_id, console['instance_uuid'],
                  console['index'], self.client_address)
+        if history:
+            self.ws.send_binary(history)
         self._flush_to_client()
         self.transport.resume_reading()
         if early:

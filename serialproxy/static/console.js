@@ -216,6 +216,7 @@
 
   // --- the websocket ----------------------------------------------------------
   var socket = null;
+  var everOpened = false;
   var encoder = new TextEncoder();
 
   function send(bytes) {
@@ -246,12 +247,15 @@
     var opened = false;
     var heard = false;
     var quietTimer = null;
+    // A session starts with the console's recent output (when the guest
+    // has a console log): after a reconnect that output replaces the old
+    // screen rather than repeating it. Until something arrives, the old
+    // screen stays.
+    var resetOnFirstData = everOpened;
 
     ws.onopen = function () {
       opened = true;
-      // The screen is kept as it was, also on a reconnect: the proxy may
-      // start the session with the console's recent output, which then
-      // follows what is already there.
+      everOpened = true;
       showStatus('connected', 'connected', 'Connected');
       quietTimer = setTimeout(function () {
         if (socket === ws && !heard) {
@@ -264,6 +268,9 @@
     ws.onmessage = function (ev) {
       if (!heard) {
         heard = true;
+        if (resetOnFirstData) {
+          term.reset();
+        }
         if (body.dataset.reason === 'quiet') {
           showStatus('connected', 'connected', 'Connected');
         }

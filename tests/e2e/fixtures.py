@@ -58,15 +58,15 @@ class ConsoleWorld(fixtures.Fixture):
         self.console_log = console_log
 
     def _setUp(self):
+        self.console_log_path = None
         if self.console_log:
             # virtlogd copies the guest's serial output to this file
             # (tools/define-guest.sh); the proxy replays its end on connect.
             self.console_log_path = '/var/log/libvirt/qemu/sp-e2e-%s.log' \
                 % uuid.uuid4().hex[:8]
             self.addCleanup(self._remove_console_log)
-            self.useFixture(fixtures.EnvironmentVariable(
-                'SP_SERIAL_LOG', self.console_log_path))
-        self.guest = self.useFixture(func_fixtures.Guest())
+        self.guest = self.useFixture(func_fixtures.Guest(
+            serial_log=self.console_log_path))
         if self.separate:
             vhost = self.useFixture(func_fixtures.RabbitVhost())
             self.deployment = self.useFixture(func_fixtures.Deployment(

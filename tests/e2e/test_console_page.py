@@ -419,8 +419,12 @@ class ProxyGoneTest(ConsolePageTestCase):
 
 
 class RecentOutputTest(ConsolePageTestCase):
-    """A guest whose serial output virtlogd keeps in a console log."""
+    """A guest whose serial output virtlogd keeps in a console log.
+
+    Four processes over RabbitMQ, so that an operator can disconnect.
+    """
     console_log = True
+    separate_services = True
 
     def test_recent_output_is_shown_on_connect(self):
         first, _ = self.open_connected('recent-output-before')
@@ -437,13 +441,20 @@ class RecentOutputTest(ConsolePageTestCase):
         # A new browser, no key pressed: the screen is not blank.
         console, _ = self.open_console('recent-output-after')
         console.wait_for_state('connected')
-        # The proxy side of this contract (replaying the end of the console
-        # log as the first frames) is not on main yet: when it lands this
-        # becomes an unexpected success, which fails the run, and this
-        # expectFailure must go.
-        self.expectFailure(
-            'the proxy does not replay recent console output yet',
-            console.wait_for_screen, '^%s$' % expected, 15)
+        console.wait_for_screen('^%s$' % expected, 15)
+        self.assertEqual('Connected', console.status()[2])
+
+        # After a reconnect the recent output replaces the screen instead
+        # of being repeated below it.
+        self.world.deployment.run('serialproxy-manage', 'sessions',
+                                  'disconnect', self.world.guest.uuid)
+        console.wait_for_state('disconnected')
+        console.page.click('#reconnect')
+        console.wait_for_state('connected')
+        console.wait_for_screen('^%s$' % expected, 15)
+        console.page.wait_for_timeout(1000)
+        self.assertEqual(1, console.screen().split('\n').count(expected),
+                         console.screen())
 
 
 class TokenLifetimeTest(ConsolePageTestCase):

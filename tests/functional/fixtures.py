@@ -52,8 +52,14 @@ class Guest(fixtures.Fixture):
     tools/define-guest.sh: the same path a demo takes.
     """
 
-    def __init__(self, boot_timeout=120):
+    def __init__(self, boot_timeout=120, before_start=None,
+                 serial_log=None):
+        """before_start(guest), if given, may change the defined domain
+        before it boots (and must then set guest.port to its console).
+        serial_log: absolute path virtlogd logs serial port 0 to."""
         self.boot_timeout = boot_timeout
+        self.before_start = before_start
+        self.serial_log = serial_log
         self.uuid = str(uuid.uuid4())
         self.name = 'sp-func-' + self.uuid[:8]
         self.port = free_port()
@@ -64,9 +70,20 @@ class Guest(fixtures.Fixture):
             [os.path.join(ROOT, 'tools', 'define-guest.sh'), self.name,
              str(self.port), self.uuid],
             check=True, env=dict(os.environ, SP_REPLACE='1',
-                                 SP_LIBVIRT_URI=LIBVIRT_URI))
+                                 SP_LIBVIRT_URI=LIBVIRT_URI,
+                                 SP_SERIAL_LOG=self.serial_log or ''))
+        if self.before_start is not None:
+            # define-guest.sh always starts the guest: stop it at once.
+            self.virsh('destroy', self.name)
+            self.before_start(self)
+            self.virsh('start', self.name)
         wait_for(self._shell_answers, self.boot_timeout,
                  'the guest shell on port %d' % self.port)
+
+    def virsh(self, *args, check=True):
+        return subprocess.run(['virsh', '-q', '-c', LIBVIRT_URI, *args],
+                              check=check, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True).stdout
 
     def _shell_answers(self):
         # QEMU's tcp chardev takes one client at a time: probe, then leave.
@@ -79,11 +96,8 @@ class Guest(fixtures.Fixture):
             return False
 
     def _remove(self):
-        virsh = ['virsh', '-q', '-c', LIBVIRT_URI]
-        subprocess.run(virsh + ['destroy', self.name],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        subprocess.run(virsh + ['undefine', self.name],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.virsh('destroy', self.name, check=False)
+        self.virsh('undefine', self.name, check=False)
 
 
 def read_until(recv, pattern, timeout):
@@ -122,10 +136,10 @@ class RabbitVhost(fixtures.Fixture):
 class Deployment(fixtures.Fixture):
     """A config file and the service processes that read it."""
 
-    def __init__(self, transport_url=None, **options):
-        """options: {'group': {'option': value}} added to the config."""
+    def __init__(self, transport_url=None, options=None):
+        """options: {section: {name: value}} added to the config file."""
         self.transport_url = transport_url
-        self.options = options
+        self.options = options or {}
         self.api_port = free_port()
         self.proxy_port = free_port()
         self.admin_port = free_port()
@@ -150,13 +164,15 @@ class Deployment(fixtures.Fixture):
         }
         config['console'] = {'admin_port': str(self.admin_port)}
         config['libvirt'] = {'connection_uri': LIBVIRT_URI}
-        for group, values in self.options.items():
-            config.setdefault(group, {})
-            config[group].update({k: str(v) for k, v in values.items()})
+        for section, values in self.options.items():
+            if section != 'DEFAULT' and not config.has_section(section):
+                config.add_section(section)
+            config[section].update({k: str(v) for k, v in values.items()})
         self.config_file = os.path.join(self.dir, 'serialproxy.conf')
         with open(self.config_file, 'w') as f:
             config.write(f)
         self.processes = []
+        self.starts = {}
 
     def command(self, name, *args, config_files=()):
         files = [self.config_file, *config_files]
@@ -168,8 +184,13 @@ class Deployment(fixtures.Fixture):
                               capture_output=True, text=True)
 
     def start(self, name, label=None, **overrides):
-        """Start a service; overrides are {'group': {'opt': value}}."""
+        """Start a service; overrides are {section: {name: value}}.
+
+        A restarted service gets a log of its own: label.log, label.1.log...
+        """
         label = label or name
+        self.starts[label] = run = self.starts.get(label, -1) + 1
+        log_name = label + ('.%d' % run if run else '') + '.log'
         extra = []
         if overrides:
             config = configparser.ConfigParser()
@@ -178,13 +199,13 @@ class Deployment(fixtures.Fixture):
             extra.append(os.path.join(self.dir, label + '.conf'))
             with open(extra[0], 'w') as f:
                 config.write(f)
-        log_path = os.path.join(self.dir, label + '.log')
+        log_path = os.path.join(self.dir, log_name)
         log = open(log_path, 'wb')
         proc = subprocess.Popen(self.command(name, config_files=extra),
                                 stdout=log, stderr=subprocess.STDOUT)
         self.processes.append((label, proc, log_path))
         self.addCleanup(self._stop, proc, log)
-        self.addDetail(label + '.log', content.content_from_file(
+        self.addDetail(log_name, content.content_from_file(
             log_path, buffer_now=False))
         return proc
 
@@ -194,6 +215,12 @@ class Deployment(fixtures.Fixture):
                           DEFAULT={'host': label},
                           serial_console={'serialproxy_port': port},
                           console={'admin_port': 0})
+
+    def stop(self, proc, signum=signal.SIGTERM):
+        """Stop one started process; SIGKILL to have it crash."""
+        proc.send_signal(signum)
+        proc.wait(30)
+        self.processes = [p for p in self.processes if p[1] is not proc]
 
     @staticmethod
     def _stop(proc, log):

@@ -1,8 +1,10 @@
 """The walking skeleton end to end: API URL, proxy, a real guest's shell."""
 
+import os
 import socket
 import urllib.parse
 
+import fixtures
 import testtools
 import websocket
 
@@ -17,7 +19,9 @@ class ConsolePathMixin:
 
     def setUp(self):
         super().setUp()
-        self.guest = self.useFixture(func_fixtures.Guest())
+        log_dir = self.useFixture(fixtures.TempDir()).path
+        self.guest = self.useFixture(func_fixtures.Guest(
+            serial_log=os.path.join(log_dir, 'console.log')))
         self.deployment = self.deploy()
         self.deployment.wait_ready()
 
@@ -46,6 +50,17 @@ class ConsolePathMixin:
             urllib.parse.urlsplit(url).query)['token'][0]
         ws.close()
         self.assertNotIn(token, self.deployment.logs())
+
+    def test_recent_console_output_greets_a_new_session(self):
+        ws = websocket.create_connection(self.get_console_url(),
+                                         subprotocols=['binary'], timeout=5)
+        self.addCleanup(ws.close)
+        # Before anyone types: the boot banner from the console log.
+        output = func_fixtures.read_until(
+            lambda _: ws.recv_data()[1],
+            rb'(?s)recent console output.*serialproxy-guest booted', 20)
+        self.assertIsNotNone(output, 'no recent output on connect')
+        self.assertNotIn(b'\x1b[6n', output)
 
     def test_client_offering_no_subprotocol_is_served(self):
         ws = websocket.create_connection(self.get_console_url(), timeout=5)

@@ -58,7 +58,7 @@ class AllInOneWithGuest(testtools.TestCase):
         super().setUp()
         self.guest = self.useFixture(func_fixtures.Guest())
         self.deployment = self.useFixture(
-            func_fixtures.Deployment(**self.options))
+            func_fixtures.Deployment(options=self.options))
         self.deployment.start('serialproxy-all')
         self.deployment.wait_ready()
         self.port = self.deployment.proxy_port

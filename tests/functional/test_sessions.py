@@ -59,7 +59,7 @@ class TwoProxiesTest(testtools.TestCase):
         vhost = self.useFixture(func_fixtures.RabbitVhost())
         self.deployment = self.useFixture(func_fixtures.Deployment(
             transport_url=vhost.url,
-            consoleauth={'session_lease_ttl': LEASE_TTL}))
+            options={'consoleauth': {'session_lease_ttl': LEASE_TTL}}))
         self.deployment.run('serialproxy-manage', 'db', 'sync')
         for name in ('serialproxy-consoleauth', 'serialproxy-compute',
                      'serialproxy-api', 'serialproxy-proxy'):

@@ -4,6 +4,7 @@ import uuid
 
 import libvirt
 
+from serialproxy.compute import domain_xml
 from serialproxy.compute import libvirt_driver
 from serialproxy import exception
 from tests.unit import base
@@ -23,7 +24,9 @@ SERIAL = """<serial type='tcp'>
   <protocol type='raw'/><target port='%d'/></serial>"""
 
 
-class LibvirtDriverTest(base.TestCase):
+class DriverTestCase(base.TestCase):
+    """A driver over test:///default and a way to define domains there."""
+
     def setUp(self):
         super().setUp()
         self.conn = libvirt.open(TEST_URI)
@@ -47,6 +50,8 @@ class LibvirtDriverTest(base.TestCase):
             dom.destroy()
         dom.undefine()
 
+
+class LibvirtDriverTest(DriverTestCase):
     def test_serial_console_of_running_domain(self):
         instance_uuid = self.define(SERIAL % (10041, 0) + SERIAL % (10042, 1))
         self.assertEqual({'index': 1, 'host': '127.0.0.1', 'port': 10042},
@@ -87,3 +92,56 @@ class LibvirtDriverTest(base.TestCase):
             '127.0.0.1')
         self.assertRaises(exception.HypervisorUnavailable,
                           driver.get_serial_console, str(uuid.uuid4()), 0)
+
+
+class DomainPortsTest(DriverTestCase):
+    """What the port pool learns from libvirt about a domain."""
+
+    def test_generated_devices_are_accepted_and_read_back(self):
+        devices = domain_xml.serial_devices([10051, 10052], '127.0.0.1',
+                                            '/var/log/sp/c.log')
+        instance_uuid = self.define(''.join(devices))
+        instance, ports = self.driver.instance_and_ports(instance_uuid)
+        self.assertEqual({10051: 0, 10052: 1}, ports)
+        self.assertEqual('running', instance['state'])
+        self.assertEqual('/var/log/sp/c.log',
+                         self.driver.console_log_file(instance_uuid))
+        self.assertEqual({'index': 1, 'host': '127.0.0.1', 'port': 10052},
+                         self.driver.get_serial_console(instance_uuid, 1))
+
+    def test_domain_without_serial_devices_has_no_ports(self):
+        instance_uuid = self.define()
+        self.assertEqual({}, self.driver.instance_and_ports(
+            instance_uuid)[1])
+        self.assertIsNone(self.driver.console_log_file(instance_uuid))
+
+    def test_unknown_domain_is_none(self):
+        self.assertIsNone(self.driver.instance_and_ports(str(uuid.uuid4())))
+
+    def test_next_boot_config_ports_count_while_running(self):
+        instance_uuid = self.define(SERIAL % (10053, 0))
+        config = self.driver.domain_config(instance_uuid)
+        self.driver.define(domain_xml.with_serial_devices(
+            config['xml'], domain_xml.serial_devices([10054], '127.0.0.1')))
+        self.assertEqual({10053: 0, 10054: 0},
+                         self.driver.instance_and_ports(instance_uuid)[1])
+
+    def test_running_domains_come_last(self):
+        running = self.define(SERIAL % (10055, 0))
+        stopped = self.define(SERIAL % (10055, 0), start=False)
+        order = [i['uuid'] for i, _ in self.driver.instances_and_ports()]
+        self.assertLess(order.index(stopped), order.index(running))
+
+    def test_domain_config_by_name_or_uuid(self):
+        instance_uuid = self.define(start=False)
+        by_name = self.driver.domain_config('vm-' + instance_uuid[:8])
+        self.assertEqual(instance_uuid, by_name['uuid'])
+        self.assertFalse(by_name['active'])
+        self.assertEqual(by_name, self.driver.domain_config(instance_uuid))
+        self.assertRaises(exception.InstanceNotFound,
+                          self.driver.domain_config, 'no-such-domain')
+
+    def test_malformed_domain_xml_is_refused_with_libvirts_reason(self):
+        exc = self.assertRaises(exception.Invalid, self.driver.define,
+                                '<domain type="test"><name>x</name>')
+        self.assertIn('libvirt refused the domain XML', str(exc))

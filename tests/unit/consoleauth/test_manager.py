@@ -253,3 +253,42 @@ class SessionLeaseTest(ConsoleAuthTestBase):
         self.acquire(self._authorize())
         self.clock.now += 31
         self.assertEqual((0, 1), self.purge())
+
+
+class InstanceEventTest(base.TestCase):
+    """instance_event, as a compute agent sends it on lifecycle events."""
+
+    def setUp(self):
+        super().setUp()
+        self.db = db_api.Database('sqlite:///%s/ca.sqlite' % self.state_path)
+        self.db.sync()
+        rpc = self.useFixture(rpc_fixture.InProcessRPC())
+        rpc.serve(rpcapi.TOPIC, manager.ConsoleAuthManager(
+            self.db, proxy_rpcapi.ProxyAPI()))
+        self.api = rpcapi.ConsoleAuthAPI()
+
+    def event(self, host, event, state, **fields):
+        self.api.instance_event({}, host, event, dict(
+            {'uuid': UUID, 'name': 'vm', 'state': state}, **fields))
+
+    def test_event_adds_then_updates_the_instance(self):
+        self.event('compute-1', 'defined', 'shutoff', project_id='p')
+        self.event('compute-1', 'started', 'running', project_id='p')
+        row = self.api.get_instance({}, UUID)
+        self.assertEqual(('compute-1', 'running', 'p'),
+                         (row['host'], row['state'], row['project_id']))
+
+    def test_undefined_removes_the_instance(self):
+        self.event('compute-1', 'defined', 'shutoff')
+        self.api.instance_event({}, 'compute-1', 'undefined', {'uuid': UUID})
+        self.assertRaises(exception.InstanceNotFound,
+                          self.api.get_instance, {}, UUID)
+
+    def test_migration_source_does_not_take_the_instance_back(self):
+        self.event('compute-1', 'started', 'running')
+        self.event('compute-2', 'started', 'running')
+        self.event('compute-1', 'stopped', 'shutoff')
+        self.api.instance_event({}, 'compute-1', 'undefined', {'uuid': UUID})
+        row = self.api.get_instance({}, UUID)
+        self.assertEqual(('compute-2', 'running'),
+                         (row['host'], row['state']))

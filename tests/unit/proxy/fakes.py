@@ -4,6 +4,8 @@ import base64
 import os
 import socket
 
+from serialproxy import exception
+
 
 class StubConsoleAuth:
     """consoleauth as the proxy sees it: one console, always free."""
@@ -29,9 +31,18 @@ class StubConsoleAuth:
 
 
 class StubCompute:
+    def __init__(self, console_output=None):
+        self.console_output = console_output
+
     def validate_console_port(self, ctxt, host, instance_uuid, port,
                               index=0):
         return True
+
+    def get_console_output(self, ctxt, host, instance_uuid, length=None):
+        if self.console_output is None:
+            raise exception.ConsoleLogNotFound(instance_uuid=instance_uuid,
+                                               reason='no log configured')
+        return self.console_output
 
 
 async def open_websocket(loop, port):

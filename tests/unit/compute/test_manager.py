@@ -1,0 +1,236 @@
+"""The compute agent through real RPC, on libvirt's test driver.
+
+Real consoleauth, real port pool file, real libvirt lifecycle events from
+test:///default; only the port probe is replaced, since the test driver's
+guests listen on nothing.
+"""
+
+import os
+import time
+import uuid
+
+import libvirt
+
+from serialproxy.compute import libvirt_driver
+from serialproxy.compute import lifecycle
+from serialproxy.compute import manager
+from serialproxy.compute import port_pool
+from serialproxy.compute import rpcapi
+from serialproxy.compute import serial_consoles
+from serialproxy.consoleauth import manager as consoleauth_manager
+from serialproxy.consoleauth import rpcapi as consoleauth_rpcapi
+from serialproxy.db import api as db_api
+from serialproxy.proxy import rpcapi as proxy_rpcapi
+from serialproxy import exception
+from tests.unit import base
+from tests.unit.compute.test_libvirt_driver import DOMAIN
+from tests.unit.compute.test_libvirt_driver import TEST_URI
+from tests.unit import rpc_fixture
+
+HOST = 'compute-1'
+
+
+def wait_for(predicate, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError('condition not met in %ss' % timeout)
+        time.sleep(0.05)
+
+
+class ComputeManagerTest(base.TestCase):
+    def setUp(self):
+        super().setUp()
+        database = db_api.Database('sqlite:///%s/ca.sqlite' % self.state_path)
+        database.sync()
+        rpc = self.useFixture(rpc_fixture.InProcessRPC())
+        rpc.serve(consoleauth_rpcapi.TOPIC,
+                  consoleauth_manager.ConsoleAuthManager(
+                      database, proxy_rpcapi.ProxyAPI()))
+        self.consoleauth = consoleauth_rpcapi.ConsoleAuthAPI()
+        self.pool = self.make_pool('10000:10006')
+        self.log_dir = os.path.join(self.state_path, 'console-log')
+        driver = libvirt_driver.LibvirtDriver(TEST_URI, HOST, '127.0.0.1')
+        self.manager = manager.ComputeManager(
+            driver, self.consoleauth,
+            serial_consoles.SerialConsoles(self.pool, '127.0.0.1',
+                                           self.log_dir),
+            console_output_max_bytes=4096)
+        rpc.serve(rpcapi.TOPIC, self.manager, server=HOST)
+        self.compute = rpcapi.ComputeAPI()
+        self.conn = libvirt.open(TEST_URI)
+        self.addCleanup(self.conn.close)
+
+    def make_pool(self, port_range, name='pool.sqlite'):
+        pool = port_pool.PortPool(
+            os.path.join(self.state_path, name), port_range, '127.0.0.1',
+            host=HOST, probe=lambda host, port: True)
+        self.addCleanup(pool.close)
+        return pool
+
+    def listen_to_events(self):
+        events = lifecycle.LifecycleEvents(
+            TEST_URI, self.manager.instance_changed,
+            self.manager.sync_instances)
+        events.start()
+        self.addCleanup(events.stop)
+
+    def define(self, devices=(), instance_uuid=None, start=True):
+        instance_uuid = instance_uuid or str(uuid.uuid4())
+        dom = self.conn.defineXML(DOMAIN % {
+            'name': 'vm-' + instance_uuid[:8], 'uuid': instance_uuid,
+            'devices': ''.join(devices)})
+        if start:
+            dom.create()
+        self.addCleanup(self._remove, instance_uuid)
+        return dom
+
+    def _remove(self, instance_uuid):
+        try:
+            dom = self.conn.lookupByUUIDString(instance_uuid)
+        except libvirt.libvirtError:
+            return
+        if dom.isActive():
+            dom.destroy()
+        dom.undefine()
+
+    def allocate(self, instance_uuid, count=None):
+        return self.compute.allocate_serial_ports({}, HOST, instance_uuid,
+                                                  count=count)
+
+    def confirmed(self, instance_uuid):
+        return [a['port'] for a in self.pool.allocations(instance_uuid)
+                if a['confirmed']]
+
+    def registered(self, instance_uuid):
+        try:
+            return self.consoleauth.get_instance({}, instance_uuid)
+        except exception.InstanceNotFound:
+            return None
+
+    def test_defined_domain_confirms_ports_and_is_registered(self):
+        self.listen_to_events()
+        instance_uuid = str(uuid.uuid4())
+        result = self.allocate(instance_uuid, count='2')
+        ports = [p['port'] for p in result['ports']]
+        self.assertEqual([], self.confirmed(instance_uuid))
+        self.define(result['devices'], instance_uuid)
+        wait_for(lambda: self.confirmed(instance_uuid) == ports)
+        wait_for(lambda: (self.registered(instance_uuid) or {}).get(
+            'state') == 'running')
+        self.assertEqual(HOST, self.registered(instance_uuid)['host'])
+
+    def test_undefined_domain_frees_ports_and_leaves_the_registry(self):
+        self.listen_to_events()
+        instance_uuid = str(uuid.uuid4())
+        result = self.allocate(instance_uuid)
+        dom = self.define(result['devices'], instance_uuid)
+        wait_for(lambda: self.registered(instance_uuid))
+        dom.destroy()
+        dom.undefine()
+        wait_for(lambda: self.registered(instance_uuid) is None)
+        self.assertEqual([], self.pool.allocations(instance_uuid))
+        self.assertEqual('released',
+                         self.pool.port_status(result['ports'][0]['port']))
+
+    def test_stopped_domain_keeps_its_ports(self):
+        self.listen_to_events()
+        instance_uuid = str(uuid.uuid4())
+        dom = self.define(self.allocate(instance_uuid)['devices'],
+                          instance_uuid)
+        wait_for(lambda: self.confirmed(instance_uuid))
+        dom.destroy()
+        wait_for(lambda: (self.registered(instance_uuid) or {}).get(
+            'state') == 'shutoff')
+        self.assertEqual(1, len(self.confirmed(instance_uuid)))
+
+    def test_exhausted_range_reaches_the_caller_as_a_400(self):
+        self.allocate(str(uuid.uuid4()), 3)
+        self.allocate(str(uuid.uuid4()), 3)
+        exc = self.assertRaises(exception.PortRangeExhausted, self.allocate,
+                                str(uuid.uuid4()))
+        self.assertEqual(400, exc.code)
+        self.assertIn('10000:10006', str(exc))
+
+    def test_more_ports_than_nova_allows_is_refused(self):
+        self.assertRaises(exception.SerialPortNumberLimitExceeded,
+                          self.allocate, str(uuid.uuid4()), 4)
+
+    def test_first_allocation_reconciles_before_handing_out(self):
+        # A stopped domain names port 10000; the pool file is new.
+        stopped = self.define(
+            ['<serial type="tcp"><source mode="bind" host="127.0.0.1" '
+             'service="10000"/><target port="0"/></serial>'], start=False)
+        result = self.allocate(str(uuid.uuid4()))
+        self.assertNotEqual(10000, result['ports'][0]['port'])
+        self.assertEqual([10000], self.confirmed(stopped.UUIDString()))
+
+    def test_sync_rebuilds_a_lost_pool_from_libvirt(self):
+        instance_uuid = str(uuid.uuid4())
+        self.define(self.allocate(instance_uuid, 2)['devices'],
+                    instance_uuid)
+        ports = [a['port'] for a in self.pool.allocations(instance_uuid)]
+        self.manager.serial_consoles.pool = self.make_pool('10000:10006',
+                                                           'new.sqlite')
+        self.manager.sync_instances()
+        self.assertEqual(ports, [
+            a['port'] for a in self.manager.serial_consoles.pool.allocations(
+                instance_uuid) if a['confirmed']])
+        self.assertEqual('running', self.registered(instance_uuid)['state'])
+
+    def test_release_frees_only_ports_no_domain_names(self):
+        never_defined = str(uuid.uuid4())
+        [pending] = self.allocate(never_defined)['ports']
+        self.assertEqual([pending['port']], self.compute.release_serial_ports(
+            {}, HOST, never_defined))
+        defined = str(uuid.uuid4())
+        self.define(self.allocate(defined)['devices'], defined)
+        self.assertEqual([], self.compute.release_serial_ports({}, HOST,
+                                                               defined))
+        self.assertEqual(1, len(self.pool.allocations(defined)))
+
+    def test_console_output_is_the_tail_of_port_zero_log(self):
+        instance_uuid = str(uuid.uuid4())
+        result = self.allocate(instance_uuid)
+        self.define(result['devices'], instance_uuid)
+        with open(result['log_file'], 'w') as log:
+            log.write('Linux version 6.1\nbusybox init\n/ # \n')
+        self.assertEqual('busybox init\n/ # \n',
+                         self.compute.get_console_output(
+                             {}, HOST, instance_uuid, length=2))
+        self.assertEqual('Linux version 6.1\nbusybox init\n/ # \n',
+                         self.compute.get_console_output(
+                             {}, HOST, instance_uuid))
+
+    def test_console_output_without_log_is_a_named_error(self):
+        dom = self.define()
+        exc = self.assertRaises(exception.ConsoleLogNotFound,
+                                self.compute.get_console_output, {}, HOST,
+                                dom.UUIDString())
+        self.assertIn('no <log file=...>', str(exc))
+
+    def test_console_output_of_unknown_instance_is_404(self):
+        exc = self.assertRaises(exception.InstanceNotFound,
+                                self.compute.get_console_output, {}, HOST,
+                                str(uuid.uuid4()), 10)
+        self.assertEqual(404, exc.code)
+
+    def test_console_output_length_must_be_lines(self):
+        dom = self.define()
+        self.assertRaises(exception.Invalid, self.compute.get_console_output,
+                          {}, HOST, dom.UUIDString(), -3)
+
+    def test_port_another_domain_names_stays_taken_when_one_goes(self):
+        self.listen_to_events()
+        first = str(uuid.uuid4())
+        devices = self.allocate(first)['devices']
+        port = self.pool.allocations(first)[0]['port']
+        dom = self.define(devices, first)
+        wait_for(lambda: self.confirmed(first))
+        second = self.define(devices, start=False).UUIDString()
+        wait_for(lambda: self.confirmed(second))
+        dom.destroy()  # an event for the first: it takes the port back
+        wait_for(lambda: self.confirmed(first))
+        dom.undefine()
+        wait_for(lambda: self.registered(first) is None)
+        self.assertEqual([port], self.confirmed(second))
