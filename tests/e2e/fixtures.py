@@ -70,14 +70,14 @@ class ConsoleWorld(fixtures.Fixture):
         if self.separate:
             vhost = self.useFixture(func_fixtures.RabbitVhost())
             self.deployment = self.useFixture(func_fixtures.Deployment(
-                transport_url=vhost.url, **self.config))
+                transport_url=vhost.url, options=self.config))
             self.deployment.run('serialproxy-manage', 'db', 'sync')
             for name in ('serialproxy-consoleauth', 'serialproxy-compute',
                          'serialproxy-api', 'serialproxy-proxy'):
                 self.deployment.start(name)
         else:
             self.deployment = self.useFixture(
-                func_fixtures.Deployment(**self.config))
+                func_fixtures.Deployment(options=self.config))
             self.deployment.start('serialproxy-all')
         self.deployment.wait_ready()
         self.browser = self.useFixture(Browser()).browser
