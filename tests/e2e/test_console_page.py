@@ -1,9 +1,11 @@
 """The console page in headless Chromium against a real guest's shell.
 
-Real parts only: serialproxy-all, a QEMU guest under libvirtd, Debian's
-Chromium. One guest and one deployment serve every test of a class (a TCG
-boot is the slow part); each test opens its own console URL and browser
-context, and closes them when done, so the console is free for the next.
+Real parts only: serialproxy-all (or the four services over RabbitMQ
+where an operator's tool or a proxy's death is part of the story), a QEMU
+guest under libvirtd, Debian's Chromium. One guest and one deployment serve
+every test of a class (a TCG boot is the slow part); each test opens its
+own console URL and browser context, and closes them when done, so the
+console is free for the next.
 """
 
 import random
