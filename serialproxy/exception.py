@@ -134,3 +134,61 @@ class HypervisorUnavailable(SerialProxyException):
 class ServiceUnavailable(SerialProxyException):
     msg_fmt = 'The %(service)s service did not answer in time.'
     code = 503
+
+
+class InvalidAPIVersion(Invalid):
+    msg_fmt = ('API version %(version)s is not in the form "X.Y" or '
+               '"latest".')
+
+    def __init__(self, message=None, **kwargs):
+        # A header value echoed back: keep it short.
+        version = str(kwargs.get('version', ''))
+        if len(version) > 32:
+            kwargs['version'] = version[:32] + '...'
+        super().__init__(message, **kwargs)
+
+
+class VersionNotAcceptable(SerialProxyException):
+    msg_fmt = ('Version %(version)s is not supported by the API. Minimum '
+               'is %(min_version)s and maximum is %(max_version)s.')
+    code = 406
+
+
+class ValidationError(Invalid):
+    msg_fmt = 'Invalid input: %(detail)s'
+
+
+class RequestTooLarge(SerialProxyException):
+    msg_fmt = 'Request body is larger than %(limit)d bytes.'
+    code = 413
+
+
+class PolicyNotAuthorized(SerialProxyException):
+    msg_fmt = 'Policy does not allow %(action)s to be performed.'
+    code = 403
+
+
+class Unauthorized(SerialProxyException):
+    msg_fmt = 'Authentication required.'
+    code = 401
+
+
+class ConsoleOutputUnavailable(SerialProxyException):
+    msg_fmt = ('Compute host %(host)s cannot return console output of '
+               'instance %(instance_uuid)s.')
+    code = 501
+
+
+class InvalidContentType(SerialProxyException):
+    msg_fmt = 'Unsupported Content-Type %(content_type)r: send JSON.'
+    code = 415
+
+
+class ServerActionNotFound(Invalid):
+    msg_fmt = 'There is no such action: %(action)s'
+
+
+class FeatureUnavailable(SerialProxyException):
+    msg_fmt = ('The %(service)s service of this deployment does not offer '
+               '%(feature)s yet.')
+    code = 501

@@ -50,3 +50,18 @@ def get_server(target, endpoints):
     return messaging.get_rpc_server(
         _transport(), target, endpoints, executor='threading',
         access_policy=messaging.DefaultRPCAccessPolicy)
+
+
+# What a caller sees when the remote endpoint predates the method: the
+# exception itself on the in-process driver, a RemoteError naming it over
+# a broker.
+UNSUPPORTED_METHOD_ERRORS = (messaging.NoSuchMethod,
+                             messaging.UnsupportedVersion,
+                             messaging.RemoteError)
+
+
+def is_unsupported_method(exc):
+    """Whether exc says the remote service lacks the method called."""
+    if isinstance(exc, messaging.RemoteError):
+        return exc.exc_type in ('NoSuchMethod', 'UnsupportedVersion')
+    return isinstance(exc, UNSUPPORTED_METHOD_ERRORS)

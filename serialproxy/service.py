@@ -14,7 +14,8 @@ import wsgiref.simple_server
 import oslo_messaging as messaging
 from oslo_log import log as logging
 
-from serialproxy.api import app as api_app
+from serialproxy.api import pipeline as api_pipeline
+from serialproxy.api import wsgi as api_wsgi
 from serialproxy.compute import libvirt_driver
 from serialproxy.compute import lifecycle
 from serialproxy.compute import manager as compute_manager
@@ -174,17 +175,25 @@ class _ThreadingWSGIServer(socketserver.ThreadingMixIn,
 
 class _QuietHandler(wsgiref.simple_server.WSGIRequestHandler):
     def log_message(self, fmt, *args):
-        # Request lines carry no token here, but keep access logs in
-        # oslo.log rather than on stderr.
-        LOG.info('%s %s', self.address_string(), fmt % args)
+        # Access logs go to oslo.log rather than stderr, and a console
+        # token in a request line (GET /os-console-auth-tokens/T) never
+        # reaches them.
+        LOG.info('%s %s', self.address_string(),
+                 api_wsgi.redact_path(fmt % args))
 
 
 class APIService:
-    """The REST API on a threaded WSGI server (uwsgi can host app.py too)."""
+    """The REST API on a threaded WSGI server.
 
-    def __init__(self, host, port):
+    The application is the api-paste.ini pipeline, so a WSGI server such
+    as uwsgi can host the same thing (serialproxy.api.pipeline.load_app).
+    """
+
+    def __init__(self, host, port, app=None):
+        if app is None:
+            app = api_pipeline.load_app()
         self.httpd = wsgiref.simple_server.make_server(
-            host, port, api_app.APIRouter(),
+            host, port, app,
             server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
         self._thread = threading.Thread(target=self.httpd.serve_forever,
                                         name='api', daemon=True)

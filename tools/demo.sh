@@ -35,6 +35,7 @@ state_path = $state
 [api]
 listen = 127.0.0.1
 port = $api_port
+auth_strategy = noauth
 [serial_console]
 serialproxy_host = 0.0.0.0
 serialproxy_port = $proxy_port

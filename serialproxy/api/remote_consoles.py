@@ -1,17 +1,30 @@
-"""The serial console URL of a server, in Nova's remote-consoles shape."""
+"""The serial console URL of a server, in each shape Nova has used.
+
+* ``POST /servers/{id}/remote-consoles`` (2.6 and later),
+* the ``os-getSerialConsole`` server action (2.1 to 2.5),
+* the serial-ports blueprint's
+  ``POST /v2/{tenant_id}/servers/{id}/get-serial-console``.
+
+All three hand out the same thing: a URL of the websocket proxy carrying a
+fresh token for the server's first serial port.
+"""
 
 import urllib.parse
 
 from oslo_log import log as logging
 
+from serialproxy.api import api_version
+from serialproxy.api import servers
+from serialproxy.api import validation
+from serialproxy.api import wsgi
+from serialproxy.api.schemas import remote_consoles as schemas
 from serialproxy import conf as sp_conf
 from serialproxy import exception
+from serialproxy import policy
+from serialproxy.policies import remote_consoles as rc_policies
 
 CONF = sp_conf.CONF
 LOG = logging.getLogger(__name__)
-
-# Console protocols Nova knows; we serve one, and say so for the others.
-_KNOWN_PROTOCOLS = ('vnc', 'spice', 'rdp', 'serial', 'mks')
 
 
 def console_url(base_url, token):
@@ -23,41 +36,60 @@ def console_url(base_url, token):
         parts._replace(query=urllib.parse.urlencode(query)))
 
 
-def _validate(body):
-    console = body.get('remote_console') if isinstance(body, dict) else None
-    if not isinstance(console, dict):
-        raise exception.Invalid(
-            'Body must be {"remote_console": {"protocol": ..., '
-            '"type": ...}}.')
-    protocol = console.get('protocol')
-    console_type = console.get('type')
-    if protocol not in _KNOWN_PROTOCOLS:
-        raise exception.ConsoleTypeInvalid(console_type=protocol)
-    if protocol != 'serial' or console_type != 'serial':
-        raise exception.ConsoleTypeUnavailable(
-            console_type='%s/%s' % (protocol, console_type))
-
-
 class RemoteConsolesController:
     def __init__(self, consoleauth_api, compute_api):
         self.consoleauth_api = consoleauth_api
         self.compute_api = compute_api
 
-    def create(self, ctxt, server_id, body):
-        _validate(body)
+    def serial_console_url(self, req, server_id, index=0):
+        """Authorize the caller, locate the port, issue a token: the URL."""
+        instance = servers.lookup(req, self.consoleauth_api, server_id)
+        ctxt = req.context
+        policy.authorize(ctxt, rc_policies.NAME, servers.target(instance))
         if not CONF.serial_console.enabled:
             raise exception.ConsoleNotEnabled()
-        url = self.get_serial_console_url(ctxt, server_id)
+        rpc_ctxt = ctxt.to_rpc()
+        console = self.compute_api.get_serial_console(
+            rpc_ctxt, instance['host'], server_id, index)
+        token = self.consoleauth_api.authorize_console(
+            rpc_ctxt, server_id, instance['host'], console['host'],
+            console['port'], index=index, console_type='serial')
+        LOG.info('Serial console %d of server %s handed out to user %s',
+                 index, server_id, ctxt.user_id)
+        return console_url(CONF.serial_console.base_url, token)
+
+    @api_version.versioned('2.6')
+    @validation.schema(schemas.create_v26, '2.6', '2.7')
+    @validation.schema(schemas.create_v28, '2.8')
+    def create(self, req, server_id, body):
+        """POST /servers/{id}/remote-consoles."""
+        console = body['remote_console']
+        if (console['protocol'], console['type']) != ('serial', 'serial'):
+            raise exception.ConsoleTypeUnavailable(
+                console_type='%s/%s' % (console['protocol'],
+                                        console['type']))
+        url = self.serial_console_url(req, server_id)
         return {'remote_console': {'protocol': 'serial', 'type': 'serial',
                                    'url': url}}
 
-    def get_serial_console_url(self, ctxt, server_id, index=0):
-        instance = self.consoleauth_api.get_instance(ctxt, server_id)
-        console = self.compute_api.get_serial_console(
-            ctxt, instance['host'], server_id, index)
-        token = self.consoleauth_api.authorize_console(
-            ctxt, server_id, instance['host'], console['host'],
-            console['port'], index=index, console_type='serial')
-        LOG.info('Serial console %d of server %s handed out', index,
-                 server_id)
-        return console_url(CONF.serial_console.base_url, token)
+    @api_version.versioned('2.1', '2.5')
+    @wsgi.action('os-getSerialConsole')
+    @validation.schema(schemas.get_serial_console)
+    def get_serial_console(self, req, server_id, body):
+        """The server action of 2.1 to 2.5."""
+        url = self.serial_console_url(req, server_id)
+        return {'console': {'type': 'serial', 'url': url}}
+
+    @api_version.versioned('2.1', '2.5')
+    @wsgi.action('os-getVNCConsole', 'os-getSPICEConsole', 'os-getRDPConsole')
+    @validation.schema(schemas.other_console_actions)
+    def get_other_console(self, req, server_id, body):
+        """Nova's other console actions: valid, but we serve serial only."""
+        (name, options), = body.items()
+        raise exception.ConsoleTypeUnavailable(console_type=options['type'])
+
+    @validation.schema(schemas.blueprint_get_serial_console)
+    def blueprint_get_serial_console(self, req, server_id, body):
+        """The serial-ports blueprint's call, under /v2/{tenant_id}."""
+        url = self.serial_console_url(req, server_id)
+        return {'serial_console': {'url': url}}

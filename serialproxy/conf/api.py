@@ -16,10 +16,22 @@ api_opts = [
                 help='Port serialproxy-api listens on. Not 8774, so it can '
                      'run beside nova-api on one host.'),
     cfg.StrOpt('auth_strategy',
-               default='noauth',
-               choices=[('noauth', 'No authentication: every caller is '
-                                   'an admin. Development only.')],
-               help='How API callers are authenticated.'),
+               default='keystone',
+               choices=[('keystone', 'Keystone tokens, validated by '
+                                     'keystonemiddleware (options in '
+                                     '[keystone_authtoken]).'),
+                        ('noauth', 'No authentication: the caller names '
+                                   'itself in X-Auth-Token as '
+                                   '"user_id:project_id" (none: admin). '
+                                   'Development only.')],
+               help='How API callers are authenticated: picks the pipeline '
+                    'of that name in api_paste_config.'),
+    cfg.StrOpt('api_paste_config',
+               default='api-paste.ini',
+               help='The WSGI pipeline definition (PasteDeploy). A relative '
+                    'path is looked up beside the config files, then in '
+                    'the current directory, then the copy in the source '
+                    'tree.'),
 ]
 
 

@@ -23,6 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 LIBVIRT_URI = os.environ.get('SERIALPROXY_LIBVIRT_URI', 'qemu:///system')
+SERIALPROXY_NS = 'http://openstack.org/xmlns/serialproxy/1.0'
 RABBIT = os.environ.get('SERIALPROXY_RABBIT_URL',
                         'rabbit://guest:guest@127.0.0.1:5672/')
 
@@ -53,13 +54,16 @@ class Guest(fixtures.Fixture):
     """
 
     def __init__(self, boot_timeout=120, before_start=None,
-                 serial_log=None):
+                 serial_log=None, project_id=None, user_id=None):
         """before_start(guest), if given, may change the defined domain
         before it boots (and must then set guest.port to its console).
-        serial_log: absolute path virtlogd logs serial port 0 to."""
+        serial_log: absolute path virtlogd logs serial port 0 to.
+        project_id and user_id, if given, become its owner."""
         self.boot_timeout = boot_timeout
         self.before_start = before_start
         self.serial_log = serial_log
+        self.project_id = project_id
+        self.user_id = user_id
         self.uuid = str(uuid.uuid4())
         self.name = 'sp-func-' + self.uuid[:8]
         self.port = free_port()
@@ -72,6 +76,8 @@ class Guest(fixtures.Fixture):
             check=True, env=dict(os.environ, SP_REPLACE='1',
                                  SP_LIBVIRT_URI=LIBVIRT_URI,
                                  SP_SERIAL_LOG=self.serial_log or ''))
+        if self.project_id:
+            self._set_owner()
         if self.before_start is not None:
             # define-guest.sh always starts the guest: stop it at once.
             self.virsh('destroy', self.name)
@@ -84,6 +90,15 @@ class Guest(fixtures.Fixture):
         return subprocess.run(['virsh', '-q', '-c', LIBVIRT_URI, *args],
                               check=check, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True).stdout
+
+    def _set_owner(self):
+        # The owner as serialproxy's own domain metadata, which the compute
+        # agent reports to the instance registry (Nova writes its own).
+        owner = ('<owner xmlns="%s"><project uuid="%s"/><user uuid="%s"/>'
+                 '</owner>' % (SERIALPROXY_NS, self.project_id,
+                               self.user_id or ''))
+        self.virsh('metadata', self.name, '--uri', SERIALPROXY_NS, '--key',
+                   'sp', '--set', owner, '--live', '--config')
 
     def _shell_answers(self):
         # QEMU's tcp chardev takes one client at a time: probe, then leave.
@@ -156,7 +171,10 @@ class Deployment(fixtures.Fixture):
         }
         if self.transport_url:
             config['DEFAULT']['transport_url'] = self.transport_url
-        config['api'] = {'listen': '127.0.0.1', 'port': str(self.api_port)}
+        # Functional tests of the console path are not about Keystone:
+        # tests/unit/api runs keystonemiddleware with its own fixture.
+        config['api'] = {'listen': '127.0.0.1', 'port': str(self.api_port),
+                         'auth_strategy': 'noauth'}
         config['serial_console'] = {
             'serialproxy_host': '127.0.0.1',
             'serialproxy_port': str(self.proxy_port),
@@ -251,7 +269,9 @@ class Deployment(fixtures.Fixture):
 
         def ask():
             self.check_alive()
-            status, reply = self.api_request('POST', path, body)
+            # remote-consoles exists from microversion 2.6 on.
+            status, reply = self.api_request('POST', path, body,
+                                             version='2.6')
             # 404 until the compute agent's first report has landed.
             return (status, reply) if status not in (None, 404) else None
         status, reply = wait_for(ask, 60, 'the console URL')
@@ -272,12 +292,15 @@ class Deployment(fixtures.Fixture):
                 raise AssertionError('%s exited with %s' % (name,
                                                             proc.returncode))
 
-    def api_request(self, method, path, body=None):
+    def api_request(self, method, path, body=None, version=None):
         data = None if body is None else json.dumps(
             body).encode()
+        headers = {'Content-Type': 'application/json'}
+        if version:
+            headers['OpenStack-API-Version'] = 'compute %s' % version
         req = urllib.request.Request(
             'http://127.0.0.1:%d%s' % (self.api_port, path), data=data,
-            method=method, headers={'Content-Type': 'application/json'})
+            method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 return resp.status, resp.read()
@@ -285,3 +308,28 @@ class Deployment(fixtures.Fixture):
             return exc.code, exc.read()
         except OSError:
             return None, b''
+
+
+class AllInOneWithGuest(fixtures.Fixture):
+    """serialproxy-all and a guest owned by project_id/user_id, ready once
+    the guest is in the instance registry."""
+
+    def __init__(self, project_id, user_id):
+        self.project_id = project_id
+        self.user_id = user_id
+
+    def _setUp(self):
+        self.guest = self.useFixture(Guest(project_id=self.project_id,
+                                           user_id=self.user_id))
+        self.deployment = self.useFixture(Deployment())
+        self.deployment.start('serialproxy-all')
+        self.deployment.wait_ready()
+        # The compute agent reports its instances right after start.
+        wait_for(self._guest_registered, 60,
+                 'the guest in the instance registry')
+
+    def _guest_registered(self):
+        self.deployment.check_alive()
+        status, _ = self.deployment.api_request(
+            'GET', '/v2.1/servers/%s' % self.guest.uuid)
+        return status == 200

@@ -145,7 +145,7 @@ class ComputeAgentTest(AgentTestCase):
                                    {}, self.host,
                                    'filler-%d' % len(handed_out))['ports']]
             except exception.PortRangeExhausted as exc:
-                self.assertEqual(409, exc.code)
+                self.assertEqual(400, exc.code)
                 break
         self.assertGreater(len(handed_out), 0)
         self.assertEqual(set(), set(handed_out) & set(guest.ports))

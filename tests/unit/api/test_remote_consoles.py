@@ -1,94 +1,109 @@
-"""The API through real RPC to real consoleauth and compute endpoints."""
+"""Console URLs in each of Nova's shapes, through the real pipeline."""
 
-import json
 import urllib.parse
 import uuid
 
-import libvirt
-import webob
-
-from serialproxy.api import app
+from serialproxy.api import pipeline
 from serialproxy.api import remote_consoles
-from serialproxy.compute import libvirt_driver
-from serialproxy.compute import manager as compute_manager
-from serialproxy.compute import rpcapi as compute_rpcapi
-from serialproxy.consoleauth import manager as consoleauth_manager
 from serialproxy.consoleauth import rpcapi as consoleauth_rpcapi
-from serialproxy.db import api as db_api
-from serialproxy.proxy import rpcapi as proxy_rpcapi
-from tests.unit import base
-from tests.unit import rpc_fixture
+from tests.unit.api import base
 
-TEST_URI = 'test:///default'
-DOMAIN = """<domain type='test'><name>%(name)s</name><uuid>%(uuid)s</uuid>
-  <memory>65536</memory><os><type>hvm</type></os><devices>
-  <serial type='tcp'><source mode='bind' host='127.0.0.1' service='10077'/>
-  <protocol type='raw'/><target port='0'/></serial></devices></domain>"""
 BODY = {'remote_console': {'protocol': 'serial', 'type': 'serial'}}
+ACTION = {'os-getSerialConsole': {'type': 'serial'}}
 
 
-class RemoteConsolesTest(base.TestCase):
-    def setUp(self):
-        super().setUp()
-        self.flags(group='serial_console',
-                   base_url='wss://console.example/serial/')
-        database = db_api.Database('sqlite:///%s/db' % self.state_path)
-        database.sync()
-        rpc = self.useFixture(rpc_fixture.InProcessRPC())
-        self.consoleauth = consoleauth_manager.ConsoleAuthManager(
-            database, proxy_rpcapi.ProxyAPI())
-        rpc.serve(consoleauth_rpcapi.TOPIC, self.consoleauth)
-        driver = libvirt_driver.LibvirtDriver(TEST_URI, 'compute-1',
-                                              '127.0.0.1')
-        self.compute = compute_manager.ComputeManager(
-            driver, consoleauth_rpcapi.ConsoleAuthAPI())
-        rpc.serve(compute_rpcapi.TOPIC, self.compute, server='compute-1')
-        self.conn = libvirt.open(TEST_URI)
-        self.addCleanup(self.conn.close)
-        self.app = app.APIRouter()
+class RemoteConsolesTest(base.APITestCase):
+    def post(self, server_id, body=BODY, version='2.6', **kwargs):
+        return self.request('POST',
+                            '/v2.1/servers/%s/remote-consoles' % server_id,
+                            body=body, version=version, **kwargs)
 
-    def define(self, start=True):
-        instance_uuid = str(uuid.uuid4())
-        dom = self.conn.defineXML(DOMAIN % {'name': 'vm-' + instance_uuid,
-                                            'uuid': instance_uuid})
-        if start:
-            dom.create()
-
-        def remove():
-            if dom.isActive():
-                dom.destroy()
-            dom.undefine()
-        self.addCleanup(remove)
-        self.compute.report_instances()
-        return instance_uuid
-
-    def post(self, server_id, body=BODY, raw=None):
-        req = webob.Request.blank(
-            '/v2.1/servers/%s/remote-consoles' % server_id, method='POST',
-            content_type='application/json',
-            body=raw if raw is not None else json.dumps(body).encode())
-        return req.get_response(self.app)
+    def assertOpensConsole(self, url, server_id):
+        parts = urllib.parse.urlsplit(url)
+        self.assertEqual(('wss', 'console.example', '/serial/'),
+                         (parts.scheme, parts.netloc, parts.path))
+        token, = urllib.parse.parse_qs(parts.query)['token']
+        checked = consoleauth_rpcapi.ConsoleAuthAPI().check_token({}, token)
+        self.assertEqual((server_id, base.COMPUTE_HOST, '127.0.0.1', 10077),
+                         (checked['instance_uuid'], checked['compute_host'],
+                          checked['host'], checked['port']))
 
     def test_url_carries_a_token_that_opens_this_console(self):
         server_id = self.define()
         resp = self.post(server_id)
-        self.assertEqual(200, resp.status_int)
+        self.assertEqual(200, resp.status_int, resp.body)
         console = resp.json['remote_console']
         self.assertEqual(('serial', 'serial'),
                          (console['protocol'], console['type']))
-        url = urllib.parse.urlsplit(console['url'])
-        self.assertEqual(('wss', 'console.example', '/serial/'),
-                         (url.scheme, url.netloc, url.path))
-        token, = urllib.parse.parse_qs(url.query)['token']
-        checked = consoleauth_rpcapi.ConsoleAuthAPI().check_token({}, token)
-        self.assertEqual((server_id, 'compute-1', '127.0.0.1', 10077),
-                         (checked['instance_uuid'], checked['compute_host'],
-                          checked['host'], checked['port']))
+        self.assertOpensConsole(console['url'], server_id)
 
-    def assertFault(self, resp, code, name):
-        self.assertEqual(code, resp.status_int)
-        self.assertEqual(code, resp.json[name]['code'])
-        self.assertTrue(resp.json[name]['message'])
+    def test_project_id_in_the_url_is_accepted_when_it_is_the_callers(self):
+        server_id = self.define()
+        resp = self.request('POST', '/v2.1/%s/servers/%s/remote-consoles'
+                            % (base.PROJECT, server_id), body=BODY,
+                            version='2.6')
+        self.assertEqual(200, resp.status_int, resp.body)
+        resp = self.request('POST', '/v2.1/%s/servers/%s/remote-consoles'
+                            % (base.OTHER_PROJECT, server_id), body=BODY,
+                            version='2.6')
+        self.assertFault(resp, 400, 'badRequest', "doesn't match")
+
+    def test_remote_consoles_do_not_exist_before_2_6(self):
+        self.assertFault(self.post(self.define(), version='2.5'), 404,
+                         'itemNotFound')
+        self.assertFault(self.post(self.define(), version=None), 404,
+                         'itemNotFound')
+
+    def test_legacy_action_answers_at_2_1_to_2_5(self):
+        server_id = self.define()
+        for version in (None, '2.1', '2.5'):
+            resp = self.request('POST', '/v2.1/servers/%s/action'
+                                % server_id, body=ACTION, version=version)
+            self.assertEqual(200, resp.status_int, resp.body)
+            self.assertEqual('serial', resp.json['console']['type'])
+            self.assertOpensConsole(resp.json['console']['url'], server_id)
+
+    def test_legacy_action_is_gone_from_2_6(self):
+        resp = self.request('POST', '/v2.1/servers/%s/action'
+                            % self.define(), body=ACTION, version='2.6')
+        self.assertFault(resp, 404, 'itemNotFound')
+
+    def test_legacy_action_rejects_other_types_by_schema(self):
+        resp = self.request('POST', '/v2.1/servers/%s/action'
+                            % self.define(),
+                            body={'os-getSerialConsole': {'type': 'novnc'}})
+        self.assertFault(resp, 400, 'badRequest', 'os-getSerialConsole/type')
+
+    def test_nova_vnc_action_is_valid_but_unavailable(self):
+        resp = self.request('POST', '/v2.1/servers/%s/action'
+                            % self.define(),
+                            body={'os-getVNCConsole': {'type': 'novnc'}})
+        self.assertFault(resp, 400, 'badRequest', 'Unavailable console type')
+
+    def test_blueprint_route_returns_serial_console_body(self):
+        server_id = self.define()
+        path = '/v2/%s/servers/%s/get-serial-console' % (base.PROJECT,
+                                                         server_id)
+        for body in (None, {}):
+            resp = self.request('POST', path, body=body)
+            self.assertEqual(200, resp.status_int, resp.body)
+            self.assertEqual(['url'], list(resp.json['serial_console']))
+            self.assertOpensConsole(resp.json['serial_console']['url'],
+                                    server_id)
+        self.assertFault(self.request('POST', path, body={'type': 'vnc'}),
+                         400, 'badRequest')
+
+    def test_admin_gets_any_projects_console(self):
+        server_id = self.define(project=base.OTHER_PROJECT)
+        self.assertEqual(200, self.post(server_id, token='admin').status_int)
+
+    def test_reader_is_forbidden(self):
+        self.assertFault(self.post(self.define(), token='reader'), 403,
+                         'forbidden', 'serialproxy:remote_consoles:create')
+
+    def test_other_projects_server_does_not_exist_for_a_member(self):
+        server_id = self.define(project=base.OTHER_PROJECT)
+        self.assertFault(self.post(server_id), 404, 'itemNotFound')
 
     def test_unknown_server_is_404(self):
         self.assertFault(self.post(str(uuid.uuid4())), 404, 'itemNotFound')
@@ -97,40 +112,58 @@ class RemoteConsolesTest(base.TestCase):
         self.assertFault(self.post(self.define(start=False)), 409,
                          'conflictingRequest')
 
+    def test_server_without_serial_port_is_400(self):
+        self.assertFault(self.post(self.define(serial=False)), 400,
+                         'badRequest', 'no TCP serial port')
+
     def test_other_console_types_are_400(self):
         server_id = self.define()
         for console in ({'protocol': 'vnc', 'type': 'novnc'},
-                        {'protocol': 'telnet', 'type': 'serial'},
                         {'protocol': 'serial', 'type': 'spice-html5'}):
-            self.assertFault(self.post(server_id, {'remote_console':
-                                                   console}),
-                             400, 'badRequest')
+            self.assertFault(self.post(server_id,
+                                       {'remote_console': console}),
+                             400, 'badRequest', 'Unavailable console type')
+        for console in ({'protocol': 'telnet', 'type': 'serial'},
+                        {'protocol': 'serial'},
+                        {'protocol': 'serial', 'type': 'serial', 'x': 1}):
+            self.assertFault(self.post(server_id,
+                                       {'remote_console': console}),
+                             400, 'badRequest', 'Invalid input')
 
-    def test_malformed_bodies_are_400(self):
+    def test_mks_is_known_from_2_8_but_unavailable(self):
+        mks = {'remote_console': {'protocol': 'mks', 'type': 'webmks'}}
         server_id = self.define()
-        for raw in (b'{', b'[]', b'{"remote_console": "serial"}', b''):
-            self.assertFault(self.post(server_id, raw=raw), 400,
-                             'badRequest')
+        self.assertFault(self.post(server_id, mks, version='2.6'), 400,
+                         'badRequest', 'Invalid input')
+        self.assertFault(self.post(server_id, mks, version='2.8'), 400,
+                         'badRequest', 'Unavailable console type mks/webmks')
 
-    def test_huge_body_is_refused_without_reading_it_all(self):
-        raw = b'{"x": "' + b'a' * (app.MAX_BODY_BYTES + 1) + b'"}'
-        self.assertFault(self.post(self.define(), raw=raw), 400,
-                         'badRequest')
+    def test_compute_host_that_does_not_answer_is_503(self):
+        self.flags(rpc_call_timeout=1)
+        self.app = pipeline.load_app()  # RPC clients take the timeout
+        server_id = str(uuid.uuid4())
+        self.consoleauth.report_instances({}, 'compute-gone', [{
+            'uuid': server_id, 'name': 'orphan', 'state': 'running',
+            'host': 'compute-gone', 'project_id': base.PROJECT,
+            'user_id': base.USER}])
+        self.assertFault(self.post(server_id), 503, 'serviceUnavailable',
+                         'did not answer')
 
     def test_disabled_serial_console_is_501(self):
         self.flags(group='serial_console', enabled=False)
         self.assertFault(self.post(self.define()), 501, 'notImplemented')
 
-    def test_unknown_route_is_404_and_wrong_method_405(self):
-        resp = webob.Request.blank('/v2.1/nothing').get_response(self.app)
-        self.assertFault(resp, 404, 'itemNotFound')
-        resp = webob.Request.blank(
-            '/v2.1/servers/x/remote-consoles').get_response(self.app)
-        self.assertFault(resp, 405, 'badMethod')
-        self.assertEqual('POST', resp.headers['Allow'])
+    def test_policy_file_can_open_consoles_to_readers(self):
+        policy_file = '%s/policy.yaml' % self.state_path
+        with open(policy_file, 'w') as f:
+            f.write('"serialproxy:remote_consoles:create": '
+                    '"rule:project_reader_or_admin"\n')
+        self.flags(group='oslo_policy', policy_file=policy_file)
+        self.assertEqual(200, self.post(self.define(),
+                                        token='reader').status_int)
 
 
-class ConsoleUrlTest(base.TestCase):
+class ConsoleUrlTest(base.base.TestCase):
     def test_token_is_appended_to_an_existing_query(self):
         self.assertEqual(
             'https://p.example/c/?lang=en&token=abc',

@@ -1,0 +1,98 @@
+"""Live serial console sessions of a server: our extension to Nova's API.
+
+Nova cannot say who holds a serial console, nor take it away; here a
+project sees its console sessions and an operator ends them, optionally
+revoking every console token of the server so nobody reconnects with a
+URL handed out earlier. consoleauth owns the sessions (its leases); this
+controller only asks it.
+"""
+
+import datetime
+
+from oslo_log import log as logging
+from oslo_utils import strutils
+
+from serialproxy.api import servers
+from serialproxy.api import validation
+from serialproxy.api import wsgi
+from serialproxy.api.schemas import console_sessions as schemas
+from serialproxy import exception
+from serialproxy import policy
+from serialproxy.policies import console_sessions as cs_policies
+from serialproxy import rpc
+
+LOG = logging.getLogger(__name__)
+
+_FIELDS = ('id', 'instance_uuid', 'index', 'user_id', 'project_id',
+           'remote_address', 'proxy_host', 'bytes_to_guest',
+           'bytes_to_client')
+
+
+def _timestamp(epoch):
+    if epoch is None:
+        return None
+    return datetime.datetime.fromtimestamp(
+        epoch, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def session_view(session):
+    view = {field: session.get(field) for field in _FIELDS}
+    view['started_at'] = _timestamp(session.get('started_at'))
+    return view
+
+
+def _unavailable():
+    return exception.FeatureUnavailable(service='consoleauth',
+                                        feature='console sessions')
+
+
+class ConsoleSessionsController:
+    def __init__(self, consoleauth_api):
+        self.consoleauth_api = consoleauth_api
+
+    def _call(self, method, *args, **kwargs):
+        """Call consoleauth; one without sessions support means 501."""
+        fn = getattr(self.consoleauth_api, method, None)
+        if fn is None:
+            raise _unavailable()
+        try:
+            return fn(*args, **kwargs)
+        except rpc.UNSUPPORTED_METHOD_ERRORS as exc:
+            if rpc.is_unsupported_method(exc):
+                raise _unavailable()
+            raise
+
+    @validation.query_schema(schemas.index_query)
+    def index(self, req, server_id):
+        """GET /servers/{id}/serial-console/sessions."""
+        instance = servers.lookup(req, self.consoleauth_api, server_id)
+        policy.authorize(req.context, cs_policies.PREFIX % 'index',
+                         servers.target(instance))
+        sessions = self._call('list_sessions', req.context.to_rpc(),
+                              instance_uuid=server_id)
+        return {'sessions': [session_view(s) for s in sessions]}
+
+    def _disconnect(self, req, server_id, session_id):
+        instance = servers.lookup(req, self.consoleauth_api, server_id)
+        ctxt = req.context
+        policy.authorize(ctxt, cs_policies.PREFIX % 'delete',
+                         servers.target(instance))
+        revoke = strutils.bool_from_string(
+            req.GET.get('revoke_tokens', 'false'), strict=True)
+        ended = self._call('force_disconnect', ctxt.to_rpc(), server_id,
+                           session_id=session_id, revoke_tokens=revoke)
+        LOG.info('User %s force-disconnected %d console sessions of '
+                 'server %s%s', ctxt.user_id, len(ended), server_id,
+                 ' and revoked its console tokens' if revoke else '')
+
+    @wsgi.response(204)
+    @validation.query_schema(schemas.delete_query)
+    def delete_all(self, req, server_id):
+        """DELETE /servers/{id}/serial-console/sessions."""
+        self._disconnect(req, server_id, None)
+
+    @wsgi.response(204)
+    @validation.query_schema(schemas.delete_query)
+    def delete(self, req, server_id, session_id):
+        """DELETE /servers/{id}/serial-console/sessions/{session_id}."""
+        self._disconnect(req, server_id, session_id)

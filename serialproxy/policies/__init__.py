@@ -1,0 +1,24 @@
+"""Default policy rules, in code; etc/serialproxy/policy.yaml.sample is
+generated from them (``tox -e genpolicy``) and operators override them in
+a policy file.
+"""
+
+import itertools
+
+from serialproxy.policies import base
+from serialproxy.policies import console_auth_tokens
+from serialproxy.policies import console_output
+from serialproxy.policies import console_sessions
+from serialproxy.policies import remote_consoles
+from serialproxy.policies import servers
+
+
+def list_rules():
+    return list(itertools.chain(
+        base.list_rules(),
+        servers.list_rules(),
+        remote_consoles.list_rules(),
+        console_output.list_rules(),
+        console_auth_tokens.list_rules(),
+        console_sessions.list_rules(),
+    ))
