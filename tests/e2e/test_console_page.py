@@ -94,6 +94,23 @@ class ConsolePageTest(ConsolePageTestCase):
         # Nor any service's log, though the page asked for assets with it.
         self.assertNotIn(token, self.world.deployment.logs())
 
+    def test_operator_disconnect_through_the_api_with_revoked_tokens(self):
+        console, _ = self.open_connected('operator-disconnect-api')
+        status, body = self.world.deployment.api_request(
+            'DELETE', '/v2.1/servers/%s/serial-console/sessions'
+            '?revoke_tokens=true' % self.world.guest.uuid)
+        self.assertEqual(204, status, body)
+        state, reason, text = console.wait_for_state('disconnected')
+        self.assertEqual(('operator', 'Disconnected by an operator'),
+                         (reason, text))
+        # The token went with the session: Reconnect is refused and says so.
+        console.page.click('#reconnect')
+        console.page.wait_for_function(
+            "() => document.getElementById('status-text').textContent"
+            ".startsWith('Token expired or invalid')")
+        self.assertEqual(('disconnected', 'expired'),
+                         tuple(console.status()[:2]))
+
     def test_page_is_self_contained_readable_and_keyboard_usable(self):
         requests = []
         context = self.world.browser.new_context(
