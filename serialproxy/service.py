@@ -216,6 +216,7 @@ def console_proxy():
         allowed_origins=CONF.console.allowed_origins,
         handshake_timeout=CONF.console.handshake_timeout,
         rpc_workers=CONF.console.rpc_workers,
+        vendor_path=CONF.console.vendor_path,
         max_per_address=CONF.console.max_sessions_per_address,
         max_per_token=CONF.console.max_sessions_per_token,
         idle_timeout=CONF.console.idle_timeout,

@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
-# Bring serialproxy-all up with the demo guest and print its console URL.
-# Runs on a fresh Debian machine as root; re-running restarts the service.
+# Bring serialproxy-all up with the demo guest and print its console URL:
+# open it in a browser for the guest's shell. Runs on a fresh Debian
+# machine as root; re-running restarts the service and prints a new URL.
 #
 # Environment:
 #   SP_DEMO_PUBLIC_HOST  host name in the printed URL (default 127.0.0.1)
+#   SP_DEMO_PROXY_PORT   console proxy port (default 6083)
+#   SP_DEMO_API_PORT     REST API port, on 127.0.0.1 (default 8790)
+#   SP_DEMO_GUEST        libvirt name of the demo guest (default serialproxy-demo)
+#   SP_DEMO_GUEST_PORT   TCP port of its serial console (default 10000)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 state=$repo/.demo
 public_host=${SP_DEMO_PUBLIC_HOST:-127.0.0.1}
-api_port=8790
-proxy_port=6083
-guest=serialproxy-demo
-guest_port=10000
+api_port=${SP_DEMO_API_PORT:-8790}
+proxy_port=${SP_DEMO_PROXY_PORT:-6083}
+guest=${SP_DEMO_GUEST:-serialproxy-demo}
+guest_port=${SP_DEMO_GUEST_PORT:-10000}
 
 bash tools/test-setup.sh
-bash tools/define-guest.sh "$guest" "$guest_port"
+# virtlogd keeps the guest's serial output in a console log, as Nova's
+# guests have one: the recent output a new console session starts with
+# comes from it.
+SP_SERIAL_LOG=/var/log/libvirt/qemu/$guest-serial.log \
+    bash tools/define-guest.sh "$guest" "$guest_port"
 uuid=$(virsh -q -c qemu:///system domuuid "$guest")
 
 mkdir -p "$state"
@@ -37,6 +46,10 @@ if [ -f "$state/serialproxy-all.pid" ]; then
     kill "$(cat "$state/serialproxy-all.pid")" 2>/dev/null || true
     sleep 1
 fi
+# The demo's database holds only short-lived tokens and sessions: start it
+# afresh, so a schema left by an older checkout (there are no migrations
+# yet) cannot break a re-run after a pull.
+rm -f "$state/serialproxy.sqlite"
 nohup .venv/bin/serialproxy-all --config-file "$state/serialproxy.conf" \
     > "$state/serialproxy-all.log" 2>&1 &
 echo $! > "$state/serialproxy-all.pid"
@@ -63,13 +76,17 @@ for _ in range(120):
 sys.exit('no console URL after 120s; see .demo/serialproxy-all.log')
 PY
 )
+# The API answers with the websocket URL (ws://, as Nova does); a browser
+# opens the same URL with http:// and the page derives ws:// from it.
+page_url=http${url#ws}
 cat <<MSG
 
 serialproxy-all is running (log: .demo/serialproxy-all.log).
-Console URL of the demo guest, valid for 10 minutes:
+Open the demo guest's console in a browser (valid for 10 minutes):
 
-  $url
+  $page_url
 
 In this terminal:  .venv/bin/serialproxy-console '$url'
+New URL:           ./tools/demo.sh
 Stop it:           kill \$(cat .demo/serialproxy-all.pid)
 MSG

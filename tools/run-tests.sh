@@ -6,4 +6,4 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 bash tools/test-setup.sh
-exec .venv/bin/tox -e pep8,py3,functional "$@"
+exec .venv/bin/tox -e pep8,py3,functional,e2e "$@"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian machine (as root) for serialproxy's tests and demo:
-# Debian packages, RabbitMQ, libvirtd with the test guest, and .venv with
-# tox and serialproxy installed. Idempotent: re-running only checks.
+# Debian packages, RabbitMQ, libvirtd with the test guest, the console
+# page's npm packages (node_modules, from package-lock.json), Chromium for
+# the browser tests, and .venv with tox and serialproxy installed.
+# Idempotent: re-running only checks.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,6 +18,23 @@ log() { echo "test-setup: $*" >&2; }
 # pbr's version, and the broker of the multi-process tests.
 ensure_debian_packages python3 python3-venv python3-dev gcc pkg-config \
     libvirt-dev git rabbitmq-server openssl
+# The browser tests run Debian's Chromium (Playwright's own browser
+# downloads are not used); DejaVu gives the page's monospace font.
+ensure_debian_packages chromium fonts-dejavu-core
+
+# The console page's xterm.js, pinned by package-lock.json. Node and npm
+# from Debian unless this machine already has them.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    ensure_debian_packages nodejs npm
+fi
+lock_sum=$(cat "$repo/package.json" "$repo/package-lock.json" | sha256sum)
+stamp=$repo/node_modules/.serialproxy-installed
+if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_sum" ]; then
+    log "installing the console page's npm packages (npm ci)"
+    (cd "$repo" && npm ci --no-audit --no-fund --loglevel=error)
+    printf '%s\n' "$lock_sum" > "$stamp"
+fi
+log "npm packages of the console page installed"
 
 # RabbitMQ: start it when nothing answers on its port.
 rabbit_answers() {

@@ -82,6 +82,14 @@ console_opts = [
                min=1,
                help='Threads the proxy uses for its RPC calls during '
                     'connection setup; bounds concurrent setups.'),
+    cfg.StrOpt('vendor_path',
+               help='Directory holding the npm packages of the console '
+                    'page (@xterm/xterm and @xterm/addon-fit, as "npm ci" '
+                    'installs them from package-lock.json). The proxy '
+                    'serves only the few files the page loads from it. '
+                    'Default: node_modules beside the serialproxy package '
+                    'in a source checkout, where tools/test-setup.sh puts '
+                    'them.'),
 ]
 
 

@@ -65,7 +65,8 @@ class ConsoleProxy:
                  rpc_workers=32, max_per_address=16, max_per_token=2,
                  idle_timeout=0, enforce_session_timeout=False,
                  record_dir=None, record_max_bytes=10 * 1024 * 1024,
-                 record_retention_days=30, replay_lines=0):
+                 record_retention_days=30, replay_lines=0,
+                 vendor_path=None):
         self.consoleauth_api = consoleauth_api
         self.compute_api = compute_api
         self.proxy_host = proxy_host
@@ -93,7 +94,7 @@ class ConsoleProxy:
         self.connections = set()
         # session id -> ClientConnection, for renewal and disconnects
         self.sessions = {}
-        self.static = static_files.StaticFiles()
+        self.static = static_files.StaticFiles(vendor_root=vendor_path)
         self.metrics = metrics.ProxyMetrics()
         self.server = None
         self.admin_server = None
@@ -124,6 +125,11 @@ class ConsoleProxy:
             self._tasks.append(loop.create_task(self._prune_recordings()))
         LOG.info('Console proxy listening on %s:%s, room for %d sessions '
                  'within its open-files limit', host, port, self.capacity)
+        missing = self.static.missing_vendor_files()
+        if missing:
+            LOG.warning('The console page cannot work: %s missing; run '
+                        '"npm ci" in the source tree or set [console] '
+                        'vendor_path', ', '.join(missing))
 
     @property
     def bound_port(self):

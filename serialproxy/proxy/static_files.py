@@ -2,7 +2,11 @@
 
 The page lives at the console URL itself (a GET without Upgrade), so the
 one tokenized URL opens in a browser and works behind any path prefix.
-No directory listings; nothing outside the static root is reachable.
+Its third-party scripts (xterm.js and its fit addon) come from npm, pinned
+by package-lock.json and installed by `npm ci`, never committed and never
+fetched from a CDN: they are answered under vendor/ from a short list of
+files, not by exposing node_modules. No directory listings; nothing
+outside the static root and that list is reachable.
 """
 
 import mimetypes
@@ -12,8 +16,19 @@ import urllib.parse
 
 from serialproxy.proxy import handshake
 
-STATIC_ROOT = os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), 'static')
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STATIC_ROOT = os.path.join(PACKAGE_DIR, 'static')
+# Where `npm ci` leaves the packages in a source checkout.
+DEFAULT_VENDOR_ROOT = os.path.join(os.path.dirname(PACKAGE_DIR),
+                                   'node_modules')
+
+# URL path under vendor/ -> file inside the npm packages directory.
+VENDOR_FILES = {
+    'xterm.js': '@xterm/xterm/lib/xterm.js',
+    'xterm.css': '@xterm/xterm/css/xterm.css',
+    'addon-fit.js': '@xterm/addon-fit/lib/addon-fit.js',
+}
+VENDOR_PREFIX = '/vendor/'
 
 _SECURITY_HEADERS = [
     ('X-Content-Type-Options', 'nosniff'),
@@ -27,14 +42,28 @@ _SECURITY_HEADERS = [
 class StaticFiles:
     """Answers plain GET/HEAD requests from one directory tree."""
 
-    def __init__(self, root=STATIC_ROOT):
+    def __init__(self, root=STATIC_ROOT, vendor_root=None):
         self.root = os.path.realpath(root)
+        self.vendor_root = os.path.realpath(vendor_root or
+                                            DEFAULT_VENDOR_ROOT)
+
+    def missing_vendor_files(self):
+        """Paths of the page's npm files that are not installed."""
+        paths = [os.path.join(self.vendor_root, name)
+                 for name in VENDOR_FILES.values()]
+        return [path for path in paths if not os.path.isfile(path)]
 
     def resolve(self, url_path):
         """The file a URL path names, or None; '/' is index.html."""
         path = posixpath.normpath(urllib.parse.unquote(url_path))
         if path in ('/', '.'):
             path = '/index.html'
+        if path.startswith(VENDOR_PREFIX):
+            name = VENDOR_FILES.get(path[len(VENDOR_PREFIX):])
+            if name is None:
+                return None
+            candidate = os.path.join(self.vendor_root, name)
+            return candidate if os.path.isfile(candidate) else None
         candidate = os.path.realpath(os.path.join(self.root,
                                                   path.lstrip('/')))
         if not candidate.startswith(self.root + os.sep):

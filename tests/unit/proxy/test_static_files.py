@@ -1,4 +1,5 @@
 import os
+import re
 
 from serialproxy.proxy import handshake
 from serialproxy.proxy import static_files
@@ -47,3 +48,65 @@ class StaticFilesTest(base.TestCase):
         raw = self.static.response(get('/', method='HEAD'))
         self.assertTrue(raw.endswith(b'\r\n\r\n'))
         self.assertIn(b'Content-Length: 11', raw)
+
+
+class VendorFilesTest(base.TestCase):
+    """xterm.js and its addon come from the npm packages, a listed few."""
+
+    def setUp(self):
+        super().setUp()
+        self.vendor = os.path.join(self.state_path, 'node_modules')
+        for name in static_files.VENDOR_FILES.values():
+            path = os.path.join(self.vendor, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, 'w') as f:
+                f.write('/* %s */' % name)
+        with open(os.path.join(self.vendor, '@xterm', 'xterm',
+                               'package.json'), 'w') as f:
+            f.write('{}')
+        self.static = static_files.StaticFiles(vendor_root=self.vendor)
+
+    def test_listed_files_are_served_with_their_types(self):
+        raw = self.static.response(get('/vendor/xterm.js'))
+        self.assertTrue(raw.startswith(b'HTTP/1.1 200 OK'))
+        self.assertTrue(raw.endswith(b'/* @xterm/xterm/lib/xterm.js */'))
+        self.assertIn(b'javascript', raw.split(b'\r\n\r\n')[0])
+        raw = self.static.response(get('/vendor/xterm.css'))
+        self.assertIn(b'Content-Type: text/css', raw)
+
+    def test_nothing_else_of_node_modules_is_reachable(self):
+        for target in ('/vendor/', '/vendor/package.json',
+                       '/vendor/@xterm/xterm/package.json',
+                       '/vendor/../node_modules/@xterm/xterm/package.json',
+                       '/node_modules/@xterm/xterm/lib/xterm.js',
+                       '/vendor/xterm.js.map'):
+            self.assertTrue(self.static.response(get(target)).startswith(
+                b'HTTP/1.1 404'), target)
+
+    def test_missing_packages_are_reported_and_answered_404(self):
+        os.remove(os.path.join(self.vendor, '@xterm', 'addon-fit', 'lib',
+                               'addon-fit.js'))
+        self.assertEqual(
+            [os.path.join(os.path.realpath(self.vendor),
+                          '@xterm/addon-fit/lib/addon-fit.js')],
+            self.static.missing_vendor_files())
+        self.assertTrue(self.static.response(
+            get('/vendor/addon-fit.js')).startswith(b'HTTP/1.1 404'))
+
+
+class ConsolePageTest(base.TestCase):
+    """The real page loads only what the proxy really serves."""
+
+    def test_every_asset_of_the_page_is_served(self):
+        static = static_files.StaticFiles()
+        with open(os.path.join(static_files.STATIC_ROOT, 'index.html')) as f:
+            page = f.read()
+        assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+        self.assertIn('vendor/xterm.js', assets)
+        for asset in assets:
+            if asset.startswith('data:'):
+                continue
+            # Relative: the page works behind a path prefix.
+            self.assertFalse(asset.startswith('/') or '//' in asset, asset)
+            self.assertIsNotNone(static.resolve('/' + asset),
+                                 '%s is not served (npm ci not run?)' % asset)

@@ -1,0 +1,376 @@
+// The serial console page: xterm.js joined to the proxy's websocket.
+//
+// The page is served at the console URL itself (a plain GET of
+// .../?token=T), so it derives the websocket URL from its own location:
+// http -> ws, https -> wss, same host, same path. That keeps one URL
+// working behind TLS termination and behind a path prefix.
+//
+// The token is read once, kept in this closure for reconnects, and taken
+// out of the address bar at once so it does not linger in history. It is
+// never logged.
+(function () {
+  'use strict';
+
+  // Texts for the close codes of the proxy's contract, used when the server
+  // gave no reason of its own.
+  var CLOSE_TEXTS = {
+    1000: ['closed', 'The console connection closed'],
+    1001: ['shutdown', 'Console proxy shutting down'],
+    1006: ['lost', 'Connection lost'],
+    1011: ['error', 'Internal error in the console proxy'],
+    4001: ['operator', 'Disconnected by an operator'],
+    4002: ['expired', 'Token expired'],
+    4003: ['idle', 'Idle timeout'],
+    4004: ['lease-lost', 'Session ended by the console service']
+  };
+  var NEW_URL_HINT = 'Ask for a new console URL.';
+  // A guest sitting at a prompt prints nothing until a key is pressed.
+  var QUIET_GUEST_MS = 2000;
+  var ISO_TIME = /\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?/;
+
+  var body = document.body;
+  var statusText = document.getElementById('status-text');
+  var sizeText = document.getElementById('size');
+  var reconnectButton = document.getElementById('reconnect');
+  var fullscreenButton = document.getElementById('fullscreen');
+  var container = document.getElementById('terminal');
+
+  // --- the token: remembered here, removed from the address bar ----------
+  var consoleQuery = location.search;
+  var params = new URLSearchParams(location.search);
+  var hasToken = params.has('token') && params.get('token') !== '';
+  if (params.has('token')) {
+    params.delete('token');
+    var rest = params.toString();
+    history.replaceState(history.state, '',
+                         location.pathname + (rest ? '?' + rest : '') +
+                         location.hash);
+  }
+  var consolePath = location.pathname + consoleQuery;
+  var websocketURL = (location.protocol === 'https:' ? 'wss:' : 'ws:') +
+      '//' + location.host + consolePath;
+
+  // --- status line -------------------------------------------------------
+  function showStatus(state, key, text, detail) {
+    body.dataset.state = state;
+    body.dataset.reason = key;
+    statusText.textContent = detail ?
+        text.replace(/[.\s]+$/, '') + '. ' + detail : text;
+    // Reconnecting cannot help without a token or without xterm.js.
+    reconnectButton.hidden = state !== 'disconnected' ||
+        key === 'no-token' || key === 'no-xterm';
+  }
+
+  function withLocalTime(reason) {
+    var match = ISO_TIME.exec(reason);
+    if (!match) {
+      return reason;
+    }
+    var when = new Date(match[0]);
+    if (isNaN(when.getTime())) {
+      return reason;
+    }
+    return reason + ' (' + when.toLocaleString() + ' your time)';
+  }
+
+  // --- the terminal --------------------------------------------------------
+  if (typeof Terminal === 'undefined' || typeof FitAddon === 'undefined') {
+    showStatus('disconnected', 'no-xterm',
+               'The terminal scripts did not load',
+               'The proxy could not serve xterm.js; its operator must ' +
+               'install the page\'s npm packages (npm ci).');
+    return;
+  }
+
+  var term = new Terminal({
+    cursorBlink: true,
+    fontFamily: '"DejaVu Sans Mono", "Liberation Mono", Menlo, Consolas, ' +
+                'monospace',
+    fontSize: 15,
+    scrollback: 5000,
+    theme: {
+      background: '#101214',
+      foreground: '#e6e6e6',
+      cursor: '#f2f2f2',
+      cursorAccent: '#101214',
+      selectionBackground: '#3b6ea8',
+      selectionForeground: '#ffffff'
+    }
+  });
+  var fit = new FitAddon.FitAddon();
+  term.loadAddon(fit);
+  term.open(container);
+
+  function showSize() {
+    sizeText.textContent = term.cols + '\u00d7' + term.rows;
+    sizeText.title = 'Terminal size, columns \u00d7 rows. A serial line ' +
+        'does not tell the guest its size; to match it run: stty rows ' +
+        term.rows + ' cols ' + term.cols;
+  }
+  term.onResize(showSize);
+
+  var fitPending = false;
+  function scheduleFit() {
+    if (fitPending) {
+      return;
+    }
+    fitPending = true;
+    requestAnimationFrame(function () {
+      fitPending = false;
+      fit.fit();
+    });
+  }
+  fit.fit();
+  showSize();
+  new ResizeObserver(scheduleFit).observe(container);
+  if (document.fonts && document.fonts.ready) {
+    document.fonts.ready.then(scheduleFit);
+  }
+
+  // --- copy on select, paste, keys the browser would otherwise take -------
+  var copyTimer = null;
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).catch(function () {
+        copyWithSelection(text);
+      });
+    } else {
+      copyWithSelection(text);
+    }
+  }
+  function copyWithSelection(text) {
+    // Plain http to a remote host has no Clipboard API: copy the old way.
+    var scratch = document.createElement('textarea');
+    scratch.value = text;
+    scratch.setAttribute('readonly', '');
+    scratch.style.position = 'fixed';
+    scratch.style.opacity = '0';
+    document.body.appendChild(scratch);
+    scratch.select();
+    try {
+      document.execCommand('copy');
+    } finally {
+      document.body.removeChild(scratch);
+      term.focus();
+    }
+  }
+  term.onSelectionChange(function () {
+    // A drag changes the selection many times: copy once it settles.
+    clearTimeout(copyTimer);
+    copyTimer = setTimeout(function () {
+      var text = term.getSelection();
+      if (text) {
+        copyText(text);
+      }
+    }, 150);
+  });
+
+  term.attachCustomKeyEventHandler(function (ev) {
+    var ctrlShift = ev.ctrlKey && ev.shiftKey && !ev.altKey && !ev.metaKey;
+    if (ctrlShift && ev.code === 'KeyC') {
+      // Copy, not the browser's element inspector.
+      ev.preventDefault();
+      if (ev.type === 'keydown' && term.hasSelection()) {
+        copyText(term.getSelection());
+      }
+      return false;
+    }
+    if (ctrlShift && ev.code === 'KeyV') {
+      // Let the browser paste: xterm.js takes the paste event.
+      return false;
+    }
+    if (ctrlShift && ev.code === 'F6') {
+      // Tab goes to the guest; this is the way out for keyboard users.
+      ev.preventDefault();
+      if (ev.type === 'keydown') {
+        (reconnectButton.hidden ? fullscreenButton : reconnectButton).focus();
+      }
+      return false;
+    }
+    return true;
+  });
+
+  // --- full screen: the browser then hands Ctrl+W, Ctrl+T... to the page --
+  fullscreenButton.addEventListener('click', function () {
+    if (document.fullscreenElement) {
+      document.exitFullscreen();
+      return;
+    }
+    document.documentElement.requestFullscreen().then(function () {
+      if (navigator.keyboard && navigator.keyboard.lock) {
+        return navigator.keyboard.lock();
+      }
+    }).catch(function () {
+      // Refused (no user gesture, policy): the page works as before.
+    }).then(function () {
+      term.focus();
+    });
+  });
+  document.addEventListener('fullscreenchange', function () {
+    var on = Boolean(document.fullscreenElement);
+    fullscreenButton.textContent = on ? 'Exit full screen' : 'Full screen';
+    if (!on && navigator.keyboard && navigator.keyboard.unlock) {
+      navigator.keyboard.unlock();
+    }
+  });
+
+  // --- the websocket ----------------------------------------------------------
+  var socket = null;
+  var everOpened = false;
+  var encoder = new TextEncoder();
+
+  function send(bytes) {
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(bytes);
+    }
+  }
+  // websockify refuses text frames: every keystroke goes as binary UTF-8.
+  term.onData(function (data) {
+    send(encoder.encode(data));
+  });
+  term.onBinary(function (data) {
+    var bytes = new Uint8Array(data.length);
+    for (var i = 0; i < data.length; i++) {
+      bytes[i] = data.charCodeAt(i) & 0xff;
+    }
+    send(bytes);
+  });
+
+  function connect() {
+    if (socket) {
+      return;
+    }
+    showStatus('connecting', 'connecting', 'Connecting\u2026');
+    var ws = new WebSocket(websocketURL, ['binary']);
+    ws.binaryType = 'arraybuffer';
+    socket = ws;
+    var opened = false;
+    var heard = false;
+    var quietTimer = null;
+    // A session starts with the console's recent output (when the guest
+    // has a console log): after a reconnect that output replaces the old
+    // screen rather than repeating it. Until something arrives, the old
+    // screen stays.
+    var resetOnFirstData = everOpened;
+
+    ws.onopen = function () {
+      opened = true;
+      everOpened = true;
+      showStatus('connected', 'connected', 'Connected');
+      quietTimer = setTimeout(function () {
+        if (socket === ws && !heard) {
+          showStatus('connected', 'quiet', 'Connected',
+                     'Nothing from the guest yet: press Enter for a prompt.');
+        }
+      }, QUIET_GUEST_MS);
+      term.focus();
+    };
+    ws.onmessage = function (ev) {
+      if (!heard) {
+        heard = true;
+        if (resetOnFirstData) {
+          term.reset();
+        }
+        if (body.dataset.reason === 'quiet') {
+          showStatus('connected', 'connected', 'Connected');
+        }
+      }
+      term.write(typeof ev.data === 'string' ? ev.data
+                                             : new Uint8Array(ev.data));
+    };
+    ws.onclose = function (ev) {
+      clearTimeout(quietTimer);
+      socket = null;
+      var hadFocus = container.contains(document.activeElement);
+      var done = function () {
+        if (hadFocus && !reconnectButton.hidden) {
+          reconnectButton.focus();
+        }
+      };
+      if (!opened && ev.code === 1006) {
+        // A refused upgrade tells the browser nothing: ask the proxy why.
+        explainRefusal().then(done);
+        return;
+      }
+      var known = CLOSE_TEXTS[ev.code] ||
+          ['closed', 'Disconnected (code ' + ev.code + ')'];
+      var text = ev.reason || known[1];
+      var key = known[0];
+      showStatus('disconnected', key, text,
+                 key === 'expired' ? NEW_URL_HINT : '');
+      done();
+    };
+  }
+
+  function explainRefusal() {
+    return fetch(consolePath, {
+      headers: {'X-Serialproxy-Check': '1'},
+      cache: 'no-store',
+      credentials: 'same-origin',
+      redirect: 'manual'
+    }).then(function (response) {
+      var type = response.headers.get('Content-Type') || '';
+      if (type.indexOf('text/plain') !== 0) {
+        // A proxy without the check answers with the page itself.
+        return [response.status, null];
+      }
+      return response.text().then(function (text) {
+        return [response.status, text.trim().slice(0, 300)];
+      });
+    }).then(function (answer) {
+      var status = answer[0];
+      var reason = answer[1];
+      if (reason === null) {
+        showStatus('disconnected', 'lost', 'Could not connect',
+                   'The proxy gave no reason.');
+      } else if (status === 401) {
+        // The proxy's reason is shown unless it only says the same.
+        var said = /expired|invalid/i.test(reason) ? '' :
+            reason.replace(/[.\s]+$/, '') + '. ';
+        showStatus('disconnected', 'expired', 'Token expired or invalid',
+                   said + NEW_URL_HINT);
+      } else if (status === 409) {
+        showStatus('disconnected', 'in-use',
+                   withLocalTime(reason || 'Console in use'));
+      } else if (status === 403) {
+        showStatus('disconnected', 'refused', 'Refused by the proxy',
+                   reason);
+      } else if (status === 429) {
+        showStatus('disconnected', 'busy', 'Too many console sessions',
+                   reason);
+      } else if (status === 503) {
+        showStatus('disconnected', 'unreachable', 'Console unreachable',
+                   reason);
+      } else if (status === 200) {
+        showStatus('disconnected', 'lost', 'Could not connect',
+                   'The console is free now; try again.');
+      } else {
+        showStatus('disconnected', 'refused',
+                   'Could not connect (HTTP ' + status + ')', reason);
+      }
+    }, function () {
+      showStatus('disconnected', 'lost', 'Connection lost',
+                 'The console proxy cannot be reached.');
+    });
+  }
+
+  reconnectButton.addEventListener('click', connect);
+
+  window.addEventListener('beforeunload', function (ev) {
+    // Ctrl+W outside full screen closes the tab: ask first.
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      ev.preventDefault();
+      ev.returnValue = '';
+    }
+  });
+
+  if (hasToken) {
+    connect();
+  } else {
+    showStatus('disconnected', 'no-token',
+               'No console token in this address',
+               'The page removes it from the address bar after loading; ' +
+               'open the console URL you were given again.');
+  }
+  term.focus();
+}());
