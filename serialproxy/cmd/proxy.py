@@ -28,9 +28,11 @@ def raise_open_files_limit():
             break
         except (ValueError, OSError):
             continue
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    LOG.info('Open files limit %d: room for about %d sessions', soft,
-             soft // 2 - 64)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < WANTED_OPEN_FILES:
+        LOG.warning('Open files limit is %d (hard %d): fewer sessions than '
+                    '%d fit; raise it (e.g. systemd LimitNOFILE)', soft, hard,
+                    WANTED_OPEN_FILES // 2)
 
 
 def main():

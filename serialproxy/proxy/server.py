@@ -12,6 +12,7 @@ import collections
 import concurrent.futures
 import hashlib
 import os
+import resource
 import time
 
 import oslo_messaging as messaging
@@ -37,6 +38,16 @@ CLOSE_GRACE_SECONDS = 2.0
 # Time limits are checked by one sweep over all sessions, not a timer each.
 SWEEP_SECONDS = 1.0
 PRUNE_SECONDS = 3600
+
+
+# Descriptors kept back from sessions: listeners, RPC connections, logs.
+RESERVED_FILES = 64
+
+
+def session_capacity():
+    """Sessions the open-files limit allows: two sockets each."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(1, (soft - RESERVED_FILES) // 2)
 
 
 # Header of a plain GET that asks "would this token open now?"; the page
@@ -76,6 +87,8 @@ class ConsoleProxy:
         # (by hash: raw tokens are kept nowhere).
         self.per_address = collections.Counter()
         self.per_token = collections.Counter()
+        self.admitted_total = 0
+        self.capacity = session_capacity()
         self.executor = concurrent.futures.ThreadPoolExecutor(
             rpc_workers, thread_name_prefix='proxy-rpc')
         self.connections = set()
@@ -110,7 +123,8 @@ class ConsoleProxy:
         if self.record_dir:
             os.makedirs(self.record_dir, mode=0o700, exist_ok=True)
             self._tasks.append(loop.create_task(self._prune_recordings()))
-        LOG.info('Console proxy listening on %s:%s', host, port)
+        LOG.info('Console proxy listening on %s:%s, room for %d sessions '
+                 'within its open-files limit', host, port, self.capacity)
         missing = self.static.missing_vendor_files()
         if missing:
             LOG.warning('The console page cannot work: %s missing; run '
@@ -214,6 +228,11 @@ class ConsoleProxy:
                                          'address')
         if token_key and self.per_token[token_key] >= self.max_per_token:
             raise handshake.Refusal(429, 'Too many sessions for this token')
+        if self.admitted_total >= self.capacity:
+            # Refuse before taking a lease, rather than fail to reach the
+            # guest for want of a descriptor.
+            raise handshake.Refusal(503, 'Console proxy at capacity')
+        self.admitted_total += 1
         self.per_address[address_key] += 1
         if token_key:
             self.per_token[token_key] += 1
@@ -221,6 +240,8 @@ class ConsoleProxy:
 
     def discharge(self, connection):
         """Undo admit() when the connection goes."""
+        if connection.admitted[0] is not None:
+            self.admitted_total -= 1
         for counter, key in zip((self.per_address, self.per_token),
                                 connection.admitted):
             if key is not None:

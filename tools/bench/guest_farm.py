@@ -4,7 +4,7 @@ Stands in for the QEMU guests a benchmark cannot boot ten thousand of:
 every connection gets its bytes echoed back, as a shell with echo on
 would, and the farm itself stays out of the proxy's measurements.
 
-    python tools/bench/guest_farm.py ADDRESS PORT
+    python tools/bench/guest_farm.py ADDRESS PORT [PORT...]
 """
 
 import asyncio
@@ -20,13 +20,13 @@ class SerialEcho(asyncio.Protocol):
         self.transport.write(data)
 
 
-async def serve(address, port):
+async def serve(address, ports):
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(SerialEcho, address, port,
-                                      backlog=4096)
-    print('listening on %s:%d' % (address, port), flush=True)
-    async with server:
-        await server.serve_forever()
+    servers = [await loop.create_server(SerialEcho, address, port,
+                                        backlog=4096) for port in ports]
+    print('listening on %s:%s' % (address, ','.join(map(str, ports))),
+          flush=True)
+    await asyncio.gather(*(server.serve_forever() for server in servers))
 
 
 def main():
@@ -35,7 +35,7 @@ def main():
         resource.setrlimit(resource.RLIMIT_NOFILE, (200000, 200000))
     except (ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    asyncio.run(serve(sys.argv[1], int(sys.argv[2])))
+    asyncio.run(serve(sys.argv[1], [int(p) for p in sys.argv[2:]]))
 
 
 if __name__ == '__main__':

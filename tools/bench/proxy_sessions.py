@@ -33,8 +33,14 @@ import oslo_messaging as messaging
 
 BIN = os.path.dirname(sys.executable)
 COMPUTE_HOST = 'bench-compute'
-# The guest farm listens here; clients reach the proxies on 127.0.0.1.
+# The guest farm listens here, on several ports as guests would; clients
+# reach the proxies from many loopback addresses, as real clients come
+# from many hosts. One source and one destination would run loopback out
+# of ephemeral ports near 10,000 connections: a limit of the bench, not
+# of the proxy.
 GUEST_ADDRESS = '127.0.0.2'
+GUEST_PORTS = 8
+CLIENT_ADDRESSES = ['127.0.1.%d' % i for i in range(1, 33)]
 
 
 def raise_open_files_limit(wanted=200000):
@@ -107,14 +113,15 @@ async def read_frame(reader):
 class Session:
     """One websocket console client."""
 
-    def __init__(self, port, path):
+    def __init__(self, port, path, source='127.0.0.1'):
         self.port = port
         self.path = path
+        self.source = source
         self.reader = self.writer = None
 
     async def open(self):
         self.reader, self.writer = await asyncio.open_connection(
-            '127.0.0.1', self.port)
+            '127.0.0.1', self.port, local_addr=(self.source, 0))
         key = base64.b64encode(os.urandom(16)).decode()
         self.writer.write((
             'GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n'
@@ -236,13 +243,14 @@ class World:
                         self.vhost, 'guest', '.*', '.*', '.*'], check=True)
         self.transport_url = 'rabbit://guest:guest@127.0.0.1:5672/' + \
             self.vhost
-        self.guest_port = free_port()
+        self.guest_ports = [free_port() for _ in range(GUEST_PORTS)]
+        self.guest_port = self.guest_ports[0]
         self.proxy_port = free_port()
         self.websockify_port = free_port()
         self.guest_farm = self.start(
             sys.executable, os.path.join(os.path.dirname(__file__),
                                          'guest_farm.py'),
-            GUEST_ADDRESS, str(self.guest_port), name='guest-farm')
+            GUEST_ADDRESS, *map(str, self.guest_ports), name='guest-farm')
         config = configparser.ConfigParser()
         config.read_dict({
             'DEFAULT': {'transport_url': self.transport_url,
@@ -285,10 +293,10 @@ class World:
 
     def issue_tokens(self, count):
         """One token per console, each a distinct instance on the farm."""
-        def one(_):
+        def one(i):
             return self.consoleauth.authorize_console(
                 {}, str(uuid.uuid4()), COMPUTE_HOST, GUEST_ADDRESS,
-                self.guest_port, index=0)
+                self.guest_ports[i % len(self.guest_ports)], index=0)
         with concurrent.futures.ThreadPoolExecutor(32) as pool:
             return list(pool.map(one, range(count)))
 
@@ -322,7 +330,8 @@ async def measure(world, args):
     # Stock websockify: a forked process per connection.
     idle = memory_kib(world.websockify.pid, tree=True)
     ws_sessions, ws_failures, ws_setup = await open_many(
-        lambda i: Session(world.websockify_port, '/'),
+        lambda i: Session(world.websockify_port, '/',
+                          CLIENT_ADDRESSES[i % len(CLIENT_ADDRESSES)]),
         args.websockify_sessions, 50)
     await asyncio.sleep(2)
     held = memory_kib(world.websockify.pid, tree=True)
@@ -341,7 +350,8 @@ async def measure(world, args):
     idle = memory_kib(world.proxy.pid)
     started = time.perf_counter()
     sessions, failures, setup = await open_many(
-        lambda i: Session(world.proxy_port, '/?token=' + tokens[i]),
+        lambda i: Session(world.proxy_port, '/?token=' + tokens[i],
+                          CLIENT_ADDRESSES[i % len(CLIENT_ADDRESSES)]),
         args.sessions, args.concurrency)
     open_seconds = time.perf_counter() - started
     await asyncio.sleep(args.hold)

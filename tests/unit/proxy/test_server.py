@@ -1,6 +1,7 @@
 """The proxy's event loop layer on real sockets, auth stubbed at the edge."""
 
 import asyncio
+import resource
 import struct
 
 from serialproxy.proxy import server
@@ -107,3 +108,36 @@ class CloseCodesTest(base.TestCase):
         client.close()
         await proxy.stop()
         guest_server.close()
+
+
+class CapacityTest(base.TestCase):
+    def test_past_its_descriptor_capacity_the_proxy_refuses_with_503(self):
+        async def scenario():
+            loop = asyncio.get_running_loop()
+            guest = await loop.create_server(asyncio.Protocol, '127.0.0.1',
+                                             0)
+            proxy = server.ConsoleProxy(
+                StubConsoleAuth(guest.sockets[0].getsockname()[1]),
+                StubCompute(), 'test-proxy')
+            proxy.capacity = 1
+            await proxy.start('127.0.0.1', 0)
+            first = await open_websocket(loop, proxy.bound_port)
+            try:
+                await open_websocket(loop, proxy.bound_port)
+            except AssertionError as exc:
+                refusal = str(exc)
+            first.close()
+            await asyncio.sleep(0.2)
+            # A place freed is a place again.
+            second = await open_websocket(loop, proxy.bound_port)
+            second.close()
+            await proxy.stop()
+            guest.close()
+            return refusal
+        refusal = asyncio.run(scenario())
+        self.assertIn('503 Service Unavailable', refusal)
+
+    def test_capacity_follows_the_open_files_limit(self):
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        self.assertEqual((soft - server.RESERVED_FILES) // 2,
+                         server.session_capacity())
