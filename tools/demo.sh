@@ -9,6 +9,7 @@
 #   SP_DEMO_API_PORT     REST API port, on 127.0.0.1 (default 8790)
 #   SP_DEMO_GUEST        libvirt name of the demo guest (default serialproxy-demo)
 #   SP_DEMO_GUEST_PORT   TCP port of its serial console (default 10000)
+#   SP_DEMO_ADMIN_PORT   proxy metrics/healthcheck port, on 127.0.0.1 (default 6084)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,6 +20,7 @@ api_port=${SP_DEMO_API_PORT:-8790}
 proxy_port=${SP_DEMO_PROXY_PORT:-6083}
 guest=${SP_DEMO_GUEST:-serialproxy-demo}
 guest_port=${SP_DEMO_GUEST_PORT:-10000}
+admin_port=${SP_DEMO_ADMIN_PORT:-6084}
 
 bash tools/test-setup.sh
 # virtlogd keeps the guest's serial output in a console log, as Nova's
@@ -40,6 +42,8 @@ auth_strategy = noauth
 serialproxy_host = 0.0.0.0
 serialproxy_port = $proxy_port
 base_url = ws://$public_host:$proxy_port/
+[console]
+admin_port = $admin_port
 CONF
 
 if [ -f "$state/serialproxy-all.pid" ]; then
@@ -61,7 +65,10 @@ req = urllib.request.Request(
     'http://127.0.0.1:%s/v2.1/servers/%s/remote-consoles' % (port, uuid),
     data=json.dumps({'remote_console': {'protocol': 'serial',
                                         'type': 'serial'}}).encode(),
-    headers={'Content-Type': 'application/json'}, method='POST')
+    # remote-consoles exists from microversion 2.6; without the header the
+    # API speaks 2.1, where the route is unknown (404).
+    headers={'Content-Type': 'application/json',
+             'OpenStack-API-Version': 'compute 2.6'}, method='POST')
 for _ in range(120):
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:

@@ -339,7 +339,8 @@
         showStatus('disconnected', 'busy', 'Too many console sessions',
                    reason);
       } else if (status === 503) {
-        showStatus('disconnected', 'unreachable', 'Console unreachable',
+        // The console, a backend or the proxy's capacity: the reason says.
+        showStatus('disconnected', 'unavailable', 'Console unavailable',
                    reason);
       } else if (status === 200) {
         showStatus('disconnected', 'lost', 'Could not connect',
