@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian machine (as root) for serialproxy's tests and demo:
-# Debian packages, RabbitMQ, libvirtd with the test guest, the console
-# page's npm packages (node_modules, from package-lock.json), Chromium for
-# the browser tests, and .venv with tox and serialproxy installed.
+# Debian packages, RabbitMQ, PostgreSQL and MariaDB, libvirtd with the test
+# guest, the console page's npm packages (node_modules, from
+# package-lock.json), Chromium for the browser tests, and .venv with tox
+# and serialproxy installed.
 # Idempotent: re-running only checks.
 set -euo pipefail
 
@@ -52,6 +53,7 @@ if ! rabbit_answers; then
 fi
 log "RabbitMQ answers"
 
+bash "$here/setup-sql.sh"
 bash "$here/setup-libvirt.sh"
 bash "$here/build-guest.sh"
 

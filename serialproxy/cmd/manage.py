@@ -13,6 +13,7 @@ from serialproxy.compute import serial_consoles
 from serialproxy import conf as sp_conf
 from serialproxy.consoleauth import rpcapi as consoleauth_rpcapi
 from serialproxy.db import api as db_api
+from serialproxy.db import migration
 from serialproxy import exception
 from serialproxy import rpc
 
@@ -23,6 +24,13 @@ def db_sync():
     """Create or update the database schema."""
     db_api.Database(CONF.database.connection).sync()
     print('Database schema is up to date.')
+    return 0
+
+
+def db_version():
+    """Print the schema revision of the database."""
+    database = db_api.Database(CONF.database.connection)
+    print(migration.current(database.engine) or 'none (run "db sync")')
     return 0
 
 
@@ -109,6 +117,8 @@ def _add_command_parsers(subparsers):
     db_actions.required = True
     db_actions.add_parser('sync', help=db_sync.__doc__).set_defaults(
         func=db_sync)
+    db_actions.add_parser('version', help=db_version.__doc__).set_defaults(
+        func=db_version)
 
     sessions = subparsers.add_parser('sessions',
                                      help='Console session commands.')

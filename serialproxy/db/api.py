@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import orm
 
+from serialproxy.db import migration
 from serialproxy.db import models
 
 INSTANCE_FIELDS = ('uuid', 'name', 'host', 'state', 'project_id', 'user_id')
@@ -35,17 +36,16 @@ class Database:
                                               expire_on_commit=False)
 
     def sync(self):
-        """Create the schema where it is missing."""
-        models.Base.metadata.create_all(self.engine)
+        """Bring the schema to the revision this code needs."""
+        migration.upgrade(self.engine)
 
     def check_schema(self):
-        """Fail clearly when `serialproxy-manage db sync` was not run."""
-        missing = set(models.Base.metadata.tables) - set(
-            sa.inspect(self.engine).get_table_names())
-        if missing:
+        """Fail clearly when `serialproxy-manage db sync` is due."""
+        at, needed = migration.current(self.engine), migration.head()
+        if at != needed:
             raise RuntimeError(
-                'database schema is missing tables %s; run '
-                '"serialproxy-manage db sync"' % ', '.join(sorted(missing)))
+                'database schema is at revision %s, this code needs %s; '
+                'run "serialproxy-manage db sync"' % (at or 'none', needed))
 
     def session(self):
         return self._sessionmaker.begin()

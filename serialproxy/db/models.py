@@ -1,4 +1,9 @@
-"""Tables of the consoleauth database."""
+"""Tables of the consoleauth database.
+
+Times are seconds since the epoch in DOUBLE columns: a plain Float is a
+4-byte FLOAT on MySQL and MariaDB, which rounds today's epoch to about two
+minutes. A change here needs a migration (serialproxy/db/migrations).
+"""
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -22,8 +27,8 @@ class ConsoleToken(Base):
     serial_index = sa.Column(sa.Integer, nullable=False, default=0)
     user_id = sa.Column(sa.String(255), nullable=True)
     project_id = sa.Column(sa.String(255), nullable=True)
-    created_at = sa.Column(sa.Float, nullable=False)
-    expires_at = sa.Column(sa.Float, nullable=False, index=True)
+    created_at = sa.Column(sa.Double, nullable=False)
+    expires_at = sa.Column(sa.Double, nullable=False, index=True)
 
 
 class ConsoleSession(Base):
@@ -49,8 +54,8 @@ class ConsoleSession(Base):
     project_id = sa.Column(sa.String(255), nullable=True)
     remote_address = sa.Column(sa.String(255), nullable=True)
     proxy_host = sa.Column(sa.String(255), nullable=False, index=True)
-    started_at = sa.Column(sa.Float, nullable=False)
-    expires_at = sa.Column(sa.Float, nullable=False, index=True)
+    started_at = sa.Column(sa.Double, nullable=False)
+    expires_at = sa.Column(sa.Double, nullable=False, index=True)
     bytes_to_guest = sa.Column(sa.BigInteger, nullable=False, default=0)
     bytes_to_client = sa.Column(sa.BigInteger, nullable=False, default=0)
 
@@ -66,4 +71,4 @@ class Instance(Base):
     state = sa.Column(sa.String(16), nullable=False)
     project_id = sa.Column(sa.String(255), nullable=True)
     user_id = sa.Column(sa.String(255), nullable=True)
-    updated_at = sa.Column(sa.Float, nullable=False)
+    updated_at = sa.Column(sa.Double, nullable=False)

@@ -17,6 +17,7 @@ import urllib.request
 import uuid
 
 import fixtures
+import sqlalchemy as sa
 from testtools import content
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -26,6 +27,18 @@ LIBVIRT_URI = os.environ.get('SERIALPROXY_LIBVIRT_URI', 'qemu:///system')
 SERIALPROXY_NS = 'http://openstack.org/xmlns/serialproxy/1.0'
 RABBIT = os.environ.get('SERIALPROXY_RABBIT_URL',
                         'rabbit://guest:guest@127.0.0.1:5672/')
+# SQL servers and the test account tools/test-setup.sh gives them; the
+# account may create and drop databases named sp_test_*.
+SQL_SERVERS = {
+    'postgresql': os.environ.get(
+        'SERIALPROXY_TEST_POSTGRESQL_URL',
+        'postgresql+psycopg2://serialproxy_test:serialproxy_test'
+        '@127.0.0.1:5432/postgres'),
+    'mysql': os.environ.get(
+        'SERIALPROXY_TEST_MYSQL_URL',
+        'mysql+pymysql://serialproxy_test:serialproxy_test'
+        '@127.0.0.1:3306/?charset=utf8mb4'),
+}
 
 
 def free_port():
@@ -148,12 +161,55 @@ class RabbitVhost(fixtures.Fixture):
         self.url = RABBIT.rstrip('/') + '/' + self.vhost
 
 
+class SQLDatabase(fixtures.Fixture):
+    """A database of our own on a real PostgreSQL or MariaDB server."""
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    def _setUp(self):
+        server = sa.engine.make_url(SQL_SERVERS[self.backend])
+        name = 'sp_test_' + uuid.uuid4().hex[:12]
+        create = 'CREATE DATABASE ' + name
+        drop = 'DROP DATABASE ' + name
+        if self.backend == 'mysql':
+            create += ' CHARACTER SET utf8mb4'
+        else:
+            # Services of a test may still hold connections.
+            drop += ' WITH (FORCE)'
+        engine = sa.create_engine(server, isolation_level='AUTOCOMMIT',
+                                  poolclass=sa.pool.NullPool)
+        try:
+            with engine.connect() as connection:
+                connection.execute(sa.text(create))
+        except sa.exc.OperationalError as exc:
+            raise AssertionError(
+                '%s is not reachable at %s (tools/test-setup.sh starts it; '
+                'SERIALPROXY_TEST_%s_URL names another): %s' % (
+                    self.backend, server.render_as_string(),
+                    self.backend.upper(), exc.orig))
+        self.addCleanup(self._drop, engine, drop)
+        self.url = server.set(database=name).render_as_string(
+            hide_password=False)
+
+    @staticmethod
+    def _drop(engine, drop):
+        with engine.connect() as connection:
+            connection.execute(sa.text(drop))
+        engine.dispose()
+
+
 class Deployment(fixtures.Fixture):
     """A config file and the service processes that read it."""
 
-    def __init__(self, transport_url=None, options=None):
-        """options: {section: {name: value}} added to the config file."""
+    def __init__(self, transport_url=None, options=None, database=None):
+        """options: {section: {name: value}} added to the config file.
+
+        database: 'postgresql' or 'mysql' for a database on that server;
+        SQLite under the state path otherwise.
+        """
         self.transport_url = transport_url
+        self.database = database
         self.options = options or {}
         self.api_port = free_port()
         self.proxy_port = free_port()
@@ -182,6 +238,10 @@ class Deployment(fixtures.Fixture):
         }
         config['console'] = {'admin_port': str(self.admin_port)}
         config['libvirt'] = {'connection_uri': LIBVIRT_URI}
+        if self.database:
+            config['database'] = {
+                'connection': self.useFixture(
+                    SQLDatabase(self.database)).url}
         for section, values in self.options.items():
             if section != 'DEFAULT' and not config.has_section(section):
                 config.add_section(section)

@@ -93,12 +93,12 @@ class AllInOneTest(ConsolePathMixin, testtools.TestCase):
 
 
 class SeparateServicesOverRabbitTest(ConsolePathMixin, testtools.TestCase):
-    """Four processes talking over a real RabbitMQ."""
+    """Four processes talking over a real RabbitMQ, tokens in PostgreSQL."""
 
     def deploy(self):
         vhost = self.useFixture(func_fixtures.RabbitVhost())
-        deployment = self.useFixture(
-            func_fixtures.Deployment(transport_url=vhost.url))
+        deployment = self.useFixture(func_fixtures.Deployment(
+            transport_url=vhost.url, database='postgresql'))
         deployment.run('serialproxy-manage', 'db', 'sync')
         for name in ('serialproxy-consoleauth', 'serialproxy-compute',
                      'serialproxy-api', 'serialproxy-proxy'):

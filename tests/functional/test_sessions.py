@@ -1,7 +1,7 @@
 """One user per console, force-disconnect and refusals, for real.
 
-Two proxy processes share consoleauth over RabbitMQ; the console is a real
-QEMU guest's serial port.
+Two proxy processes share consoleauth over RabbitMQ, leases in MariaDB;
+the console is a real QEMU guest's serial port.
 """
 
 import http.client
@@ -58,7 +58,7 @@ class TwoProxiesTest(testtools.TestCase):
         self.guest = self.useFixture(func_fixtures.Guest())
         vhost = self.useFixture(func_fixtures.RabbitVhost())
         self.deployment = self.useFixture(func_fixtures.Deployment(
-            transport_url=vhost.url,
+            transport_url=vhost.url, database='mysql',
             options={'consoleauth': {'session_lease_ttl': LEASE_TTL}}))
         self.deployment.run('serialproxy-manage', 'db', 'sync')
         for name in ('serialproxy-consoleauth', 'serialproxy-compute',

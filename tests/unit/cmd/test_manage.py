@@ -11,6 +11,8 @@ import libvirt
 from serialproxy.cmd import manage
 from serialproxy.compute import domain_xml
 from serialproxy.compute import port_pool
+from serialproxy.db import api as db_api
+from serialproxy.db import migration
 from tests.unit import base
 from tests.unit.compute.test_libvirt_driver import DOMAIN
 from tests.unit.compute.test_libvirt_driver import TEST_URI
@@ -105,3 +107,33 @@ class SerialConsoleAddTest(base.TestCase):
         self.assertNotEqual(21050, port['port'])
         self.assertEqual([port['port']], [
             a['port'] for a in self.pool().allocations(dom.UUIDString())])
+
+
+class DbCommandsTest(base.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.url = 'sqlite:///%s/ca.sqlite' % self.state_path
+        self.config_file = os.path.join(self.state_path, 'sp.conf')
+        with open(self.config_file, 'w') as f:
+            f.write('[database]\nconnection = %s\n' % self.url)
+        self.stdout = self.useFixture(
+            fixtures.MonkeyPatch('sys.stdout', io.StringIO())).new_value
+
+    def manage(self, *args):
+        code = manage.main(['serialproxy-manage', '--config-file',
+                            self.config_file, *args])
+        return code, self.stdout.getvalue().strip()
+
+    def test_sync_brings_the_schema_to_head(self):
+        self.assertEqual((0, 'Database schema is up to date.'),
+                         self.manage('db', 'sync'))
+        database = db_api.Database(self.url)
+        self.assertEqual(migration.head(), migration.current(database.engine))
+
+    def test_version_of_an_empty_database_says_to_sync(self):
+        self.assertEqual((0, 'none (run "db sync")'),
+                         self.manage('db', 'version'))
+
+    def test_version_of_a_synced_database_is_head(self):
+        db_api.Database(self.url).sync()
+        self.assertEqual((0, migration.head()), self.manage('db', 'version'))

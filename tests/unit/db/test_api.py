@@ -1,0 +1,186 @@
+"""The consoleauth database: its migrations and the rules SQL must keep.
+
+DatabaseBehaviour runs here on SQLite and, in tests/functional, on
+PostgreSQL and MariaDB, where a FLOAT column or a racy lease would show.
+"""
+
+import threading
+import uuid
+
+from alembic import autogenerate
+from alembic import migration as alembic_migration
+from alembic import script
+import testtools
+
+from serialproxy.db import api as db_api
+from serialproxy.db import migration
+from serialproxy.db import models
+from tests.unit import base
+
+NOW = 1795000000.0
+
+
+def _session(instance_uuid, proxy_host='proxy-a', index=0, expires_at=None):
+    return {'id': str(uuid.uuid4()), 'instance_uuid': instance_uuid,
+            'serial_index': index, 'token_hash': 'f' * 64,
+            'user_id': 'u', 'project_id': 'p',
+            'remote_address': '192.0.2.7', 'proxy_host': proxy_host,
+            'started_at': NOW,
+            'expires_at': NOW + 60 if expires_at is None else expires_at,
+            'bytes_to_guest': 0, 'bytes_to_client': 0}
+
+
+class DatabaseBehaviour:
+    """Tests for any backend; a subclass's database_url() names one."""
+
+    def database_url(self):
+        raise NotImplementedError
+
+    def setUp(self):
+        super().setUp()
+        self.db = db_api.Database(self.database_url())
+        self.addCleanup(self.db.engine.dispose)
+
+    def test_sync_builds_the_schema_the_models_describe(self):
+        self.db.sync()
+        self.assertEqual(migration.head(), migration.current(self.db.engine))
+        self.db.check_schema()
+        with self.db.engine.connect() as connection:
+            diff = autogenerate.compare_metadata(
+                alembic_migration.MigrationContext.configure(connection),
+                models.Base.metadata)
+        self.assertEqual([], diff)
+
+    def test_sync_twice_changes_nothing(self):
+        self.db.sync()
+        self.db.add_token(**self._token('a' * 64))
+        self.db.sync()
+        self.assertIsNotNone(self.db.get_token('a' * 64))
+
+    def test_services_refuse_a_database_that_was_not_synced(self):
+        exc = self.assertRaises(RuntimeError, self.db.check_schema)
+        self.assertIn('revision none', str(exc))
+        self.assertIn('serialproxy-manage db sync', str(exc))
+
+    def test_database_made_before_revisions_is_adopted_with_its_rows(self):
+        models.Base.metadata.create_all(self.db.engine)
+        self.db.add_token(**self._token('b' * 64))
+        self.db.sync()
+        self.assertEqual(migration.head(), migration.current(self.db.engine))
+        self.assertIsNotNone(self.db.get_token('b' * 64))
+
+    def test_times_keep_sub_second_precision(self):
+        # A 4-byte FLOAT would round this to a multiple of 128 seconds.
+        self.db.sync()
+        values = self._token('c' * 64)
+        values['expires_at'] = NOW + 0.25
+        self.db.add_token(**values)
+        self.assertEqual(NOW + 0.25, self.db.get_token('c' * 64).expires_at)
+        self.assertEqual(0, self.db.delete_expired_tokens(NOW + 0.2))
+        self.assertEqual(1, self.db.delete_expired_tokens(NOW + 0.3))
+
+    def test_concurrent_acquires_of_one_console_have_one_winner(self):
+        self.db.sync()
+        instance = str(uuid.uuid4())
+        contenders = 8
+        barrier = threading.Barrier(contenders)
+        results = [None] * contenders
+        errors = []
+        leases = [_session(instance) for _ in range(contenders)]
+
+        def acquire(i):
+            try:
+                barrier.wait(timeout=30)
+                results[i] = self.db.acquire_session(leases[i], NOW)
+            except Exception as exc:  # reported below, with its type
+                errors.append(exc)
+
+        threads = [threading.Thread(target=acquire, args=(i,))
+                   for i in range(contenders)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        self.assertEqual([], errors)
+        winners = [i for i, (won, _) in enumerate(results) if won]
+        self.assertEqual(1, len(winners), results)
+        winner_id = leases[winners[0]]['id']
+        for won, holder in results:
+            if not won:
+                self.assertEqual(winner_id, holder.id)
+        self.assertEqual([winner_id],
+                         [s.id for s in self.db.list_sessions(NOW)])
+
+    def test_expired_lease_is_taken_over_and_others_kept(self):
+        self.db.sync()
+        instance = str(uuid.uuid4())
+        stale = _session(instance, expires_at=NOW - 1)
+        other_index = _session(instance, index=1, expires_at=NOW - 1)
+        self.assertEqual((True, None),
+                         self.db.acquire_session(stale, NOW - 30))
+        self.assertEqual((True, None),
+                         self.db.acquire_session(other_index, NOW - 30))
+        fresh = _session(instance)
+        self.assertEqual((True, None), self.db.acquire_session(fresh, NOW))
+        ids = {s.id for s in self.db.list_sessions(NOW - 10)}
+        self.assertEqual({fresh['id'], other_index['id']}, ids)
+
+    def test_renewal_in_batches_reports_what_is_no_longer_held(self):
+        self.db.sync()
+        mine = [_session(str(uuid.uuid4())) for _ in range(600)]
+        theirs = _session(str(uuid.uuid4()), proxy_host='proxy-b')
+        for lease in mine + [theirs]:
+            self.assertTrue(self.db.acquire_session(lease, NOW)[0])
+        gone = str(uuid.uuid4())
+        reports = [{'id': s['id'], 'bytes_to_guest': 3,
+                    'bytes_to_client': 2 ** 40} for s in mine]
+        reports += [{'id': gone}, {'id': theirs['id']}]
+        lost = self.db.renew_sessions('proxy-a', reports, NOW + 600)
+        self.assertEqual([gone, theirs['id']], lost)
+        live = {s.id: s for s in self.db.list_sessions(NOW + 300)}
+        self.assertEqual({s['id'] for s in mine}, set(live))
+        self.assertEqual(2 ** 40, live[mine[-1]['id']].bytes_to_client)
+
+    def test_registry_follows_each_host_report(self):
+        self.db.sync()
+        a, b = str(uuid.uuid4()), str(uuid.uuid4())
+        row = {'name': 'vm', 'state': 'running', 'project_id': 'p',
+               'user_id': 'u'}
+        self.db.replace_host_instances(
+            'cmp-1', [dict(row, uuid=a), dict(row, uuid=b)], NOW)
+        self.db.replace_host_instances('cmp-1', [dict(row, uuid=b)], NOW)
+        self.assertEqual([b], [i.uuid for i in self.db.list_instances()])
+        self.db.update_host_instance('cmp-2', dict(row, uuid=b), NOW)
+        self.assertEqual(0, self.db.delete_host_instance('cmp-1', b))
+        self.assertEqual('cmp-2', self.db.get_instance(b).host)
+
+    @staticmethod
+    def _token(token_hash):
+        return {'token_hash': token_hash, 'instance_uuid': str(uuid.uuid4()),
+                'console_type': 'serial', 'compute_host': 'cmp-1',
+                'host': '127.0.0.1', 'port': 10000, 'serial_index': 0,
+                'user_id': 'u', 'project_id': 'p', 'created_at': NOW,
+                'expires_at': NOW + 600}
+
+
+class SQLiteDatabaseTest(DatabaseBehaviour, base.TestCase):
+    def database_url(self):
+        return 'sqlite:///%s/consoleauth.sqlite' % self.state_path
+
+
+class MigrationScriptsTest(testtools.TestCase):
+    def test_one_head(self):
+        scripts = script.ScriptDirectory.from_config(migration._config())
+        self.assertEqual(1, len(scripts.get_heads()))
+
+    def test_column_types_survive_mysql_rendering(self):
+        # FLOAT on MySQL is single precision; every time column must be
+        # rendered as DOUBLE there.
+        from sqlalchemy.dialects import mysql
+        times = [column for table in models.Base.metadata.tables.values()
+                 for column in table.columns if column.name.endswith('_at')]
+        self.assertEqual(5, len(times))
+        for column in times:
+            self.assertEqual('DOUBLE',
+                             column.type.compile(dialect=mysql.dialect()),
+                             str(column))
