@@ -224,7 +224,8 @@ def console_proxy():
         record_dir=CONF.console.record,
         record_max_bytes=CONF.console.record_max_bytes,
         record_retention_days=CONF.console.record_retention_days,
-        replay_lines=CONF.console.replay_lines)
+        replay_lines=CONF.console.replay_lines,
+        event_loops=CONF.console.event_loops)
 
 
 def proxy_tls_context():

@@ -29,10 +29,11 @@ def raise_open_files_limit():
         except (ValueError, OSError):
             continue
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < WANTED_OPEN_FILES:
-        LOG.warning('Open files limit is %d (hard %d): fewer sessions than '
-                    '%d fit; raise it (e.g. systemd LimitNOFILE)', soft, hard,
-                    WANTED_OPEN_FILES // 2)
+    if soft * CONF.console.event_loops < WANTED_OPEN_FILES:
+        LOG.warning('Open files limit is %d (hard %d) for each of %d event '
+                    'loop(s): fewer sessions than %d fit; raise it (e.g. '
+                    'systemd LimitNOFILE) or [console] event_loops', soft,
+                    hard, CONF.console.event_loops, WANTED_OPEN_FILES // 2)
 
 
 def main():

@@ -28,6 +28,18 @@ console_opts = [
                min=1,
                help='Connections one token may have open or in set-up on '
                     'one proxy; more are refused with 429.'),
+    cfg.IntOpt('event_loops',
+               default=1,
+               min=1,
+               max=64,
+               help='Event loops that carry the sessions. With 1 they share '
+                    'the proxy\'s main loop. With more, each loop runs on a '
+                    'thread with a descriptor table of its own, so the '
+                    'process holds event_loops times the sessions one '
+                    'table\'s open-files limit (RLIMIT_NOFILE) allows: two '
+                    'descriptors a session. Raise it when the hard limit '
+                    'is below twice the sessions wanted and cannot be '
+                    'raised.'),
     cfg.IntOpt('idle_timeout',
                default=0,
                min=0,

@@ -9,6 +9,7 @@ import asyncio
 from oslo_log import log as logging
 
 from serialproxy.proxy import handshake
+from serialproxy.proxy import metrics
 
 LOG = logging.getLogger(__name__)
 
@@ -35,7 +36,8 @@ class AdminConnection(asyncio.Protocol):
         if request.method != 'GET':
             return handshake.response(405, 'Only GET is served here')
         if request.path == '/metrics':
-            body = self.proxy.metrics.render(len(self.proxy.sessions))
+            body = metrics.ProxyMetrics.total(
+                self.proxy.all_metrics()).render(len(self.proxy.sessions))
             return handshake.response(
                 200, headers=[('Content-Type',
                                'text/plain; version=0.0.4; charset=utf-8')],

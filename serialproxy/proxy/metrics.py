@@ -1,9 +1,10 @@
 """The proxy's counters, in Prometheus text exposition format.
 
 Counted on the event loop with plain integers, so counting costs nothing
-next to the bytes it counts. Labels are bounded sets (a direction, a
-refusal status and its fixed reason text): never a token, never a
-client address.
+next to the bytes it counts; with several session loops each counts its
+own and a scrape adds them up (ProxyMetrics.total). Labels are bounded
+sets (a direction, a refusal status and its fixed reason text): never a
+token, never a client address.
 """
 
 import bisect
@@ -22,6 +23,20 @@ class ProxyMetrics:
         self.refusals = collections.Counter()
         self.setup_counts = [0] * (len(SETUP_BUCKETS) + 1)
         self.setup_sum = 0.0
+
+    @classmethod
+    def total(cls, parts):
+        """One ProxyMetrics holding the sum of parts."""
+        summed = cls()
+        for part in parts:
+            summed.sessions_total += part.sessions_total
+            summed.bytes_to_guest += part.bytes_to_guest
+            summed.bytes_to_client += part.bytes_to_client
+            summed.refusals.update(dict(part.refusals))
+            summed.setup_counts = [a + b for a, b in zip(
+                summed.setup_counts, part.setup_counts)]
+            summed.setup_sum += part.setup_sum
+        return summed
 
     def refused(self, status, reason):
         self.refusals[(status, reason)] += 1

@@ -1,18 +1,26 @@
-"""The proxy's event loop: every console session of the process on one loop.
+"""The proxy's event loops: every console session of the process.
 
-One asyncio loop (epoll, no select() and its 1,024-descriptor ceiling, no
-process per connection) carries all sessions. Each session is a pair of
+An asyncio loop (epoll, no select() and its 1,024-descriptor ceiling, no
+process per connection) carries the sessions. Each session is a pair of
 protocols, browser side and guest side, that pause each other's reading
 when the other's write buffer fills: backpressure instead of memory growth.
 RPC calls are blocking, so connection setup runs them on a bounded pool.
+
+With [console] event_loops = 1 the sessions share the main loop. With
+more, they are spread over that many session loops, each on a thread with
+a descriptor table of its own (see loops.py), so one process holds more
+sessions than one table's RLIMIT_NOFILE allows. A session is only ever
+touched on its own loop: other threads hand work to it through
+call_soon_threadsafe.
 """
 
 import asyncio
 import collections
-import concurrent.futures
 import hashlib
 import os
 import resource
+import socket
+import threading
 import time
 
 import oslo_messaging as messaging
@@ -21,6 +29,7 @@ from oslo_log import log as logging
 from serialproxy import exception
 from serialproxy.proxy import admin
 from serialproxy.proxy import handshake
+from serialproxy.proxy import loops
 from serialproxy.proxy import metrics
 from serialproxy.proxy import recording
 from serialproxy.proxy import replay
@@ -42,10 +51,13 @@ PRUNE_SECONDS = 3600
 
 # Descriptors kept back from sessions: listeners, RPC connections, logs.
 RESERVED_FILES = 64
+# Connections a full session loop still accepts, to refuse them with 503
+# when every loop is full; well within RESERVED_FILES.
+REFUSAL_SLACK = 16
 
 
 def session_capacity():
-    """Sessions the open-files limit allows: two sockets each."""
+    """Sessions one descriptor table allows: two sockets each."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     return max(1, (soft - RESERVED_FILES) // 2)
 
@@ -66,7 +78,7 @@ class ConsoleProxy:
                  idle_timeout=0, enforce_session_timeout=False,
                  record_dir=None, record_max_bytes=10 * 1024 * 1024,
                  record_retention_days=30, replay_lines=0,
-                 vendor_path=None):
+                 vendor_path=None, event_loops=1):
         self.consoleauth_api = consoleauth_api
         self.compute_api = compute_api
         self.proxy_host = proxy_host
@@ -85,17 +97,26 @@ class ConsoleProxy:
         self.replay_lines = replay_lines
         # Connections in set-up or open, per client address and per token
         # (by hash: raw tokens are kept nowhere).
+        # The counters and the two maps below are shared by the loops.
+        self._lock = threading.Lock()
         self.per_address = collections.Counter()
         self.per_token = collections.Counter()
-        self.admitted_total = 0
+        # Sessions one loop may hold: its descriptor table's share.
         self.capacity = session_capacity()
-        self.executor = concurrent.futures.ThreadPoolExecutor(
-            rpc_workers, thread_name_prefix='proxy-rpc')
+        self.admitted_per_loop = collections.Counter()
+        self.open_per_loop = collections.Counter()
+        self.executor = loops.prestarted_executor(rpc_workers, 'proxy-rpc')
         self.connections = set()
         # session id -> ClientConnection, for renewal and disconnects
         self.sessions = {}
         self.static = static_files.StaticFiles(vendor_root=vendor_path)
+        # Counted on the loop that counts; summed when scraped.
         self.metrics = metrics.ProxyMetrics()
+        self.event_loops = event_loops
+        self.session_loops = []
+        self._loop_metrics = {}
+        self._loop_listeners = {}
+        self._logging_queue = None
         self.server = None
         self.admin_server = None
         self._tasks = []
@@ -106,7 +127,9 @@ class ConsoleProxy:
 
     async def start(self, host, port, admin_host=None, admin_port=0):
         loop = asyncio.get_running_loop()
-        if self.ssl_context is None:
+        if self.event_loops > 1:
+            await self._start_session_loops(host, port)
+        elif self.ssl_context is None:
             self.server = await loop.create_server(
                 lambda: ClientConnection(self), host, port, backlog=4096,
                 reuse_address=True)
@@ -124,12 +147,57 @@ class ConsoleProxy:
             os.makedirs(self.record_dir, mode=0o700, exist_ok=True)
             self._tasks.append(loop.create_task(self._prune_recordings()))
         LOG.info('Console proxy listening on %s:%s, room for %d sessions '
-                 'within its open-files limit', host, port, self.capacity)
+                 'within its open-files limit (%d event loop(s))', host,
+                 port, self.capacity * self.event_loops, self.event_loops)
         missing = self.static.missing_vendor_files()
         if missing:
             LOG.warning('The console page cannot work: %s missing; run '
                         '"npm ci" in the source tree or set [console] '
                         'vendor_path', ', '.join(missing))
+
+    async def _start_session_loops(self, host, port):
+        listening = await tls.listening_socket(host, port)
+        self.server = _SharedListener(listening)
+        # From here on no thread but the writer touches a log file.
+        self._logging_queue = loops.LoggingQueue()
+        self._logging_queue.start()
+        for index in range(self.event_loops):
+            session_loop = loops.SessionLoop(
+                'proxy-sessions-%d' % index, inherit=[listening.fileno()],
+                wakes=[asyncio.get_running_loop()])
+            self._loop_metrics[session_loop.loop] = metrics.ProxyMetrics()
+            session_loop.start()
+            self.session_loops.append(session_loop)
+            await asyncio.wrap_future(session_loop.run(
+                self._serve_on_session_loop(listening.fileno())))
+
+    async def _serve_on_session_loop(self, listening_fd):
+        """Accept on this loop's copy of the shared listening socket."""
+        loop = asyncio.get_running_loop()
+        listener = tls.SniffingListener(
+            lambda: ClientConnection(self), self.ssl_context, self.ssl_only,
+            self.handshake_timeout,
+            has_room=lambda starting: self._has_room(loop, starting))
+        listener.serve(socket.socket(fileno=listening_fd))
+        self._loop_listeners[loop] = listener
+
+    def _has_room(self, loop, starting):
+        """Whether a session loop should accept another connection."""
+        if self.open_per_loop[loop] + starting < self.capacity:
+            return True
+        # Every loop full: accept a few more, to answer them with 503.
+        everyone_full = all(
+            self.open_per_loop[other.loop] >= self.capacity
+            for other in self.session_loops)
+        return everyone_full and \
+            self.open_per_loop[loop] + starting < \
+            self.capacity + REFUSAL_SLACK
+
+    def metrics_for(self, loop):
+        return self._loop_metrics.get(loop, self.metrics)
+
+    def all_metrics(self):
+        return [self.metrics, *self._loop_metrics.values()]
 
     @property
     def bound_port(self):
@@ -141,13 +209,32 @@ class ConsoleProxy:
                 listener.close()
         for task in self._tasks:
             task.cancel()
-        for connection in list(self.connections):
-            connection.close_session(websocket.CLOSE_GOING_AWAY,
-                                     'Console proxy shutting down')
+        if self.session_loops:
+            await asyncio.gather(*(
+                asyncio.wrap_future(session_loop.run(self._close_loop()))
+                for session_loop in self.session_loops))
+        else:
+            await self._close_loop()
         # Give releases a moment so the consoles are free at once, rather
         # than when the leases expire.
         await asyncio.sleep(0.2)
+        for session_loop in self.session_loops:
+            session_loop.stop()
         self.executor.shutdown(wait=True, cancel_futures=False)
+        if self._logging_queue is not None:
+            self._logging_queue.stop()
+
+    async def _close_loop(self):
+        """Close the running loop's listener and sessions."""
+        loop = asyncio.get_running_loop()
+        listener = self._loop_listeners.pop(loop, None)
+        if listener is not None:
+            listener.close()
+        with self._lock:
+            mine = [c for c in self.connections if c.loop is loop]
+        for connection in mine:
+            connection.close_session(websocket.CLOSE_GOING_AWAY,
+                                     'Console proxy shutting down')
 
     async def authorize(self, token, remote_address, lease=True):
         """The console a token opens, leased to this session, or Refusal.
@@ -218,40 +305,61 @@ class ConsoleProxy:
                 raise exception.ConsoleInUse.since_epoch(
                     session['started_at'])
 
+    def opened(self, connection):
+        with self._lock:
+            self.connections.add(connection)
+            self.open_per_loop[connection.loop] += 1
+
+    def closed(self, connection):
+        with self._lock:
+            self.connections.discard(connection)
+            self.open_per_loop[connection.loop] -= 1
+        self.discharge(connection)
+
     def admit(self, connection, token):
         """Count a connection against its limits, or refuse it with 429."""
         address_key = connection.client_host
         token_key = hashlib.sha256(token.encode()).hexdigest() \
             if token else None
-        if self.per_address[address_key] >= self.max_per_address:
-            raise handshake.Refusal(429, 'Too many sessions from this '
-                                         'address')
-        if token_key and self.per_token[token_key] >= self.max_per_token:
-            raise handshake.Refusal(429, 'Too many sessions for this token')
-        if self.admitted_total >= self.capacity:
-            # Refuse before taking a lease, rather than fail to reach the
-            # guest for want of a descriptor.
-            raise handshake.Refusal(503, 'Console proxy at capacity')
-        self.admitted_total += 1
-        self.per_address[address_key] += 1
-        if token_key:
-            self.per_token[token_key] += 1
+        with self._lock:
+            if self.per_address[address_key] >= self.max_per_address:
+                raise handshake.Refusal(429, 'Too many sessions from this '
+                                             'address')
+            if token_key and \
+                    self.per_token[token_key] >= self.max_per_token:
+                raise handshake.Refusal(429,
+                                        'Too many sessions for this token')
+            if self.admitted_per_loop[connection.loop] >= self.capacity:
+                # Refuse before taking a lease, rather than fail to reach
+                # the guest for want of a descriptor.
+                raise handshake.Refusal(503, 'Console proxy at capacity')
+            self.admitted_per_loop[connection.loop] += 1
+            self.per_address[address_key] += 1
+            if token_key:
+                self.per_token[token_key] += 1
         connection.admitted = (address_key, token_key)
 
     def discharge(self, connection):
         """Undo admit() when the connection goes."""
-        if connection.admitted[0] is not None:
-            self.admitted_total -= 1
-        for counter, key in zip((self.per_address, self.per_token),
-                                connection.admitted):
-            if key is not None:
-                counter[key] -= 1
-                if counter[key] <= 0:
-                    del counter[key]
+        with self._lock:
+            if connection.admitted[0] is not None:
+                self.admitted_per_loop[connection.loop] -= 1
+            for counter, key in zip((self.per_address, self.per_token),
+                                    connection.admitted):
+                if key is not None:
+                    counter[key] -= 1
+                    if counter[key] <= 0:
+                        del counter[key]
         connection.admitted = (None, None)
 
     def session_started(self, connection):
-        self.sessions[connection.session_id] = connection
+        with self._lock:
+            self.sessions[connection.session_id] = connection
+
+    def live_sessions(self):
+        """A snapshot of the open sessions, safe from any thread."""
+        with self._lock:
+            return list(self.sessions.values())
 
     def session_ended(self, connection):
         """Give the console back at once; safe to call more than once."""
@@ -259,7 +367,8 @@ class ConsoleProxy:
             return
         connection.lease_held = False
         session_id = connection.session_id
-        self.sessions.pop(session_id, None)
+        with self._lock:
+            self.sessions.pop(session_id, None)
         future = self.executor.submit(self.consoleauth_api.release_session,
                                       {}, session_id)
         future.add_done_callback(self._log_release_failure)
@@ -276,7 +385,8 @@ class ConsoleProxy:
         for session_id in session_ids:
             connection = self.sessions.get(session_id)
             if connection is not None:
-                connection.close_session(code, reason)
+                _on_its_loop(connection, connection.close_session, code,
+                             reason)
 
     def recorder(self, connection):
         """A recorder for a new session, or None when not recording."""
@@ -308,25 +418,27 @@ class ConsoleProxy:
             if not self.idle_timeout and not self.enforce_session_timeout:
                 continue
             now_mono, now_wall = time.monotonic(), time.time()
-            for connection in list(self.sessions.values()):
+            for connection in self.live_sessions():
                 if self.enforce_session_timeout and \
                         connection.console['expires_at'] <= now_wall:
-                    connection.close_session(proxy_rpcapi.CLOSE_TOKEN_EXPIRED,
-                                             'Token expired')
+                    _on_its_loop(connection, connection.close_session,
+                                 proxy_rpcapi.CLOSE_TOKEN_EXPIRED,
+                                 'Token expired')
                 elif self.idle_timeout and now_mono - \
                         connection.last_activity >= self.idle_timeout:
-                    connection.close_session(proxy_rpcapi.CLOSE_IDLE_TIMEOUT,
-                                             'Idle timeout')
+                    _on_its_loop(connection, connection.close_session,
+                                 proxy_rpcapi.CLOSE_IDLE_TIMEOUT,
+                                 'Idle timeout')
 
     async def _renew_leases(self):
         """Renew every lease in one batch, a few times per lease TTL."""
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.lease_ttl / 3.0)
-            reports = [{'id': session_id,
+            reports = [{'id': conn.session_id,
                         'bytes_to_guest': conn.bytes_to_guest,
                         'bytes_to_client': conn.bytes_to_client}
-                       for session_id, conn in self.sessions.items()]
+                       for conn in self.live_sessions()]
             if not reports:
                 continue
             try:
@@ -342,11 +454,38 @@ class ConsoleProxy:
                             'Session ended by the console service')
 
 
+def _on_its_loop(connection, callback, *args):
+    """Run callback on the connection's loop: now if that is this one."""
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if connection.loop is running:
+        callback(*args)
+    else:
+        connection.loop.call_soon_threadsafe(callback, *args)
+
+
+class _SharedListener:
+    """The listening socket that every session loop accepts from."""
+
+    def __init__(self, sock):
+        self.sockets = [sock]
+
+    def is_serving(self):
+        return self.sockets[0].fileno() != -1
+
+    def close(self):
+        self.sockets[0].close()
+
+
 class ClientConnection(asyncio.Protocol):
     """The browser (or websocket client) side of one console session."""
 
     def __init__(self, proxy):
         self.proxy = proxy
+        self.loop = asyncio.get_running_loop()
+        self.metrics = proxy.metrics_for(self.loop)
         self.transport = None
         self.state = 'request'
         self.request_bytes = bytearray()
@@ -377,8 +516,8 @@ class ClientConnection(asyncio.Protocol):
             self.client_host = peer[0]
             self.client_address = '%s:%s' % (peer[0], peer[1])
         transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
-        self.proxy.connections.add(self)
-        self._timer = asyncio.get_running_loop().call_later(
+        self.proxy.opened(self)
+        self._timer = self.loop.call_later(
             self.proxy.handshake_timeout, self._handshake_timed_out)
 
     def data_received(self, data):
@@ -395,8 +534,7 @@ class ClientConnection(asyncio.Protocol):
 
     def connection_lost(self, exc):
         previous, self.state = self.state, 'closed'
-        self.proxy.connections.discard(self)
-        self.proxy.discharge(self)
+        self.proxy.closed(self)
         self._cancel_timer()
         if self.guest is not None:
             self.guest.transport.close()
@@ -485,8 +623,7 @@ class ClientConnection(asyncio.Protocol):
         self.ws.accept_request(request.headers)
         self.state = 'open'
         self.started_at = time.monotonic()
-        self.proxy.metrics.session_set_up(self.started_at -
-                                          self.request_at)
+        self.metrics.session_set_up(self.started_at - self.request_at)
         self.proxy.session_started(self)
         self.recorder = self.proxy.recorder(self)
         LOG.info('Console session %s started: instance %s index %d '
@@ -523,7 +660,7 @@ class ClientConnection(asyncio.Protocol):
             return
         LOG.info('Refused console connection from %s: %d %s',
                  self.client_address, refusal.status, refusal.reason)
-        self.proxy.metrics.refused(refusal.status, refusal.reason)
+        self.metrics.refused(refusal.status, refusal.reason)
         self._answer(handshake.response(refusal.status, refusal.reason))
 
     def _handshake_timed_out(self):
@@ -539,7 +676,7 @@ class ClientConnection(asyncio.Protocol):
             if message and self.state == 'open':
                 self.last_activity = time.monotonic()
                 self.bytes_to_guest += len(message)
-                self.proxy.metrics.bytes_to_guest += len(message)
+                self.metrics.bytes_to_guest += len(message)
                 self.guest.transport.write(message)
         self._after_client_input()
 
@@ -555,7 +692,7 @@ class ClientConnection(asyncio.Protocol):
             return
         self.last_activity = time.monotonic()
         self.bytes_to_client += len(data)
-        self.proxy.metrics.bytes_to_client += len(data)
+        self.metrics.bytes_to_client += len(data)
         if self.recorder is not None:
             self.recorder.output(data)
         self.ws.send_binary(data)

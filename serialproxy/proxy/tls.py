@@ -16,6 +16,8 @@ from serialproxy.proxy import handshake
 LOG = logging.getLogger(__name__)
 
 TLS_HANDSHAKE_RECORD = b'\x16'
+# How often a full loop looks again for room to accept.
+ROOM_POLL_SECONDS = 0.05
 
 _MINIMUM_VERSIONS = {
     'tlsv1_1': ssl.TLSVersion.TLSv1_1,
@@ -48,29 +50,50 @@ def server_context(cert, key=None, minimum_version='default',
     return context
 
 
+async def listening_socket(host, port):
+    """A bound, listening, non-blocking TCP socket."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    family, type_, proto, _, address = infos[0]
+    sock = socket.socket(family, type_, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(4096)
+    sock.setblocking(False)
+    return sock
+
+
 class SniffingListener:
-    """Accepts connections and starts each as TLS or plain, by peeking."""
+    """Accepts connections and starts each as TLS or plain, by peeking.
+
+    Without a context every connection is plain. has_room(starting), when
+    given, is asked before each accept with the number of connections
+    accepted but not yet handed to their protocol: a loop that is full
+    leaves the next connection to the other loops accepting from the same
+    socket.
+    """
 
     def __init__(self, protocol_factory, context, ssl_only,
-                 first_byte_timeout):
+                 first_byte_timeout, has_room=None):
         self.protocol_factory = protocol_factory
         self.context = context
         self.ssl_only = ssl_only
         self.first_byte_timeout = first_byte_timeout
+        self.has_room = has_room
+        self.starting = 0
         self.sock = None
         self._task = None
 
     async def start(self, host, port):
-        loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                       flags=socket.AI_PASSIVE)
-        family, type_, proto, _, address = infos[0]
-        self.sock = socket.socket(family, type_, proto)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(address)
-        self.sock.listen(4096)
-        self.sock.setblocking(False)
-        self._task = loop.create_task(self._accept_forever())
+        self.serve(await listening_socket(host, port))
+
+    def serve(self, sock):
+        """Accept from an already listening socket, on the running loop."""
+        sock.setblocking(False)
+        self.sock = sock
+        self._task = asyncio.get_running_loop().create_task(
+            self._accept_forever())
 
     @property
     def sockets(self):
@@ -88,16 +111,34 @@ class SniffingListener:
     async def _accept_forever(self):
         loop = asyncio.get_running_loop()
         while True:
+            while self.has_room is not None and \
+                    not self.has_room(self.starting):
+                await asyncio.sleep(ROOM_POLL_SECONDS)
             try:
                 conn, _ = await loop.sock_accept(self.sock)
             except OSError as exc:
                 LOG.warning('accept() failed: %s', exc)
                 await asyncio.sleep(0.1)
                 continue
+            self.starting += 1
             loop.create_task(self._start_connection(conn))
 
     async def _start_connection(self, conn):
+        try:
+            await self._hand_over(conn)
+        finally:
+            self.starting -= 1
+
+    async def _hand_over(self, conn):
         loop = asyncio.get_running_loop()
+        if self.context is None:
+            try:
+                await loop.connect_accepted_socket(self.protocol_factory,
+                                                   conn)
+            except OSError as exc:
+                LOG.info('Accepted connection lost at once: %s', exc)
+                conn.close()
+            return
         try:
             first = await asyncio.wait_for(self._peek(loop, conn),
                                            self.first_byte_timeout)

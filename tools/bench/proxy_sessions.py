@@ -10,6 +10,11 @@ Only the compute agent is stood in for (validate_console_port answers
 yes): the proxy, consoleauth, RabbitMQ and the sockets are real.
 
     python tools/bench/proxy_sessions.py --sessions 10000
+
+A session holds two descriptors in the proxy; where the hard open-files
+limit is below twice --sessions, the proxy is given enough session loops
+([console] event_loops: threads of the same process, each with a
+descriptor table of its own) to hold them, unless --event-loops says.
 """
 
 import argparse
@@ -50,6 +55,14 @@ def raise_open_files_limit(wanted=200000):
                            (wanted, max(hard, wanted)))
     except (ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def event_loops_needed(sessions):
+    """Session loops one proxy process needs under the hard limit."""
+    from serialproxy.proxy import server
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    per_loop = (hard - server.RESERVED_FILES) // 2
+    return max(1, -(-sessions // per_loop))
 
 
 def free_port():
@@ -259,7 +272,8 @@ class World:
                                'serialproxy_port': str(self.proxy_port)},
             # All clients come from 127.0.0.1 here.
             'console': {'max_sessions_per_address': '1000000',
-                        'rpc_workers': '64', 'admin_port': '0'},
+                        'rpc_workers': '64', 'admin_port': '0',
+                        'event_loops': str(self.args.event_loops)},
         })
         self.config_file = os.path.join(self.dir, 'bench.conf')
         with open(self.config_file, 'w') as f:
@@ -388,9 +402,9 @@ def report(results, args):
     ws_rss, ws_pss = per_session(ws)
     direct = statistics.median(results['direct_rtt']) * 1e6
     lines = [
-        'serialproxy: %d of %d sessions held in one process (%d failed, '
-        'e.g. %s); %d/%d sampled still echo after %ss' % (
-            sp['sessions'], args.sessions, sp['failures'],
+        'serialproxy: %d of %d sessions held in one process, %d session '
+        'loop(s) (%d failed, e.g. %s); %d/%d sampled still echo after %ss'
+        % (sp['sessions'], args.sessions, args.event_loops, sp['failures'],
             sp['failure_sample'] or '-', sp['alive_checked'],
             sp['alive_sampled'], args.hold),
         '  opened in %.1fs (%.0f sessions/s); setup p50 %.1f ms, '
@@ -441,8 +455,13 @@ def main():
                              'tmpfs keeps disk latency out of the figures')
     parser.add_argument('--keep', action='store_true',
                         help='keep the logs and database')
+    parser.add_argument('--event-loops', type=int, default=0,
+                        help='[console] event_loops of the proxy; 0: as '
+                             'many as the hard open-files limit needs')
     args = parser.parse_args()
     raise_open_files_limit()
+    if not args.event_loops:
+        args.event_loops = event_loops_needed(args.sessions)
     world = World(args)
     try:
         world.setup()

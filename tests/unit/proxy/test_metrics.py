@@ -43,6 +43,9 @@ class FakeProxy:
         self.sessions = {'s': object()}
         self.serving = True
 
+    def all_metrics(self):
+        return [self.metrics]
+
 
 class AdminListenerTest(base.TestCase):
     def get(self, proxy, target, method='GET'):

@@ -1,6 +1,7 @@
 """The proxy's event loop layer on real sockets, auth stubbed at the edge."""
 
 import asyncio
+import itertools
 import resource
 import struct
 
@@ -40,6 +41,8 @@ class FloodingGuest(asyncio.Protocol):
 
 
 class SlowReaderTest(base.TestCase):
+    EVENT_LOOPS = 1
+
     def test_flooding_guest_and_silent_client_keep_memory_bounded(self):
         asyncio.run(self._scenario())
 
@@ -50,7 +53,8 @@ class SlowReaderTest(base.TestCase):
                                                 0)
         guest_port = guest_server.sockets[0].getsockname()[1]
         auth = StubConsoleAuth(guest_port)
-        proxy = server.ConsoleProxy(auth, StubCompute(), 'test-proxy')
+        proxy = server.ConsoleProxy(auth, StubCompute(), 'test-proxy',
+                                    event_loops=self.EVENT_LOOPS)
         await proxy.start('127.0.0.1', 0)
         client = await open_websocket(loop, proxy.bound_port)
 
@@ -84,6 +88,8 @@ class SlowReaderTest(base.TestCase):
 
 
 class CloseCodesTest(base.TestCase):
+    EVENT_LOOPS = 1
+
     def test_disconnect_sends_code_and_reason_then_frees_the_lease(self):
         asyncio.run(self._scenario())
 
@@ -92,7 +98,8 @@ class CloseCodesTest(base.TestCase):
         guest_server = await loop.create_server(asyncio.Protocol,
                                                 '127.0.0.1', 0)
         auth = StubConsoleAuth(guest_server.sockets[0].getsockname()[1])
-        proxy = server.ConsoleProxy(auth, StubCompute(), 'test-proxy')
+        proxy = server.ConsoleProxy(auth, StubCompute(), 'test-proxy',
+                                    event_loops=self.EVENT_LOOPS)
         await proxy.start('127.0.0.1', 0)
         client = await open_websocket(loop, proxy.bound_port)
         await asyncio.sleep(0.2)
@@ -141,3 +148,60 @@ class CapacityTest(base.TestCase):
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         self.assertEqual((soft - server.RESERVED_FILES) // 2,
                          server.session_capacity())
+
+
+class SlowReaderOnSessionLoopsTest(SlowReaderTest):
+    """The same, with the session on a loop of its own descriptor table."""
+
+    EVENT_LOOPS = 2
+
+
+class CloseCodesOnSessionLoopsTest(CloseCodesTest):
+    """A disconnect ordered from the main loop reaches a session loop."""
+
+    EVENT_LOOPS = 2
+
+
+class ManyConsolesAuth(StubConsoleAuth):
+    """A console per session, so sessions do not share a lease id."""
+
+    def __init__(self, port):
+        super().__init__(port)
+        self.ids = itertools.count(1)
+
+    def acquire_session(self, ctxt, token, proxy_host, remote_address):
+        return dict(super().acquire_session(ctxt, token, proxy_host,
+                                            remote_address),
+                    session_id='session-%d' % next(self.ids))
+
+
+class SessionLoopsCapacityTest(base.TestCase):
+    def test_full_loops_leave_connections_to_others_then_refuse(self):
+        async def scenario():
+            loop = asyncio.get_running_loop()
+            guest = await loop.create_server(asyncio.Protocol, '127.0.0.1',
+                                             0)
+            proxy = server.ConsoleProxy(
+                ManyConsolesAuth(guest.sockets[0].getsockname()[1]),
+                StubCompute(), 'test-proxy', event_loops=2,
+                max_per_token=10)
+            proxy.capacity = 1
+            await proxy.start('127.0.0.1', 0)
+            clients = [await open_websocket(loop, proxy.bound_port)
+                       for _ in range(2)]
+            await asyncio.sleep(0.2)
+            # One session on each loop: the full one stopped accepting.
+            holders = {c.loop for c in proxy.live_sessions()}
+            self.assertEqual({sl.loop for sl in proxy.session_loops},
+                             holders)
+            try:
+                await open_websocket(loop, proxy.bound_port)
+                refusal = None
+            except AssertionError as exc:
+                refusal = str(exc)
+            for client in clients:
+                client.close()
+            await proxy.stop()
+            guest.close()
+            return refusal
+        self.assertIn('503 Service Unavailable', asyncio.run(scenario()))

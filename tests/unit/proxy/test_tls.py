@@ -11,6 +11,8 @@ from tests.unit.proxy.fakes import StubConsoleAuth
 
 
 class TLSListenerTest(base.TestCase):
+    EVENT_LOOPS = 1
+
     def setUp(self):
         super().setUp()
         self.cert = '%s/proxy.pem' % self.state_path
@@ -31,7 +33,7 @@ class TLSListenerTest(base.TestCase):
             proxy = server.ConsoleProxy(
                 StubConsoleAuth(guest.sockets[0].getsockname()[1]),
                 StubCompute(), 'test-proxy', ssl_context=context,
-                ssl_only=ssl_only)
+                ssl_only=ssl_only, event_loops=self.EVENT_LOOPS)
             await proxy.start('127.0.0.1', 0)
             try:
                 return await loop.run_in_executor(None, scenario,
@@ -119,3 +121,9 @@ class TLSListenerTest(base.TestCase):
     def test_bad_cipher_list_is_a_clear_start_up_error(self):
         self.assertRaises(tls.TLSConfigInvalid, tls.server_context,
                           self.cert, ciphers='NOT-A-CIPHER')
+
+
+class TLSOnSessionLoopsTest(TLSListenerTest):
+    """The same listener behaviour from two session loops."""
+
+    EVENT_LOOPS = 2
