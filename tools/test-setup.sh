@@ -53,7 +53,11 @@ if ! rabbit_answers; then
 fi
 log "RabbitMQ answers"
 
-bash "$here/setup-sql.sh"
+# The demo needs no SQL server (serialproxy-all uses SQLite): it sets
+# SP_SETUP_SQL=0.
+if [ "${SP_SETUP_SQL:-1}" = 1 ]; then
+    bash "$here/setup-sql.sh"
+fi
 bash "$here/setup-libvirt.sh"
 bash "$here/build-guest.sh"
 
