@@ -7,7 +7,9 @@ speed. Persistence is on as in production: a SQLite file on local disk
 and the real bind test of every port handed out.
 
     python tools/bench/port_pool.py [--allocations N] [--processes P]
-    tox -e bench -- [--allocations N] [--processes P]
+
+(tox -e bench runs it with its defaults; its arguments go to the proxy
+benchmark.)
 """
 
 import argparse
