@@ -102,8 +102,19 @@ class SessionLoop:
         try:
             self.loop.run_forever()
         finally:
-            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-            self.loop.close()
+            self._finish()
+
+    def _finish(self):
+        # As asyncio.run ends a loop: what is left runs to its end here,
+        # on this thread, so nothing of this table is closed elsewhere.
+        pending = asyncio.all_tasks(self.loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            self.loop.run_until_complete(
+                asyncio.gather(*pending, return_exceptions=True))
+        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        self.loop.close()
 
     def call(self, callback, *args):
         """Run callback on the loop's thread, soon."""

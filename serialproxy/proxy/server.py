@@ -44,6 +44,8 @@ LOG = logging.getLogger(__name__)
 WRITE_BUFFER_HIGH = 64 * 1024
 # How long a client gets to answer our close frame before we hang up.
 CLOSE_GRACE_SECONDS = 2.0
+# What a stopping proxy gives close frames and lease releases to go out.
+SHUTDOWN_FLUSH_SECONDS = 0.2
 # Time limits are checked by one sweep over all sessions, not a timer each.
 SWEEP_SECONDS = 1.0
 PRUNE_SECONDS = 3600
@@ -217,7 +219,7 @@ class ConsoleProxy:
             await self._close_loop()
         # Give releases a moment so the consoles are free at once, rather
         # than when the leases expire.
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(SHUTDOWN_FLUSH_SECONDS)
         for session_loop in self.session_loops:
             session_loop.stop()
         self.executor.shutdown(wait=True, cancel_futures=False)
@@ -230,11 +232,24 @@ class ConsoleProxy:
         listener = self._loop_listeners.pop(loop, None)
         if listener is not None:
             listener.close()
-        with self._lock:
-            mine = [c for c in self.connections if c.loop is loop]
-        for connection in mine:
+        for connection in self._connections_on(loop):
             connection.close_session(websocket.CLOSE_GOING_AWAY,
                                      'Console proxy shutting down')
+        if loop not in self._loop_metrics:
+            return
+        # A session loop stops next. Its sockets must be closed on it, in
+        # its descriptor table: collected later by another thread, they
+        # would close whatever that thread's table has at their numbers.
+        await asyncio.sleep(SHUTDOWN_FLUSH_SECONDS)
+        for connection in self._connections_on(loop):
+            connection.abort()
+        deadline = loop.time() + SHUTDOWN_FLUSH_SECONDS
+        while self._connections_on(loop) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+
+    def _connections_on(self, loop):
+        with self._lock:
+            return [c for c in self.connections if c.loop is loop]
 
     async def authorize(self, token, remote_address, lease=True):
         """The console a token opens, leased to this session, or Refusal.
@@ -724,6 +739,12 @@ class ClientConnection(asyncio.Protocol):
         self.proxy.session_ended(self)
         self._timer = asyncio.get_running_loop().call_later(
             CLOSE_GRACE_SECONDS, self.transport.close)
+
+    def abort(self):
+        """Drop both sockets now, without a closing handshake."""
+        if self.guest is not None:
+            self.guest.transport.abort()
+        self.transport.abort()
 
     def _cancel_timer(self):
         if self._timer is not None:

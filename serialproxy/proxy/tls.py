@@ -82,6 +82,7 @@ class SniffingListener:
         self.first_byte_timeout = first_byte_timeout
         self.has_room = has_room
         self.starting = 0
+        self._handing_over = set()
         self.sock = None
         self._task = None
 
@@ -105,6 +106,10 @@ class SniffingListener:
     def close(self):
         if self._task is not None:
             self._task.cancel()
+        # Connections not yet handed to a protocol are closed here, on
+        # this loop, rather than by whichever thread collects them.
+        for task in self._handing_over:
+            task.cancel()
         if self.sock is not None:
             self.sock.close()
 
@@ -121,11 +126,18 @@ class SniffingListener:
                 await asyncio.sleep(0.1)
                 continue
             self.starting += 1
-            loop.create_task(self._start_connection(conn))
+            task = loop.create_task(self._start_connection(conn))
+            self._handing_over.add(task)
+            task.add_done_callback(self._handing_over.discard)
 
     async def _start_connection(self, conn):
         try:
             await self._hand_over(conn)
+        except BaseException:
+            # Not handed over (cancelled, or a bug): close it here, on this
+            # loop, not wherever it would be collected.
+            conn.close()
+            raise
         finally:
             self.starting -= 1
 

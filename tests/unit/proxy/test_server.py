@@ -1,7 +1,9 @@
 """The proxy's event loop layer on real sockets, auth stubbed at the edge."""
 
 import asyncio
+import gc
 import itertools
+import os
 import resource
 import struct
 
@@ -205,3 +207,61 @@ class SessionLoopsCapacityTest(base.TestCase):
             guest.close()
             return refusal
         self.assertIn('503 Service Unavailable', asyncio.run(scenario()))
+
+
+class RecordingGuest(asyncio.Protocol):
+    """A silent guest that notes the descriptors of its connections."""
+
+    descriptors = set()
+
+    def connection_made(self, transport):
+        self.descriptors.add(transport.get_extra_info('socket').fileno())
+
+
+def descriptor_identities():
+    """fd -> (device, inode) of the calling thread's descriptor table."""
+    table = {}
+    for name in os.listdir('/proc/thread-self/fd'):
+        try:
+            st = os.fstat(int(name))
+        except OSError:
+            continue
+        table[int(name)] = (st.st_dev, st.st_ino)
+    return table
+
+
+class SessionLoopsShutdownTest(base.TestCase):
+    def test_stopping_closes_sockets_in_their_own_table_only(self):
+        async def scenario():
+            loop = asyncio.get_running_loop()
+            RecordingGuest.descriptors = set()
+            guest = await loop.create_server(RecordingGuest, '127.0.0.1', 0)
+            proxy = server.ConsoleProxy(
+                ManyConsolesAuth(guest.sockets[0].getsockname()[1]),
+                StubCompute(), 'test-proxy', event_loops=2,
+                max_per_token=10)
+            await proxy.start('127.0.0.1', 0)
+            clients = [await open_websocket(loop, proxy.bound_port)
+                       for _ in range(4)]
+            await asyncio.sleep(0.2)
+            expected_to_close = set(RecordingGuest.descriptors)
+            expected_to_close.add(proxy.server.sockets[0].fileno())
+            for session_loop in proxy.session_loops:
+                expected_to_close |= session_loop._loop_fds
+            before = descriptor_identities()
+            await proxy.stop()
+            del proxy
+            gc.collect()
+            await asyncio.sleep(0.2)
+            after = descriptor_identities()
+            for client in clients:
+                client.close()
+            guest.close()
+            return before, after, expected_to_close
+        before, after, expected_to_close = asyncio.run(scenario())
+        # The session loops' sockets were closed on their loops, in their
+        # tables: no close() of their numbers reached the main table.
+        changed = {fd for fd, identity in before.items()
+                   if fd not in expected_to_close and
+                   after.get(fd) != identity}
+        self.assertEqual(set(), changed)
