@@ -113,6 +113,11 @@ class SessionLoop:
         if pending:
             self.loop.run_until_complete(
                 asyncio.gather(*pending, return_exceptions=True))
+        # Backstop for transports nobody closed: CPython's selector loop
+        # keeps them by descriptor. Their sockets close on this thread.
+        for transport in list(self.loop._transports.values()):
+            transport.abort()
+        self.loop.run_until_complete(asyncio.sleep(0))
         self.loop.run_until_complete(self.loop.shutdown_asyncgens())
         self.loop.close()
 
