@@ -207,25 +207,12 @@ class APIService:
         self.httpd.server_close()
 
 
-def console_proxy():
-    """The proxy from config; TLSConfigInvalid for a bad TLS setup."""
+def console_proxy(ssl_context=None, load=None):
+    """The proxy of one process, from config."""
     return proxy_server.ConsoleProxy(
+        proxy_server.ProxySettings.from_conf(CONF),
         consoleauth_rpcapi.ConsoleAuthAPI(), compute_rpcapi.ComputeAPI(),
-        CONF.host, lease_ttl=CONF.consoleauth.session_lease_ttl,
-        ssl_context=proxy_tls_context(), ssl_only=CONF.ssl_only,
-        allowed_origins=CONF.console.allowed_origins,
-        handshake_timeout=CONF.console.handshake_timeout,
-        rpc_workers=CONF.console.rpc_workers,
-        vendor_path=CONF.console.vendor_path,
-        max_per_address=CONF.console.max_sessions_per_address,
-        max_per_token=CONF.console.max_sessions_per_token,
-        idle_timeout=CONF.console.idle_timeout,
-        enforce_session_timeout=CONF.console.enforce_session_timeout,
-        record_dir=CONF.console.record,
-        record_max_bytes=CONF.console.record_max_bytes,
-        record_retention_days=CONF.console.record_retention_days,
-        replay_lines=CONF.console.replay_lines,
-        event_loops=CONF.console.event_loops)
+        ssl_context=ssl_context, load=load)
 
 
 def proxy_tls_context():
@@ -239,39 +226,63 @@ def proxy_tls_context():
         CONF.console.ssl_ciphers)
 
 
-async def _serve_until_signal(proxy):
+async def serve_proxy(proxy, rpc_server_name, ready, **listen):
+    """Serve the proxy and its RPC endpoint until SIGTERM or SIGINT.
+
+    listen: ConsoleProxy.start's arguments. ready() is called once the
+    proxy serves. On the signal the proxy drains its sessions for
+    [console] drain_timeout, still obeying disconnect orders meanwhile.
+    """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    rpc_server = None
-    if proxy is not None:
-        await proxy.start(CONF.serial_console.serialproxy_host,
-                          CONF.serial_console.serialproxy_port,
-                          admin_host=CONF.console.admin_host,
-                          admin_port=CONF.console.admin_port)
-        target = messaging.Target(topic=proxy_rpcapi.TOPIC, server=CONF.host)
-        rpc_server = rpc.get_server(
-            target, [proxy_manager.ProxyManager(proxy, loop)])
-        rpc_server.start()
+    await proxy.start(**listen)
+    target = messaging.Target(topic=proxy_rpcapi.TOPIC,
+                              server=rpc_server_name)
+    rpc_server = rpc.get_server(
+        target, [proxy_manager.ProxyManager(proxy, loop)])
+    rpc_server.start()
+    ready()
+    await stop.wait()
+    LOG.info('Stopping: no new sessions; draining for up to %ss',
+             proxy.settings.drain_timeout)
+    await proxy.stop(proxy.settings.drain_timeout)
+    await loop.run_in_executor(None, rpc_server.stop)
+    await loop.run_in_executor(None, rpc_server.wait)
+
+
+def _log_ready():
     # Tests and init scripts wait for this line.
     LOG.info('Ready: every service of this process is serving')
-    await stop.wait()
-    if proxy is not None:
-        await loop.run_in_executor(None, rpc_server.stop)
-        await proxy.stop()
-        await loop.run_in_executor(None, rpc_server.wait)
 
 
 def run(services, proxy=None):
-    """Start services (and the proxy's loop), stop them all on a signal."""
+    """Start services and the proxy in this process; stop on a signal."""
     started = []
     try:
         for svc in services:
             svc.start()
             started.append(svc)
-        asyncio.run(_serve_until_signal(proxy))
+        if proxy is None:
+            _wait_for_signal()
+        else:
+            asyncio.run(serve_proxy(
+                proxy, CONF.host, _log_ready,
+                host=CONF.serial_console.serialproxy_host,
+                port=CONF.serial_console.serialproxy_port,
+                admin_host=CONF.console.admin_host,
+                admin_port=CONF.console.admin_port))
     finally:
         for svc in reversed(started):
             svc.stop()
         rpc.cleanup()
+
+
+def _wait_for_signal():
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    _log_ready()
+    while not stop.wait(1):
+        pass

@@ -23,7 +23,7 @@ def main():
     rpc.init(CONF, transport_url=rpc.IN_PROCESS_TRANSPORT_URL)
     db_api.Database(CONF.database.connection).sync()
     try:
-        proxy = service.console_proxy()
+        proxy = service.console_proxy(service.proxy_tls_context())
     except proxy_tls.TLSConfigInvalid as exc:
         sys.exit('serialproxy-all: %s' % exc)
     services = [service.consoleauth_service(),

@@ -28,18 +28,32 @@ console_opts = [
                min=1,
                help='Connections one token may have open or in set-up on '
                     'one proxy; more are refused with 429.'),
-    cfg.IntOpt('event_loops',
-               default=1,
+    cfg.IntOpt('workers',
                min=1,
-               max=64,
-               help='Event loops that carry the sessions. With 1 they share '
-                    'the proxy\'s main loop. With more, each loop runs on a '
-                    'thread with a descriptor table of its own, so the '
-                    'process holds event_loops times the sessions one '
-                    'table\'s open-files limit (RLIMIT_NOFILE) allows: two '
-                    'descriptors a session. Raise it when the hard limit '
-                    'is below twice the sessions wanted and cannot be '
-                    'raised.'),
+               sample_default='<number of CPUs>',
+               help='Worker processes of serialproxy-proxy. They share the '
+                    'public port (the parent opens it before starting '
+                    'them), and each has its own sessions and its own '
+                    'descriptor table: a session takes two descriptors, '
+                    'so a worker holds about RLIMIT_NOFILE / 2 sessions '
+                    '(set LimitNOFILE in the systemd unit). A worker that '
+                    'dies is restarted; its consoles come free within '
+                    '[consoleauth] session_lease_ttl. Default: the number '
+                    'of CPUs. serialproxy-all always runs one.'),
+    cfg.IntOpt('max_frame_bytes',
+               default=1024 * 1024,
+               min=1024,
+               help='Largest websocket message a client may send (a paste '
+                    'is one message). Every message up to it is relayed '
+                    'as soon as its last byte arrives; a larger one closes '
+                    'the session with code 1009, after what came before '
+                    'it was relayed.'),
+    cfg.IntOpt('drain_timeout',
+               default=5,
+               min=0,
+               help='Seconds a stopping proxy (SIGTERM) lets its sessions '
+                    'go on while it accepts no new ones; the sessions '
+                    'left are then closed with code 1001.'),
     cfg.IntOpt('idle_timeout',
                default=0,
                min=0,

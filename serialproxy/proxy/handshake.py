@@ -8,6 +8,8 @@ reason that never names the token.
 import email.message
 import urllib.parse
 
+from serialproxy.proxy.refusals import Refusal
+
 MAX_REQUEST_BYTES = 16 * 1024
 
 _REASONS = {200: 'OK', 400: 'Bad Request', 401: 'Unauthorized',
@@ -15,13 +17,6 @@ _REASONS = {200: 'OK', 400: 'Bad Request', 401: 'Unauthorized',
             409: 'Conflict', 426: 'Upgrade Required',
             429: 'Too Many Requests', 431: 'Request Header Fields Too Large',
             500: 'Internal Server Error', 503: 'Service Unavailable'}
-
-
-class Refusal(Exception):
-    def __init__(self, status, reason):
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 class Request:

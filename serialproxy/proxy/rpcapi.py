@@ -2,15 +2,10 @@
 
 import oslo_messaging as messaging
 
+from serialproxy.proxy.close_codes import CloseCode
 from serialproxy import rpc
 
 TOPIC = 'serialproxy-proxy'
-
-# Close codes the page knows (RFC 6455 leaves 4000-4999 to applications).
-CLOSE_OPERATOR_DISCONNECT = 4001
-CLOSE_TOKEN_EXPIRED = 4002
-CLOSE_IDLE_TIMEOUT = 4003
-CLOSE_LEASE_LOST = 4004
 
 
 class ProxyAPI:
@@ -26,9 +21,9 @@ class ProxyAPI:
         self.client = rpc.get_client(target, version_cap=self.VERSION_CAP)
 
     def disconnect_sessions(self, ctxt, session_ids,
-                            code=CLOSE_OPERATOR_DISCONNECT,
+                            code=CloseCode.OPERATOR_DISCONNECT,
                             reason='Disconnected by an operator'):
         """Whichever proxy holds one of these sessions closes it."""
         self.client.prepare(fanout=True).cast(
-            ctxt, 'disconnect_session', session_ids=session_ids, code=code,
-            reason=reason)
+            ctxt, 'disconnect_session', session_ids=session_ids,
+            code=int(code), reason=reason)

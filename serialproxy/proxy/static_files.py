@@ -14,6 +14,7 @@ import os
 import posixpath
 import urllib.parse
 
+from serialproxy.proxy import close_codes
 from serialproxy.proxy import handshake
 
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,6 +30,11 @@ VENDOR_FILES = {
     'addon-fit.js': '@xterm/addon-fit/lib/addon-fit.js',
 }
 VENDOR_PREFIX = '/vendor/'
+# Scripts the proxy renders from its own definitions, so the page never
+# holds a copy of them.
+GENERATED_SCRIPTS = {
+    '/close-codes.js': close_codes.page_script,
+}
 
 _SECURITY_HEADERS = [
     ('X-Content-Type-Options', 'nosniff'),
@@ -74,11 +80,19 @@ class StaticFiles:
 
     def response(self, request):
         """Complete HTTP response bytes for a plain GET or HEAD."""
+        generated = GENERATED_SCRIPTS.get(
+            posixpath.normpath(urllib.parse.unquote(request.path)))
+        if generated is not None:
+            return self._answer(request, generated(), 'script.js')
         path = self.resolve(request.path)
         if path is None:
             return handshake.response(404, 'Not found')
         with open(path, 'rb') as f:
             body = f.read()
+        return self._answer(request, body, path)
+
+    @staticmethod
+    def _answer(request, body, path):
         content_type = mimetypes.guess_type(path)[0] or \
             'application/octet-stream'
         if content_type.startswith('text/') or content_type in (

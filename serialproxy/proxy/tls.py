@@ -50,11 +50,14 @@ def server_context(cert, key=None, minimum_version='default',
     return context
 
 
-async def listening_socket(host, port):
-    """A bound, listening, non-blocking TCP socket."""
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                   flags=socket.AI_PASSIVE)
+def listening_socket(host, port):
+    """A bound, listening, non-blocking TCP socket.
+
+    Opened before the worker processes start, so that they all accept
+    from it.
+    """
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                               flags=socket.AI_PASSIVE)
     family, type_, proto, _, address = infos[0]
     sock = socket.socket(family, type_, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -69,9 +72,9 @@ class SniffingListener:
 
     Without a context every connection is plain. has_room(starting), when
     given, is asked before each accept with the number of connections
-    accepted but not yet handed to their protocol: a loop that is full
-    leaves the next connection to the other loops accepting from the same
-    socket.
+    accepted but not yet handed to their protocol: a worker that is full
+    leaves the next connection to the other workers accepting from the
+    same socket.
     """
 
     def __init__(self, protocol_factory, context, ssl_only,
@@ -85,9 +88,6 @@ class SniffingListener:
         self._handing_over = set()
         self.sock = None
         self._task = None
-
-    async def start(self, host, port):
-        self.serve(await listening_socket(host, port))
 
     def serve(self, sock):
         """Accept from an already listening socket, on the running loop."""
@@ -106,8 +106,7 @@ class SniffingListener:
     def close(self):
         if self._task is not None:
             self._task.cancel()
-        # Connections not yet handed to a protocol are closed here, on
-        # this loop, rather than by whichever thread collects them.
+        # Connections not yet handed to a protocol are closed now.
         for task in self._handing_over:
             task.cancel()
         if self.sock is not None:
@@ -134,8 +133,7 @@ class SniffingListener:
         try:
             await self._hand_over(conn)
         except BaseException:
-            # Not handed over (cancelled, or a bug): close it here, on this
-            # loop, not wherever it would be collected.
+            # Not handed over (cancelled, or a bug): close it now.
             conn.close()
             raise
         finally:

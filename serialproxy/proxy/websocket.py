@@ -1,31 +1,83 @@
 """websockify's WebSocket protocol driven from memory, not a socket.
 
 websockify.websocket.WebSocket reads from and writes to a socket-like
-object and reports "would block" as WebSocketWantReadError. Giving it an
-in-memory buffer instead of a socket makes it a sans-IO codec: the event
-loop feeds it bytes and takes the bytes it wants to send.
+object and reports "would block" as WebSocketWantReadError. Given an
+in-memory buffer instead of a socket it becomes a sans-IO codec: the
+session feeds it bytes and takes the bytes it wants to send. Only its
+public methods are used (accept, recvmsg, sendmsg, shutdown, and the
+socket and close_code attributes its documentation names).
+
+The codec decodes frames only once they are whole. To relay every frame
+as soon as its last byte arrives, and to refuse an oversized message
+before buffering it, this module reads each frame's header itself (RFC
+6455 section 5.2) and hands websockify whole frames only.
 """
 
 import errno
+import struct
 
 from websockify import websocket
 
-# Frames larger than this are refused: one console keystroke or paste is
-# small, and a frame must be buffered whole before it can be decoded.
-MAX_FRAME_BYTES = 1024 * 1024
+from serialproxy.proxy.close_codes import CloseCode
 
-CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
-CLOSE_TOO_BIG = 1009
-CLOSE_INTERNAL_ERROR = 1011
+OPCODE_CONTINUATION = 0x0
+OPCODE_BINARY = 0x2
+CONTROL_OPCODES = frozenset((0x8, 0x9, 0xA))
+MAX_CONTROL_PAYLOAD = 125
+
+
+class FrameHeader:
+    __slots__ = ('fin', 'opcode', 'reserved', 'header_length',
+                 'payload_length')
+
+    def __init__(self, fin, opcode, reserved, header_length,
+                 payload_length):
+        self.fin = fin
+        self.opcode = opcode
+        self.reserved = reserved
+        self.header_length = header_length
+        self.payload_length = payload_length
+
+    @property
+    def length(self):
+        return self.header_length + self.payload_length
+
+
+def parse_frame_header(buf, offset=0):
+    """The header of the frame at offset, or None until it is all there."""
+    available = len(buf) - offset
+    if available < 2:
+        return None
+    first, second = buf[offset], buf[offset + 1]
+    header_length = 2 + (4 if second & 0x80 else 0)
+    length = second & 0x7f
+    if length == 126:
+        header_length += 2
+        if available < header_length:
+            return None
+        length, = struct.unpack_from('>H', buf, offset + 2)
+    elif length == 127:
+        header_length += 8
+        if available < header_length:
+            return None
+        length, = struct.unpack_from('>Q', buf, offset + 2)
+    elif available < header_length:
+        return None
+    return FrameHeader(bool(first & 0x80), first & 0x0f, first & 0x70,
+                       header_length, length)
 
 
 class _MemorySocket:
-    """The socket websockify sees: inbound and outbound byte buffers."""
+    """The socket websockify sees: inbound and outbound byte buffers.
+
+    recv() hands over everything buffered, whatever size is asked: only
+    whole frames are ever buffered here, and handing them over in 4 KB
+    pieces (websockify asks for 4096) would only copy them many times.
+    """
 
     def __init__(self):
-        self.inbound = bytearray()
-        self.outbound = bytearray()
+        self.inbound = b''
+        self.outbound = []
         self.eof = False
         self.closed = False
 
@@ -34,12 +86,11 @@ class _MemorySocket:
             if self.eof:
                 return b''
             raise BlockingIOError(errno.EWOULDBLOCK, 'no data buffered')
-        data = bytes(self.inbound[:size])
-        del self.inbound[:size]
+        data, self.inbound = self.inbound, b''
         return data
 
     def send(self, data):
-        self.outbound += data
+        self.outbound.append(data)
         return len(data)
 
     def close(self):
@@ -49,9 +100,18 @@ class _MemorySocket:
 class ServerWebSocket(websocket.WebSocket):
     """The server end of one console websocket, as a codec."""
 
-    def __init__(self):
+    def __init__(self, max_message_bytes):
         super().__init__()
+        self.max_message_bytes = max_message_bytes
         self._memory = _MemorySocket()
+        self._unframed = bytearray()
+        self._message_bytes = 0
+        self._held_start = False
+        self._refusing_input = False
+        self.close_sent = False
+        # The code of the close frame we sent, which websockify does not
+        # keep (its close_code is the peer's, or 1000 for a local close).
+        self.sent_close_code = None
 
     def select_subprotocol(self, protocols):
         # Offered "binary": say so. Offered nothing: answer with none.
@@ -59,12 +119,111 @@ class ServerWebSocket(websocket.WebSocket):
 
     def accept_request(self, headers):
         """Queue the 101 response for a request already checked."""
-        self.accept(self._memory, headers)
+        self.accept(self._memory, _AcceptHeaders(headers))
+
+    def shutdown(self, how, code=CloseCode.NORMAL, reason=None):
+        # websockify also calls this itself: to answer a client's close
+        # and to refuse a protocol error.
+        if not self.close_sent:
+            self.close_sent = True
+            self.sent_close_code = code
+        super().shutdown(how, int(code) if code is not None else None,
+                         reason)
 
     def receive(self, data):
-        """Feed bytes from the client; return the messages now complete."""
-        memory = self._memory
-        memory.inbound += data
+        """Feed bytes from the client; return the messages now complete.
+
+        Every message whose last frame is in is returned, however large,
+        up to max_message_bytes; a larger one closes the websocket with
+        1009 after the messages before it.
+        """
+        if self._refusing_input or self.is_closed:
+            return []
+        self._unframed += data
+        whole, problem = self._whole_frames()
+        messages = []
+        if whole:
+            self._memory.inbound = bytes(self._unframed[:whole])
+            del self._unframed[:whole]
+            messages = self._decoded_messages()
+        if problem is not None and not self.is_closed:
+            self._refusing_input = True
+            self._unframed.clear()
+            self.shutdown(None, *problem)
+        return messages
+
+    def receive_eof(self):
+        """The client's side of the TCP connection ended."""
+        self._memory.eof = True
+        self._decoded_messages()
+
+    def _whole_frames(self):
+        """(bytes of whole frames at the front, a (code, reason) or None)."""
+        buf, offset = self._unframed, 0
+        while True:
+            header = parse_frame_header(buf, offset)
+            if header is None:
+                return offset, None
+            problem = self._check_frame(header)
+            if problem is not None:
+                return offset, problem
+            if len(buf) - offset < header.length:
+                return offset, None
+            self._count_frame(header)
+            if self._hold_empty_start(buf, offset, header):
+                continue
+            offset += header.length
+
+    def _check_frame(self, header):
+        """What must not be buffered, as (code, reason); else None."""
+        if header.reserved:
+            return (CloseCode.PROTOCOL_ERROR,
+                    'Reserved bits set without an extension')
+        if header.opcode in CONTROL_OPCODES:
+            if header.payload_length > MAX_CONTROL_PAYLOAD:
+                return (CloseCode.PROTOCOL_ERROR,
+                        'Control frame payload over 125 bytes')
+            return None
+        before = self._message_bytes \
+            if header.opcode == OPCODE_CONTINUATION else 0
+        if before + header.payload_length > self.max_message_bytes:
+            return (CloseCode.MESSAGE_TOO_BIG,
+                    'Message larger than %d bytes' % self.max_message_bytes)
+        return None
+
+    def _hold_empty_start(self, buf, offset, header):
+        """Keep an empty first fragment from websockify; True if dropped.
+
+        websockify takes a message whose first fragment is empty for no
+        message at all and refuses its continuation, though RFC 6455
+        allows both. Such fragments are dropped here and the first
+        continuation after them becomes the message's first frame.
+        """
+        if header.opcode in CONTROL_OPCODES:
+            return False
+        starts = header.opcode != OPCODE_CONTINUATION
+        if starts:
+            self._held_start = False
+        if not header.fin and header.payload_length == 0 and \
+                (starts or self._held_start):
+            self._held_start = True
+            del buf[offset:offset + header.length]
+            return True
+        if self._held_start:
+            buf[offset] = (buf[offset] & 0x80) | OPCODE_BINARY
+            self._held_start = False
+        return False
+
+    def _count_frame(self, header):
+        """Follow the size of a fragmented message, frame by frame."""
+        if header.opcode in CONTROL_OPCODES:
+            return
+        if header.opcode != OPCODE_CONTINUATION:
+            self._message_bytes = 0
+        self._message_bytes = 0 if header.fin else \
+            self._message_bytes + header.payload_length
+
+    def _decoded_messages(self):
         messages = []
         while not self.is_closed:
             try:
@@ -74,37 +233,42 @@ class ServerWebSocket(websocket.WebSocket):
             if message is None:
                 break
             messages.append(message)
-        # What is left is the start of a frame: refuse to buffer a huge one.
-        if self.socket is not None and \
-                len(self._recv_buffer) + len(memory.inbound) > \
-                MAX_FRAME_BYTES:
-            self.close_with(CLOSE_TOO_BIG, 'Frame too large')
         return messages
 
-    def receive_eof(self):
-        self._memory.eof = True
-        self.receive(b'')
-
     def send_binary(self, data):
-        if not self.is_closed and not self._sent_close:
+        """Queue one binary message; nothing once a close was sent."""
+        if not self.close_sent:
             self.sendmsg(data)
 
     def close_with(self, code, reason):
         """Start a close handshake with a code and reason for the client."""
-        if self.socket is not None and not self._sent_close:
+        if not self.close_sent and not self.is_closed:
             self.shutdown(None, code, reason)
 
     def take_outbound(self):
-        """Bytes waiting to go to the client; the buffer is emptied."""
-        data = bytes(self._memory.outbound)
-        self._memory.outbound.clear()
-        return data
+        """Bytes waiting to go to the client, as a list; emptied."""
+        chunks = self._memory.outbound
+        self._memory.outbound = []
+        return chunks
 
     @property
     def is_closed(self):
         """True once both sides said close, or the client went away."""
-        return self.socket is None
+        return self.socket is None and self._memory.closed
 
-    @property
-    def close_sent(self):
-        return self._sent_close
+
+class _AcceptHeaders:
+    """The request headers as accept() reads them, subprotocols tidied.
+
+    RFC 6455 allows spaces around the commas of Sec-WebSocket-Protocol;
+    websockify splits on the commas only.
+    """
+
+    def __init__(self, headers):
+        self._headers = headers
+
+    def get(self, name, default=None):
+        value = self._headers.get(name, default)
+        if name.lower() == 'sec-websocket-protocol' and value:
+            value = ','.join(p.strip() for p in value.split(','))
+        return value

@@ -12,17 +12,9 @@
   'use strict';
 
   // Texts for the close codes of the proxy's contract, used when the server
-  // gave no reason of its own.
-  var CLOSE_TEXTS = {
-    1000: ['closed', 'The console connection closed'],
-    1001: ['shutdown', 'Console proxy shutting down'],
-    1006: ['lost', 'Connection lost'],
-    1011: ['error', 'Internal error in the console proxy'],
-    4001: ['operator', 'Disconnected by an operator'],
-    4002: ['expired', 'Token expired'],
-    4003: ['idle', 'Idle timeout'],
-    4004: ['lease-lost', 'Session ended by the console service']
-  };
+  // gave no reason of its own: close-codes.js, which the proxy renders from
+  // its own definition of the codes.
+  var CLOSE_TEXTS = window.SERIALPROXY_CLOSE_CODES || {};
   var NEW_URL_HINT = 'Ask for a new console URL.';
   // A guest sitting at a prompt prints nothing until a key is pressed.
   var QUIET_GUEST_MS = 2000;

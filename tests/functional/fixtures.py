@@ -287,13 +287,13 @@ class Deployment(fixtures.Fixture):
             log_path, buffer_now=False))
         return proc
 
-    def start_proxy(self, label, port, event_loops=1):
+    def start_proxy(self, label, port, workers=1):
         """Another proxy of the same deployment, under its own host name."""
         return self.start('serialproxy-proxy', label=label,
                           DEFAULT={'host': label},
                           serial_console={'serialproxy_port': port},
                           console={'admin_port': 0,
-                                   'event_loops': event_loops})
+                                   'workers': workers})
 
     def stop(self, proc, signum=signal.SIGTERM):
         """Stop one started process; SIGKILL to have it crash."""

@@ -177,14 +177,6 @@ def close_frame(ws, timeout):
                     frame.data[2:].decode())
 
 
-class RefusalsOnSessionLoopsTest(RefusalsTest):
-    """The same refusals from two session loops, each with a descriptor
-    table of its own, beside the other services of serialproxy-all."""
-
-    options = {'console': dict(RefusalsTest.options['console'],
-                               event_loops=2)}
-
-
 class TimeLimitsTest(AllInOneWithGuest):
     IDLE = 4
     TOKEN_TTL = 12

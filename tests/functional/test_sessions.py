@@ -65,10 +65,9 @@ class TwoProxiesTest(testtools.TestCase):
                      'serialproxy-api', 'serialproxy-proxy'):
             self.deployment.start(name)
         self.port_b = func_fixtures.free_port()
-        # The other proxy spreads its sessions over two session loops,
-        # each with a descriptor table of its own.
+        # The other proxy spreads its sessions over two worker processes.
         self.proxy_b = self.deployment.start_proxy('proxy-b', self.port_b,
-                                                   event_loops=2)
+                                                   workers=2)
         self.deployment.wait_ready()
 
     def url(self):

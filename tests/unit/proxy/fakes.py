@@ -3,8 +3,21 @@
 import base64
 import os
 import socket
+import struct
 
 from serialproxy import exception
+from serialproxy.proxy import server
+from serialproxy.proxy import session
+
+
+def make_proxy(auth, compute=None, ssl_context=None, session_settings=None,
+               **settings):
+    """A ConsoleProxy with its settings' defaults, but those given."""
+    return server.ConsoleProxy(
+        server.ProxySettings(
+            session=session_settings or session.Settings(),
+            proxy_host='test-proxy', **settings),
+        auth, compute or StubCompute(), ssl_context=ssl_context)
 
 
 class StubConsoleAuth:
@@ -61,3 +74,40 @@ async def open_websocket(loop, port):
         head += await loop.sock_recv(sock, 1)
     assert head.startswith(b'HTTP/1.1 101'), head
     return sock
+
+
+def client_frame(opcode, payload, fin=True, mask=True):
+    """A frame as a browser sends it: masked, unless told otherwise."""
+    head = bytes([opcode | (0x80 if fin else 0)])
+    mask_bit = 0x80 if mask else 0
+    if len(payload) < 126:
+        head += bytes([mask_bit | len(payload)])
+    elif len(payload) < 65536:
+        head += bytes([mask_bit | 126]) + struct.pack('>H', len(payload))
+    else:
+        head += bytes([mask_bit | 127]) + struct.pack('>Q', len(payload))
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    size = len(payload)
+    keystream = (key * (size // 4 + 1))[:size]
+    masked = (int.from_bytes(payload, 'big') ^
+              int.from_bytes(keystream, 'big')).to_bytes(size, 'big')
+    return head + key + masked
+
+
+def server_frames(data):
+    """(opcode, payload) of each unmasked frame the server sent."""
+    frames = []
+    while data:
+        opcode, length = data[0] & 0x0f, data[1] & 0x7f
+        offset = 2
+        if length == 126:
+            length, = struct.unpack('>H', data[2:4])
+            offset = 4
+        elif length == 127:
+            length, = struct.unpack('>Q', data[2:10])
+            offset = 10
+        frames.append((opcode, data[offset:offset + length]))
+        data = data[offset + length:]
+    return frames

@@ -4,10 +4,9 @@ import os
 import stat
 
 from serialproxy.proxy import recording
-from serialproxy.proxy import server
 from tests.unit import base
+from tests.unit.proxy.fakes import make_proxy
 from tests.unit.proxy.fakes import open_websocket
-from tests.unit.proxy.fakes import StubCompute
 from tests.unit.proxy.fakes import StubConsoleAuth
 
 
@@ -81,9 +80,9 @@ class ProxyRecordingTest(base.TestCase):
         async def scenario():
             loop = asyncio.get_running_loop()
             guest = await loop.create_server(Greeter, '127.0.0.1', 0)
-            proxy = server.ConsoleProxy(
+            proxy = make_proxy(
                 StubConsoleAuth(guest.sockets[0].getsockname()[1]),
-                StubCompute(), 'test-proxy', record_dir=record_dir)
+                record_dir=record_dir)
             await proxy.start('127.0.0.1', 0)
             client = await open_websocket(loop, proxy.bound_port)
             await asyncio.sleep(0.3)

@@ -1,8 +1,8 @@
 import asyncio
 
 from serialproxy.proxy import replay
-from serialproxy.proxy import server
 from tests.unit import base
+from tests.unit.proxy.fakes import make_proxy
 from tests.unit.proxy.fakes import open_websocket
 from tests.unit.proxy.fakes import StubCompute
 from tests.unit.proxy.fakes import StubConsoleAuth
@@ -34,9 +34,9 @@ class ReplayOnConnectTest(base.TestCase):
             loop = asyncio.get_running_loop()
             guest = await loop.create_server(asyncio.Protocol, '127.0.0.1',
                                              0)
-            proxy = server.ConsoleProxy(
+            proxy = make_proxy(
                 StubConsoleAuth(guest.sockets[0].getsockname()[1]), compute,
-                'test-proxy', replay_lines=replay_lines)
+                replay_lines=replay_lines)
             await proxy.start('127.0.0.1', 0)
             client = await open_websocket(loop, proxy.bound_port)
             try:

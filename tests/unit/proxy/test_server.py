@@ -1,16 +1,14 @@
 """The proxy's event loop layer on real sockets, auth stubbed at the edge."""
 
 import asyncio
-import gc
-import itertools
-import os
 import resource
 import struct
 
+from serialproxy.proxy import admission
 from serialproxy.proxy import server
 from tests.unit import base
+from tests.unit.proxy.fakes import make_proxy
 from tests.unit.proxy.fakes import open_websocket
-from tests.unit.proxy.fakes import StubCompute
 from tests.unit.proxy.fakes import StubConsoleAuth
 
 CHUNK = 64 * 1024
@@ -43,8 +41,6 @@ class FloodingGuest(asyncio.Protocol):
 
 
 class SlowReaderTest(base.TestCase):
-    EVENT_LOOPS = 1
-
     def test_flooding_guest_and_silent_client_keep_memory_bounded(self):
         asyncio.run(self._scenario())
 
@@ -55,8 +51,7 @@ class SlowReaderTest(base.TestCase):
                                                 0)
         guest_port = guest_server.sockets[0].getsockname()[1]
         auth = StubConsoleAuth(guest_port)
-        proxy = server.ConsoleProxy(auth, StubCompute(), 'test-proxy',
-                                    event_loops=self.EVENT_LOOPS)
+        proxy = make_proxy(auth)
         await proxy.start('127.0.0.1', 0)
         client = await open_websocket(loop, proxy.bound_port)
 
@@ -90,8 +85,6 @@ class SlowReaderTest(base.TestCase):
 
 
 class CloseCodesTest(base.TestCase):
-    EVENT_LOOPS = 1
-
     def test_disconnect_sends_code_and_reason_then_frees_the_lease(self):
         asyncio.run(self._scenario())
 
@@ -100,8 +93,7 @@ class CloseCodesTest(base.TestCase):
         guest_server = await loop.create_server(asyncio.Protocol,
                                                 '127.0.0.1', 0)
         auth = StubConsoleAuth(guest_server.sockets[0].getsockname()[1])
-        proxy = server.ConsoleProxy(auth, StubCompute(), 'test-proxy',
-                                    event_loops=self.EVENT_LOOPS)
+        proxy = make_proxy(auth)
         await proxy.start('127.0.0.1', 0)
         client = await open_websocket(loop, proxy.bound_port)
         await asyncio.sleep(0.2)
@@ -125,10 +117,9 @@ class CapacityTest(base.TestCase):
             loop = asyncio.get_running_loop()
             guest = await loop.create_server(asyncio.Protocol, '127.0.0.1',
                                              0)
-            proxy = server.ConsoleProxy(
-                StubConsoleAuth(guest.sockets[0].getsockname()[1]),
-                StubCompute(), 'test-proxy')
-            proxy.capacity = 1
+            proxy = make_proxy(
+                StubConsoleAuth(guest.sockets[0].getsockname()[1]))
+            proxy.admission.capacity = 1
             await proxy.start('127.0.0.1', 0)
             first = await open_websocket(loop, proxy.bound_port)
             try:
@@ -148,122 +139,5 @@ class CapacityTest(base.TestCase):
 
     def test_capacity_follows_the_open_files_limit(self):
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-        self.assertEqual((soft - server.RESERVED_FILES) // 2,
-                         server.session_capacity())
-
-
-class SlowReaderOnSessionLoopsTest(SlowReaderTest):
-    """The same, with the session on a loop of its own descriptor table."""
-
-    EVENT_LOOPS = 2
-
-
-class CloseCodesOnSessionLoopsTest(CloseCodesTest):
-    """A disconnect ordered from the main loop reaches a session loop."""
-
-    EVENT_LOOPS = 2
-
-
-class ManyConsolesAuth(StubConsoleAuth):
-    """A console per session, so sessions do not share a lease id."""
-
-    def __init__(self, port):
-        super().__init__(port)
-        self.ids = itertools.count(1)
-
-    def acquire_session(self, ctxt, token, proxy_host, remote_address):
-        return dict(super().acquire_session(ctxt, token, proxy_host,
-                                            remote_address),
-                    session_id='session-%d' % next(self.ids))
-
-
-class SessionLoopsCapacityTest(base.TestCase):
-    def test_full_loops_leave_connections_to_others_then_refuse(self):
-        async def scenario():
-            loop = asyncio.get_running_loop()
-            guest = await loop.create_server(asyncio.Protocol, '127.0.0.1',
-                                             0)
-            proxy = server.ConsoleProxy(
-                ManyConsolesAuth(guest.sockets[0].getsockname()[1]),
-                StubCompute(), 'test-proxy', event_loops=2,
-                max_per_token=10)
-            proxy.capacity = 1
-            await proxy.start('127.0.0.1', 0)
-            clients = [await open_websocket(loop, proxy.bound_port)
-                       for _ in range(2)]
-            await asyncio.sleep(0.2)
-            # One session on each loop: the full one stopped accepting.
-            holders = {c.loop for c in proxy.live_sessions()}
-            self.assertEqual({sl.loop for sl in proxy.session_loops},
-                             holders)
-            try:
-                await open_websocket(loop, proxy.bound_port)
-                refusal = None
-            except AssertionError as exc:
-                refusal = str(exc)
-            for client in clients:
-                client.close()
-            await proxy.stop()
-            guest.close()
-            return refusal
-        self.assertIn('503 Service Unavailable', asyncio.run(scenario()))
-
-
-class RecordingGuest(asyncio.Protocol):
-    """A silent guest that notes the descriptors of its connections."""
-
-    descriptors = set()
-
-    def connection_made(self, transport):
-        self.descriptors.add(transport.get_extra_info('socket').fileno())
-
-
-def descriptor_identities():
-    """fd -> (device, inode) of the calling thread's descriptor table."""
-    table = {}
-    for name in os.listdir('/proc/thread-self/fd'):
-        try:
-            st = os.fstat(int(name))
-        except OSError:
-            continue
-        table[int(name)] = (st.st_dev, st.st_ino)
-    return table
-
-
-class SessionLoopsShutdownTest(base.TestCase):
-    def test_stopping_closes_sockets_in_their_own_table_only(self):
-        async def scenario():
-            loop = asyncio.get_running_loop()
-            RecordingGuest.descriptors = set()
-            guest = await loop.create_server(RecordingGuest, '127.0.0.1', 0)
-            proxy = server.ConsoleProxy(
-                ManyConsolesAuth(guest.sockets[0].getsockname()[1]),
-                StubCompute(), 'test-proxy', event_loops=2,
-                max_per_token=10)
-            await proxy.start('127.0.0.1', 0)
-            clients = [await open_websocket(loop, proxy.bound_port)
-                       for _ in range(4)]
-            await asyncio.sleep(0.2)
-            expected_to_close = set(RecordingGuest.descriptors)
-            expected_to_close.add(proxy.server.sockets[0].fileno())
-            for session_loop in proxy.session_loops:
-                expected_to_close |= session_loop._loop_fds
-            # Earlier tests' garbage is closed now, not during the check.
-            gc.collect()
-            before = descriptor_identities()
-            await proxy.stop()
-            del proxy
-            gc.collect()
-            await asyncio.sleep(0.2)
-            after = descriptor_identities()
-            for client in clients:
-                client.close()
-            guest.close()
-            return before, after, expected_to_close
-        before, after, expected_to_close = asyncio.run(scenario())
-        # The session loops' sockets were closed on their loops, in their
-        # tables: no close() of their numbers reached the main table.
-        changed = {fd for fd, identity in before.items()
-                   if fd not in expected_to_close and
-                   after.get(fd) != identity}
-        self.assertEqual(set(), changed)
+        self.assertEqual((soft - admission.RESERVED_FILES) // 2,
+                         admission.session_capacity())

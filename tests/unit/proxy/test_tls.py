@@ -3,16 +3,13 @@ import socket
 import ssl
 import subprocess
 
-from serialproxy.proxy import server
 from serialproxy.proxy import tls
 from tests.unit import base
-from tests.unit.proxy.fakes import StubCompute
+from tests.unit.proxy.fakes import make_proxy
 from tests.unit.proxy.fakes import StubConsoleAuth
 
 
 class TLSListenerTest(base.TestCase):
-    EVENT_LOOPS = 1
-
     def setUp(self):
         super().setUp()
         self.cert = '%s/proxy.pem' % self.state_path
@@ -30,10 +27,9 @@ class TLSListenerTest(base.TestCase):
             loop = asyncio.get_running_loop()
             guest = await loop.create_server(asyncio.Protocol, '127.0.0.1',
                                              0)
-            proxy = server.ConsoleProxy(
+            proxy = make_proxy(
                 StubConsoleAuth(guest.sockets[0].getsockname()[1]),
-                StubCompute(), 'test-proxy', ssl_context=context,
-                ssl_only=ssl_only, event_loops=self.EVENT_LOOPS)
+                ssl_context=context, ssl_only=ssl_only)
             await proxy.start('127.0.0.1', 0)
             try:
                 return await loop.run_in_executor(None, scenario,
@@ -121,9 +117,3 @@ class TLSListenerTest(base.TestCase):
     def test_bad_cipher_list_is_a_clear_start_up_error(self):
         self.assertRaises(tls.TLSConfigInvalid, tls.server_context,
                           self.cert, ciphers='NOT-A-CIPHER')
-
-
-class TLSOnSessionLoopsTest(TLSListenerTest):
-    """The same listener behaviour from two session loops."""
-
-    EVENT_LOOPS = 2

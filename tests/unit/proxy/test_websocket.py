@@ -3,44 +3,16 @@ import hashlib
 import os
 import struct
 
+from serialproxy.proxy.close_codes import CloseCode
 from serialproxy.proxy import handshake
 from serialproxy.proxy import websocket
 from tests.unit import base
+from tests.unit.proxy.fakes import client_frame
+from tests.unit.proxy.fakes import server_frames
+
+MAX = 1024 * 1024
 
 GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
-
-
-def client_frame(opcode, payload, fin=True):
-    """A masked frame as a browser sends it."""
-    mask = os.urandom(4)
-    head = bytes([opcode | (0x80 if fin else 0)])
-    if len(payload) < 126:
-        head += bytes([0x80 | len(payload)])
-    elif len(payload) < 65536:
-        head += bytes([0x80 | 126]) + struct.pack('>H', len(payload))
-    else:
-        head += bytes([0x80 | 127]) + struct.pack('>Q', len(payload))
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return head + mask + masked
-
-
-def server_frames(data):
-    """(opcode, payload) of each unmasked frame the server sent."""
-    frames = []
-    while data:
-        opcode, length = data[0] & 0x0f, data[1] & 0x7f
-        offset = 2
-        if length == 126:
-            length, = struct.unpack('>H', data[2:4])
-            offset = 4
-        elif length == 127:
-            length, = struct.unpack('>Q', data[2:10])
-            offset = 10
-        frames.append((opcode, data[offset:offset + length]))
-        data = data[offset + length:]
-    return frames
-
-
 class ServerWebSocketTest(base.TestCase):
     def open(self, protocols=None):
         key = base64.b64encode(os.urandom(16)).decode()
@@ -51,9 +23,9 @@ class ServerWebSocketTest(base.TestCase):
             lines.append('Sec-WebSocket-Protocol: ' + protocols)
         request, _ = handshake.parse_request(
             ('\r\n'.join(lines) + '\r\n\r\n').encode())
-        ws = websocket.ServerWebSocket()
+        ws = websocket.ServerWebSocket(MAX)
         ws.accept_request(request.headers)
-        return ws, key, ws.take_outbound().decode()
+        return ws, key, b''.join(ws.take_outbound()).decode()
 
     def test_accept_answers_101_with_key_and_binary_subprotocol(self):
         ws, key, reply = self.open('binary')
@@ -84,12 +56,12 @@ class ServerWebSocketTest(base.TestCase):
         ws, _, _ = self.open()
         ws.send_binary(b'\x1b[32mhello\r\n')
         self.assertEqual([(0x2, b'\x1b[32mhello\r\n')],
-                         server_frames(ws.take_outbound()))
+                         server_frames(b''.join(ws.take_outbound())))
 
     def test_ping_is_answered_with_pong(self):
         ws, _, _ = self.open()
         self.assertEqual([], ws.receive(client_frame(0x9, b'p1')))
-        self.assertEqual([(0xA, b'p1')], server_frames(ws.take_outbound()))
+        self.assertEqual([(0xA, b'p1')], server_frames(b''.join(ws.take_outbound())))
 
     def test_client_close_is_echoed_and_ends_the_socket(self):
         ws, _, _ = self.open()
@@ -97,14 +69,14 @@ class ServerWebSocketTest(base.TestCase):
         self.assertTrue(ws.is_closed)
         self.assertEqual(1000, ws.close_code)
         self.assertEqual([(0x8, struct.pack('>H', 1000) + b'bye')],
-                         server_frames(ws.take_outbound()))
+                         server_frames(b''.join(ws.take_outbound())))
 
     def test_server_close_carries_code_and_reason(self):
         ws, _, _ = self.open()
         ws.close_with(4001, 'Disconnected by an operator')
         self.assertEqual(
             [(0x8, struct.pack('>H', 4001) + b'Disconnected by an operator')],
-            server_frames(ws.take_outbound()))
+            server_frames(b''.join(ws.take_outbound())))
         self.assertFalse(ws.is_closed)
         ws.receive(client_frame(0x8, struct.pack('>H', 4001)))
         self.assertTrue(ws.is_closed)
@@ -112,14 +84,14 @@ class ServerWebSocketTest(base.TestCase):
     def test_text_frames_are_refused_with_1003(self):
         ws, _, _ = self.open()
         ws.receive(client_frame(0x1, b'text'))
-        (opcode, payload), = server_frames(ws.take_outbound())
+        (opcode, payload), = server_frames(b''.join(ws.take_outbound()))
         self.assertEqual((0x8, 1003), (opcode,
                                        struct.unpack('>H', payload[:2])[0]))
 
     def test_unmasked_client_frame_is_a_protocol_error(self):
         ws, _, _ = self.open()
         ws.receive(b'\x82\x02hi')
-        (opcode, payload), = server_frames(ws.take_outbound())
+        (opcode, payload), = server_frames(b''.join(ws.take_outbound()))
         self.assertEqual((0x8, 1002), (opcode,
                                        struct.unpack('>H', payload[:2])[0]))
 
@@ -127,9 +99,9 @@ class ServerWebSocketTest(base.TestCase):
         ws, _, _ = self.open()
         header = b'\x82\xff' + struct.pack('>Q', 1 << 40) + os.urandom(4)
         ws.receive(header)
-        ws.receive(b'x' * websocket.MAX_FRAME_BYTES)
-        (opcode, payload), = server_frames(ws.take_outbound())
-        self.assertEqual((0x8, websocket.CLOSE_TOO_BIG),
+        ws.receive(b'x' * MAX)
+        (opcode, payload), = server_frames(b''.join(ws.take_outbound()))
+        self.assertEqual((0x8, CloseCode.MESSAGE_TOO_BIG),
                          (opcode, struct.unpack('>H', payload[:2])[0]))
 
     def test_eof_without_close_ends_abnormally(self):

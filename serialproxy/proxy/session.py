@@ -1,0 +1,364 @@
+"""One console connection as a state machine, with no I/O in it.
+
+A ConsoleSession is fed what happens (bytes from the client, the result
+of authorization, bytes and EOF from the guest, a disconnect order, the
+clock) and answers with the actions the event loop layer must carry out
+(send to either side, pause or resume reading either side, close,
+release the console's lease). It owns the HTTP request, the websocket
+codec and the time limits; it never touches a socket, so every rule here
+is tested by feeding it bytes.
+"""
+
+import dataclasses
+import enum
+import time
+import typing
+
+from serialproxy.proxy import close_codes
+from serialproxy.proxy.close_codes import CloseCode
+from serialproxy.proxy import handshake
+from serialproxy.proxy.refusals import Refusal
+from serialproxy.proxy import websocket
+
+# Header of a plain GET that asks "would this token open now?"; the page
+# sends it after a failed upgrade, because browsers hide the HTTP status
+# of a refused websocket handshake.
+CHECK_HEADER = 'X-Serialproxy-Check'
+
+
+class State(enum.Enum):
+    REQUEST = 'request'            # reading the HTTP request
+    AUTHORIZING = 'authorizing'    # token, lease and guest being checked
+    OPEN = 'open'                  # bytes flow both ways
+    CLOSING = 'closing'            # our close frame sent, awaiting theirs
+    ANSWERED = 'answered'          # a page, check or refusal was sent
+    CLOSED = 'closed'              # the client connection is gone
+
+
+class Side(enum.Enum):
+    CLIENT = 'client'
+    GUEST = 'guest'
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The session's rules, from [console] and [consoleauth]."""
+    allowed_origins: typing.Tuple[str, ...] = ()
+    max_frame_bytes: int = 1024 * 1024
+    handshake_timeout: float = 10.0
+    # How long a client gets to answer our close frame.
+    close_grace: float = 2.0
+    idle_timeout: float = 0
+    enforce_session_timeout: bool = False
+
+
+# Actions -------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class SendToClient:
+    chunks: list
+    payload_bytes: int = 0    # console bytes among them, for metrics
+
+
+@dataclasses.dataclass(frozen=True)
+class SendToGuest:
+    data: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class PauseReading:
+    side: Side
+
+
+@dataclasses.dataclass(frozen=True)
+class ResumeReading:
+    side: Side
+
+
+@dataclasses.dataclass(frozen=True)
+class Authorize:
+    """Check the token; with lease, take the lease and reach the guest.
+
+    The layer answers with leased() and guest_connected(), or refused().
+    Without lease it only asks whether the console would open now, and
+    answers check_passed() or refused().
+    """
+    request: handshake.Request
+    lease: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class ServePage:
+    request: handshake.Request
+
+
+@dataclasses.dataclass(frozen=True)
+class Refused:
+    """A refusal was answered (for logs and metrics)."""
+    refusal: Refusal
+
+
+@dataclasses.dataclass(frozen=True)
+class Started:
+    """The 101 went out: the console session is open."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Ended:
+    """The console session ended, with the code and reason given."""
+    code: int
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ReleaseLease:
+    session_id: str
+
+
+@dataclasses.dataclass(frozen=True)
+class CloseGuest:
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class CloseClient:
+    """Close the client's connection once what was sent is flushed."""
+
+
+# The session -----------------------------------------------------------------
+
+class ConsoleSession:
+    def __init__(self, settings, tls=False, clock=time.monotonic):
+        self.settings = settings
+        self.tls = tls
+        self.clock = clock
+        self.state = State.REQUEST
+        self.request = None
+        self.console = None
+        self.session_id = None
+        self.lease_held = False
+        self.bytes_to_guest = 0
+        self.bytes_to_client = 0
+        self.started_at = None
+        self.end_reason = None
+        self._ws = None
+        self._request_bytes = bytearray()
+        self._early_bytes = b''
+        self._deadline = clock() + settings.handshake_timeout
+        self._last_activity = None
+        self._expires_at = None
+
+    @property
+    def is_open(self):
+        return self.state is State.OPEN
+
+    # Events from the client ------------------------------------------------
+
+    def client_data(self, data):
+        if self.state is State.REQUEST:
+            return self._request_data(data)
+        if self.state in (State.OPEN, State.CLOSING):
+            return self._websocket_data(data)
+        return []
+
+    def client_eof(self):
+        if self.state in (State.OPEN, State.CLOSING):
+            self._ws.receive_eof()
+            return self._after_client_input()
+        return []
+
+    def client_lost(self):
+        """The client connection is gone, for whatever reason."""
+        previous, self.state = self.state, State.CLOSED
+        actions = []
+        if previous is State.OPEN:
+            self.end_reason = self.end_reason or 'connection lost'
+            actions += [CloseGuest(), Ended(CloseCode.ABNORMAL,
+                                            self.end_reason)]
+        return actions + self._release()
+
+    def client_write_blocked(self):
+        # The client reads slower than the guest writes: stop the guest.
+        return [PauseReading(Side.GUEST)] if self.is_open else []
+
+    def client_write_unblocked(self):
+        return [ResumeReading(Side.GUEST)] if self.is_open else []
+
+    # Events from authorization ------------------------------------------
+
+    def leased(self, console):
+        """consoleauth gave this session the console's lease."""
+        self.console = console
+        self.session_id = console['session_id']
+        self.lease_held = True
+        if self.state is not State.AUTHORIZING:
+            return self._release()
+        if self.settings.enforce_session_timeout:
+            self._expires_at = self.clock() + \
+                console['expires_at'] - time.time()
+        return []
+
+    def guest_connected(self, history=b''):
+        """The guest's serial port answered: open the websocket."""
+        if self.state is not State.AUTHORIZING:
+            return [CloseGuest()]
+        self.state = State.OPEN
+        self.started_at = self._last_activity = self.clock()
+        self._ws = websocket.ServerWebSocket(self.settings.max_frame_bytes)
+        self._ws.accept_request(self.request.headers)
+        if history:
+            self._ws.send_binary(history)
+        actions = [Started(), *self._outbound(), ResumeReading(Side.CLIENT)]
+        early, self._early_bytes = self._early_bytes, b''
+        if early:
+            actions += self._websocket_data(early)
+        return actions
+
+    def check_passed(self):
+        if self.state is not State.AUTHORIZING:
+            return []
+        return self._answer(handshake.response(200, 'ok'))
+
+    def refused(self, refusal):
+        actions = self._release()
+        if self.state in (State.REQUEST, State.AUTHORIZING):
+            actions += [Refused(refusal)] + self._answer(
+                handshake.response(refusal.status, refusal.reason))
+        return actions
+
+    # Events from the guest -----------------------------------------------
+
+    def guest_data(self, data):
+        if not self.is_open:
+            return []
+        self._last_activity = self.clock()
+        self.bytes_to_client += len(data)
+        self._ws.send_binary(data)
+        return self._outbound(len(data))
+
+    def guest_eof(self):
+        return self.close(CloseCode.NORMAL,
+                          close_codes.default_reason(CloseCode.NORMAL))
+
+    def guest_write_blocked(self):
+        # The guest reads slower than the client types or pastes.
+        return [PauseReading(Side.CLIENT)] if self.is_open else []
+
+    def guest_write_unblocked(self):
+        return [ResumeReading(Side.CLIENT)] if self.is_open else []
+
+    # Orders and the clock ------------------------------------------------
+
+    def close(self, code, reason):
+        """End the session with a close code and reason the page shows.
+
+        The console is given back at once, not when the client answers.
+        """
+        if self.state in (State.REQUEST, State.AUTHORIZING):
+            self.state = State.CLOSED
+            return self._release() + [CloseClient()]
+        if self.state is not State.OPEN:
+            return []
+        self.state = State.CLOSING
+        self.end_reason = reason
+        self._deadline = self.clock() + self.settings.close_grace
+        self._ws.close_with(code, reason)
+        return self._outbound() + [CloseGuest(), Ended(code, reason)] + \
+            self._release()
+
+    def tick(self):
+        """Apply the time limits; called about once a second."""
+        now = self.clock()
+        if self.state in (State.REQUEST, State.AUTHORIZING):
+            if now >= self._deadline:
+                return self.refused(Refusal(400, 'Request not received in '
+                                                 'time', kind='timeout'))
+        elif self.state is State.CLOSING:
+            if now >= self._deadline:
+                return [CloseClient()]
+        elif self.state is State.OPEN:
+            if self._expires_at is not None and now >= self._expires_at:
+                return self.close(
+                    CloseCode.TOKEN_EXPIRED,
+                    close_codes.default_reason(CloseCode.TOKEN_EXPIRED))
+            if self.settings.idle_timeout and now - self._last_activity >= \
+                    self.settings.idle_timeout:
+                return self.close(
+                    CloseCode.IDLE_TIMEOUT,
+                    close_codes.default_reason(CloseCode.IDLE_TIMEOUT))
+        return []
+
+    # Inside ----------------------------------------------------------------
+
+    def _request_data(self, data):
+        self._request_bytes += data
+        try:
+            parsed = handshake.parse_request(self._request_bytes)
+            if parsed is None:
+                return []
+            request, consumed = parsed
+            self.request = request
+            self._early_bytes = bytes(self._request_bytes[consumed:])
+            self._request_bytes = None
+            handshake.check_path(request)
+            if not request.is_websocket:
+                if request.headers.get(CHECK_HEADER) is None:
+                    self.state = State.ANSWERED
+                    return [ServePage(request), CloseClient()]
+                handshake.check_origin(request,
+                                       self.settings.allowed_origins,
+                                       self.tls)
+                self.state = State.AUTHORIZING
+                return [Authorize(request, lease=False)]
+            handshake.check_origin(request, self.settings.allowed_origins,
+                                   self.tls)
+            handshake.check_websocket_headers(request)
+        except Refusal as refusal:
+            return self.refused(refusal)
+        self.state = State.AUTHORIZING
+        # Nothing more is read from the client until the console is open.
+        return [PauseReading(Side.CLIENT), Authorize(request, lease=True)]
+
+    def _websocket_data(self, data):
+        actions = []
+        for message in self._ws.receive(data):
+            if message and self.is_open:
+                self._last_activity = self.clock()
+                self.bytes_to_guest += len(message)
+                actions.append(SendToGuest(message))
+        return actions + self._after_client_input()
+
+    def _after_client_input(self):
+        actions = self._outbound()
+        if self._ws.is_closed:
+            if self.is_open:
+                # The client closed (or dropped) the websocket first.
+                code = self._ws.close_code or CloseCode.ABNORMAL
+                self.end_reason = 'client closed (%s)' % code
+                actions += [CloseGuest(), Ended(code, self.end_reason)]
+                actions += self._release()
+            self.state = State.CLOSING
+            actions.append(CloseClient())
+        elif self._ws.close_sent and self.is_open:
+            # websockify refused a frame (protocol error, too big, text).
+            code = self._ws.sent_close_code
+            self.state = State.CLOSING
+            self.end_reason = 'protocol error (%s)' % code
+            self._deadline = self.clock() + self.settings.close_grace
+            actions += [CloseGuest(), Ended(code, self.end_reason)]
+            actions += self._release()
+        return actions
+
+    def _outbound(self, payload_bytes=0):
+        chunks = self._ws.take_outbound()
+        return [SendToClient(chunks, payload_bytes)] if chunks else []
+
+    def _answer(self, raw):
+        self.state = State.ANSWERED
+        return [SendToClient([raw]), CloseClient()]
+
+    def _release(self):
+        if not self.lease_held:
+            return []
+        self.lease_held = False
+        return [ReleaseLease(self.session_id)]
