@@ -13,6 +13,8 @@ from tests.unit.proxy.fakes import server_frames
 MAX = 1024 * 1024
 
 GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
+
+
 class ServerWebSocketTest(base.TestCase):
     def open(self, protocols=None):
         key = base64.b64encode(os.urandom(16)).decode()
@@ -61,7 +63,8 @@ class ServerWebSocketTest(base.TestCase):
     def test_ping_is_answered_with_pong(self):
         ws, _, _ = self.open()
         self.assertEqual([], ws.receive(client_frame(0x9, b'p1')))
-        self.assertEqual([(0xA, b'p1')], server_frames(b''.join(ws.take_outbound())))
+        self.assertEqual([(0xA, b'p1')],
+                         server_frames(b''.join(ws.take_outbound())))
 
     def test_client_close_is_echoed_and_ends_the_socket(self):
         ws, _, _ = self.open()
