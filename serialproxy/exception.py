@@ -87,10 +87,6 @@ class ConsoleLogNotFound(NotFound):
                '%(reason)s')
 
 
-class ConsoleTypeInvalid(Invalid):
-    msg_fmt = 'Invalid console type %(console_type)s.'
-
-
 class ConsoleTypeUnavailable(Invalid):
     msg_fmt = 'Unavailable console type %(console_type)s.'
 
@@ -105,10 +101,6 @@ class InvalidToken(SerialProxyException):
     # HTTP bodies.
     msg_fmt = 'The console token is missing, unknown or expired.'
     code = 401
-
-
-class ConsolePortInvalid(InvalidToken):
-    msg_fmt = 'The console this token was issued for is no longer there.'
 
 
 class ConsoleInUse(Conflict):
