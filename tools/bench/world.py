@@ -39,9 +39,6 @@ COMPUTE_HOST = 'bench-compute'
 GUEST_ADDRESS = '127.0.0.2'
 GUEST_PORTS = 8
 CLIENT_ADDRESSES = ['127.0.1.%d' % i for i in range(1, 33)]
-# Descriptors the proxy keeps back from sessions in each process (listeners,
-# RPC connections, logs): serialproxy.proxy.server.RESERVED_FILES.
-RESERVED_FILES = 64
 
 
 def raise_open_files_limit(wanted=200000):
@@ -57,15 +54,11 @@ def workers_needed(sessions):
     """Proxy processes the hard open-files limit needs for sessions.
 
     Each session holds two descriptors in the process that serves it, and
-    every process keeps RESERVED_FILES back.
+    every process keeps admission.RESERVED_FILES back.
     """
-    try:
-        from serialproxy.proxy import server
-        reserved = getattr(server, 'RESERVED_FILES', RESERVED_FILES)
-    except ImportError:
-        reserved = RESERVED_FILES
+    from serialproxy.proxy import admission
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    per_process = max(1, (hard - reserved) // 2)
+    per_process = max(1, (hard - admission.RESERVED_FILES) // 2)
     return max(1, -(-sessions // per_process))
 
 
