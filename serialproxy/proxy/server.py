@@ -127,10 +127,11 @@ class ConsoleProxy:
             self.settings.session.handshake_timeout,
             has_room=self.admission.has_room)
         if listening_socket is None:
-            listening_socket = await tls.listening_socket(host, port)
+            listening_socket = tls.listening_socket(host, port)
         self.server.serve(listening_socket)
         if admin_socket is not None:
-            self.admin_server = await admin.serve(self, admin_socket)
+            self.admin_server = await admin.start_on_socket(self,
+                                                            admin_socket)
         elif admin_port:
             self.admin_server = await admin.start(self, admin_host,
                                                   admin_port)
@@ -502,6 +503,9 @@ class GuestConnection(asyncio.Protocol):
     def connection_made(self, transport):
         self.transport = transport
         transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
+        # What the guest prints before the websocket is open waits in the
+        # kernel; the session resumes reading once it can relay it.
+        transport.pause_reading()
 
     def data_received(self, data):
         self.client.guest_data(data)

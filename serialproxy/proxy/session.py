@@ -208,7 +208,8 @@ class ConsoleSession:
         self._ws.accept_request(self.request.headers)
         if history:
             self._ws.send_binary(history)
-        actions = [Started(), *self._outbound(), ResumeReading(Side.CLIENT)]
+        actions = [Started(), *self._outbound(), ResumeReading(Side.CLIENT),
+                   ResumeReading(Side.GUEST)]
         early, self._early_bytes = self._early_bytes, b''
         if early:
             actions += self._websocket_data(early)

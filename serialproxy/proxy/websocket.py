@@ -139,13 +139,31 @@ class ServerWebSocket(websocket.WebSocket):
         """
         if self._refusing_input or self.is_closed:
             return []
-        self._unframed += data
-        whole, problem = self._whole_frames()
+        if self._unframed:
+            self._unframed += data
+            data = self._unframed
+        frames, consumed, problem = self._whole_frames(data)
         messages = []
-        if whole:
-            self._memory.inbound = bytes(self._unframed[:whole])
-            del self._unframed[:whole]
-            messages = self._decoded_messages()
+        with memoryview(data) as view:
+            for start, stop, first_byte in frames:
+                if self.is_closed:
+                    break
+                # Frame by frame: websockify copies what follows a frame
+                # each time it decodes one, which is quadratic in a read
+                # holding many frames.
+                if first_byte is not None:
+                    frame = bytes((first_byte,)) + view[start + 1:stop]
+                elif start == 0 and stop == len(data) and \
+                        type(data) is bytes:
+                    frame = data
+                else:
+                    frame = view[start:stop].tobytes()
+                self._memory.inbound = frame
+                messages += self._decoded_messages()
+        if data is self._unframed:
+            del self._unframed[:consumed]
+        elif consumed < len(data):
+            self._unframed = bytearray(data[consumed:])
         if problem is not None and not self.is_closed:
             self._refusing_input = True
             self._unframed.clear()
@@ -157,22 +175,28 @@ class ServerWebSocket(websocket.WebSocket):
         self._memory.eof = True
         self._decoded_messages()
 
-    def _whole_frames(self):
-        """(bytes of whole frames at the front, a (code, reason) or None)."""
-        buf, offset = self._unframed, 0
+    def _whole_frames(self, buf):
+        """The whole frames at the front of buf, to hand websockify.
+
+        ([(start, stop, first byte to use instead or None)], bytes they
+        take up, a (code, reason) that must end the websocket or None).
+        """
+        frames, offset = [], 0
         while True:
             header = parse_frame_header(buf, offset)
             if header is None:
-                return offset, None
+                return frames, offset, None
             problem = self._check_frame(header)
             if problem is not None:
-                return offset, problem
-            if len(buf) - offset < header.length:
-                return offset, None
+                return frames, offset, problem
+            stop = offset + header.length
+            if len(buf) < stop:
+                return frames, offset, None
             self._count_frame(header)
-            if self._hold_empty_start(buf, offset, header):
-                continue
-            offset += header.length
+            held, first_byte = self._hold_empty_start(buf[offset], header)
+            if not held:
+                frames.append((offset, stop, first_byte))
+            offset = stop
 
     def _check_frame(self, header):
         """What must not be buffered, as (code, reason); else None."""
@@ -191,8 +215,8 @@ class ServerWebSocket(websocket.WebSocket):
                     'Message larger than %d bytes' % self.max_message_bytes)
         return None
 
-    def _hold_empty_start(self, buf, offset, header):
-        """Keep an empty first fragment from websockify; True if dropped.
+    def _hold_empty_start(self, first_byte, header):
+        """(drop this frame?, first byte to give it instead, or None).
 
         websockify takes a message whose first fragment is empty for no
         message at all and refuses its continuation, though RFC 6455
@@ -200,19 +224,18 @@ class ServerWebSocket(websocket.WebSocket):
         continuation after them becomes the message's first frame.
         """
         if header.opcode in CONTROL_OPCODES:
-            return False
+            return False, None
         starts = header.opcode != OPCODE_CONTINUATION
         if starts:
             self._held_start = False
         if not header.fin and header.payload_length == 0 and \
                 (starts or self._held_start):
             self._held_start = True
-            del buf[offset:offset + header.length]
-            return True
+            return True, None
         if self._held_start:
-            buf[offset] = (buf[offset] & 0x80) | OPCODE_BINARY
             self._held_start = False
-        return False
+            return False, (first_byte & 0x80) | OPCODE_BINARY
+        return False, None
 
     def _count_frame(self, header):
         """Follow the size of a fragmented message, frame by frame."""
@@ -225,7 +248,9 @@ class ServerWebSocket(websocket.WebSocket):
 
     def _decoded_messages(self):
         messages = []
-        while not self.is_closed:
+        while not self.is_closed and (self.pending() or
+                                      self._memory.inbound or
+                                      self._memory.eof):
             try:
                 message = self.recvmsg()
             except websocket.WebSocketWantReadError:

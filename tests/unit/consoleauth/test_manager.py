@@ -8,6 +8,7 @@ from serialproxy.consoleauth import rpcapi
 from serialproxy.consoleauth import tokens
 from serialproxy.db import api as db_api
 from serialproxy import exception
+from serialproxy.proxy.close_codes import CloseCode
 from serialproxy.proxy import rpcapi as proxy_rpcapi
 from tests.unit import base
 from tests.unit import rpc_fixture
@@ -226,7 +227,7 @@ class SessionLeaseTest(ConsoleAuthTestBase):
         self.assertEqual([lease['session_id']], ids)
         self.assertTrue(self.proxy.received.wait(10))
         self.assertEqual([([lease['session_id']],
-                           proxy_rpcapi.CLOSE_OPERATOR_DISCONNECT,
+                           CloseCode.OPERATOR_DISCONNECT,
                            'Disconnected by an operator')],
                          self.proxy.disconnects)
         self.assertEqual([], self.manager.list_sessions({}, UUID))

@@ -1,6 +1,8 @@
+import json
 import os
 import re
 
+from serialproxy.proxy.close_codes import CloseCode
 from serialproxy.proxy import handshake
 from serialproxy.proxy import static_files
 from tests.unit import base
@@ -33,6 +35,16 @@ class StaticFilesTest(base.TestCase):
     def test_assets_get_their_content_type(self):
         raw = self.static.response(get('/js/app.js'))
         self.assertIn(b'javascript', raw.split(b'\r\n\r\n')[0])
+
+    def test_close_codes_script_is_rendered_from_the_close_codes(self):
+        raw = self.static.response(get('/close-codes.js'))
+        head, body = raw.split(b'\r\n\r\n', 1)
+        self.assertIn(b'javascript', head)
+        table = json.loads(body.decode().split(' = ', 1)[1].rstrip(';\n'))
+        self.assertEqual(sorted(int(code) for code in CloseCode),
+                         sorted(int(code) for code in table))
+        self.assertEqual(['operator', 'Disconnected by an operator'],
+                         table[str(int(CloseCode.OPERATOR_DISCONNECT))])
 
     def test_directories_are_not_listed(self):
         self.assertTrue(self.static.response(get('/js/')).startswith(
@@ -108,5 +120,7 @@ class ConsolePageTest(base.TestCase):
                 continue
             # Relative: the page works behind a path prefix.
             self.assertFalse(asset.startswith('/') or '//' in asset, asset)
+            if '/' + asset in static_files.GENERATED_SCRIPTS:
+                continue
             self.assertIsNotNone(static.resolve('/' + asset),
                                  '%s is not served (npm ci not run?)' % asset)
