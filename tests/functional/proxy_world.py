@@ -215,7 +215,8 @@ class ProxyWorld(fixtures.Fixture):
             'consoleauth': {'session_lease_ttl': self.lease_ttl},
             # Every client of a test comes from 127.0.0.1.
             'console': {'workers': self.workers,
-                        'max_sessions_per_address': 1000},
+                        'max_sessions_per_address': 1000,
+                        'admin_port': 0},
         }
         for section, values in self.options.items():
             options.setdefault(section, {}).update(values)

@@ -97,15 +97,18 @@ class ProxyIntegrityTest(testtools.TestCase):
             raise AssertionError('; '.join(self.errors))
 
     def connect(self):
-        client = self.world.connect(self.world.token(self.guest.port))
+        # Longer than STALL_SECONDS: a stall is reported with its figures.
+        client = self.world.connect(self.world.token(self.guest.port),
+                                    timeout=STALL_SECONDS * 2)
         self.addCleanup(client.close)
         return client
 
     def test_every_byte_both_ways_with_random_frame_and_write_sizes(self):
         to_guest_sent, to_guest_got = Stream(), Stream()
         to_client_sent, to_client_got = Stream(), Stream()
-        finished = threading.Event()
+        opened, finished = threading.Event(), threading.Event()
         self.addCleanup(finished.set)
+        self.addCleanup(opened.set)
         client_rng = numpy.random.default_rng([self.seed, 1])
         guest_rng = numpy.random.default_rng([self.seed, 2])
         client_sizes = random_sizes(random.Random(self.rnd.random()), SIZE)
@@ -144,6 +147,8 @@ class ProxyIntegrityTest(testtools.TestCase):
             to_guest_got.done.set()
 
         def guest(sock):
+            # Output from before the session is open is another test's.
+            opened.wait(60)
             writer = self.thread(guest_writes, sock)
             guest_reads(sock)
             writer.join()
@@ -152,6 +157,7 @@ class ProxyIntegrityTest(testtools.TestCase):
 
         self.guest_handler = guest
         client = self.connect()
+        opened.set()
         started = time.monotonic()
         threads = [self.thread(client_sends, client),
                    self.thread(client_receives, client)]
@@ -159,7 +165,6 @@ class ProxyIntegrityTest(testtools.TestCase):
                    to_client_got)
         last_progress, last_counts = started, None
         while not all(s.done.is_set() for s in streams):
-            self.check_errors()
             now = time.monotonic()
             counts = [s.bytes for s in streams]
             if counts != last_counts:
@@ -167,6 +172,9 @@ class ProxyIntegrityTest(testtools.TestCase):
             progress = ('%d/%d bytes sent/received to the guest, %d/%d to '
                         'the client of %d each way after %.0fs'
                         % (*counts, SIZE, now - started))
+            if self.errors:
+                self.errors.append(progress)
+                self.check_errors()
             if now - last_progress > STALL_SECONDS:
                 raise AssertionError('stalled for %ds: %s'
                                      % (STALL_SECONDS, progress))
@@ -270,3 +278,27 @@ class ProxyIntegrityTest(testtools.TestCase):
             client.pump(got.add)
         self.assertEqual(sent.bytes, got.bytes)
         self.assertEqual(sent.sha.hexdigest(), got.sha.hexdigest())
+
+    def test_guest_output_from_its_first_byte_reaches_the_client(self):
+        # A guest may print the moment the proxy reaches its serial port,
+        # before the client's websocket is open (the proxy still fetches
+        # the recent output then): those bytes are the console's too.
+        early = b'printed as the proxy connected\r\n'
+        late = b'printed a second later\r\n'
+
+        def guest(sock):
+            sock.sendall(early)
+            time.sleep(1)
+            sock.sendall(late)
+            sock.recv(1)  # until the session ends
+
+        self.guest_handler = guest
+        client = self.connect()
+        client.sock.settimeout(5)
+        received = bytearray()
+        try:
+            while len(received) < len(early + late):
+                client.pump(received.extend)
+        except TimeoutError:
+            pass  # what arrived is compared below
+        self.assertEqual(early + late, bytes(received))
