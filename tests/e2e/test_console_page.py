@@ -8,18 +8,23 @@ own console URL and browser context, and closes them when done, so the
 console is free for the next.
 """
 
+import hashlib
 import random
 import re
 import signal
 import time
 import urllib.parse
 
+from testtools import content
 import testtools
 
 from tests.e2e import fixtures as e2e_fixtures
 from tests.functional import fixtures as func_fixtures
 
 CLIPBOARD = ['clipboard-read', 'clipboard-write']
+# A paste of more than 64 KiB: lines of 61 bytes.
+PASTE_LINES = 1100
+PASTE_TIMEOUT = 60
 
 
 class ConsolePageTestCase(testtools.TestCase):
@@ -345,6 +350,41 @@ class ConsolePageTest(ConsolePageTestCase):
                               'echo %s\n' % pasted)
         console.page.keyboard.press('Control+Shift+V')
         console.wait_for_screen('^%s$' % pasted_expected)
+
+    def test_paste_of_64_kb_reaches_the_guest_whole(self):
+        # More than 64 KiB in one paste: xterm.js sends a paste as one
+        # websocket message, which the proxy must relay whole (client
+        # frames over ~4 KB used to stall). Lines of 61 bytes stay far
+        # below the tty's 4096-byte line limit.
+        console, _ = self.open_connected('paste-64k',
+                                         permissions=CLIPBOARD)
+        rnd = random.Random(self.base)
+        alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789'
+        lines = ['%05d %s' % (i, ''.join(rnd.choices(alphabet, k=54)))
+                 for i in range(PASTE_LINES)]
+        text = '\n'.join(lines) + '\n'
+        self.assertGreater(len(text), 64 * 1024)
+        # The tty turns the CR xterm.js sends for each newline into LF.
+        digest = hashlib.md5(text.encode()).hexdigest()
+        go, go_expected = self.marker('paste', 0)
+        done, done_expected = self.marker('pasted', 1)
+        # Without echo the guest does not send the 64 KiB back.
+        console.type_line(
+            'stty -echo; echo %s; head -n %d > /tmp/paste; stty echo; '
+            'echo %s-$(wc -l < /tmp/paste); md5sum /tmp/paste'
+            % (go, PASTE_LINES, done))
+        console.wait_for_screen('^%s$' % go_expected)
+        console.page.evaluate('t => navigator.clipboard.writeText(t)', text)
+        started = time.monotonic()
+        console.page.keyboard.press('Control+Shift+V')
+        console.wait_for_screen('^%s-%d$' % (done_expected, PASTE_LINES),
+                                timeout=PASTE_TIMEOUT)
+        elapsed = time.monotonic() - started
+        console.wait_for_screen('^%s  /tmp/paste$' % digest)
+        self.addDetail('paste', content.text_content(
+            '%d bytes in %d lines reached the guest in %.1fs'
+            % (len(text), PASTE_LINES, elapsed)))
+        self.assertEqual('connected', console.status()[0])
 
     def test_second_browser_sees_console_in_use(self):
         first, _ = self.open_connected('in-use-first')

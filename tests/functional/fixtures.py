@@ -282,10 +282,28 @@ class Deployment(fixtures.Fixture):
         proc = subprocess.Popen(self.command(name, config_files=extra),
                                 stdout=log, stderr=subprocess.STDOUT)
         self.processes.append((label, proc, log_path))
+        detail, keep = self._log_detail(log_path)
+        # Runs after _stop, before the TempDir goes: a fixture whose setUp
+        # fails is cleaned up before its details are read.
+        self.addCleanup(keep)
         self.addCleanup(self._stop, proc, log)
-        self.addDetail(log_name, content.content_from_file(
-            log_path, buffer_now=False))
+        self.addDetail(log_name, detail)
         return proc
+
+    @staticmethod
+    def _log_detail(path):
+        """A detail reading the log when asked; keep() saves it first."""
+        kept = []
+
+        def read():
+            if kept:
+                return kept
+            with open(path, 'rb') as f:
+                return [f.read()]
+
+        def keep():
+            kept[:] = read()
+        return content.Content(content.UTF8_TEXT, read), keep
 
     def start_proxy(self, label, port, workers=1):
         """Another proxy of the same deployment, under its own host name."""
