@@ -36,12 +36,15 @@ class AdminConnection(asyncio.Protocol):
         if request.method != 'GET':
             return handshake.response(405, 'Only GET is served here')
         if request.path == '/metrics':
-            body = metrics.ProxyMetrics.total(
-                self.proxy.all_metrics()).render(len(self.proxy.sessions))
+            # With worker processes this sums every worker's files, so any
+            # worker that accepted the scrape answers for all of them.
+            try:
+                body, content_type = metrics.exposition()
+            except Exception:
+                LOG.exception('Cannot render the metrics')
+                return handshake.response(500, 'Cannot render the metrics')
             return handshake.response(
-                200, headers=[('Content-Type',
-                               'text/plain; version=0.0.4; charset=utf-8')],
-                body=body.encode())
+                200, headers=[('Content-Type', content_type)], body=body)
         if request.path == '/healthcheck':
             if self.proxy.serving:
                 return handshake.response(200, 'OK')
@@ -59,4 +62,18 @@ async def start(proxy, host, port):
                                       port, reuse_address=True)
     LOG.info('Proxy admin listener (metrics, healthcheck) on %s:%s', host,
              port)
+    return server
+
+
+async def start_on_socket(proxy, sock):
+    """Serve an admin socket already listening, e.g. one a worker inherits.
+
+    Worker processes share the parent's socket: whichever accepts a
+    connection answers it.
+    """
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: AdminConnection(proxy),
+                                      sock=sock)
+    LOG.info('Proxy admin listener (metrics, healthcheck) on %s',
+             sock.getsockname())
     return server

@@ -1,90 +1,235 @@
-"""The proxy's counters, in Prometheus text exposition format.
+"""The proxy's metrics, counted and exposed through prometheus_client.
 
-Counted on the event loop with plain integers, so counting costs nothing
-next to the bytes it counts; with several session loops each counts its
-own and a scrape adds them up (ProxyMetrics.total). Labels are bounded
-sets (a direction, a refusal status and its fixed reason text): never a
-token, never a client address.
+Metrics (names are documented; keep them):
+
+  serialproxy_sessions_active               gauge (livesum across workers)
+  serialproxy_sessions_total                counter
+  serialproxy_bytes_total{direction}        counter, to_guest | to_client
+  serialproxy_refusals_total{status,reason} counter, reason a REFUSAL_CLASSES
+                                            name (or 'other'), never free text
+  serialproxy_session_setup_seconds         histogram, request to 101
+
+Labels are bounded sets: a direction, an HTTP status and a refusal class.
+Never a token, a client address or a reason's text (a 409's text carries a
+timestamp, so labelling by text made a new series per refusal).
+
+One process (serialproxy-all, or a proxy without workers): the metric
+objects live in a CollectorRegistry this module owns, and exposition()
+renders it.
+
+Several worker processes (enable_multiprocess() in the supervising parent
+before it forks): prometheus_client keeps each process's values in mmaped
+files in one directory, and exposition() -- in whichever process answers
+the scrape -- sums the files of every worker, living or exited. Counters
+and the histogram keep an exited worker's counts; the active-sessions
+gauge ('livesum') drops them once the parent calls worker_exited(pid).
+
+How prometheus_client decides (read in 0.26.0 and in 0.17.0, the oldest
+release requirements.txt allows; the same in both):
+prometheus_client.values.ValueClass is computed ONCE, when
+prometheus_client.values is first imported, from whether
+PROMETHEUS_MULTIPROC_DIR (or the deprecated lower-case name) is in
+os.environ then; each metric child takes values.ValueClass when it is
+created (metrics.py reads it as values.ValueClass, not a copy), and an
+MmapedValue reads the directory from os.environ when it opens its file.
+So setting the variable after prometheus_client was imported has no effect
+on its own. This module therefore recomputes values.ValueClass from the
+environment when it creates its metrics (lazily, on first use), so the
+environment at metric creation decides, whenever prometheus_client was
+imported. The mmaped values notice a fork by their pid and start a file of
+their own in the child.
 """
 
-import bisect
-import collections
+import glob
+import logging
+import os
+import threading
+
+import prometheus_client
+from prometheus_client import exposition as _exposition
+from prometheus_client import multiprocess
+from prometheus_client import values
+
+LOG = logging.getLogger(__name__)
 
 # Seconds from request received to 101 sent.
 SETUP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                  10.0)
 
+# The reasons a connection is refused before the upgrade, as label values.
+REFUSAL_CLASSES = frozenset({
+    'bad_request', 'path', 'method', 'origin', 'invalid_token', 'in_use',
+    'rate_limited', 'capacity', 'unavailable', 'timeout', 'internal',
+    'tls_only'})
+# What refused() counts a class outside REFUSAL_CLASSES as.
+OTHER = 'other'
+
+MULTIPROC_ENV = 'PROMETHEUS_MULTIPROC_DIR'
+
+# generate_latest writes the 0.0.4 text format; newer prometheus_client
+# releases name 1.0.0 as CONTENT_TYPE_LATEST.
+CONTENT_TYPE = getattr(_exposition, 'CONTENT_TYPE_PLAIN_0_0_4',
+                       prometheus_client.CONTENT_TYPE_LATEST)
+
+
+class _Metrics:
+    """The metric objects, created once per process, in their registry."""
+
+    def __init__(self):
+        self.registry = prometheus_client.CollectorRegistry()
+        self.sessions_active = prometheus_client.Gauge(
+            'serialproxy_sessions_active', 'Console sessions open now.',
+            multiprocess_mode='livesum', registry=self.registry)
+        self.sessions = prometheus_client.Counter(
+            'serialproxy_sessions', 'Console sessions opened.',
+            registry=self.registry)
+        self.bytes = prometheus_client.Counter(
+            'serialproxy_bytes', 'Console bytes moved, by direction.',
+            ['direction'], registry=self.registry)
+        self.refusals = prometheus_client.Counter(
+            'serialproxy_refusals',
+            'Connections refused before the upgrade, by status and '
+            'reason class.', ['status', 'reason'], registry=self.registry)
+        self.setup_seconds = prometheus_client.Histogram(
+            'serialproxy_session_setup_seconds',
+            'Time from request to websocket upgrade.',
+            buckets=SETUP_BUCKETS, registry=self.registry)
+        # Both directions show from the first scrape, at 0.
+        self.to_guest = self.bytes.labels('to_guest')
+        self.to_client = self.bytes.labels('to_client')
+
+
+_lock = threading.Lock()
+_metrics = None
+_multiproc_dir = None
+_warned_unknown = False
+
+
+def _get():
+    global _metrics, _multiproc_dir
+    if _metrics is None:
+        with _lock:
+            if _metrics is None:
+                # The environment now decides, not at import (see above).
+                values.ValueClass = values.get_value_class()
+                _multiproc_dir = (os.environ.get(MULTIPROC_ENV)
+                                  if _multiprocess_value() else None)
+                _metrics = _Metrics()
+    return _metrics
+
+
+def _multiprocess_value():
+    return getattr(values.ValueClass, '_multiprocess', False)
+
 
 class ProxyMetrics:
+    """What the session code counts with. Cheap to create, any number.
+
+    Every instance counts into the same process-wide metrics; the labelled
+    children are bound once here, so the per-chunk calls are one call into
+    prometheus_client each.
+    """
+
     def __init__(self):
-        self.sessions_total = 0
-        self.bytes_to_guest = 0
-        self.bytes_to_client = 0
-        self.refusals = collections.Counter()
-        self.setup_counts = [0] * (len(SETUP_BUCKETS) + 1)
-        self.setup_sum = 0.0
+        m = _get()
+        self._active = m.sessions_active
+        self._sessions = m.sessions
+        self._setup = m.setup_seconds
+        self._refusals = m.refusals
+        # bytes_to_guest(n), bytes_to_client(n): per chunk relayed, so the
+        # children's inc itself, without a method of ours around it.
+        self.bytes_to_guest = m.to_guest.inc
+        self.bytes_to_client = m.to_client.inc
 
-    @classmethod
-    def total(cls, parts):
-        """One ProxyMetrics holding the sum of parts."""
-        summed = cls()
-        for part in parts:
-            summed.sessions_total += part.sessions_total
-            summed.bytes_to_guest += part.bytes_to_guest
-            summed.bytes_to_client += part.bytes_to_client
-            summed.refusals.update(dict(part.refusals))
-            summed.setup_counts = [a + b for a, b in zip(
-                summed.setup_counts, part.setup_counts)]
-            summed.setup_sum += part.setup_sum
-        return summed
+    def session_opened(self, setup_seconds):
+        """A session reached 101 setup_seconds after its request."""
+        self._sessions.inc()
+        self._active.inc()
+        self._setup.observe(setup_seconds)
 
-    def refused(self, status, reason):
-        self.refusals[(status, reason)] += 1
+    def session_closed(self):
+        """A session that session_opened() counted has ended."""
+        self._active.dec()
 
-    def session_set_up(self, seconds):
-        self.sessions_total += 1
-        self.setup_counts[bisect.bisect_left(SETUP_BUCKETS, seconds)] += 1
-        self.setup_sum += seconds
+    def refused(self, status, reason_class):
+        """A connection refused with an HTTP status, for a reason class.
 
-    def render(self, active_sessions):
-        lines = [
-            '# HELP serialproxy_sessions_active Console sessions open now.',
-            '# TYPE serialproxy_sessions_active gauge',
-            'serialproxy_sessions_active %d' % active_sessions,
-            '# HELP serialproxy_sessions_total Console sessions opened.',
-            '# TYPE serialproxy_sessions_total counter',
-            'serialproxy_sessions_total %d' % self.sessions_total,
-            '# HELP serialproxy_bytes_total Console bytes moved, by '
-            'direction.',
-            '# TYPE serialproxy_bytes_total counter',
-            'serialproxy_bytes_total{direction="to_guest"} %d'
-            % self.bytes_to_guest,
-            'serialproxy_bytes_total{direction="to_client"} %d'
-            % self.bytes_to_client,
-            '# HELP serialproxy_refusals_total Connections refused before '
-            'the upgrade, by status and reason.',
-            '# TYPE serialproxy_refusals_total counter',
-        ]
-        for (status, reason), count in sorted(self.refusals.items()):
-            lines.append('serialproxy_refusals_total{status="%d",'
-                         'reason="%s"} %d' % (status, _label(reason), count))
-        lines += [
-            '# HELP serialproxy_session_setup_seconds Time from request to '
-            'websocket upgrade.',
-            '# TYPE serialproxy_session_setup_seconds histogram',
-        ]
-        cumulative = 0
-        for bound, count in zip(SETUP_BUCKETS + (None,), self.setup_counts):
-            cumulative += count
-            lines.append('serialproxy_session_setup_seconds_bucket{le="%s"} '
-                         '%d' % ('+Inf' if bound is None else repr(bound),
-                                 cumulative))
-        lines += ['serialproxy_session_setup_seconds_sum %.6f'
-                  % self.setup_sum,
-                  'serialproxy_session_setup_seconds_count %d' % cumulative]
-        return '\n'.join(lines) + '\n'
+        reason_class is one of REFUSAL_CLASSES; anything else is counted
+        as 'other' (and logged once per process), so a caller passing the
+        reason's text can neither raise on a refusal path nor add series.
+        """
+        if reason_class not in REFUSAL_CLASSES:
+            _warn_unknown(reason_class)
+            reason_class = OTHER
+        self._refusals.labels('%d' % status, reason_class).inc()
 
 
-def _label(value):
-    return value.replace('\\', '\\\\').replace('"', '\\"').replace('\n',
-                                                                   '\\n')
+def _warn_unknown(reason_class):
+    global _warned_unknown
+    if not _warned_unknown:
+        _warned_unknown = True
+        LOG.warning('Refusal counted with reason "other": %r is not one of '
+                    'the refusal classes (%s)', reason_class,
+                    ', '.join(sorted(REFUSAL_CLASSES)))
+
+
+def enable_multiprocess(directory):
+    """Count in files under directory, shared by forked worker processes.
+
+    Call in the supervising parent before it forks and before any
+    ProxyMetrics is created in this process. Empties directory of the
+    files an earlier run left (*.db: what prometheus_client writes; other
+    files are left alone, in case it was pointed at a shared directory);
+    a tmpfs directory keeps scrapes and counting off the disk.
+    """
+    global _multiproc_dir
+    with _lock:
+        if _metrics is not None:
+            raise RuntimeError('enable_multiprocess() after metrics were '
+                               'created in this process: they would count '
+                               'in this process only')
+        os.makedirs(directory, exist_ok=True)
+        for path in glob.glob(os.path.join(directory, '*.db')):
+            os.remove(path)
+        os.environ[MULTIPROC_ENV] = directory
+        values.ValueClass = values.get_value_class()
+        _multiproc_dir = directory
+
+
+def multiprocess_directory():
+    """The directory in use when multiprocess mode is on, else None."""
+    _get()
+    return _multiproc_dir
+
+
+def worker_exited(pid):
+    """In the parent: a worker exited; drop its live gauges' share."""
+    directory = multiprocess_directory()
+    if directory is not None:
+        multiprocess.mark_process_dead(pid, directory)
+
+
+def exposition():
+    """(body bytes, content type) answering a scrape."""
+    directory = multiprocess_directory()
+    if directory is None:
+        registry = _get().registry
+    else:
+        registry = prometheus_client.CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=directory)
+    return prometheus_client.generate_latest(registry), CONTENT_TYPE
+
+
+def registry():
+    """The registry this process counts in (for tests: get_sample_value).
+
+    In multiprocess mode it shows this process's own values only;
+    exposition() is what sums the workers.
+    """
+    return _get().registry
+
+
+def sample_value(name, labels=None):
+    """The current value of one sample in this process, 0 if absent."""
+    value = registry().get_sample_value(name, labels or {})
+    return 0.0 if value is None else value
