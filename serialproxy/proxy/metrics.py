@@ -24,8 +24,8 @@ the scrape -- sums the files of every worker, living or exited. Counters
 and the histogram keep an exited worker's counts; the active-sessions
 gauge ('livesum') drops them once the parent calls worker_exited(pid).
 
-How prometheus_client decides (read in 0.26.0 and in 0.17.0, the oldest
-release requirements.txt allows; the same in both):
+How prometheus_client decides (read in 0.26.0, 0.18.0 and 0.17.0; 0.18.0 is the oldest
+release requirements.txt allows, for disable_created_metrics; the same in all):
 prometheus_client.values.ValueClass is computed ONCE, when
 prometheus_client.values is first imported, from whether
 PROMETHEUS_MULTIPROC_DIR (or the deprecated lower-case name) is in
@@ -51,6 +51,10 @@ from prometheus_client import multiprocess
 from prometheus_client import values
 
 LOG = logging.getLogger(__name__)
+
+# A *_created sample beside every counter says when this process first
+# counted it: noise to an operator, and one more series per label value.
+prometheus_client.disable_created_metrics()
 
 # Seconds from request received to 101 sent.
 SETUP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
