@@ -13,7 +13,7 @@ Labels are bounded sets: a direction, an HTTP status and a refusal class.
 Never a token, a client address or a reason's text (a 409's text carries a
 timestamp, so labelling by text made a new series per refusal).
 
-One process (serialproxy-all, or a proxy without workers): the metric
+One process (serialproxy-all): the metric
 objects live in a CollectorRegistry this module owns, and exposition()
 renders it.
 
@@ -24,20 +24,11 @@ the scrape -- sums the files of every worker, living or exited. Counters
 and the histogram keep an exited worker's counts; the active-sessions
 gauge ('livesum') drops them once the parent calls worker_exited(pid).
 
-How prometheus_client decides (read in 0.26.0, 0.18.0 and 0.17.0; 0.18.0 is the oldest
-release requirements.txt allows, for disable_created_metrics; the same in all):
-prometheus_client.values.ValueClass is computed ONCE, when
-prometheus_client.values is first imported, from whether
-PROMETHEUS_MULTIPROC_DIR (or the deprecated lower-case name) is in
-os.environ then; each metric child takes values.ValueClass when it is
-created (metrics.py reads it as values.ValueClass, not a copy), and an
-MmapedValue reads the directory from os.environ when it opens its file.
-So setting the variable after prometheus_client was imported has no effect
-on its own. This module therefore recomputes values.ValueClass from the
-environment when it creates its metrics (lazily, on first use), so the
-environment at metric creation decides, whenever prometheus_client was
-imported. The mmaped values notice a fork by their pid and start a file of
-their own in the child.
+prometheus_client (0.18.0 to 0.26.0 read) picks its value class, and so
+multiprocess mode, once, when it is first imported, from whether
+PROMETHEUS_MULTIPROC_DIR is set then. This module picks it again when it
+creates its metrics, so the environment at that moment decides, whenever
+prometheus_client was imported.
 """
 
 import glob
