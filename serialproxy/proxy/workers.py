@@ -6,6 +6,7 @@ its signals synchronously (blocked, then sigtimedwait), so nothing runs
 between a signal and the code that handles it, and it alone calls waitpid.
 """
 
+import ctypes
 import fcntl
 import os
 import signal
@@ -16,6 +17,8 @@ from oslo_log import log as logging
 
 LOG = logging.getLogger(__name__)
 
+PR_SET_PDEATHSIG = 1
+
 # SIGIO: a readiness pipe got its byte, or lost its writer (O_ASYNC).
 _SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGIO}
 
@@ -25,6 +28,21 @@ def _describe(status):
         signum = os.WTERMSIG(status)
         return 'killed by signal %d (%s)' % (signum, signal.strsignal(signum))
     return 'exit status %d' % os.waitstatus_to_exitcode(status)
+
+
+def _stop_with_parent(parent_pid):
+    """SIGTERM this worker when the supervisor dies, even by SIGKILL.
+
+    An orphaned worker would go on serving and renewing its leases, and a
+    restarted proxy would run beside it.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        LOG.warning('prctl(PR_SET_PDEATHSIG) failed: %s',
+                    os.strerror(ctypes.get_errno()))
+    if os.getppid() != parent_pid:
+        # The supervisor died before prctl: no signal will come.
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _flush_stdio():
@@ -62,6 +80,7 @@ class WorkerSupervisor:
         self._due = {}       # index: time.monotonic() its restart is due
         self._serving = False
         self._old_mask = None
+        self._parent_pid = None
 
     @property
     def worker_pids(self):
@@ -75,6 +94,7 @@ class WorkerSupervisor:
         tests and init scripts wait for exactly that line.
         """
         self._old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        self._parent_pid = os.getpid()
         try:
             return self._supervise()
         finally:
@@ -158,6 +178,7 @@ class WorkerSupervisor:
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
                 signal.signal(signum, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_SETMASK, self._old_mask)
+            _stop_with_parent(self._parent_pid)
             for fd in self._pipes.values():  # other workers' pipes
                 os.close(fd)
             unwritten = [write_fd]

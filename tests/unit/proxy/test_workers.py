@@ -248,6 +248,21 @@ class WorkerSupervisorTest(base.TestCase):
     def test_sigint_stops_the_workers_with_sigterm(self):
         self._test_stop_signal_reaches_every_worker(signal.SIGINT)
 
+    def test_workers_are_stopped_when_the_supervisor_is_killed(self):
+        supervisor = self.start(2, serve)
+        self.wait_ready(supervisor)
+        pids = sorted(r['pid'] for r in supervisor.started())
+
+        os.kill(supervisor.pid, signal.SIGKILL)
+        self.wait_exit(supervisor)
+
+        # Orphans would go on serving: each is told to stop instead.
+        self.wait_for(lambda: sorted(
+            int(name.split('-')[1]) for name in os.listdir(
+                supervisor.directory)
+            if name.startswith('terminated-')) == pids,
+            'every worker to get SIGTERM')
+
     def test_a_worker_ignoring_sigterm_is_killed_after_stop_timeout(self):
         supervisor = self.start(1, ignore_sigterm, stop_timeout=0.5)
         self.wait_ready(supervisor)
