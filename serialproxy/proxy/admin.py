@@ -38,6 +38,8 @@ class AdminConnection(asyncio.Protocol):
         if request.path == '/metrics':
             # With worker processes this sums every worker's files, so any
             # worker that accepted the scrape answers for all of them.
+            # This worker's latest bytes; the others' are a second old.
+            self.proxy.flush_metrics()
             try:
                 body, content_type = metrics.exposition()
             except Exception:

@@ -131,8 +131,7 @@ class ProxyMetrics:
         self._sessions = m.sessions
         self._setup = m.setup_seconds
         self._refusals = m.refusals
-        # bytes_to_guest(n), bytes_to_client(n): per chunk relayed, so the
-        # children's inc itself, without a method of ours around it.
+        # bytes_to_guest(n), bytes_to_client(n): the children's inc itself.
         self.bytes_to_guest = m.to_guest.inc
         self.bytes_to_client = m.to_client.inc
 

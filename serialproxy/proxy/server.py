@@ -105,6 +105,11 @@ class ConsoleProxy:
         self.static = static_files.StaticFiles(
             vendor_root=settings.vendor_path)
         self.metrics = metrics.ProxyMetrics()
+        # Bytes relayed since the metrics last heard of them: counted here
+        # per chunk, handed over once a second (a metric's inc() costs
+        # more than the addition, in multiprocess mode a lot more).
+        self.bytes_to_guest = 0
+        self.bytes_to_client = 0
         self.server = None
         self.admin_server = None
         self._tasks = []
@@ -169,6 +174,7 @@ class ConsoleProxy:
         await asyncio.sleep(SHUTDOWN_FLUSH_SECONDS)
         for connection in list(self.connections):
             connection.abort()
+        self.flush_metrics()
         # Lease releases are on the pool: let them finish, so the
         # consoles are free at once rather than when the leases expire.
         await loop.run_in_executor(None, self.executor.shutdown)
@@ -291,8 +297,17 @@ class ConsoleProxy:
         """Apply every connection's time limits, once a second."""
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
+            self.flush_metrics()
             for connection in list(self.connections):
                 connection.tick()
+
+    def flush_metrics(self):
+        if self.bytes_to_guest:
+            self.metrics.bytes_to_guest(self.bytes_to_guest)
+            self.bytes_to_guest = 0
+        if self.bytes_to_client:
+            self.metrics.bytes_to_client(self.bytes_to_client)
+            self.bytes_to_client = 0
 
     async def _renew_leases(self):
         """Renew every lease in one batch, a few times per lease TTL."""
@@ -399,11 +414,10 @@ class ClientConnection(asyncio.Protocol):
                 case console_session.SendToClient(chunks, payload_bytes):
                     if chunks and not self.transport.is_closing():
                         self.transport.writelines(chunks)
-                    if payload_bytes:
-                        self.proxy.metrics.bytes_to_client(payload_bytes)
+                    self.proxy.bytes_to_client += payload_bytes
                 case console_session.SendToGuest(data):
                     self.guest.transport.write(data)
-                    self.proxy.metrics.bytes_to_guest(len(data))
+                    self.proxy.bytes_to_guest += len(data)
                 case console_session.PauseReading(side):
                     self._reader(side).pause_reading()
                 case console_session.ResumeReading(side):

@@ -439,6 +439,10 @@ class MultiprocessTest(base.TestCase):
 class FakeProxy:
     def __init__(self):
         self.serving = True
+        self.flushed = 0
+
+    def flush_metrics(self):
+        self.flushed += 1
 
 
 class AdminListenerTest(base.TestCase):
@@ -472,6 +476,8 @@ class AdminListenerTest(base.TestCase):
         finally:
             m.session_closed()
         self.assertTrue(reply.startswith('HTTP/1.1 200 OK'))
+        # The answering process counts its latest bytes in first.
+        self.assertEqual(1, proxy.flushed)
         self.assertIn('Content-Type: text/plain; version=0.0.4', reply)
         head, body = reply.split('\r\n\r\n', 1)
         self.assertIn('Content-Length: %d' % len(body.encode()), head)

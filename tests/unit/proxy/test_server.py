@@ -5,6 +5,7 @@ import resource
 import struct
 
 from serialproxy.proxy import admission
+from serialproxy.proxy import metrics
 from serialproxy.proxy import server
 from tests.unit import base
 from tests.unit.proxy.fakes import make_proxy
@@ -141,3 +142,18 @@ class CapacityTest(base.TestCase):
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         self.assertEqual((soft - admission.RESERVED_FILES) // 2,
                          admission.session_capacity())
+
+
+class ByteMetricsTest(base.TestCase):
+    def test_bytes_reach_the_metrics_when_flushed_not_per_chunk(self):
+        proxy = make_proxy(StubConsoleAuth(1))
+        before = metrics.sample_value('serialproxy_bytes_total',
+                                      {'direction': 'to_guest'})
+        proxy.bytes_to_guest += 10
+        proxy.bytes_to_guest += 5
+        self.assertEqual(before, metrics.sample_value(
+            'serialproxy_bytes_total', {'direction': 'to_guest'}))
+        proxy.flush_metrics()
+        self.assertEqual(before + 15, metrics.sample_value(
+            'serialproxy_bytes_total', {'direction': 'to_guest'}))
+        self.assertEqual(0, proxy.bytes_to_guest)
