@@ -8,8 +8,10 @@ from serialproxy.proxy import admission
 from serialproxy.proxy import metrics
 from serialproxy.proxy import server
 from tests.unit import base
+from tests.unit.proxy.fakes import client_frame
 from tests.unit.proxy.fakes import make_proxy
 from tests.unit.proxy.fakes import open_websocket
+from tests.unit.proxy.fakes import server_frames
 from tests.unit.proxy.fakes import StubConsoleAuth
 
 CHUNK = 64 * 1024
@@ -157,3 +159,44 @@ class ByteMetricsTest(base.TestCase):
         self.assertEqual(before + 15, metrics.sample_value(
             'serialproxy_bytes_total', {'direction': 'to_guest'}))
         self.assertEqual(0, proxy.bytes_to_guest)
+
+
+class EchoGuest(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.transport.write(data)
+
+
+class DrainTest(base.TestCase):
+    def test_stopping_proxy_refuses_new_lets_sessions_run_then_1001(self):
+        asyncio.run(self._scenario())
+
+    async def _scenario(self):
+        loop = asyncio.get_running_loop()
+        guest = await loop.create_server(EchoGuest, '127.0.0.1', 0)
+        auth = StubConsoleAuth(guest.sockets[0].getsockname()[1])
+        proxy = make_proxy(auth)
+        await proxy.start('127.0.0.1', 0)
+        port = proxy.bound_port
+        client = await open_websocket(loop, port)
+        stopping = loop.create_task(proxy.stop(drain_timeout=1.5))
+        await asyncio.sleep(0.3)
+        # No new connections while draining...
+        with self.assertRaises(OSError):
+            await asyncio.open_connection('127.0.0.1', port)
+        # ...while the open session goes on.
+        await loop.sock_sendall(client, client_frame(0x2, b'still here'))
+        echoed = await asyncio.wait_for(loop.sock_recv(client, 1024), 5)
+        self.assertEqual([(0x2, b'still here')], server_frames(echoed))
+        self.assertFalse(stopping.done())
+        # Then it is closed with 1001.
+        frame = await asyncio.wait_for(loop.sock_recv(client, 1024), 5)
+        self.assertEqual((0x8, 1001),
+                         (frame[0] & 0x0f,
+                          struct.unpack('>H', frame[2:4])[0]))
+        await asyncio.wait_for(stopping, 5)
+        self.assertEqual(['session-1'], auth.released)
+        client.close()
+        guest.close()
