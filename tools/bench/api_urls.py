@@ -1,0 +1,200 @@
+"""Benchmark: console URLs per second from serialproxy-all's REST API.
+
+Starts serialproxy-all (SQLite, noauth) on libvirt's test driver, loaded
+from a node file that defines one running domain with a TCP serial port,
+waits until the compute agent has reported it, then asks
+POST /v2.1/servers/{id}/remote-consoles as fast as it can from
+--concurrency threads, each on a keep-alive connection of its own.
+Every URL takes three RPC calls (consoleauth get_instance, compute
+get_serial_console, consoleauth authorize_console), so this measures the
+in-process messaging as much as the API.
+
+    python tools/bench/api_urls.py --concurrency 1 --concurrency 10
+
+The client threads share the machine with the service: on a small
+machine the figures are a floor.
+"""
+
+import argparse
+import configparser
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+BIN = os.path.dirname(sys.executable)
+PROJECT = 'c0ffee00c0ffee00c0ffee00c0ffee00'
+USER = 'f00df00df00df00df00df00df00df00d'
+NOVA_NS = 'http://openstack.org/xmlns/libvirt/nova/1.1'
+
+NODE = """<node>
+<domain type='test'><name>bench-guest</name><uuid>%(uuid)s</uuid>
+  <memory>65536</memory><os><type>hvm</type></os>
+  <metadata><nova:instance xmlns:nova="%(nova_ns)s">
+    <nova:owner><nova:user uuid="%(user)s">u</nova:user>
+    <nova:project uuid="%(project)s">p</nova:project></nova:owner>
+  </nova:instance></metadata>
+  <devices><serial type='tcp'>
+    <source mode='bind' host='127.0.0.1' service='%(port)d'/>
+    <protocol type='raw'/><target port='0'/></serial></devices>
+</domain>
+</node>
+"""
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+class AllInOne:
+    """serialproxy-all in a temporary directory, on a test:// node."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix='api-urls-')
+        self.server_id = str(uuid.uuid4())
+        self.api_port = free_port()
+        node = os.path.join(self.dir, 'node.xml')
+        with open(node, 'w') as f:
+            f.write(NODE % {'uuid': self.server_id, 'nova_ns': NOVA_NS,
+                            'user': USER, 'project': PROJECT,
+                            'port': free_port()})
+        proxy_port = free_port()
+        config = configparser.ConfigParser()
+        config['DEFAULT'] = {'host': 'bench-compute', 'state_path': self.dir,
+                             'instance_report_interval': '1'}
+        config['api'] = {'listen': '127.0.0.1', 'port': str(self.api_port),
+                         'auth_strategy': 'noauth'}
+        config['serial_console'] = {
+            'serialproxy_host': '127.0.0.1',
+            'serialproxy_port': str(proxy_port),
+            'base_url': 'ws://127.0.0.1:%d/' % proxy_port}
+        config['console'] = {'admin_port': str(free_port())}
+        config['libvirt'] = {'connection_uri': 'test://' + node}
+        self.config_file = os.path.join(self.dir, 'serialproxy.conf')
+        with open(self.config_file, 'w') as f:
+            config.write(f)
+        self.log = open(os.path.join(self.dir, 'serialproxy-all.log'), 'wb')
+        self.proc = subprocess.Popen(
+            [os.path.join(BIN, 'serialproxy-all'),
+             '--config-file', self.config_file],
+            stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                status, _ = request(self.connect(), self.server_id)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        with open(self.log.name) as f:
+            sys.exit('serialproxy-all did not hand out a URL:\n' + f.read())
+
+    def connect(self):
+        return http.client.HTTPConnection('127.0.0.1', self.api_port,
+                                          timeout=60)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+BODY = json.dumps({'remote_console': {'protocol': 'serial',
+                                      'type': 'serial'}})
+HEADERS = {'Content-Type': 'application/json',
+           'X-Auth-Token': '%s:%s' % (USER, PROJECT),
+           'OpenStack-API-Version': 'compute 2.6'}
+
+
+def request(conn, server_id):
+    conn.request('POST', '/v2.1/servers/%s/remote-consoles' % server_id,
+                 body=BODY, headers=HEADERS)
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+def run(service, concurrency, seconds):
+    """Ask for URLs from concurrency threads for seconds; latencies (s)."""
+    latencies, errors = [], []
+    lock = threading.Lock()
+    start = threading.Barrier(concurrency + 1)
+    stop_at = []
+
+    def client():
+        conn = service.connect()
+        mine, failed = [], 0
+        start.wait()
+        while time.monotonic() < stop_at[0]:
+            began = time.perf_counter()
+            status, _ = request(conn, service.server_id)
+            mine.append(time.perf_counter() - began)
+            if status != 200:
+                failed += 1
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+            errors.append(failed)
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    began = time.monotonic()
+    stop_at.append(began + seconds)
+    start.wait()
+    for t in threads:
+        t.join()
+    return latencies, sum(errors), time.monotonic() - began
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--concurrency', type=int, action='append',
+                        help='client threads (repeat for several runs; '
+                             'default 1 and 10)')
+    parser.add_argument('--seconds', type=float, default=10,
+                        help='length of each run (default 10)')
+    args = parser.parse_args()
+    service = AllInOne()
+    try:
+        service.wait_ready()
+        print('concurrency  urls/s     p50 ms   p99 ms  requests  errors')
+        for concurrency in args.concurrency or [1, 10]:
+            run(service, concurrency, 1)  # warm up
+            latencies, errors, elapsed = run(service, concurrency,
+                                             args.seconds)
+            latencies.sort()
+            p99 = latencies[min(len(latencies) - 1,
+                                int(len(latencies) * 0.99))]
+            print('%11d %7.1f %10.1f %8.1f %9d %7d' % (
+                concurrency, len(latencies) / elapsed,
+                statistics.median(latencies) * 1000, p99 * 1000,
+                len(latencies), errors))
+    finally:
+        service.stop()
+
+
+if __name__ == '__main__':
+    main()
