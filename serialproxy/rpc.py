@@ -7,6 +7,7 @@ here for a client, and each service's command asks here for a server.
 import oslo_messaging as messaging
 
 from serialproxy import conf as sp_conf
+from serialproxy import rpc_inprocess
 
 CONF = sp_conf.CONF
 
@@ -14,8 +15,9 @@ CONF = sp_conf.CONF
 # side; anything else arrives as oslo_messaging.RemoteError.
 ALLOWED_EXMODS = ['serialproxy.exception']
 
-# serialproxy-all runs every service in one process on this driver.
-IN_PROCESS_TRANSPORT_URL = 'fake:/'
+# serialproxy-all runs every service in one process on this driver:
+# serialproxy.rpc_inprocess, messages through memory as over a broker.
+IN_PROCESS_TRANSPORT_URL = rpc_inprocess.URL
 
 _TRANSPORT = None
 
@@ -23,6 +25,13 @@ _TRANSPORT = None
 def init(conf, transport_url=None):
     """Create the process's transport; transport_url overrides config."""
     global _TRANSPORT
+    if transport_url == IN_PROCESS_TRANSPORT_URL:
+        # Built here rather than through the oslo.messaging.drivers entry
+        # point, which only exists once the package is (re)installed: a
+        # checkout updated in place must still start serialproxy-all.
+        _TRANSPORT = rpc_inprocess.get_rpc_transport(
+            conf, allowed_remote_exmods=ALLOWED_EXMODS)
+        return
     _TRANSPORT = messaging.get_rpc_transport(
         conf, url=transport_url, allowed_remote_exmods=ALLOWED_EXMODS)
 
@@ -52,9 +61,10 @@ def get_server(target, endpoints):
         access_policy=messaging.DefaultRPCAccessPolicy)
 
 
-# What a caller sees when the remote endpoint predates the method: the
-# exception itself on the in-process driver, a RemoteError naming it over
-# a broker.
+# What a caller sees when the remote endpoint predates the method: a
+# RemoteError naming the exception, over a broker and in process alike;
+# the exceptions themselves from drivers that do not serialize failures
+# (oslo.messaging's fake driver).
 UNSUPPORTED_METHOD_ERRORS = (messaging.NoSuchMethod,
                              messaging.UnsupportedVersion,
                              messaging.RemoteError)

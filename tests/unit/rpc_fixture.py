@@ -8,7 +8,8 @@ from serialproxy import rpc
 
 
 class InProcessRPC(fixtures.Fixture):
-    """Initialises serialproxy.rpc on the fake driver; serves endpoints."""
+    """Initialises serialproxy.rpc in process, as serialproxy-all does;
+    serves endpoints."""
 
     def _setUp(self):
         rpc.init(sp_conf.CONF, transport_url=rpc.IN_PROCESS_TRANSPORT_URL)
