@@ -1,0 +1,143 @@
+"""Benchmark: console URLs per second, serialproxy-api's own server vs uwsgi.
+
+The real world of the functional tests (tests/functional/fixtures.py): a
+QEMU guest, serialproxy-consoleauth (tokens in PostgreSQL),
+serialproxy-compute and serialproxy-proxy over RabbitMQ. In front of them,
+one after the other on the same port:
+
+    builtin   serialproxy-api (its threaded wsgiref server, one process)
+    uwsgi     etc/serialproxy/serialproxy-api-uwsgi.ini as shipped, but for
+              the socket and --processes
+
+Clients POST /v2.1/servers/{id}/remote-consoles (noauth, microversion 2.6)
+in --concurrency threads, a new connection per request as both servers
+close them, for --seconds each, after a short warm-up. Printed per server
+and concurrency: console URLs/s, p50 and p99 latency, errors. The built-in
+server is measured again at the end: the spread of the two is the noise of
+the machine.
+
+    python tools/bench/api_uwsgi.py [--seconds 15] [--concurrency 1 10]
+"""
+
+import argparse
+import http.client
+import json
+import os
+import sys
+import threading
+import time
+
+import fixtures
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+from tests.functional import fixtures as func_fixtures  # noqa: E402
+from tests.functional import test_api_uwsgi  # noqa: E402
+
+
+class Backends(fixtures.Fixture):
+    def _setUp(self):
+        self.guest = self.useFixture(func_fixtures.Guest())
+        vhost = self.useFixture(func_fixtures.RabbitVhost())
+        self.deployment = self.useFixture(func_fixtures.Deployment(
+            transport_url=vhost.url, database='postgresql',
+            options={'DEFAULT': {'debug': 'false'}}))
+        self.deployment.run('serialproxy-manage', 'db', 'sync')
+        for name in ('serialproxy-consoleauth', 'serialproxy-compute',
+                     'serialproxy-proxy'):
+            self.deployment.start(name)
+        self.deployment.wait_ready()
+
+
+def console_url(port, server):
+    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
+    try:
+        conn.request('POST', '/v2.1/servers/%s/remote-consoles' % server,
+                     json.dumps({'remote_console': {'protocol': 'serial',
+                                                    'type': 'serial'}}),
+                     {'Content-Type': 'application/json',
+                      'OpenStack-API-Version': 'compute 2.6'})
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status == 200
+    finally:
+        conn.close()
+
+
+def run(port, server, concurrency, seconds):
+    latencies = []
+    errors = [0]
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client():
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            try:
+                ok = console_url(port, server)
+            except OSError:
+                ok = False
+            elapsed = time.monotonic() - started
+            with lock:
+                if ok:
+                    latencies.append(elapsed)
+                else:
+                    errors[0] += 1
+    started = time.monotonic()
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.monotonic() - started
+    latencies.sort()
+
+    def pct(p):
+        if not latencies:
+            return float('nan')
+        return latencies[min(len(latencies) - 1,
+                             int(p / 100 * len(latencies)))] * 1000
+    return len(latencies) / wall, pct(50), pct(99), errors[0], len(latencies)
+
+
+def measure(label, backends, args):
+    port = backends.deployment.api_port
+    server = backends.guest.uuid
+    backends.deployment.console_url(server)  # registered, and warm
+    run(port, server, max(args.concurrency), 2)
+    for concurrency in args.concurrency:
+        rate, p50, p99, errors, count = run(port, server, concurrency,
+                                            args.seconds)
+        print('%-22s c=%-3d %7.1f URLs/s  p50 %7.1f ms  p99 %7.1f ms  '
+              '(%d requests, %d errors)' % (label, concurrency, rate, p50,
+                                            p99, count, errors),
+              flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--seconds', type=float, default=15)
+    parser.add_argument('--concurrency', type=int, nargs='+',
+                        default=[1, 10])
+    parser.add_argument('--processes', type=int, nargs='+', default=[2],
+                        help='uwsgi worker processes (each run in turn)')
+    args = parser.parse_args()
+    with Backends() as backends:
+        proc = backends.deployment.start('serialproxy-api')
+        backends.deployment.wait_ready()
+        measure('builtin', backends, args)
+        backends.deployment.stop(proc)
+        for processes in args.processes:
+            with test_api_uwsgi.UwsgiAPI(backends.deployment,
+                                         processes=processes):
+                measure('uwsgi processes=%d' % processes, backends, args)
+        # Again, as the machine's load may have changed meanwhile.
+        proc = backends.deployment.start('serialproxy-api')
+        backends.deployment.wait_ready()
+        measure('builtin (again)', backends, args)
+
+
+if __name__ == '__main__':
+    main()
