@@ -80,20 +80,26 @@ class ConsoleAuthManager:
         """Lease a live token's console for one session, or ConsoleInUse.
 
         Returns what check_token does plus 'session_id' and 'lease_ttl', so
-        a proxy needs one call, not two, to go from token to lease.
+        a proxy needs one call, not two, to go from token to lease. The
+        token check, the take-over of an expired lease and the new lease
+        are one database transaction; the unique (instance, index)
+        constraint decides between racing acquirers.
         """
-        row = self._live_token(token)
+        if not token or not isinstance(token, str):
+            raise exception.InvalidToken()
         now = self.clock()
         session_id = str(uuid.uuid4())
-        acquired, holder = self.db.acquire_session({
-            'id': session_id, 'instance_uuid': row.instance_uuid,
-            'serial_index': row.serial_index, 'token_hash': row.token_hash,
-            'user_id': row.user_id, 'project_id': row.project_id,
-            'remote_address': remote_address, 'proxy_host': proxy_host,
-            'started_at': now,
-            'expires_at': now + CONF.consoleauth.session_lease_ttl}, now)
+        row, acquired, holder = self.db.lease_console(
+            tokens.hash_token(token), {
+                'id': session_id, 'remote_address': remote_address,
+                'proxy_host': proxy_host, 'started_at': now,
+                'expires_at': now + CONF.consoleauth.session_lease_ttl},
+            now)
+        if row is None:
+            raise exception.InvalidToken()
         if not acquired:
-            raise exception.ConsoleInUse.since_epoch(holder.started_at)
+            raise exception.ConsoleInUse.since_epoch(
+                now if holder is None else holder.started_at)
         LOG.info('Session %s leased console %s index %d to proxy %s',
                  session_id, row.instance_uuid, row.serial_index, proxy_host)
         return dict(self._console(row), session_id=session_id,
