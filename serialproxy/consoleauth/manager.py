@@ -14,6 +14,9 @@ from serialproxy import exception
 CONF = sp_conf.CONF
 LOG = logging.getLogger(__name__)
 
+# Lifecycle events after which an instance's console tokens are revoked.
+REVOKING_EVENTS = ('undefined', 'stopped', 'crashed')
+
 
 class ConsoleAuthManager:
     """Versioned endpoint of topic serialproxy-consoleauth.
@@ -23,9 +26,12 @@ class ConsoleAuthManager:
     1.1 - acquire_session, renew_sessions, release_session,
           list_sessions, force_disconnect; tokens record their requester
     1.2 - instance_event
+    1.3 - revoke_tokens takes compute_host; the instances of
+          report_instances and instance_event may carry 'consoles', and
+          tokens those contradict are revoked
     """
 
-    target = messaging.Target(version='1.2')
+    target = messaging.Target(version='1.3')
 
     def __init__(self, database, proxy_api, clock=time.time):
         self.db = database
@@ -140,10 +146,29 @@ class ConsoleAuthManager:
                  ' and revoked its tokens' if revoke_tokens else '')
         return ids
 
-    def revoke_tokens(self, ctxt, instance_uuid):
-        count = self.db.delete_tokens(instance_uuid)
+    def revoke_tokens(self, ctxt, instance_uuid, compute_host=None):
+        """Revoke an instance's tokens (only those for compute_host's
+        consoles, when given: a migrated instance keeps its new ones)."""
+        count = self.db.delete_tokens(instance_uuid, compute_host)
         LOG.info('Revoked %d console tokens of instance %s',
                  count, instance_uuid)
+        return count
+
+    @staticmethod
+    def _reported_consoles(instance):
+        """{(index, port)} an instance dict reports, None if it does not."""
+        if instance.get('consoles') is None:
+            return None
+        return {(c['index'], c['port']) for c in instance['consoles']}
+
+    def _revoke_contradicted(self, host, consoles, instance_uuid=None):
+        count = self.db.delete_contradicted_tokens(host, consoles,
+                                                   instance_uuid)
+        if count:
+            LOG.info('Revoked %d console tokens of host %s%s whose console '
+                     'is gone', count, host,
+                     ' instance %s' % instance_uuid if instance_uuid
+                     else '')
         return count
 
     def purge_expired(self):
@@ -157,8 +182,17 @@ class ConsoleAuthManager:
         return tokens_purged, leases_purged
 
     def report_instances(self, ctxt, host, instances):
-        """A compute agent's full list of its instances replaces its last."""
+        """A compute agent's full list of its instances replaces its last.
+
+        The list is the truth about the host's consoles too: a token for
+        an instance it no longer has, or for a port an instance no longer
+        has, is revoked. This repairs what an agent missed while it was
+        down (a guest deleted, its port given to another) or an event
+        lost on the way.
+        """
         self.db.replace_host_instances(host, instances, self.clock())
+        self._revoke_contradicted(host, {
+            i['uuid']: self._reported_consoles(i) for i in instances})
         LOG.debug('Host %s reported %d instances', host, len(instances))
 
     def instance_event(self, ctxt, host, event, instance):
@@ -167,11 +201,24 @@ class ConsoleAuthManager:
         'undefined' removes the instance; anything else records it as the
         host now reports it. The host's periodic full report still runs, so
         an event lost on the way is repaired within one interval.
+
+        Tokens of the instance for this host's consoles are revoked when
+        it was undefined, stopped or crashed (its ports may go to another
+        guest), and those naming ports it no longer reports otherwise.
         """
+        uuid_ = instance['uuid']
         if event == 'undefined':
-            self.db.delete_host_instance(host, instance['uuid'])
+            self.db.delete_host_instance(host, uuid_)
         else:
             self.db.update_host_instance(host, instance, self.clock())
+        if event in REVOKING_EVENTS:
+            count = self.db.delete_tokens(uuid_, host)
+            if count:
+                LOG.info('Revoked %d console tokens of instance %s: %s',
+                         count, uuid_, event)
+        elif self._reported_consoles(instance) is not None:
+            self._revoke_contradicted(
+                host, {uuid_: self._reported_consoles(instance)}, uuid_)
         LOG.debug('Host %s: instance %s %s', host, instance['uuid'], event)
 
     @messaging.expected_exceptions(exception.InstanceNotFound)

@@ -86,12 +86,48 @@ class Database:
         with self.session() as session:
             return session.get(models.ConsoleToken, token_hash)
 
-    def delete_tokens(self, instance_uuid):
+    def delete_tokens(self, instance_uuid, compute_host=None):
+        query = sa.delete(models.ConsoleToken).where(
+            models.ConsoleToken.instance_uuid == instance_uuid)
+        if compute_host is not None:
+            query = query.where(
+                models.ConsoleToken.compute_host == compute_host)
         with self.session() as session:
-            return session.execute(
-                sa.delete(models.ConsoleToken).where(
-                    models.ConsoleToken.instance_uuid == instance_uuid)
-            ).rowcount
+            return session.execute(query).rowcount
+
+    def delete_contradicted_tokens(self, compute_host, consoles,
+                                   instance_uuid=None):
+        """Drop the tokens of compute_host its report says are stale.
+
+        consoles maps each instance the host has to the set of its
+        (serial index, port) pairs, or to None when the report does not
+        say (an older agent): its tokens are kept. A token of an instance
+        the host no longer has, or naming a port the instance no longer
+        has, is deleted. With instance_uuid, only that instance's tokens
+        are looked at. Returns the number deleted.
+        """
+        query = sa.select(
+            models.ConsoleToken.token_hash,
+            models.ConsoleToken.instance_uuid,
+            models.ConsoleToken.serial_index,
+            models.ConsoleToken.port).where(
+                models.ConsoleToken.compute_host == compute_host)
+        if instance_uuid is not None:
+            query = query.where(
+                models.ConsoleToken.instance_uuid == instance_uuid)
+        with self.session() as session:
+            doomed = []
+            for token_hash, uuid, index, port in session.execute(query):
+                if uuid not in consoles:
+                    doomed.append(token_hash)
+                elif (consoles[uuid] is not None and
+                        (index, port) not in consoles[uuid]):
+                    doomed.append(token_hash)
+            for start in range(0, len(doomed), _BATCH):
+                session.execute(sa.delete(models.ConsoleToken).where(
+                    models.ConsoleToken.token_hash.in_(
+                        doomed[start:start + _BATCH])))
+        return len(doomed)
 
     def delete_expired_tokens(self, now):
         with self.session() as session:
