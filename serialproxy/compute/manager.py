@@ -74,7 +74,14 @@ class ComputeManager:
         """
         found = self.driver.instance_and_ports(instance_uuid)
         keep = found[1] if found else {}
-        return self.serial_consoles.pool.release(instance_uuid, keep=keep)
+        released = self.serial_consoles.pool.release(instance_uuid,
+                                                     keep=keep)
+        if released:
+            # Still in the pool's release delay, so no other guest has
+            # them yet; if this fails, the next report revokes instead.
+            self._revoke_tokens(instance_uuid, 'released ports %s'
+                                % released)
+        return released
 
     @messaging.expected_exceptions(exception.Invalid,
                                    exception.InstanceNotFound,
@@ -111,9 +118,11 @@ class ComputeManager:
         twice; without it the instances are listed afresh.
         """
         if found is None:
-            instances = self.driver.list_instances()
-        else:
-            instances = [instance for instance, _ in found]
+            found = self.driver.instances_and_ports()
+        instances = [_with_consoles(instance, ports)
+                     for instance, ports in found]
+        # consoleauth revokes the tokens this contradicts: of instances
+        # gone from here, or naming ports they no longer have.
         self.consoleauth_api.report_instances({}, self.driver.host,
                                               instances)
         LOG.debug('Reported %d instances to consoleauth', len(instances))
@@ -130,6 +139,15 @@ class ComputeManager:
                          'whose domain no longer names them', ports,
                          instance_uuid)
             self._synced.set()
+            for instance_uuid, ports in released.items():
+                try:
+                    self._revoke_tokens(instance_uuid,
+                                        'released ports %s' % ports)
+                except Exception as exc:
+                    # The report that follows a reconciliation revokes
+                    # them too.
+                    LOG.warning('Revoking the tokens of instance %s '
+                                'failed: %s', instance_uuid, exc)
         return found
 
     def instance_changed(self, instance_uuid, event):
@@ -141,6 +159,7 @@ class ComputeManager:
             event = 'undefined'
         else:
             instance, ports = found
+            instance = _with_consoles(instance, ports)
         if self.serial_consoles is not None:
             released = self.serial_consoles.pool.sync_instance(instance_uuid,
                                                                ports)
@@ -150,5 +169,21 @@ class ComputeManager:
                 # now, before the release delay ends, not at the next sync.
                 self.reconcile_pool()
         LOG.debug('Instance %s %s', instance_uuid, event)
+        # consoleauth revokes the instance's tokens for this host when it
+        # was undefined, stopped or crashed, and those naming ports it no
+        # longer has otherwise.
         self.consoleauth_api.instance_event({}, self.driver.host, event,
                                             instance)
+
+    def _revoke_tokens(self, instance_uuid, why):
+        count = self.consoleauth_api.revoke_tokens(
+            {}, instance_uuid, compute_host=self.driver.host)
+        LOG.info('Revoked %s console tokens of instance %s: %s', count,
+                 instance_uuid, why)
+
+
+def _with_consoles(instance, ports):
+    """A registry entry with the serial ports ({port: index}) it has."""
+    return dict(instance, consoles=[
+        {'index': index, 'port': port}
+        for port, index in sorted(ports.items())])

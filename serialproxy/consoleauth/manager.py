@@ -14,6 +14,9 @@ from serialproxy import exception
 CONF = sp_conf.CONF
 LOG = logging.getLogger(__name__)
 
+# Lifecycle events after which an instance's console tokens are revoked.
+REVOKING_EVENTS = ('undefined', 'stopped', 'crashed')
+
 
 class ConsoleAuthManager:
     """Versioned endpoint of topic serialproxy-consoleauth.
@@ -23,9 +26,12 @@ class ConsoleAuthManager:
     1.1 - acquire_session, renew_sessions, release_session,
           list_sessions, force_disconnect; tokens record their requester
     1.2 - instance_event
+    1.3 - revoke_tokens takes compute_host; the instances of
+          report_instances and instance_event may carry 'consoles', and
+          tokens those contradict are revoked
     """
 
-    target = messaging.Target(version='1.2')
+    target = messaging.Target(version='1.3')
 
     def __init__(self, database, proxy_api, clock=time.time):
         self.db = database
@@ -80,20 +86,26 @@ class ConsoleAuthManager:
         """Lease a live token's console for one session, or ConsoleInUse.
 
         Returns what check_token does plus 'session_id' and 'lease_ttl', so
-        a proxy needs one call, not two, to go from token to lease.
+        a proxy needs one call, not two, to go from token to lease. The
+        token check, the take-over of an expired lease and the new lease
+        are one database transaction; the unique (instance, index)
+        constraint decides between racing acquirers.
         """
-        row = self._live_token(token)
+        if not token or not isinstance(token, str):
+            raise exception.InvalidToken()
         now = self.clock()
         session_id = str(uuid.uuid4())
-        acquired, holder = self.db.acquire_session({
-            'id': session_id, 'instance_uuid': row.instance_uuid,
-            'serial_index': row.serial_index, 'token_hash': row.token_hash,
-            'user_id': row.user_id, 'project_id': row.project_id,
-            'remote_address': remote_address, 'proxy_host': proxy_host,
-            'started_at': now,
-            'expires_at': now + CONF.consoleauth.session_lease_ttl}, now)
+        row, acquired, holder = self.db.lease_console(
+            tokens.hash_token(token), {
+                'id': session_id, 'remote_address': remote_address,
+                'proxy_host': proxy_host, 'started_at': now,
+                'expires_at': now + CONF.consoleauth.session_lease_ttl},
+            now)
+        if row is None:
+            raise exception.InvalidToken()
         if not acquired:
-            raise exception.ConsoleInUse.since_epoch(holder.started_at)
+            raise exception.ConsoleInUse.since_epoch(
+                now if holder is None else holder.started_at)
         LOG.info('Session %s leased console %s index %d to proxy %s',
                  session_id, row.instance_uuid, row.serial_index, proxy_host)
         return dict(self._console(row), session_id=session_id,
@@ -134,10 +146,29 @@ class ConsoleAuthManager:
                  ' and revoked its tokens' if revoke_tokens else '')
         return ids
 
-    def revoke_tokens(self, ctxt, instance_uuid):
-        count = self.db.delete_tokens(instance_uuid)
+    def revoke_tokens(self, ctxt, instance_uuid, compute_host=None):
+        """Revoke an instance's tokens (only those for compute_host's
+        consoles, when given: a migrated instance keeps its new ones)."""
+        count = self.db.delete_tokens(instance_uuid, compute_host)
         LOG.info('Revoked %d console tokens of instance %s',
                  count, instance_uuid)
+        return count
+
+    @staticmethod
+    def _reported_consoles(instance):
+        """{(index, port)} an instance dict reports, None if it does not."""
+        if instance.get('consoles') is None:
+            return None
+        return {(c['index'], c['port']) for c in instance['consoles']}
+
+    def _revoke_contradicted(self, host, consoles, instance_uuid=None):
+        count = self.db.delete_contradicted_tokens(host, consoles,
+                                                   instance_uuid)
+        if count:
+            LOG.info('Revoked %d console tokens of host %s%s whose console '
+                     'is gone', count, host,
+                     ' instance %s' % instance_uuid if instance_uuid
+                     else '')
         return count
 
     def purge_expired(self):
@@ -151,8 +182,17 @@ class ConsoleAuthManager:
         return tokens_purged, leases_purged
 
     def report_instances(self, ctxt, host, instances):
-        """A compute agent's full list of its instances replaces its last."""
+        """A compute agent's full list of its instances replaces its last.
+
+        The list is the truth about the host's consoles too: a token for
+        an instance it no longer has, or for a port an instance no longer
+        has, is revoked. This repairs what an agent missed while it was
+        down (a guest deleted, its port given to another) or an event
+        lost on the way.
+        """
         self.db.replace_host_instances(host, instances, self.clock())
+        self._revoke_contradicted(host, {
+            i['uuid']: self._reported_consoles(i) for i in instances})
         LOG.debug('Host %s reported %d instances', host, len(instances))
 
     def instance_event(self, ctxt, host, event, instance):
@@ -161,11 +201,24 @@ class ConsoleAuthManager:
         'undefined' removes the instance; anything else records it as the
         host now reports it. The host's periodic full report still runs, so
         an event lost on the way is repaired within one interval.
+
+        Tokens of the instance for this host's consoles are revoked when
+        it was undefined, stopped or crashed (its ports may go to another
+        guest), and those naming ports it no longer reports otherwise.
         """
+        uuid_ = instance['uuid']
         if event == 'undefined':
-            self.db.delete_host_instance(host, instance['uuid'])
+            self.db.delete_host_instance(host, uuid_)
         else:
             self.db.update_host_instance(host, instance, self.clock())
+        if event in REVOKING_EVENTS:
+            count = self.db.delete_tokens(uuid_, host)
+            if count:
+                LOG.info('Revoked %d console tokens of instance %s: %s',
+                         count, uuid_, event)
+        elif self._reported_consoles(instance) is not None:
+            self._revoke_contradicted(
+                host, {uuid_: self._reported_consoles(instance)}, uuid_)
         LOG.debug('Host %s: instance %s %s', host, instance['uuid'], event)
 
     @messaging.expected_exceptions(exception.InstanceNotFound)

@@ -14,9 +14,11 @@ class ConsoleAuthAPI:
     1.1 - session leases: acquire_session, renew_sessions, release_session,
           list_sessions, force_disconnect
     1.2 - instance_event
+    1.3 - revoke_tokens takes compute_host; instances reported may carry
+          'consoles' [{'index', 'port'}]
     """
 
-    VERSION_CAP = '1.2'
+    VERSION_CAP = '1.3'
 
     def __init__(self):
         target = messaging.Target(topic=TOPIC, version='1.0')
@@ -32,7 +34,13 @@ class ConsoleAuthAPI:
     def check_token(self, ctxt, token):
         return self.client.call(ctxt, 'check_token', token=token)
 
-    def revoke_tokens(self, ctxt, instance_uuid):
+    def revoke_tokens(self, ctxt, instance_uuid, compute_host=None):
+        """Revoke an instance's tokens; with compute_host, only those for
+        that host's consoles (a 1.2 consoleauth revokes them all)."""
+        if compute_host is not None and self.client.can_send_version('1.3'):
+            return self.client.prepare(version='1.3').call(
+                ctxt, 'revoke_tokens', instance_uuid=instance_uuid,
+                compute_host=compute_host)
         return self.client.call(ctxt, 'revoke_tokens',
                                 instance_uuid=instance_uuid)
 

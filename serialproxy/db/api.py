@@ -16,6 +16,25 @@ SESSION_FIELDS = ('id', 'instance_uuid', 'serial_index', 'user_id',
 
 # Rows per statement when renewing leases in bulk.
 _BATCH = 500
+# Attempts at a lease whose transaction deadlocked or whose holder vanished.
+_RETRIES = 5
+# Deadlock and lock-timeout errors: MySQL/MariaDB error numbers and
+# PostgreSQL SQLSTATEs.
+_MYSQL_DEADLOCKS = (1205, 1213)
+_PG_DEADLOCKS = ('40001', '40P01')
+
+
+def _console(values):
+    return (models.ConsoleSession.instance_uuid == values['instance_uuid'],
+            models.ConsoleSession.serial_index == values['serial_index'])
+
+
+def _is_deadlock(exc):
+    orig = exc.orig
+    if getattr(orig, 'pgcode', None) in _PG_DEADLOCKS:
+        return True
+    args = getattr(orig, 'args', ())
+    return bool(args) and args[0] in _MYSQL_DEADLOCKS
 
 
 class Database:
@@ -24,6 +43,13 @@ class Database:
     def __init__(self, url):
         self.url = sa.engine.make_url(url)
         connect_args = {}
+        engine_args = {}
+        if self.url.get_backend_name() == 'mysql':
+            # PostgreSQL's default. InnoDB's REPEATABLE READ would take gap
+            # locks in the lease transaction's DELETE of an expired lease,
+            # and two acquirers of a free console would deadlock on their
+            # INSERTs instead of one meeting the unique constraint.
+            engine_args['isolation_level'] = 'READ COMMITTED'
         if self.url.get_backend_name() == 'sqlite':
             # consoleauth answers RPC from a thread pool.
             connect_args['check_same_thread'] = False
@@ -31,7 +57,7 @@ class Database:
                 os.makedirs(os.path.dirname(os.path.abspath(
                     self.url.database)), exist_ok=True)
         self.engine = sa.create_engine(self.url, connect_args=connect_args,
-                                       pool_pre_ping=True)
+                                       pool_pre_ping=True, **engine_args)
         self._sessionmaker = orm.sessionmaker(bind=self.engine,
                                               expire_on_commit=False)
 
@@ -60,12 +86,48 @@ class Database:
         with self.session() as session:
             return session.get(models.ConsoleToken, token_hash)
 
-    def delete_tokens(self, instance_uuid):
+    def delete_tokens(self, instance_uuid, compute_host=None):
+        query = sa.delete(models.ConsoleToken).where(
+            models.ConsoleToken.instance_uuid == instance_uuid)
+        if compute_host is not None:
+            query = query.where(
+                models.ConsoleToken.compute_host == compute_host)
         with self.session() as session:
-            return session.execute(
-                sa.delete(models.ConsoleToken).where(
-                    models.ConsoleToken.instance_uuid == instance_uuid)
-            ).rowcount
+            return session.execute(query).rowcount
+
+    def delete_contradicted_tokens(self, compute_host, consoles,
+                                   instance_uuid=None):
+        """Drop the tokens of compute_host its report says are stale.
+
+        consoles maps each instance the host has to the set of its
+        (serial index, port) pairs, or to None when the report does not
+        say (an older agent): its tokens are kept. A token of an instance
+        the host no longer has, or naming a port the instance no longer
+        has, is deleted. With instance_uuid, only that instance's tokens
+        are looked at. Returns the number deleted.
+        """
+        query = sa.select(
+            models.ConsoleToken.token_hash,
+            models.ConsoleToken.instance_uuid,
+            models.ConsoleToken.serial_index,
+            models.ConsoleToken.port).where(
+                models.ConsoleToken.compute_host == compute_host)
+        if instance_uuid is not None:
+            query = query.where(
+                models.ConsoleToken.instance_uuid == instance_uuid)
+        with self.session() as session:
+            doomed = []
+            for token_hash, uuid, index, port in session.execute(query):
+                if uuid not in consoles:
+                    doomed.append(token_hash)
+                elif (consoles[uuid] is not None and
+                        (index, port) not in consoles[uuid]):
+                    doomed.append(token_hash)
+            for start in range(0, len(doomed), _BATCH):
+                session.execute(sa.delete(models.ConsoleToken).where(
+                    models.ConsoleToken.token_hash.in_(
+                        doomed[start:start + _BATCH])))
+        return len(doomed)
 
     def delete_expired_tokens(self, now):
         with self.session() as session:
@@ -78,27 +140,68 @@ class Database:
     def acquire_session(self, values, now):
         """Insert a lease, or return the live one that holds the console.
 
-        Returns (True, None) when acquired, (False, holder) otherwise.
+        Returns (True, None) when acquired, (False, holder) otherwise;
+        holder is None when the console changed hands too often to say.
         """
-        console = (models.ConsoleSession.instance_uuid ==
-                   values['instance_uuid'],
-                   models.ConsoleSession.serial_index ==
-                   values['serial_index'])
-        with self.session() as session:
-            session.execute(sa.delete(models.ConsoleSession).where(
-                *console, models.ConsoleSession.expires_at <= now))
-        try:
-            with self.session() as session:
-                session.add(models.ConsoleSession(**values))
-            return True, None
-        except sa_exc.IntegrityError:
+        return self._lease(None, values, now)[1:]
+
+    def lease_console(self, token_hash, values, now):
+        """Check a token and lease its console, in one transaction.
+
+        values is the lease without the columns the token gives
+        (instance_uuid, serial_index, token_hash, user_id, project_id).
+        Returns (token, True, None) when leased, (token, False, holder)
+        when a live lease holds the console, (None, False, None) when the
+        token is unknown or expired.
+        """
+        return self._lease(token_hash, values, now)
+
+    def _lease(self, token_hash, values, now):
+        """The lease transaction: [read token,] drop expired, insert.
+
+        The unique (instance, index) constraint decides between racing
+        acquirers: nothing is read to find out whether the console is free.
+        A deadlock (InnoDB) or serialization failure is retried.
+        """
+        for attempt in range(_RETRIES):
+            try:
+                with self.session() as session:
+                    token = None
+                    if token_hash is not None:
+                        token = session.get(models.ConsoleToken, token_hash)
+                        if token is None or token.expires_at <= now:
+                            return None, False, None
+                        # Kept readable after a rollback of the insert.
+                        session.expunge(token)
+                        values = dict(
+                            values, instance_uuid=token.instance_uuid,
+                            serial_index=token.serial_index,
+                            token_hash=token.token_hash,
+                            user_id=token.user_id,
+                            project_id=token.project_id)
+                    session.execute(sa.delete(models.ConsoleSession).where(
+                        *_console(values),
+                        models.ConsoleSession.expires_at <= now))
+                    session.execute(
+                        sa.insert(models.ConsoleSession).values(
+                            {'bytes_to_guest': 0, 'bytes_to_client': 0,
+                             **values}))
+                return token, True, None
+            except sa_exc.IntegrityError:
+                pass
+            except sa_exc.OperationalError as exc:
+                if not _is_deadlock(exc) or attempt == _RETRIES - 1:
+                    raise
+                continue
+            # The console is held: whose lease, since when (a read after
+            # the failed insert, on the refusal path only).
             with self.session() as session:
                 holder = session.scalars(sa.select(
-                    models.ConsoleSession).where(*console)).first()
-            if holder is None:
-                # Released between our insert and our look: try once more.
-                return self.acquire_session(values, now)
-            return False, holder
+                    models.ConsoleSession).where(*_console(values))).first()
+            if holder is not None:
+                return token, False, holder
+            # Released between our insert and our look: try again.
+        return token, False, None
 
     def renew_sessions(self, proxy_host, reports, expires_at):
         """Extend the leases of live sessions; return ids no longer held."""

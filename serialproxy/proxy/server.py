@@ -191,10 +191,18 @@ class ConsoleProxy:
             client_address)
 
     def _lease_console_blocking(self, token, client_address):
+        """One consoleauth call: the token checked, the console leased.
+
+        The port the token names is not asked of the compute agent here:
+        the agent revokes an instance's tokens when its domain is
+        undefined or stopped or its ports change, and consoleauth drops
+        those its reports contradict, so a live token's port is still its
+        guest's (CVE-2013-0335).
+        """
         console = self.consoleauth_api.acquire_session(
             {}, token, self.settings.proxy_host, client_address)
         try:
-            self._check_console(console)
+            self._check_console_type(console)
         except Exception:
             self.consoleauth_api.release_session({}, console['session_id'])
             raise
@@ -214,17 +222,18 @@ class ConsoleProxy:
                 {}, console['instance_uuid']):
             if held['index'] == console['index']:
                 raise exception.ConsoleInUse.since_epoch(held['started_at'])
-        self._check_console(console)
-
-    def _check_console(self, console):
-        """The token's console is a serial port that still exists."""
-        if console['console_type'] != 'serial':
-            raise Refusal(401, 'Token is not for a serial console')
+        self._check_console_type(console)
+        # A check is not the hot path: it may ask the agent too.
         if not self.compute_api.validate_console_port(
                 {}, console['compute_host'], console['instance_uuid'],
                 console['port'], console['index']):
             raise Refusal(401, 'The console of this token is no longer '
                                'there')
+
+    @staticmethod
+    def _check_console_type(console):
+        if console['console_type'] != 'serial':
+            raise Refusal(401, 'Token is not for a serial console')
 
     async def recent_output(self, console):
         """History to show before live output; b'' when there is none."""

@@ -77,6 +77,10 @@ def add_world_arguments(parser, workers_help):
                         help='keep the logs and database')
     parser.add_argument('--workers', type=int, default=0,
                         help=workers_help)
+    parser.add_argument('--database-url', default=None,
+                        help='[database] connection of consoleauth (an '
+                             'empty database); default: SQLite in the '
+                             'state directory')
 
 
 # Processes ---------------------------------------------------------------
@@ -316,6 +320,9 @@ class World:
             # All clients come from a few loopback addresses here.
             'console': console,
         })
+        if getattr(self.args, 'database_url', None):
+            config.read_dict({'database': {
+                'connection': self.args.database_url}})
         self.config_file = os.path.join(self.dir, 'bench.conf')
         with open(self.config_file, 'w') as f:
             config.write(f)

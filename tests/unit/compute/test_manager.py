@@ -234,3 +234,81 @@ class ComputeManagerTest(base.TestCase):
         dom.undefine()
         wait_for(lambda: self.registered(first) is None)
         self.assertEqual([port], self.confirmed(second))
+
+    # Tokens die with the console they name (CVE-2013-0335), since the
+    # proxy no longer asks the agent about the port on every connect.
+
+    def authorize(self, instance_uuid, port, host=HOST, index=0):
+        return self.consoleauth.authorize_console(
+            {}, instance_uuid, host, '127.0.0.1', port, index=index)
+
+    def token_live(self, token):
+        try:
+            self.consoleauth.check_token({}, token)
+            return True
+        except exception.InvalidToken:
+            return False
+
+    def running_with_token(self):
+        instance_uuid = str(uuid.uuid4())
+        result = self.allocate(instance_uuid)
+        dom = self.define(result['devices'], instance_uuid)
+        port = result['ports'][0]['port']
+        return instance_uuid, dom, port, self.authorize(instance_uuid, port)
+
+    def test_undefined_domain_revokes_its_tokens(self):
+        self.listen_to_events()
+        instance_uuid, dom, port, token = self.running_with_token()
+        other = self.authorize(str(uuid.uuid4()), 10005)
+        elsewhere = self.authorize(instance_uuid, port, host='compute-2')
+        wait_for(lambda: self.registered(instance_uuid))
+        self.assertTrue(self.token_live(token))
+        dom.destroy()
+        dom.undefine()
+        wait_for(lambda: not self.token_live(token))
+        # Not another instance's, nor this one's on another host (it
+        # migrated there: the source's events come last).
+        self.assertTrue(self.token_live(other))
+        self.assertTrue(self.token_live(elsewhere))
+
+    def test_stopped_domain_revokes_its_tokens(self):
+        self.listen_to_events()
+        instance_uuid, dom, port, token = self.running_with_token()
+        wait_for(lambda: self.registered(instance_uuid))
+        dom.destroy()
+        wait_for(lambda: not self.token_live(token))
+
+    def test_released_ports_revoke_the_tokens_that_name_them(self):
+        instance_uuid = str(uuid.uuid4())
+        [pending] = self.allocate(instance_uuid)['ports']
+        token = self.authorize(instance_uuid, pending['port'])
+        self.compute.release_serial_ports({}, HOST, instance_uuid)
+        self.assertFalse(self.token_live(token))
+
+    def test_release_that_frees_nothing_keeps_tokens(self):
+        instance_uuid, _, _, token = self.running_with_token()
+        self.assertEqual([], self.compute.release_serial_ports(
+            {}, HOST, instance_uuid))
+        self.assertTrue(self.token_live(token))
+
+    def test_report_after_downtime_revokes_tokens_of_changed_consoles(self):
+        # The agent was down (no events) while one guest was deleted and
+        # its port given to a new guest, and another's port was changed.
+        gone, gone_dom, port, gone_token = self.running_with_token()
+        moved, moved_dom, moved_port, moved_token = self.running_with_token()
+        kept, _, kept_port, kept_token = self.running_with_token()
+        gone_dom.destroy()
+        gone_dom.undefine()
+        successor = str(uuid.uuid4())
+        serial = ('<serial type="tcp"><source mode="bind" host="127.0.0.1" '
+                  'service="%d"/><target port="0"/></serial>')
+        self.define([serial % port], successor)
+        moved_dom.destroy()
+        moved_dom.undefine()
+        self.define([serial % 10006], moved)
+        successor_token = self.authorize(successor, port)
+        self.manager.sync_instances()
+        self.assertFalse(self.token_live(gone_token))
+        self.assertFalse(self.token_live(moved_token))
+        self.assertTrue(self.token_live(kept_token))
+        self.assertTrue(self.token_live(successor_token))

@@ -250,6 +250,38 @@ class SessionLeaseTest(ConsoleAuthTestBase):
         self.clock.now += 601
         self.assertRaises(exception.InvalidToken, self.acquire, token)
 
+    def test_unknown_or_malformed_token_cannot_acquire(self):
+        self._authorize()
+        for bad in ('nope', '', None, 42):
+            self.assertRaises(exception.InvalidToken, self.acquire, bad)
+        self.assertEqual([], self.manager.list_sessions({}))
+
+    def test_concurrent_acquires_of_one_token_have_one_winner(self):
+        token = self._authorize()
+        contenders = 10
+        barrier = threading.Barrier(contenders)
+        won, refused, errors = [], [], []
+
+        def acquire(i):
+            barrier.wait(timeout=30)
+            try:
+                won.append(self.acquire(token, 'proxy-%d' % i))
+            except exception.ConsoleInUse:
+                refused.append(i)
+            except Exception as exc:  # reported below, with its type
+                errors.append(exc)
+
+        threads = [threading.Thread(target=acquire, args=(i,))
+                   for i in range(contenders)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        self.assertEqual(([], 1, contenders - 1),
+                         (errors, len(won), len(refused)))
+        [held] = self.manager.list_sessions({}, UUID)
+        self.assertEqual(won[0]['session_id'], held['id'])
+
     def test_purge_drops_expired_leases(self):
         self.acquire(self._authorize())
         self.clock.now += 31
@@ -293,3 +325,73 @@ class InstanceEventTest(base.TestCase):
         row = self.api.get_instance({}, UUID)
         self.assertEqual(('compute-2', 'running'),
                          (row['host'], row['state']))
+
+
+class TokenRevocationTest(ConsoleAuthTestBase):
+    """Tokens die with the console they name: events and host reports."""
+
+    def live(self, token):
+        try:
+            self.manager.check_token({}, token)
+            return True
+        except exception.InvalidToken:
+            return False
+
+    def instance(self, uuid=UUID, state='running', consoles=None):
+        values = {'uuid': uuid, 'name': 'vm', 'state': state}
+        if consoles is not None:
+            values['consoles'] = [{'index': i, 'port': p}
+                                  for i, p in consoles]
+        return values
+
+    def test_stopping_events_revoke_this_hosts_tokens_only(self):
+        for event in ('stopped', 'crashed', 'undefined'):
+            mine = self._authorize()
+            migrated = self.manager.authorize_console(
+                {}, UUID, 'compute-2', '127.0.0.1', 10001)
+            self.manager.instance_event({}, 'compute-1', event,
+                                        self.instance(state='shutoff'))
+            self.assertEqual((False, True),
+                             (self.live(mine), self.live(migrated)), event)
+            self.manager.revoke_tokens({}, UUID)
+
+    def test_event_revokes_tokens_of_ports_the_instance_lost(self):
+        kept = self._authorize(port=10001, index=0)
+        lost = self._authorize(port=10002, index=1)
+        renumbered = self._authorize(port=10003, index=2)
+        self.manager.instance_event({}, 'compute-1', 'defined', self.instance(
+            consoles=[(0, 10001), (2, 10004)]))
+        self.assertEqual((True, False, False),
+                         (self.live(kept), self.live(lost),
+                          self.live(renumbered)))
+
+    def test_started_event_of_an_older_agent_keeps_tokens(self):
+        token = self._authorize()
+        self.manager.instance_event({}, 'compute-1', 'started',
+                                    self.instance())
+        self.assertTrue(self.live(token))
+
+    def test_report_revokes_what_it_contradicts(self):
+        gone = self._authorize(uuid='gone', port=10001)
+        moved = self._authorize(uuid='moved', port=10002)
+        kept = self._authorize(uuid='kept', port=10003)
+        old_agent = self._authorize(uuid='old-agent', port=10004)
+        other_host = self.manager.authorize_console(
+            {}, 'elsewhere', 'compute-2', '127.0.0.1', 10001)
+        self.manager.report_instances({}, 'compute-1', [
+            self.instance('moved', consoles=[(0, 10009)]),
+            self.instance('kept', consoles=[(0, 10003)]),
+            self.instance('old-agent'),
+            self.instance('successor', consoles=[(0, 10001)])])
+        self.assertEqual(
+            (False, False, True, True, True),
+            (self.live(gone), self.live(moved), self.live(kept),
+             self.live(old_agent), self.live(other_host)))
+
+    def test_revocation_for_one_host_spares_the_others(self):
+        mine = self._authorize()
+        theirs = self.manager.authorize_console(
+            {}, UUID, 'compute-2', '127.0.0.1', 10001)
+        self.assertEqual(1, self.manager.revoke_tokens(
+            {}, UUID, compute_host='compute-1'))
+        self.assertEqual((False, True), (self.live(mine), self.live(theirs)))

@@ -125,6 +125,73 @@ class DatabaseBehaviour:
         ids = {s.id for s in self.db.list_sessions(NOW - 10)}
         self.assertEqual({fresh['id'], other_index['id']}, ids)
 
+    def _lease_values(self, proxy_host='proxy-a', expires_at=None):
+        return {'id': str(uuid.uuid4()), 'remote_address': '192.0.2.7',
+                'proxy_host': proxy_host, 'started_at': NOW,
+                'expires_at': NOW + 60 if expires_at is None else expires_at}
+
+    def test_token_lease_of_many_concurrent_acquirers_has_one_winner(self):
+        self.db.sync()
+        token = self._token('d' * 64)
+        self.db.add_token(**token)
+        contenders = 12
+        barrier = threading.Barrier(contenders)
+        results = [None] * contenders
+        errors = []
+        leases = [self._lease_values() for _ in range(contenders)]
+
+        def acquire(i):
+            try:
+                barrier.wait(timeout=30)
+                results[i] = self.db.lease_console('d' * 64, leases[i], NOW)
+            except Exception as exc:  # reported below, with its type
+                errors.append(exc)
+
+        threads = [threading.Thread(target=acquire, args=(i,))
+                   for i in range(contenders)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        self.assertEqual([], errors)
+        winners = [i for i, (_, won, _) in enumerate(results) if won]
+        self.assertEqual(1, len(winners), results)
+        winner_id = leases[winners[0]]['id']
+        for row, won, holder in results:
+            self.assertEqual(token['instance_uuid'], row.instance_uuid)
+            if not won:
+                self.assertEqual(winner_id, holder.id)
+        [lease] = self.db.list_sessions(NOW)
+        self.assertEqual((winner_id, token['instance_uuid'], 'd' * 64, 'u'),
+                         (lease.id, lease.instance_uuid, lease.token_hash,
+                          lease.user_id))
+
+    def test_token_lease_replaces_an_expired_lease_in_its_transaction(self):
+        self.db.sync()
+        token = self._token('e' * 64)
+        self.db.add_token(**token)
+        stale = self._lease_values(expires_at=NOW - 1)
+        self.assertTrue(self.db.lease_console('e' * 64, stale, NOW - 30)[1])
+        # Still live a second before it expires: the second user waits.
+        _, won, holder = self.db.lease_console(
+            'e' * 64, self._lease_values('proxy-b'), NOW - 2)
+        self.assertEqual((False, stale['id'], NOW),
+                         (won, holder.id, holder.started_at))
+        fresh = self._lease_values('proxy-b')
+        self.assertTrue(self.db.lease_console('e' * 64, fresh, NOW)[1])
+        self.assertEqual([fresh['id']],
+                         [s.id for s in self.db.list_sessions(NOW - 10)])
+
+    def test_token_lease_refuses_unknown_and_expired_tokens(self):
+        self.db.sync()
+        token = self._token('f' * 64)
+        self.db.add_token(**token)
+        self.assertEqual((None, False, None), self.db.lease_console(
+            '0' * 64, self._lease_values(), NOW))
+        self.assertEqual((None, False, None), self.db.lease_console(
+            'f' * 64, self._lease_values(), token['expires_at']))
+        self.assertEqual([], self.db.list_sessions(NOW))
+
     def test_renewal_in_batches_reports_what_is_no_longer_held(self):
         self.db.sync()
         mine = [_session(str(uuid.uuid4())) for _ in range(600)]

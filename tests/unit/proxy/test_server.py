@@ -200,3 +200,32 @@ class DrainTest(base.TestCase):
         self.assertEqual(['session-1'], auth.released)
         client.close()
         guest.close()
+
+
+class ComputeThatMustNotBeAsked:
+    """A compute agent the lease path must not call: one round trip."""
+
+    def validate_console_port(self, *args, **kwargs):
+        raise AssertionError('validate_console_port on the connect path')
+
+    def get_console_output(self, *args, **kwargs):
+        raise AssertionError('no replay was configured')
+
+
+class OneRoundTripTest(base.TestCase):
+    def test_a_session_opens_with_one_consoleauth_call_only(self):
+        asyncio.run(self._scenario())
+
+    async def _scenario(self):
+        loop = asyncio.get_running_loop()
+        guest_server = await loop.create_server(asyncio.Protocol,
+                                                '127.0.0.1', 0)
+        auth = StubConsoleAuth(guest_server.sockets[0].getsockname()[1])
+        proxy = make_proxy(auth, compute=ComputeThatMustNotBeAsked())
+        await proxy.start('127.0.0.1', 0)
+        client = await open_websocket(loop, proxy.bound_port)
+        await asyncio.sleep(0.2)
+        self.assertEqual(['session-1'], list(proxy.sessions))
+        client.close()
+        await proxy.stop()
+        guest_server.close()
