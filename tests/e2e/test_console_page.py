@@ -463,7 +463,7 @@ class ProxyGoneTest(ConsolePageTestCase):
         console.wait_for_state('connected')
 
         # A proxy that dies says nothing: the connection is lost...
-        proxy.kill()
+        func_fixtures.crash(proxy)
         state, reason, text = console.wait_for_state('disconnected')
         self.assertEqual(('lost', 'Connection lost'), (reason, text))
         proxy.wait(15)

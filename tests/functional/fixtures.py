@@ -47,6 +47,46 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def children(pid):
+    """Pids of the direct children of a process (all its threads')."""
+    pids = set()
+    try:
+        tasks = os.listdir('/proc/%d/task' % pid)
+    except FileNotFoundError:
+        return pids
+    for task in tasks:
+        try:
+            with open('/proc/%d/task/%s/children' % (pid, task)) as f:
+                pids.update(int(p) for p in f.read().split())
+        except FileNotFoundError:
+            pass
+    return pids
+
+
+def process_tree(pid):
+    """A process and all its descendants, parents first."""
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        todo.extend(children(current))
+    return pids
+
+
+def crash(proc):
+    """SIGKILL a started process and its descendants, as a host crash.
+
+    Descendants first: a proxy worker whose supervisor dies is told to
+    stop and would close its sessions cleanly, which is not a crash.
+    """
+    for pid in reversed(process_tree(proc.pid)):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+
+
 def wait_for(predicate, timeout, what):
     deadline = time.monotonic() + timeout
     while True:

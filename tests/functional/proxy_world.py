@@ -39,35 +39,10 @@ OPCODE_PONG = 0xA
 
 # Processes ----------------------------------------------------------------
 
-def children(pid):
-    """Pids of the direct children of a process (all its threads')."""
-    pids = set()
-    try:
-        tasks = os.listdir('/proc/%d/task' % pid)
-    except FileNotFoundError:
-        return pids
-    for task in tasks:
-        try:
-            with open('/proc/%d/task/%s/children' % (pid, task)) as f:
-                pids.update(int(p) for p in f.read().split())
-        except FileNotFoundError:
-            pass
-    return pids
-
-
-def process_tree(pid):
-    pids, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        pids.append(current)
-        todo.extend(children(current))
-    return pids
-
-
 def tree_rss_kib(pid):
     """Resident memory of a process and all its descendants, in KiB."""
     total = 0
-    for p in process_tree(pid):
+    for p in func_fixtures.process_tree(pid):
         try:
             with open('/proc/%d/smaps_rollup' % p) as f:
                 for line in f:
@@ -242,7 +217,7 @@ class ProxyWorld(fixtures.Fixture):
         self.deployment.wait_ready()
 
     def worker_pids(self):
-        return children(self.proxy.pid)
+        return func_fixtures.children(self.proxy.pid)
 
     def token(self, guest_port):
         """A token for the console of a new instance at guest_port."""

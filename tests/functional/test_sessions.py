@@ -5,7 +5,6 @@ the console is a real QEMU guest's serial port.
 """
 
 import http.client
-import signal
 import struct
 import time
 import urllib.parse
@@ -136,8 +135,7 @@ class TwoProxiesTest(testtools.TestCase):
     def test_killed_proxy_frees_its_consoles_within_the_lease_ttl(self):
         held = self.connect(on_port(self.url(), self.port_b))
         self.assertIsNotNone(shell_answers(held, 'k'))
-        self.proxy_b.send_signal(signal.SIGKILL)
-        self.proxy_b.wait()
+        func_fixtures.crash(self.proxy_b)
         killed_at = time.monotonic()
         url = self.url()
         self.assertEqual(409, refusal(url)[0])
