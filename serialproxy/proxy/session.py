@@ -206,6 +206,8 @@ class ConsoleSession:
         self.started_at = self._last_activity = self.clock()
         self._ws = websocket.ServerWebSocket(self.settings.max_frame_bytes)
         self._ws.accept_request(self.request.headers)
+        # Held for hours by thousands of sessions: keep no headers.
+        self.request = None
         if history:
             self._ws.send_binary(history)
         actions = [Started(), *self._outbound(), ResumeReading(Side.CLIENT),
