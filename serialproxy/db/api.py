@@ -137,14 +137,6 @@ class Database:
 
     # Session leases
 
-    def acquire_session(self, values, now):
-        """Insert a lease, or return the live one that holds the console.
-
-        Returns (True, None) when acquired, (False, holder) otherwise;
-        holder is None when the console changed hands too often to say.
-        """
-        return self._lease(None, values, now)[1:]
-
     def lease_console(self, token_hash, values, now):
         """Check a token and lease its console, in one transaction.
 
@@ -153,32 +145,27 @@ class Database:
         Returns (token, True, None) when leased, (token, False, holder)
         when a live lease holds the console, (None, False, None) when the
         token is unknown or expired.
-        """
-        return self._lease(token_hash, values, now)
 
-    def _lease(self, token_hash, values, now):
-        """The lease transaction: [read token,] drop expired, insert.
-
-        The unique (instance, index) constraint decides between racing
-        acquirers: nothing is read to find out whether the console is free.
-        A deadlock (InnoDB) or serialization failure is retried.
+        The transaction reads the token, drops the console's expired
+        lease and inserts the new one: the unique (instance, index)
+        constraint decides between racing acquirers, nothing is read to
+        find out whether the console is free. A deadlock (InnoDB) or
+        serialization failure is retried.
         """
+        token = None
         for attempt in range(_RETRIES):
             try:
                 with self.session() as session:
-                    token = None
-                    if token_hash is not None:
-                        token = session.get(models.ConsoleToken, token_hash)
-                        if token is None or token.expires_at <= now:
-                            return None, False, None
-                        # Kept readable after a rollback of the insert.
-                        session.expunge(token)
-                        values = dict(
-                            values, instance_uuid=token.instance_uuid,
-                            serial_index=token.serial_index,
-                            token_hash=token.token_hash,
-                            user_id=token.user_id,
-                            project_id=token.project_id)
+                    token = session.get(models.ConsoleToken, token_hash)
+                    if token is None or token.expires_at <= now:
+                        return None, False, None
+                    # Kept readable after a rollback of the insert.
+                    session.expunge(token)
+                    values = dict(
+                        values, instance_uuid=token.instance_uuid,
+                        serial_index=token.serial_index,
+                        token_hash=token.token_hash,
+                        user_id=token.user_id, project_id=token.project_id)
                     session.execute(sa.delete(models.ConsoleSession).where(
                         *_console(values),
                         models.ConsoleSession.expires_at <= now))

@@ -79,52 +79,6 @@ class DatabaseBehaviour:
         self.assertEqual(0, self.db.delete_expired_tokens(NOW + 0.2))
         self.assertEqual(1, self.db.delete_expired_tokens(NOW + 0.3))
 
-    def test_concurrent_acquires_of_one_console_have_one_winner(self):
-        self.db.sync()
-        instance = str(uuid.uuid4())
-        contenders = 8
-        barrier = threading.Barrier(contenders)
-        results = [None] * contenders
-        errors = []
-        leases = [_session(instance) for _ in range(contenders)]
-
-        def acquire(i):
-            try:
-                barrier.wait(timeout=30)
-                results[i] = self.db.acquire_session(leases[i], NOW)
-            except Exception as exc:  # reported below, with its type
-                errors.append(exc)
-
-        threads = [threading.Thread(target=acquire, args=(i,))
-                   for i in range(contenders)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        self.assertEqual([], errors)
-        winners = [i for i, (won, _) in enumerate(results) if won]
-        self.assertEqual(1, len(winners), results)
-        winner_id = leases[winners[0]]['id']
-        for won, holder in results:
-            if not won:
-                self.assertEqual(winner_id, holder.id)
-        self.assertEqual([winner_id],
-                         [s.id for s in self.db.list_sessions(NOW)])
-
-    def test_expired_lease_is_taken_over_and_others_kept(self):
-        self.db.sync()
-        instance = str(uuid.uuid4())
-        stale = _session(instance, expires_at=NOW - 1)
-        other_index = _session(instance, index=1, expires_at=NOW - 1)
-        self.assertEqual((True, None),
-                         self.db.acquire_session(stale, NOW - 30))
-        self.assertEqual((True, None),
-                         self.db.acquire_session(other_index, NOW - 30))
-        fresh = _session(instance)
-        self.assertEqual((True, None), self.db.acquire_session(fresh, NOW))
-        ids = {s.id for s in self.db.list_sessions(NOW - 10)}
-        self.assertEqual({fresh['id'], other_index['id']}, ids)
-
     def _lease_values(self, proxy_host='proxy-a', expires_at=None):
         return {'id': str(uuid.uuid4()), 'remote_address': '192.0.2.7',
                 'proxy_host': proxy_host, 'started_at': NOW,
@@ -196,8 +150,9 @@ class DatabaseBehaviour:
         self.db.sync()
         mine = [_session(str(uuid.uuid4())) for _ in range(600)]
         theirs = _session(str(uuid.uuid4()), proxy_host='proxy-b')
-        for lease in mine + [theirs]:
-            self.assertTrue(self.db.acquire_session(lease, NOW)[0])
+        with self.db.session() as session:
+            session.add_all(models.ConsoleSession(**lease)
+                            for lease in mine + [theirs])
         gone = str(uuid.uuid4())
         reports = [{'id': s['id'], 'bytes_to_guest': 3,
                     'bytes_to_client': 2 ** 40} for s in mine]
