@@ -1,6 +1,7 @@
 """Database access for consoleauth, the only service with a database."""
 
 import os
+import sqlite3
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -19,7 +20,7 @@ _BATCH = 500
 # Attempts at a lease whose transaction deadlocked or whose holder vanished.
 _RETRIES = 5
 # Deadlock and lock-timeout errors: MySQL/MariaDB error numbers and
-# PostgreSQL SQLSTATEs.
+# PostgreSQL SQLSTATEs (and SQLite's "database is locked").
 _MYSQL_DEADLOCKS = (1205, 1213)
 _PG_DEADLOCKS = ('40001', '40P01')
 
@@ -33,6 +34,9 @@ def _is_deadlock(exc):
     orig = exc.orig
     if getattr(orig, 'pgcode', None) in _PG_DEADLOCKS:
         return True
+    if isinstance(orig, sqlite3.OperationalError):
+        # Another writer held the file for all of SQLite's busy timeout.
+        return 'locked' in str(orig)
     args = getattr(orig, 'args', ())
     return bool(args) and args[0] in _MYSQL_DEADLOCKS
 

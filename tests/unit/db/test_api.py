@@ -4,6 +4,7 @@ DatabaseBehaviour runs here on SQLite and, in tests/functional, on
 PostgreSQL and MariaDB, where a FLOAT column or a racy lease would show.
 """
 
+import sqlite3
 import threading
 import uuid
 
@@ -188,6 +189,22 @@ class DatabaseBehaviour:
 class SQLiteDatabaseTest(DatabaseBehaviour, base.TestCase):
     def database_url(self):
         return 'sqlite:///%s/consoleauth.sqlite' % self.state_path
+
+    def test_lease_waits_out_a_writer_longer_than_the_busy_timeout(self):
+        self.db.sync()
+        token = self._token('a' * 64)
+        self.db.add_token(**token)
+        # Another process's writer holds the file past SQLite's 5 s wait.
+        other = sqlite3.connect(self.db.url.database, timeout=0,
+                                isolation_level=None,
+                                check_same_thread=False)
+        self.addCleanup(other.close)
+        other.execute('BEGIN IMMEDIATE')
+        threading.Timer(6.0, other.execute, ['COMMIT']).start()
+        leased, won, _ = self.db.lease_console(
+            'a' * 64, self._lease_values(), NOW)
+        self.assertTrue(won)
+        self.assertEqual(token['instance_uuid'], leased.instance_uuid)
 
 
 class MigrationScriptsTest(testtools.TestCase):
