@@ -304,11 +304,16 @@ class ConsoleProxy:
 
     async def _sweep(self):
         """Apply every connection's time limits, once a second."""
+        session = self.settings.session
+        # Open sessions have time limits only when configured; thousands
+        # of them ticked for nothing would stall the loop once a second.
+        limits_open = session.idle_timeout or session.enforce_session_timeout
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
             self.flush_metrics()
             for connection in list(self.connections):
-                connection.tick()
+                if limits_open or not connection.session.is_open:
+                    connection.tick()
 
     def flush_metrics(self):
         if self.bytes_to_guest:
