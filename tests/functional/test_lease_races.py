@@ -9,7 +9,6 @@ other caller gets ConsoleInUse, and no call fails otherwise.
 """
 
 import collections
-import threading
 
 from oslo_config import fixture as config_fixture
 import testtools
@@ -19,6 +18,7 @@ from serialproxy.consoleauth import rpcapi as consoleauth_rpcapi
 from serialproxy import exception
 from serialproxy import rpc
 from tests.functional import fixtures as func_fixtures
+from tests import racing
 
 PROCESSES = 3
 ACQUIRERS = 20
@@ -46,24 +46,9 @@ class LeaseRaceBehaviour:
         self.consoleauth = consoleauth_rpcapi.ConsoleAuthAPI()
 
     def race(self, token):
-        barrier = threading.Barrier(ACQUIRERS)
-        outcomes = [None] * ACQUIRERS
-
-        def acquire(i):
-            barrier.wait(timeout=30)
-            try:
-                outcomes[i] = self.consoleauth.acquire_session(
-                    {}, token, 'proxy-%d' % i, '192.0.2.%d:5000' % i)
-            except Exception as exc:  # sorted out below
-                outcomes[i] = exc
-
-        threads = [threading.Thread(target=acquire, args=(i,))
-                   for i in range(ACQUIRERS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(90)
-        return outcomes
+        return racing.all_at_once(
+            ACQUIRERS, lambda i: self.consoleauth.acquire_session(
+                {}, token, 'proxy-%d' % i, '192.0.2.%d:5000' % i))
 
     def test_one_winner_every_round_across_processes(self):
         token = self.consoleauth.authorize_console(

@@ -10,6 +10,7 @@ from serialproxy.db import api as db_api
 from serialproxy import exception
 from serialproxy.proxy.close_codes import CloseCode
 from serialproxy.proxy import rpcapi as proxy_rpcapi
+from tests import racing
 from tests.unit import base
 from tests.unit import rpc_fixture
 
@@ -259,26 +260,13 @@ class SessionLeaseTest(ConsoleAuthTestBase):
     def test_concurrent_acquires_of_one_token_have_one_winner(self):
         token = self._authorize()
         contenders = 10
-        barrier = threading.Barrier(contenders)
-        won, refused, errors = [], [], []
-
-        def acquire(i):
-            barrier.wait(timeout=30)
-            try:
-                won.append(self.acquire(token, 'proxy-%d' % i))
-            except exception.ConsoleInUse:
-                refused.append(i)
-            except Exception as exc:  # reported below, with its type
-                errors.append(exc)
-
-        threads = [threading.Thread(target=acquire, args=(i,))
-                   for i in range(contenders)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        self.assertEqual(([], 1, contenders - 1),
-                         (errors, len(won), len(refused)))
+        outcomes = racing.all_at_once(
+            contenders, lambda i: self.acquire(token, 'proxy-%d' % i))
+        won = [o for o in outcomes if isinstance(o, dict)]
+        refused = [o for o in outcomes
+                   if isinstance(o, exception.ConsoleInUse)]
+        self.assertEqual((1, contenders - 1), (len(won), len(refused)),
+                         outcomes)
         [held] = self.manager.list_sessions({}, UUID)
         self.assertEqual(won[0]['session_id'], held['id'])
 

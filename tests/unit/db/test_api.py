@@ -16,6 +16,7 @@ import testtools
 from serialproxy.db import api as db_api
 from serialproxy.db import migration
 from serialproxy.db import models
+from tests import racing
 from tests.unit import base
 
 NOW = 1795000000.0
@@ -90,25 +91,12 @@ class DatabaseBehaviour:
         token = self._token('d' * 64)
         self.db.add_token(**token)
         contenders = 12
-        barrier = threading.Barrier(contenders)
-        results = [None] * contenders
-        errors = []
         leases = [self._lease_values() for _ in range(contenders)]
-
-        def acquire(i):
-            try:
-                barrier.wait(timeout=30)
-                results[i] = self.db.lease_console('d' * 64, leases[i], NOW)
-            except Exception as exc:  # reported below, with its type
-                errors.append(exc)
-
-        threads = [threading.Thread(target=acquire, args=(i,))
-                   for i in range(contenders)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        self.assertEqual([], errors)
+        results = racing.all_at_once(
+            contenders,
+            lambda i: self.db.lease_console('d' * 64, leases[i], NOW))
+        self.assertEqual([], [r for r in results
+                              if isinstance(r, Exception)])
         winners = [i for i, (_, won, _) in enumerate(results) if won]
         self.assertEqual(1, len(winners), results)
         winner_id = leases[winners[0]]['id']
