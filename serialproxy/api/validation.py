@@ -22,7 +22,9 @@ def _path(error):
 
 def _message(error, what):
     if error.validator == 'additionalProperties':
-        return ('Invalid input for %s: %s' % (what, error.message))
+        # The message names the unexpected key; the path says inside what.
+        where = ' at %s' % _path(error) if error.absolute_path else ''
+        return 'Invalid input for %s%s: %s' % (what, where, error.message)
     if error.validator == 'required':
         return 'Invalid input for %s at %s: %s' % (
             what, _path(error), error.message)

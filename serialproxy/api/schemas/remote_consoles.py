@@ -72,9 +72,19 @@ get_rdp_console = _legacy_action('os-getRDPConsole', ['rdp-html5'])
 other_console_actions = {'oneOf': [get_vnc_console, get_spice_console,
                                    get_rdp_console]}
 
-# The serial-ports blueprint's call takes no options: no body, or {}.
+# The serial-ports blueprint (nova-specs, Juno: "Interactive web-based
+# serial consoles") defines this body: one optional key, serial_console,
+# that is null or an object with no members. It carries no console type
+# and no port index, so the answer is always serial port 0. Tools of that
+# time also POST no body at all, which we take as {}.
 blueprint_get_serial_console = {
     'type': ['object', 'null'],
-    'properties': {},
+    'properties': {
+        'serial_console': {
+            'type': ['object', 'null'],
+            'properties': {},
+            'additionalProperties': False,
+        },
+    },
     'additionalProperties': False,
 }

@@ -80,18 +80,56 @@ class RemoteConsolesTest(base.APITestCase):
                             body={'os-getVNCConsole': {'type': 'novnc'}})
         self.assertFault(resp, 400, 'badRequest', 'Unavailable console type')
 
-    def test_blueprint_route_returns_serial_console_body(self):
-        server_id = self.define()
+    def blueprint_post(self, server_id, body=None, raw=None):
         path = '/v2/%s/servers/%s/get-serial-console' % (base.PROJECT,
                                                          server_id)
-        for body in (None, {}):
-            resp = self.request('POST', path, body=body)
-            self.assertEqual(200, resp.status_int, resp.body)
+        return self.request('POST', path, body=body, raw=raw)
+
+    def test_blueprint_bodies_its_schema_allows_get_a_console(self):
+        # The serial-ports blueprint (nova-specs, Juno) lets the body hold
+        # "serial_console" as null or as an empty object, or leave it out;
+        # an empty POST is what its era's tools sent.
+        server_id = self.define()
+        for body in (None, {}, {'serial_console': None},
+                     {'serial_console': {}}):
+            resp = self.blueprint_post(server_id, body)
+            self.assertEqual(200, resp.status_int, (body, resp.body))
+            # The blueprint's response: serial_console holding only a url.
             self.assertEqual(['url'], list(resp.json['serial_console']))
             self.assertOpensConsole(resp.json['serial_console']['url'],
                                     server_id)
-        self.assertFault(self.request('POST', path, body={'type': 'vnc'}),
-                         400, 'badRequest')
+
+    def test_blueprint_body_literal_null_is_no_body(self):
+        resp = self.blueprint_post(self.define(), raw=b'null')
+        self.assertEqual(200, resp.status_int, resp.body)
+
+    def test_blueprint_body_with_options_it_does_not_define_is_400(self):
+        # Its schema has no console type and no port index.
+        server_id = self.define()
+        for body, where in (
+                ({'serial_console': {'type': 'serial'}},
+                 "at serial_console: Additional properties are not "
+                 "allowed ('type' was unexpected)"),
+                ({'serial_console': {'index': 1}},
+                 "('index' was unexpected)"),
+                ({'type': 'vnc'}, "('type' was unexpected)"),
+                ({'serial_console': {}, 'extra': 1},
+                 "('extra' was unexpected)")):
+            self.assertFault(self.blueprint_post(server_id, body), 400,
+                             'badRequest', where)
+
+    def test_blueprint_body_of_the_wrong_type_is_400(self):
+        server_id = self.define()
+        for body, where in (
+                ({'serial_console': 'serial'}, 'at serial_console.'),
+                ({'serial_console': []}, 'at serial_console.'),
+                ({'serial_console': True}, 'at serial_console.'),
+                ([], 'at the body.'),
+                ('serial', 'at the body.')):
+            self.assertFault(self.blueprint_post(server_id, body), 400,
+                             'badRequest', 'Invalid input for field ' + where)
+        self.assertFault(self.blueprint_post(server_id, raw=b'{"serial'),
+                         400, 'badRequest', 'not valid JSON')
 
     def test_admin_gets_any_projects_console(self):
         server_id = self.define(project=base.OTHER_PROJECT)
