@@ -12,13 +12,23 @@ with auth_strategy = noauth and the clients use keystoneauth's
 "admin_token" plugin: a fixed X-Auth-Token ("user_id:project_id", which
 noauth takes as a member of that project) and a fixed endpoint. Everything
 after the token check is the same code path a Keystone deployment runs.
+python-novaclient takes the same plugin through a keystoneauth session.
+
+One guest and one serialproxy-all serve every test (a TCG boot is the
+slow part); each test opens its own console and closes it, so the console
+is free for the next, and reads only its own requests in the API's log.
 """
 
 import json
 import os
+import random
 import subprocess
 import sys
 
+from keystoneauth1 import session as ks_session
+from keystoneauth1 import token_endpoint
+from novaclient import api_versions
+from novaclient import client as nova_client
 import openstack
 import testtools
 import websocket
@@ -33,18 +43,42 @@ TOKEN = '%s:%s' % (USER, PROJECT)
 
 
 class OpenStackClientsTest(testtools.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.world = func_fixtures.AllInOneWithGuest(PROJECT, USER)
+        cls.world.setUp()  # cleans up after itself when it fails
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.world.cleanUp()
+        super().tearDownClass()
+
     def setUp(self):
         super().setUp()
-        world = self.useFixture(func_fixtures.AllInOneWithGuest(PROJECT,
-                                                                USER))
-        self.guest, self.deployment = world.guest, world.deployment
+        self.guest = self.world.guest
+        self.deployment = self.world.deployment
         self.endpoint = 'http://127.0.0.1:%d/v2.1' % self.deployment.api_port
+        # The services' logs, read when a test fails.
+        for name, detail in self.world.getDetails().items():
+            self.addDetail(name, detail)
+        self.log_start = len(self.deployment.logs())
+
+    def assertRequestLogged(self, path, status=200):
+        """This test's requests include POST path, answered status."""
+        line = '"POST %s HTTP/1.1" %d' % (path, status)
+        # The access log line may land just after the client has its answer.
+        func_fixtures.wait_for(
+            lambda: line in self.deployment.logs()[self.log_start:], 10,
+            'the line %s in the API log' % line)
 
     def assertAskedLikeNova(self):
         # Negotiated 2.6 or later, so the console came from the
         # remote-consoles API, not the deprecated action.
-        self.assertIn('"POST /v2.1/servers/%s/remote-consoles HTTP/1.1" 200'
-                      % self.guest.uuid, self.deployment.logs())
+        self.assertRequestLogged('/v2.1/servers/%s/remote-consoles'
+                                 % self.guest.uuid)
+        self.assertNotIn('/v2.1/servers/%s/action' % self.guest.uuid,
+                         self.deployment.logs()[self.log_start:])
 
     def assertShellAnswers(self, url):
         self.assertTrue(url.startswith(
@@ -52,10 +86,20 @@ class OpenStackClientsTest(testtools.TestCase):
         ws = websocket.create_connection(url, subprotocols=['binary'],
                                          timeout=5)
         self.addCleanup(ws.close)
-        ws.send_binary(b'echo client-$((40+2))\n')
+        # A number the shell computes, so neither the echoed command line
+        # nor an earlier test's output matches what we wait for.
+        base = random.randrange(10000, 90000)
+        ws.send_binary(b'echo client-$((%d+42))\n' % base)
         output = func_fixtures.read_until(
-            lambda _: ws.recv_data()[1], rb'\nclient-42\r?\n', 30)
+            lambda _: ws.recv_data()[1],
+            rb'\nclient-%d\r?\n' % (base + 42), 30)
         self.assertIsNotNone(output, 'the guest never answered')
+
+    def novaclient(self, version):
+        """python-novaclient at version, through keystoneauth's session."""
+        auth = token_endpoint.Token(self.endpoint, TOKEN)
+        return nova_client.Client(version, session=ks_session.Session(
+            auth=auth))
 
     def test_openstacksdk_finds_server_by_name_and_gets_console_url(self):
         conn = openstack.connect(
@@ -88,3 +132,26 @@ class OpenStackClientsTest(testtools.TestCase):
         self.assertEqual('serial', console['type'])
         self.assertAskedLikeNova()
         self.assertShellAnswers(console['url'])
+
+    def test_novaclient_2_1_gets_console_through_the_server_action(self):
+        nova = self.novaclient('2.1')
+        server = nova.servers.find(name=self.guest.name)
+        self.assertEqual(self.guest.uuid, server.id)
+        console = nova.servers.get_serial_console(server, 'serial')
+        self.assertEqual('serial', console['console']['type'])
+        self.assertRequestLogged('/v2.1/servers/%s/action' % self.guest.uuid)
+        self.assertShellAnswers(console['console']['url'])
+
+    def test_novaclient_negotiates_and_gets_console_from_remote_consoles(self):
+        # As the nova shell does: the newest version both sides know.
+        version = api_versions.discover_version(
+            self.novaclient('2.1'), api_versions.APIVersion('2.latest'))
+        self.assertEqual(api_versions.APIVersion('2.31'), version)
+        nova = self.novaclient(version)
+        server = nova.servers.find(name=self.guest.name)
+        console = nova.servers.get_serial_console(server, 'serial')
+        remote = console['remote_console']
+        self.assertEqual(('serial', 'serial'),
+                         (remote['protocol'], remote['type']))
+        self.assertAskedLikeNova()
+        self.assertShellAnswers(remote['url'])
