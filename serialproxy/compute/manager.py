@@ -38,10 +38,17 @@ class ComputeManager:
         """{'host', 'port', 'index'} of one serial port of a running guest."""
         return self.driver.get_serial_console(instance_uuid, index)
 
+    @messaging.expected_exceptions(exception.HypervisorUnavailable)
     def validate_console_port(self, ctxt, instance_uuid, port, index=0):
-        """Whether the port is still that guest's serial port right now."""
+        """Whether the port is still that guest's serial port right now.
+
+        A hypervisor that cannot be asked is not a "no": it raises, so the
+        user hears 503 (try again) rather than 401 (fetch a new URL).
+        """
         try:
             console = self.driver.get_serial_console(instance_uuid, index)
+        except exception.HypervisorUnavailable:
+            raise
         except exception.SerialProxyException:
             return False
         return console['port'] == port

@@ -6,11 +6,19 @@ reason that never names the token.
 """
 
 import email.message
+import re
 import urllib.parse
 
 from serialproxy.proxy.refusals import Refusal
 
 MAX_REQUEST_BYTES = 16 * 1024
+# Longer than any method this proxy (or HTTP) knows: a longer first word
+# is not a method at all.
+MAX_METHOD_BYTES = 16
+# RFC 9110 section 5.6.2: a method is a token of these characters.
+_TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_METHOD = re.compile(_TOKEN)
+_REQUEST_LINE = re.compile(_TOKEN + rb" \S+ HTTP/1\.[0-9]")
 
 _REASONS = {200: 'OK', 400: 'Bad Request', 401: 'Unauthorized',
             403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
@@ -44,6 +52,7 @@ def parse_request(data):
     """(Request, bytes consumed) once complete, None before, or Refusal."""
     end = data.find(b'\r\n\r\n')
     if end < 0:
+        _check_start(data)
         if len(data) > MAX_REQUEST_BYTES:
             raise Refusal(431, 'Request headers too large')
         return None
@@ -63,6 +72,27 @@ def parse_request(data):
             raise Refusal(400, 'Malformed header line')
         headers[name] = value.strip()
     return Request(method, target, headers), end + 4
+
+
+def _check_start(data):
+    """Refuse at once what cannot become an HTTP request.
+
+    Bytes that are not HTTP (a stray client, a port scanner, a protocol
+    spoken to the wrong port) would otherwise wait for the request
+    timeout; their first word or first line already tells.
+    """
+    if b'\n\n' in data:
+        raise Refusal(400, 'Header lines must end with CRLF')
+    first_line_end = data.find(b'\n')
+    if first_line_end >= 0:
+        if not _REQUEST_LINE.fullmatch(data[:first_line_end].rstrip(b'\r')):
+            raise Refusal(400, 'Malformed request line')
+        return
+    space = data.find(b' ')
+    method = data[:space] if space >= 0 else data[:MAX_METHOD_BYTES + 1]
+    if (space < 0 and len(method) > MAX_METHOD_BYTES) or \
+            (method and not _METHOD.fullmatch(method)) or space == 0:
+        raise Refusal(400, 'Not an HTTP request')
 
 
 def check_path(request):

@@ -215,6 +215,28 @@ class ComputeManagerTest(base.TestCase):
                                 str(uuid.uuid4()), 10)
         self.assertEqual(404, exc.code)
 
+    def test_validate_console_port_answers_for_the_guest_it_names(self):
+        dom = self.define(
+            ['<serial type="tcp"><source mode="bind" host="127.0.0.1" '
+             'service="10003"/><target port="0"/></serial>'])
+        uuid_ = dom.UUIDString()
+        self.assertTrue(self.compute.validate_console_port(
+            {}, HOST, uuid_, 10003, 0))
+        self.assertFalse(self.compute.validate_console_port(
+            {}, HOST, uuid_, 10004, 0))
+        self.assertFalse(self.compute.validate_console_port(
+            {}, HOST, str(uuid.uuid4()), 10003, 0))
+
+    def test_validate_console_port_without_libvirt_is_unavailable(self):
+        # "Cannot ask" must not read as "no": the proxy answers 503 to
+        # the first and 401 (get a new URL) to the second.
+        self.manager.driver.uri = \
+            'qemu+unix:///system?socket=/nonexistent/sock'
+        self.manager.driver._conn = None
+        self.assertRaises(exception.HypervisorUnavailable,
+                          self.compute.validate_console_port, {}, HOST,
+                          str(uuid.uuid4()), 10003, 0)
+
     def test_console_output_length_must_be_lines(self):
         dom = self.define()
         self.assertRaises(exception.Invalid, self.compute.get_console_output,

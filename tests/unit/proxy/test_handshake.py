@@ -39,6 +39,22 @@ class ParseRequestTest(base.TestCase):
                                     handshake.parse_request, raw)
             self.assertEqual(400, exc.status)
 
+    def test_what_cannot_become_http_is_refused_before_it_ends(self):
+        for raw in (b'\x00\x01\x02', b'SSH-2.0-OpenSSH_9.2p1 Debian\r\n',
+                    b'ABCDEFGHIJKLMNOPQ', b' GET / HTTP/1.1', b'GE\xffT /',
+                    b'\r\n', b'GET / HTTP/1.1\nHost: h\n\n',
+                    b'GET /\r\n'):
+            exc = self.assertRaises(handshake.Refusal,
+                                    handshake.parse_request, raw)
+            self.assertEqual(400, exc.status, raw)
+
+    def test_the_start_of_a_request_waits_for_the_rest(self):
+        for raw in (b'', b'G', b'GET', b'GET ', b'GET /?token=t',
+                    b'GET / HTTP/1.1', b'GET / HTTP/1.1\r',
+                    b'GET / HTTP/1.1\r\nHost: h\r\n',
+                    bytearray(b'OPTIONS * HTTP/1.0\r\n')):
+            self.assertIsNone(handshake.parse_request(raw), raw)
+
 
 class ChecksTest(base.TestCase):
     def assertRefused(self, status, check, *args):

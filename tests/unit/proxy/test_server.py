@@ -7,6 +7,7 @@ import struct
 from serialproxy.proxy import admission
 from serialproxy.proxy import metrics
 from serialproxy.proxy import server
+from serialproxy.proxy import session
 from tests.unit import base
 from tests.unit.proxy.fakes import client_frame
 from tests.unit.proxy.fakes import make_proxy
@@ -144,6 +145,26 @@ class CapacityTest(base.TestCase):
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         self.assertEqual((soft - admission.RESERVED_FILES) // 2,
                          admission.session_capacity())
+
+
+class GarbageTest(base.TestCase):
+    def test_bytes_that_are_not_http_get_400_before_the_timeout(self):
+        async def scenario():
+            proxy = make_proxy(StubConsoleAuth(1), session_settings=(
+                session.Settings(handshake_timeout=30)))
+            await proxy.start('127.0.0.1', 0)
+            answers = []
+            for garbage in (b'\x00\xff\x10\x80', b'SSH-2.0-OpenSSH_9.2\r\n'):
+                reader, writer = await asyncio.open_connection(
+                    '127.0.0.1', proxy.bound_port)
+                writer.write(garbage)
+                # Answered when the bytes came, long before the timeout.
+                answers.append(await asyncio.wait_for(reader.read(), 5))
+                writer.close()
+            await proxy.stop()
+            return answers
+        for answer in asyncio.run(scenario()):
+            self.assertTrue(answer.startswith(b'HTTP/1.1 400 '), answer)
 
 
 class ByteMetricsTest(base.TestCase):
