@@ -48,22 +48,31 @@ def tcp_serial_ports(xml_text, default_host):
         source = serial.find('source')
         if source is None or source.get('mode', 'connect') != 'bind':
             continue
-        try:
-            port = int(source.get('service'))
-        except (TypeError, ValueError):
+        port = _number(source.get('service'), 1, 65535)
+        if port is None:
             continue
         target = serial.find('target')
-        index = position
-        if target is not None and target.get('port') is not None:
-            try:
-                index = int(target.get('port'))
-            except ValueError:
-                pass
+        index = _number(target.get('port') if target is not None else None,
+                        0, 65535)
+        if index is None:
+            index = position
         host = source.get('host') or ''
         if host in _WILDCARD_HOSTS:
             host = default_host
         ports.append({'index': index, 'host': host, 'port': port})
     return sorted(ports, key=lambda p: p['index'])
+
+
+def _number(text, lowest, highest):
+    """text as an int within [lowest, highest], or None.
+
+    Only ASCII digits: int() would also take '+7', ' 7' and other
+    scripts' digits, which libvirt would not have written.
+    """
+    if text is None or not text.isascii() or not text.isdigit():
+        return None
+    value = int(text)
+    return value if lowest <= value <= highest else None
 
 
 def owner(xml_text):

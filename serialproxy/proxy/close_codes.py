@@ -45,6 +45,16 @@ PAGE_TEXTS = {
 }
 
 
+def may_be_sent(code):
+    """Whether a close frame may carry code (RFC 6455 section 7.4).
+
+    1004-1006 and 1015 are reserved for reports, never frames; 0-999 and
+    the unassigned ranges are not codes at all.
+    """
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or \
+        3000 <= code <= 4999
+
+
 def default_reason(code):
     return PAGE_TEXTS[code][1]
 

@@ -18,6 +18,7 @@ import struct
 
 from websockify import websocket
 
+from serialproxy.proxy import close_codes
 from serialproxy.proxy.close_codes import CloseCode
 
 OPCODE_CONTINUATION = 0x0
@@ -123,7 +124,10 @@ class ServerWebSocket(websocket.WebSocket):
 
     def shutdown(self, how, code=CloseCode.NORMAL, reason=None):
         # websockify also calls this itself: to answer a client's close
-        # and to refuse a protocol error.
+        # and to refuse a protocol error. It echoes a client's close code
+        # as it came, even one no close frame may carry.
+        if code is not None and not close_codes.may_be_sent(code):
+            code, reason = CloseCode.PROTOCOL_ERROR, 'Invalid close code'
         if not self.close_sent:
             self.close_sent = True
             self.sent_close_code = code
