@@ -23,8 +23,10 @@ ensure_debian_packages python3 python3-venv python3-dev gcc pkg-config \
 # downloads are not used); DejaVu gives the page's monospace font.
 ensure_debian_packages chromium fonts-dejavu-core
 
-# The console page's xterm.js, pinned by package-lock.json. Node and npm
-# from Debian unless this machine already has them.
+# The console page's xterm.js, pinned by package-lock.json; building an
+# sdist or wheel copies it from here (tools/build_page_assets.py, which
+# reuses node_modules by the stamp below). Node and npm from Debian unless
+# this machine already has them.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     ensure_debian_packages nodejs npm
 fi

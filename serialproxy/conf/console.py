@@ -113,9 +113,10 @@ console_opts = [
                     'page (@xterm/xterm and @xterm/addon-fit, as "npm ci" '
                     'installs them from package-lock.json). The proxy '
                     'serves only the few files the page loads from it. '
-                    'Default: node_modules beside the serialproxy package '
-                    'in a source checkout, where tools/test-setup.sh puts '
-                    'them.'),
+                    'Default: a source checkout\'s node_modules when it '
+                    'has them (tools/test-setup.sh runs "npm ci"), else '
+                    'the copy an installed sdist or wheel carries in '
+                    'serialproxy/vendor.'),
 ]
 
 

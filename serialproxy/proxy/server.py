@@ -24,6 +24,7 @@ from serialproxy.proxy import admin
 from serialproxy.proxy import admission
 from serialproxy.proxy.close_codes import CloseCode
 from serialproxy.proxy import metrics
+from serialproxy.proxy import page_assets
 from serialproxy.proxy import recording
 from serialproxy.proxy import refusals
 from serialproxy.proxy.refusals import Refusal
@@ -149,11 +150,26 @@ class ConsoleProxy:
                  'within the open-files limit of process %d',
                  *listening_socket.getsockname()[:2],
                  self.admission.capacity, os.getpid())
+        self._report_page_assets()
+
+    def _report_page_assets(self):
+        """Say where the page's scripts come from, or why they cannot."""
         missing = self.static.missing_vendor_files()
-        if missing:
-            LOG.warning('The console page cannot work: %s missing; run '
-                        '"npm ci" in the source tree or set [console] '
-                        'vendor_path', ', '.join(missing))
+        if not missing:
+            LOG.info('Console page: its terminal scripts are served from %s',
+                     self.static.vendor_root)
+        elif self.static.vendor_configured:
+            LOG.warning('The console page cannot work: %s missing under '
+                        '[console] vendor_path', ', '.join(missing))
+        else:
+            LOG.warning('The console page cannot work: its terminal '
+                        'scripts are neither in the installed package '
+                        '(%s, which a wheel or sdist built from the source '
+                        'tree carries) nor in a source tree\'s node_modules '
+                        '(%s, where "npm ci" puts them); install from such '
+                        'a wheel, run "npm ci", or set [console] '
+                        'vendor_path', page_assets.BUILT_ROOT,
+                        page_assets.CHECKOUT_ROOT)
 
     async def stop(self, drain_timeout=0):
         """Stop accepting; after drain_timeout close what is left (1001)."""

@@ -3,9 +3,10 @@
 The page lives at the console URL itself (a GET without Upgrade), so the
 one tokenized URL opens in a browser and works behind any path prefix.
 Its third-party scripts (xterm.js and its fit addon) come from npm, pinned
-by package-lock.json and installed by `npm ci`, never committed and never
-fetched from a CDN: they are answered under vendor/ from a short list of
-files, not by exposing node_modules. No directory listings; nothing
+by package-lock.json, never committed and never fetched from a CDN: a
+checkout's node_modules or the copy an installed package carries
+(page_assets says which). They are answered under vendor/ from a short
+list of files, not by exposing a directory. No directory listings; nothing
 outside the static root and that list is reachable.
 """
 
@@ -16,19 +17,11 @@ import urllib.parse
 
 from serialproxy.proxy import close_codes
 from serialproxy.proxy import handshake
+from serialproxy.proxy import page_assets
 
-PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STATIC_ROOT = os.path.join(PACKAGE_DIR, 'static')
-# Where `npm ci` leaves the packages in a source checkout.
-DEFAULT_VENDOR_ROOT = os.path.join(os.path.dirname(PACKAGE_DIR),
-                                   'node_modules')
-
+STATIC_ROOT = os.path.join(page_assets.PACKAGE_DIR, 'static')
 # URL path under vendor/ -> file inside the npm packages directory.
-VENDOR_FILES = {
-    'xterm.js': '@xterm/xterm/lib/xterm.js',
-    'xterm.css': '@xterm/xterm/css/xterm.css',
-    'addon-fit.js': '@xterm/addon-fit/lib/addon-fit.js',
-}
+VENDOR_FILES = page_assets.SERVED
 VENDOR_PREFIX = '/vendor/'
 # Scripts the proxy renders from its own definitions, so the page never
 # holds a copy of them.
@@ -49,15 +42,16 @@ class StaticFiles:
     """Answers plain GET/HEAD requests from one directory tree."""
 
     def __init__(self, root=STATIC_ROOT, vendor_root=None):
+        """vendor_root: [console] vendor_path; unset, page_assets finds
+        the npm files."""
         self.root = os.path.realpath(root)
-        self.vendor_root = os.path.realpath(vendor_root or
-                                            DEFAULT_VENDOR_ROOT)
+        self.vendor_configured = bool(vendor_root)
+        self.vendor_root = os.path.realpath(
+            page_assets.find_root(vendor_root))
 
     def missing_vendor_files(self):
         """Paths of the page's npm files that are not installed."""
-        paths = [os.path.join(self.vendor_root, name)
-                 for name in VENDOR_FILES.values()]
-        return [path for path in paths if not os.path.isfile(path)]
+        return page_assets.missing(self.vendor_root)
 
     def resolve(self, url_path):
         """The file a URL path names, or None; '/' is index.html."""

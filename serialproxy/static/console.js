@@ -70,7 +70,8 @@
     showStatus('disconnected', 'no-xterm',
                'The terminal scripts did not load',
                'The proxy could not serve xterm.js; its operator must ' +
-               'install the page\'s npm packages (npm ci).');
+               'install serialproxy from a wheel or sdist, or run npm ' +
+               'ci in its source tree (see the proxy\'s log).');
     return;
   }
 

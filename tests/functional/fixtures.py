@@ -242,15 +242,22 @@ class SQLDatabase(fixtures.Fixture):
 class Deployment(fixtures.Fixture):
     """A config file and the service processes that read it."""
 
-    def __init__(self, transport_url=None, options=None, database=None):
+    def __init__(self, transport_url=None, options=None, database=None,
+                 bin_dir=BIN, cwd=None, env=None):
         """options: {section: {name: value}} added to the config file.
 
         database: 'postgresql' or 'mysql' for a database on that server;
-        SQLite under the state path otherwise.
+        SQLite under the state path otherwise. bin_dir, cwd and env: where
+        the service commands are and how they run (an installed copy
+        elsewhere); the test's own venv, directory and environment by
+        default.
         """
         self.transport_url = transport_url
         self.database = database
         self.options = options or {}
+        self.bin_dir = bin_dir
+        self.cwd = cwd
+        self.env = env
         self.api_port = free_port()
         self.proxy_port = free_port()
         self.admin_port = free_port()
@@ -294,12 +301,13 @@ class Deployment(fixtures.Fixture):
 
     def command(self, name, *args, config_files=()):
         files = [self.config_file, *config_files]
-        return [os.path.join(BIN, name),
+        return [os.path.join(self.bin_dir, name),
                 *[arg for f in files for arg in ('--config-file', f)], *args]
 
     def run(self, name, *args, check=True):
         return subprocess.run(self.command(name, *args), check=check,
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, cwd=self.cwd,
+                              env=self.env)
 
     def start(self, name, label=None, **overrides):
         """Start a service; overrides are {section: {name: value}}.
@@ -320,7 +328,8 @@ class Deployment(fixtures.Fixture):
         log_path = os.path.join(self.dir, log_name)
         log = open(log_path, 'wb')
         proc = subprocess.Popen(self.command(name, config_files=extra),
-                                stdout=log, stderr=subprocess.STDOUT)
+                                stdout=log, stderr=subprocess.STDOUT,
+                                cwd=self.cwd, env=self.env)
         self.processes.append((label, proc, log_path))
         detail, keep = self._log_detail(log_path)
         # Runs after _stop, before the TempDir goes: a fixture whose setUp

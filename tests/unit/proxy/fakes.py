@@ -1,4 +1,5 @@
-"""What the proxy's unit tests stand in for: its RPC peers, and a client."""
+"""What the proxy's unit tests stand in for: its RPC peers, a client, the
+page's npm files."""
 
 import base64
 import os
@@ -6,6 +7,7 @@ import socket
 import struct
 
 from serialproxy import exception
+from serialproxy.proxy import page_assets
 from serialproxy.proxy import server
 from serialproxy.proxy import session
 
@@ -111,3 +113,12 @@ def server_frames(data):
         frames.append((opcode, data[offset:offset + length]))
         data = data[offset + length:]
     return frames
+
+
+def install_page_assets(root, names=None):
+    """Files standing in for the page's npm files under root."""
+    for name in names or page_assets.SERVED.values():
+        path = os.path.join(root, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'w') as f:
+            f.write('/* %s */' % name)

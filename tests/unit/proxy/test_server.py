@@ -1,8 +1,11 @@
 """The proxy's event loop layer on real sockets, auth stubbed at the edge."""
 
 import asyncio
+import os
 import resource
 import struct
+
+import fixtures
 
 from serialproxy.proxy import admission
 from serialproxy.proxy import metrics
@@ -14,6 +17,7 @@ from tests.unit.proxy.fakes import make_proxy
 from tests.unit.proxy.fakes import open_websocket
 from tests.unit.proxy.fakes import server_frames
 from tests.unit.proxy.fakes import StubConsoleAuth
+from tests.unit.proxy.fakes import install_page_assets as install
 
 CHUNK = 64 * 1024
 
@@ -250,3 +254,40 @@ class OneRoundTripTest(base.TestCase):
         client.close()
         await proxy.stop()
         guest_server.close()
+
+
+class PageAssetsReportTest(base.TestCase):
+    """What an operator reads at start-up about the page's scripts."""
+
+    def setUp(self):
+        super().setUp()
+        self.checkout = os.path.join(self.state_path, 'node_modules')
+        self.built = os.path.join(self.state_path, 'vendor')
+        self.useFixture(fixtures.MonkeyPatch(
+            'serialproxy.proxy.page_assets.CHECKOUT_ROOT', self.checkout))
+        self.useFixture(fixtures.MonkeyPatch(
+            'serialproxy.proxy.page_assets.BUILT_ROOT', self.built))
+        self.log = self.useFixture(fixtures.FakeLogger(
+            name='serialproxy.proxy.server'))
+
+    def report(self, **settings):
+        make_proxy(StubConsoleAuth(1), **settings)._report_page_assets()
+        return self.log.output
+
+    def test_installed_copy_is_named(self):
+        install(self.built)
+        self.assertIn('terminal scripts are served from %s'
+                      % os.path.realpath(self.built), self.report())
+
+    def test_neither_copy_names_both_places_and_the_remedies(self):
+        output = self.report()
+        self.assertIn('The console page cannot work', output)
+        for words in (self.built, self.checkout, 'wheel', 'npm ci',
+                      'vendor_path'):
+            self.assertIn(words, output)
+
+    def test_configured_path_is_blamed_alone(self):
+        install(self.built)
+        output = self.report(vendor_path=self.checkout)
+        self.assertIn('missing under [console] vendor_path', output)
+        self.assertNotIn(self.built, output)
