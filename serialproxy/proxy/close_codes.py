@@ -23,6 +23,7 @@ class CloseCode(enum.IntEnum):
     TOKEN_EXPIRED = 4002
     IDLE_TIMEOUT = 4003
     LEASE_LOST = 4004
+    CONSOLE_GONE = 4005
 
 
 # code -> (the page's short status key, the text shown when the close
@@ -42,6 +43,10 @@ PAGE_TEXTS = {
     CloseCode.IDLE_TIMEOUT: ('idle', 'Idle timeout'),
     CloseCode.LEASE_LOST: ('lease-lost',
                            'Session ended by the console service'),
+    # The guest's end of the serial port closed: QEMU only does that when
+    # the domain stops (shut down, destroyed, deleted).
+    CloseCode.CONSOLE_GONE: ('gone', 'The console went away: the server '
+                                     'stopped or was deleted'),
 }
 
 

@@ -240,8 +240,8 @@ class ConsoleSession:
         return self._outbound(len(data))
 
     def guest_eof(self):
-        return self.close(CloseCode.NORMAL,
-                          close_codes.default_reason(CloseCode.NORMAL))
+        return self.close(CloseCode.CONSOLE_GONE,
+                          close_codes.default_reason(CloseCode.CONSOLE_GONE))
 
     def guest_write_blocked(self):
         # The guest reads slower than the client types or pastes.

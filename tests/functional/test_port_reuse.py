@@ -9,10 +9,12 @@ lifecycle events revoke), once with the agent down while it all happens
 (its start-up report revokes).
 """
 
+import struct
 import urllib.parse
 
 from oslo_config import fixture as config_fixture
 import testtools
+import websocket
 
 from serialproxy.compute import rpcapi as compute_rpcapi
 from serialproxy import conf as sp_conf
@@ -73,13 +75,24 @@ class PortReuseTest(testtools.TestCase):
     def assertOpensItsGuest(self, url, guest):
         ws = connect(url)
         try:
-            ws.send_binary(b'\necho guest-$((6*7))-%s\n' % guest.name.encode())
-            expected = b'guest-42-' + guest.name.encode()
-            seen = b''
-            while expected not in seen:
-                seen += ws.recv()
+            self.assertShellAnswers(ws, guest)
         finally:
             ws.close()
+
+    def assertShellAnswers(self, ws, guest):
+        ws.send_binary(b'\necho guest-$((6*7))-%s\n' % guest.name.encode())
+        expected = b'guest-42-' + guest.name.encode()
+        seen = b''
+        while expected not in seen:
+            seen += ws.recv()
+
+    @staticmethod
+    def close_frame(ws):
+        """(code, reason) of the close frame the proxy sends next."""
+        while True:
+            opcode, data = ws.recv_data(control_frame=True)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                return struct.unpack('>H', data[:2])[0], data[2:].decode()
 
     def delete(self, guest):
         guest.virsh('destroy', guest.name)
@@ -94,8 +107,13 @@ class PortReuseTest(testtools.TestCase):
     def test_old_token_refused_after_its_port_went_to_another_guest(self):
         a = self.useFixture(func_fixtures.Guest())
         a_url, a_token = self.console_url(a)
-        self.assertOpensItsGuest(a_url, a)
+        user = connect(a_url)
+        self.addCleanup(user.close)
+        self.assertShellAnswers(user, a)
         self.delete(a)
+        # The user at A's console is told why it ended.
+        self.assertEqual((4005, 'The console went away: the server stopped '
+                                'or was deleted'), self.close_frame(user))
         func_fixtures.wait_for(lambda: not self.live(a_token), 30,
                                "guest A's token to be revoked")
         b = self.successor_on(a.port)

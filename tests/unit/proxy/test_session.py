@@ -345,9 +345,10 @@ class ClosingTest(SessionTestCase):
         self.clock.now += 0.2
         self.assertEqual([cs.CloseClient()], self.session.tick())
 
-    def test_guest_eof_closes_with_1000(self):
+    def test_guest_eof_says_the_console_went_away(self):
         actions = self.session.guest_eof()
-        self.assertEqual((1000, 'The console connection closed'),
+        self.assertEqual((4005, 'The console went away: the server '
+                                'stopped or was deleted'),
                          close_frame(actions))
 
     def test_idle_session_closes_with_4003(self):
