@@ -113,9 +113,10 @@ def check_path(request):
 def check_origin(request, allowed_origins, tls, frame_ancestors=None):
     """Browsers must come from our own page or an allowed origin.
 
-    Allowed: a host of allowed_origins on the connection's scheme, or a
-    dashboard origin of frame_ancestors exactly as listed (its page may
-    open the console websocket itself).
+    Allowed: the proxy's own host or one of allowed_origins, on the
+    connection's scheme; or a dashboard origin of frame_ancestors, as
+    listed with its scheme and port (its page may open the console
+    websocket itself).
     """
     origin = request.headers.get('Origin')
     if origin is None:

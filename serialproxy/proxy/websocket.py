@@ -117,7 +117,7 @@ class ServerWebSocket(websocket.WebSocket):
         # Offered "binary": say so. Offered nothing: answer with none.
         return 'binary' if 'binary' in protocols else ''
 
-    def accept_request(self, headers, subprotocols=()):
+    def accept_request(self, headers, subprotocols):
         """Queue the 101 response for a request already checked.
 
         subprotocols: the client's offer as the handshake parsed it.
