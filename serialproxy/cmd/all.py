@@ -10,6 +10,7 @@ from serialproxy.cmd import proxy as proxy_cmd
 from serialproxy import config
 from serialproxy import conf as sp_conf
 from serialproxy.db import api as db_api
+from serialproxy.proxy import framing
 from serialproxy.proxy import tls as proxy_tls
 from serialproxy import rpc
 from serialproxy import service
@@ -24,7 +25,7 @@ def main():
     db_api.Database(CONF.database.connection).sync()
     try:
         proxy = service.console_proxy(service.proxy_tls_context())
-    except proxy_tls.TLSConfigInvalid as exc:
+    except (proxy_tls.TLSConfigInvalid, framing.InvalidFrameAncestor) as exc:
         sys.exit('serialproxy-all: %s' % exc)
     services = [service.consoleauth_service(),
                 service.compute_service_or_exit('serialproxy-all'),

@@ -18,7 +18,9 @@ from oslo_log import log as logging
 from serialproxy import config
 from serialproxy import conf as sp_conf
 from serialproxy.proxy import admission
+from serialproxy.proxy import framing
 from serialproxy.proxy import metrics
+from serialproxy.proxy import server as proxy_server
 from serialproxy.proxy import tls as proxy_tls
 from serialproxy.proxy import workers
 from serialproxy import rpc
@@ -61,7 +63,9 @@ def main():
     raise_open_files_limit(count)
     try:
         ssl_context = service.proxy_tls_context()
-    except proxy_tls.TLSConfigInvalid as exc:
+        # Here, not in the workers: one that cannot start is restarted.
+        proxy_server.ProxySettings.from_conf(CONF)
+    except (proxy_tls.TLSConfigInvalid, framing.InvalidFrameAncestor) as exc:
         sys.exit('serialproxy-proxy: %s' % exc)
     try:
         listening = proxy_tls.listening_socket(

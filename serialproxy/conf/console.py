@@ -13,6 +13,26 @@ console_opts = [
                 help='Host names, besides the proxy\'s own Host header, '
                      'that a browser Origin may carry. A request without '
                      'Origin is a non-browser client and is not checked.'),
+    cfg.ListOpt('frame_ancestors',
+                default=["'self'"],
+                help='Origins of the dashboards that may show the console '
+                     'page in a frame (iframe), sent to browsers as the '
+                     'page\'s Content-Security-Policy frame-ancestors; '
+                     'browsers refuse to show it in a frame of any other '
+                     'site. Each entry is \'self\' (the proxy\'s own '
+                     'origin), an origin such as '
+                     'https://dashboard.example.com or '
+                     'https://dashboard.example.com:8443, or one with a '
+                     'wildcard for any subdomain (https://*.example.com) '
+                     'or any port (https://dashboard.example.com:*); '
+                     '\'none\' alone, or an empty list, lets no page '
+                     'frame it. A framed page opens its websocket with the '
+                     'proxy\'s own origin, which the Origin check accepts '
+                     'anyway; a dashboard that opens the console websocket '
+                     'from its own page sends its own origin, so the '
+                     'origins listed here are accepted by the Origin check '
+                     'too (scheme, host and port as listed, as browsers '
+                     'match them), besides allowed_origins.'),
     cfg.IntOpt('handshake_timeout',
                default=10,
                min=1,

@@ -19,6 +19,9 @@ MAX_METHOD_BYTES = 16
 _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _METHOD = re.compile(_TOKEN)
 _REQUEST_LINE = re.compile(_TOKEN + rb" \S+ HTTP/1\.[0-9]")
+TOKEN_COOKIE = 'token'
+# RFC 7230's token: what a subprotocol name is made of.
+_HTTP_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 _REASONS = {200: 'OK', 400: 'Bad Request', 401: 'Unauthorized',
             403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
@@ -44,8 +47,16 @@ class Request:
 
     @property
     def token(self):
+        """The console token: ?token= first, else the token cookie.
+
+        As Nova's proxy reads it: noVNC before 1.1, and the clients that
+        copied it, send GET /websockify with a token cookie instead. An
+        empty ?token= counts as none.
+        """
         values = self.query.get('token')
-        return values[0] if values else None
+        if values and values[0]:
+            return values[0]
+        return cookie_value(self.headers, TOKEN_COOKIE)
 
 
 def parse_request(data):
@@ -95,6 +106,29 @@ def _check_start(data):
         raise Refusal(400, 'Not an HTTP request')
 
 
+def cookie_value(headers, name):
+    """The value of the cookie called name, or None.
+
+    A Cookie header is "name=value" pairs joined by "; " (RFC 6265
+    section 4.2.1); a value may be wrapped in double quotes, which are not
+    part of it. Pairs without "=" or with an empty value are skipped.
+    Several Cookie lines (as HTTP/2 gateways may send) make one list. When
+    the name repeats, the first wins: browsers put the cookie of the most
+    specific path first.
+    """
+    for line in headers.get_all('Cookie') or ():
+        for pair in line.split(';'):
+            key, sep, value = pair.partition('=')
+            if not sep or key.strip(' \t') != name:
+                continue
+            value = value.strip(' \t')
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            if value:
+                return value
+    return None
+
+
 def check_path(request):
     """Reject what could be taken for a URL on another host."""
     # "//evil.example/" is read by some clients as a network-path reference:
@@ -105,11 +139,20 @@ def check_path(request):
         raise Refusal(405, 'Only GET is served here')
 
 
-def check_origin(request, allowed_origins, tls):
-    """Browsers must come from our own page or an allowed origin."""
+def check_origin(request, allowed_origins, tls, frame_ancestors=None):
+    """Browsers must come from our own page or an allowed origin.
+
+    Allowed: the proxy's own host or one of allowed_origins, on the
+    connection's scheme; or a dashboard origin of frame_ancestors, as
+    listed with its scheme and port (its page may open the console
+    websocket itself).
+    """
     origin = request.headers.get('Origin')
     if origin is None:
         return  # not a browser: Origin is a browser's promise, not others'
+    if frame_ancestors is not None and \
+            frame_ancestors.allows_origin(origin):
+        return
     parsed = urllib.parse.urlsplit(origin)
     host_header = request.headers.get('Host', '')
     own_host = urllib.parse.urlsplit('//' + host_header).hostname
@@ -128,14 +171,31 @@ def check_websocket_headers(request):
         raise Refusal(400, 'Missing Sec-WebSocket-Key header')
     if request.headers.get('Sec-WebSocket-Version') != '13':
         raise Refusal(426, 'Only websocket version 13 is supported')
+    # As websockify (and so Nova's proxy) does: "binary" when offered,
+    # no subprotocol for a client that offers none, and a refusal for one
+    # that offers only others, such as the old text mode "base64".
     offered = offered_subprotocols(request)
     if offered and 'binary' not in offered:
         raise Refusal(400, 'Only the "binary" subprotocol is served')
 
 
 def offered_subprotocols(request):
-    raw = request.headers.get('Sec-WebSocket-Protocol', '')
-    return [p.strip() for p in raw.split(',') if p.strip()]
+    """The subprotocols the client offers, in its order.
+
+    Sec-WebSocket-Protocol is a comma list of tokens (RFC 6455 section
+    4.1, RFC 7230 section 7): spaces or tabs around the commas, empty
+    elements ignored, and several header lines make one list.
+    """
+    offered = []
+    for line in request.headers.get_all('Sec-WebSocket-Protocol') or ():
+        for name in line.split(','):
+            name = name.strip(' \t')
+            if not name:
+                continue
+            if not _HTTP_TOKEN.match(name):
+                raise Refusal(400, 'Malformed Sec-WebSocket-Protocol header')
+            offered.append(name)
+    return offered
 
 
 def response(status, reason='', headers=(), body=None):

@@ -23,6 +23,7 @@ from serialproxy import exception
 from serialproxy.proxy import admin
 from serialproxy.proxy import admission
 from serialproxy.proxy.close_codes import CloseCode
+from serialproxy.proxy import framing
 from serialproxy.proxy import metrics
 from serialproxy.proxy import page_assets
 from serialproxy.proxy import recording
@@ -65,9 +66,12 @@ class ProxySettings:
 
     @classmethod
     def from_conf(cls, conf):
+        """From the options; framing.InvalidFrameAncestor on a bad one."""
         return cls(
             session=console_session.Settings(
                 allowed_origins=tuple(conf.console.allowed_origins),
+                frame_ancestors=framing.FrameAncestors.parse(
+                    conf.console.frame_ancestors),
                 max_frame_bytes=conf.console.max_frame_bytes,
                 handshake_timeout=conf.console.handshake_timeout,
                 idle_timeout=conf.console.idle_timeout,
@@ -104,7 +108,8 @@ class ConsoleProxy:
         # session id -> ClientConnection, for renewal and disconnects
         self.sessions = {}
         self.static = static_files.StaticFiles(
-            vendor_root=settings.vendor_path)
+            vendor_root=settings.vendor_path,
+            frame_ancestors=settings.session.frame_ancestors)
         self.metrics = metrics.ProxyMetrics()
         # Bytes relayed since the metrics last heard of them: counted here
         # per chunk, handed over once a second (a metric's inc() costs

@@ -16,6 +16,7 @@ import typing
 
 from serialproxy.proxy import close_codes
 from serialproxy.proxy.close_codes import CloseCode
+from serialproxy.proxy import framing
 from serialproxy.proxy import handshake
 from serialproxy.proxy.refusals import Refusal
 from serialproxy.proxy import websocket
@@ -44,6 +45,7 @@ class Side(enum.Enum):
 class Settings:
     """The session's rules, from [console] and [consoleauth]."""
     allowed_origins: typing.Tuple[str, ...] = ()
+    frame_ancestors: framing.FrameAncestors = framing.FrameAncestors()
     max_frame_bytes: int = 1024 * 1024
     handshake_timeout: float = 10.0
     # How long a client gets to answer our close frame.
@@ -205,7 +207,8 @@ class ConsoleSession:
         self.state = State.OPEN
         self.started_at = self._last_activity = self.clock()
         self._ws = websocket.ServerWebSocket(self.settings.max_frame_bytes)
-        self._ws.accept_request(self.request.headers)
+        self._ws.accept_request(self.request.headers,
+                                handshake.offered_subprotocols(self.request))
         # Held for hours by thousands of sessions: keep no headers.
         self.request = None
         if history:
@@ -308,19 +311,20 @@ class ConsoleSession:
                 if request.headers.get(CHECK_HEADER) is None:
                     self.state = State.ANSWERED
                     return [ServePage(request), CloseClient()]
-                handshake.check_origin(request,
-                                       self.settings.allowed_origins,
-                                       self.tls)
+                self._check_origin(request)
                 self.state = State.AUTHORIZING
                 return [Authorize(request, lease=False)]
-            handshake.check_origin(request, self.settings.allowed_origins,
-                                   self.tls)
+            self._check_origin(request)
             handshake.check_websocket_headers(request)
         except Refusal as refusal:
             return self.refused(refusal)
         self.state = State.AUTHORIZING
         # Nothing more is read from the client until the console is open.
         return [PauseReading(Side.CLIENT), Authorize(request, lease=True)]
+
+    def _check_origin(self, request):
+        handshake.check_origin(request, self.settings.allowed_origins,
+                               self.tls, self.settings.frame_ancestors)
 
     def _websocket_data(self, data):
         actions = []

@@ -7,7 +7,9 @@ by package-lock.json, never committed and never fetched from a CDN: a
 checkout's node_modules or the copy an installed package carries
 (page_assets says which). They are answered under vendor/ from a short
 list of files, not by exposing a directory. No directory listings; nothing
-outside the static root and that list is reachable.
+outside the static root and that list is reachable. Its
+Content-Security-Policy names the dashboards that may frame it ([console]
+frame_ancestors).
 """
 
 import mimetypes
@@ -16,6 +18,7 @@ import posixpath
 import urllib.parse
 
 from serialproxy.proxy import close_codes
+from serialproxy.proxy import framing
 from serialproxy.proxy import handshake
 from serialproxy.proxy import page_assets
 
@@ -29,25 +32,31 @@ GENERATED_SCRIPTS = {
     '/close-codes.js': close_codes.page_script,
 }
 
-_SECURITY_HEADERS = [
-    ('X-Content-Type-Options', 'nosniff'),
-    ('Referrer-Policy', 'no-referrer'),
-    ('Content-Security-Policy',
-     "default-src 'self'; connect-src 'self' ws: wss:; "
-     "style-src 'self' 'unsafe-inline'; img-src 'self' data:"),
-]
+_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; connect-src 'self' ws: wss:; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:")
+
+
+def security_headers(frame_ancestors):
+    """Headers of every file answered; framing as [console] allows it."""
+    return [('X-Content-Type-Options', 'nosniff'),
+            ('Referrer-Policy', 'no-referrer'),
+            ('Content-Security-Policy', '%s; %s' % (
+                _CONTENT_SECURITY_POLICY, frame_ancestors.directive))]
 
 
 class StaticFiles:
     """Answers plain GET/HEAD requests from one directory tree."""
 
-    def __init__(self, root=STATIC_ROOT, vendor_root=None):
+    def __init__(self, root=STATIC_ROOT, vendor_root=None,
+                 frame_ancestors=framing.FrameAncestors()):
         """vendor_root: [console] vendor_path; unset, page_assets finds
         the npm files."""
         self.root = os.path.realpath(root)
         self.vendor_configured = bool(vendor_root)
         self.vendor_root = os.path.realpath(
             page_assets.find_root(vendor_root))
+        self.security_headers = security_headers(frame_ancestors)
 
     def missing_vendor_files(self):
         """Paths of the page's npm files that are not installed."""
@@ -85,14 +94,13 @@ class StaticFiles:
             body = f.read()
         return self._answer(request, body, path)
 
-    @staticmethod
-    def _answer(request, body, path):
+    def _answer(self, request, body, path):
         content_type = mimetypes.guess_type(path)[0] or \
             'application/octet-stream'
         if content_type.startswith('text/') or content_type in (
                 'application/javascript', 'application/json'):
             content_type += '; charset=utf-8'
-        headers = [('Content-Type', content_type)] + _SECURITY_HEADERS
+        headers = [('Content-Type', content_type)] + self.security_headers
         raw = handshake.response(200, headers=headers, body=body)
         if request.method == 'HEAD':
             raw = raw[:raw.index(b'\r\n\r\n') + 4]

@@ -118,9 +118,12 @@ class ServerWebSocket(websocket.WebSocket):
         # Offered "binary": say so. Offered nothing: answer with none.
         return 'binary' if 'binary' in protocols else ''
 
-    def accept_request(self, headers):
-        """Queue the 101 response for a request already checked."""
-        self.accept(self._memory, _AcceptHeaders(headers))
+    def accept_request(self, headers, subprotocols):
+        """Queue the 101 response for a request already checked.
+
+        subprotocols: the client's offer as the handshake parsed it.
+        """
+        self.accept(self._memory, _AcceptHeaders(headers, subprotocols))
 
     def shutdown(self, how, code=CloseCode.NORMAL, reason=None):
         # websockify also calls this itself: to answer a client's close
@@ -287,17 +290,17 @@ class ServerWebSocket(websocket.WebSocket):
 
 
 class _AcceptHeaders:
-    """The request headers as accept() reads them, subprotocols tidied.
+    """The request headers as accept() reads them, the offer given.
 
-    RFC 6455 allows spaces around the commas of Sec-WebSocket-Protocol;
-    websockify splits on the commas only.
+    websockify reads one Sec-WebSocket-Protocol line and splits it on
+    commas only; the offer parsed as RFC 6455 reads it is given instead.
     """
 
-    def __init__(self, headers):
+    def __init__(self, headers, subprotocols):
         self._headers = headers
+        self._subprotocols = ','.join(subprotocols)
 
     def get(self, name, default=None):
-        value = self._headers.get(name, default)
-        if name.lower() == 'sec-websocket-protocol' and value:
-            value = ','.join(p.strip() for p in value.split(','))
-        return value
+        if name.lower() == 'sec-websocket-protocol':
+            return self._subprotocols or default
+        return self._headers.get(name, default)

@@ -176,7 +176,13 @@
       // Tab goes to the guest; this is the way out for keyboard users.
       ev.preventDefault();
       if (ev.type === 'keydown') {
-        (reconnectButton.hidden ? fullscreenButton : reconnectButton).focus();
+        var next = !reconnectButton.hidden ? reconnectButton :
+            !fullscreenButton.hidden ? fullscreenButton : null;
+        if (next) {
+          next.focus();
+        } else {
+          term.blur();  // framed without full screen: Tab leaves the frame
+        }
       }
       return false;
     }
@@ -184,6 +190,8 @@
   });
 
   // --- full screen: the browser then hands Ctrl+W, Ctrl+T... to the page --
+  // A dashboard's frame without allow="fullscreen" forbids it: no button.
+  fullscreenButton.hidden = !document.fullscreenEnabled;
   fullscreenButton.addEventListener('click', function () {
     if (document.fullscreenElement) {
       document.exitFullscreen();

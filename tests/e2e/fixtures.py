@@ -6,6 +6,8 @@ user runs. Screenshots go to test-output/e2e/ for CI to keep.
 """
 
 import asyncio
+import html
+import http.server
 import os
 import re
 import ssl
@@ -181,6 +183,49 @@ class TLSPrefixFront(fixtures.Fixture):
             writer.close()
 
 
+class Dashboard(fixtures.Fixture):
+    """Another origin's page that frames the console, as dashboards do.
+
+    http://HOST:PORT/?console=URL answers a page whose iframe shows URL.
+    A loopback address other than the proxy's makes another host: the
+    proxy's Origin check, like Nova's, compares host names only.
+    """
+
+    def __init__(self, host):
+        self.host = host
+
+    def _setUp(self):
+        self.server = http.server.ThreadingHTTPServer((self.host, 0),
+                                                      _DashboardPage)
+        self.origin = 'http://%s:%d' % (self.host, self.server.server_port)
+        thread = threading.Thread(target=self.server.serve_forever,
+                                  daemon=True)
+        thread.start()
+        self.addCleanup(self.server.server_close)
+        self.addCleanup(self.server.shutdown)
+
+    def url(self, console_page_url):
+        return '%s/?%s' % (self.origin, urllib.parse.urlencode(
+            {'console': console_page_url}))
+
+
+class _DashboardPage(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        body = ('<!DOCTYPE html><title>Dashboard</title><h1>Instance '
+                'console</h1><iframe id="console" title="Serial console" '
+                'width="900" height="480" src="%s"></iframe>' % html.escape(
+                    query.get('console', ['about:blank'])[0])).encode()
+        self.send_response(200)
+        self.send_header('Content-Type', 'text/html; charset=utf-8')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass  # the console URL, token included, stays out of the output
+
+
 def page_url(console_url):
     """The URL a person opens: the console URL with http(s)."""
     scheme, rest = console_url.split(':', 1)
@@ -195,8 +240,10 @@ def token_of(console_url):
 class ConsolePage:
     """One browser tab on the console page, read as a person sees it."""
 
-    def __init__(self, page):
+    def __init__(self, page, frame=None):
+        """frame: the console page's frame, when a dashboard frames it."""
         self.page = page
+        self.frame = frame or page.main_frame
         self.console_messages = []
         page.on('console', lambda message: self.console_messages.append(
             message.text))
@@ -205,7 +252,7 @@ class ConsolePage:
 
     def screen(self):
         """The terminal's visible rows, one line each."""
-        text = self.page.evaluate(
+        text = self.frame.evaluate(
             "() => Array.from(document.querySelectorAll('.xterm-rows > div'),"
             " row => row.textContent).join('\\n')")
         return text.replace('\xa0', ' ')
@@ -224,13 +271,13 @@ class ConsolePage:
             self.page.wait_for_timeout(200)
 
     def status(self):
-        return self.page.evaluate(
+        return self.frame.evaluate(
             "() => [document.body.dataset.state, document.body.dataset.reason,"
             " document.getElementById('status-text').textContent]")
 
     def wait_for_state(self, state, timeout=30):
         try:
-            self.page.wait_for_function(
+            self.frame.wait_for_function(
                 's => document.body.dataset.state === s', arg=state,
                 timeout=timeout * 1000)
         except sync_api.TimeoutError:
@@ -240,7 +287,7 @@ class ConsolePage:
 
     def size(self):
         """Columns and rows, as the page's status bar shows them."""
-        cols, rows = self.page.inner_text('#size').split('\u00d7')
+        cols, rows = self.frame.inner_text('#size').split('\u00d7')
         return int(cols), int(rows)
 
     def type_line(self, text):

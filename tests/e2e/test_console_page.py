@@ -9,6 +9,7 @@ console is free for the next.
 """
 
 import hashlib
+import os
 import random
 import re
 import signal
@@ -81,6 +82,53 @@ class ConsolePageTestCase(testtools.TestCase):
 
 
 class ConsolePageTest(ConsolePageTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        # Two dashboards on hosts of their own: frame_ancestors lists
+        # one. The world is the same one every test here uses.
+        cls.dashboard = e2e_fixtures.Dashboard('127.0.0.2')
+        cls.dashboard.setUp()
+        cls.unlisted_dashboard = e2e_fixtures.Dashboard('127.0.0.3')
+        cls.unlisted_dashboard.setUp()
+        cls.world_config = {'console': {
+            'frame_ancestors': "'self', %s" % cls.dashboard.origin}}
+        try:
+            super().setUpClass()
+        except Exception:
+            cls._stop_dashboards()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls._stop_dashboards()
+
+    @classmethod
+    def _stop_dashboards(cls):
+        cls.dashboard.cleanUp()
+        cls.unlisted_dashboard.cleanUp()
+
+    def open_dashboard(self, name, dashboard):
+        """A browser tab on a dashboard framing a fresh console URL."""
+        context = self.world.browser.new_context(
+            viewport={'width': 1024, 'height': 640})
+        self.addCleanup(context.close)
+        page = context.new_page()
+        messages, sockets = [], []
+        page.on('console', lambda message: messages.append(message.text))
+        page.on('websocket', lambda ws: sockets.append(ws.url))
+        self.addCleanup(self._screenshot, page, name)
+        url = e2e_fixtures.page_url(self.world.console_url())
+        page.goto(dashboard.url(url))
+        return page.wait_for_selector('iframe#console').content_frame(), \
+            page, messages, sockets
+
+    @staticmethod
+    def _screenshot(page, name):
+        os.makedirs(e2e_fixtures.OUTPUT_DIR, exist_ok=True)
+        page.screenshot(path=os.path.join(e2e_fixtures.OUTPUT_DIR,
+                                          name + '.png'))
 
     def test_uname_shows_the_guest_kernel_line(self):
         # This screenshot is the one in README.rst: a clean screen first.
@@ -385,6 +433,60 @@ class ConsolePageTest(ConsolePageTestCase):
             '%d bytes in %d lines reached the guest in %.1fs'
             % (len(text), PASTE_LINES, elapsed)))
         self.assertEqual('connected', console.status()[0])
+
+    def test_console_works_framed_by_a_listed_dashboard(self):
+        frame, page, messages, sockets = self.open_dashboard(
+            'framed-listed', self.dashboard)
+        console = e2e_fixtures.ConsolePage(page, frame=frame)
+        state, reason, text = console.wait_for_state('connected')
+        self.assertTrue(text.startswith('Connected'), text)
+        # The page's own origin opened the websocket, inside the frame.
+        self.assertEqual(1, len(sockets))
+        frame.click('#terminal')
+        page.keyboard.press('Control+C')
+        probe, expected = self.marker('framed', 0)
+        console.type_line('echo ' + probe)
+        console.wait_for_screen('^%s$' % expected)
+        # The frame has no allow="fullscreen": no button that cannot work.
+        self.assertFalse(frame.is_visible('#fullscreen'))
+        for message in messages:
+            self.assertNotIn('Content Security Policy', message)
+
+    def test_unlisted_dashboard_cannot_frame_the_console(self):
+        frame, page, messages, sockets = self.open_dashboard(
+            'framed-unlisted', self.unlisted_dashboard)
+        deadline = time.monotonic() + 30
+        while not any('frame-ancestors' in m for m in messages):
+            self.assertLess(time.monotonic(), deadline, messages)
+            page.wait_for_timeout(200)
+        violation, = [m for m in messages if 'frame-ancestors' in m]
+        self.assertIn("Content Security Policy directive: \"frame-ancestors "
+                      "'self' %s\"" % self.dashboard.origin, violation)
+        # Chromium shows its error page instead: the console never ran.
+        self.assertTrue(frame.url.startswith('chrome-error://'), frame.url)
+        self.assertIsNone(frame.query_selector('#terminal'))
+        self.assertEqual([], sockets)
+
+    def test_listed_dashboard_may_open_the_websocket_itself(self):
+        # A dashboard with its own terminal sends its own Origin.
+        def open_websocket(dashboard):
+            context = self.world.browser.new_context()
+            self.addCleanup(context.close)
+            page = context.new_page()
+            page.goto(dashboard.url('about:blank'))
+            return page.evaluate("""url => new Promise(done => {
+                const ws = new WebSocket(url, ['binary']);
+                ws.onopen = () => { done('open ' + ws.protocol); };
+                ws.onerror = () => done('refused');
+            })""", self.world.console_url())
+
+        def origin_refusals():
+            return self.world.deployment.logs().count(
+                ': 403 Origin not allowed')
+        before = origin_refusals()
+        self.assertEqual('refused', open_websocket(self.unlisted_dashboard))
+        self.assertEqual(before + 1, origin_refusals())
+        self.assertEqual('open binary', open_websocket(self.dashboard))
 
     def test_second_browser_sees_console_in_use(self):
         first, _ = self.open_connected('in-use-first')

@@ -1,9 +1,12 @@
+from serialproxy.proxy import framing
 from serialproxy.proxy import handshake
 from tests.unit import base
 
 
-def request(target='/?token=t', headers=None, method='GET'):
-    lines = ['%s %s HTTP/1.1' % (method, target), 'Host: proxy.example:6083']
+def request(target='/?token=t', headers=None, method='GET', lines=()):
+    """headers: a dict; lines: (name, value) pairs, repeats allowed."""
+    lines = ['%s %s HTTP/1.1' % (method, target),
+             'Host: proxy.example:6083'] + ['%s: %s' % h for h in lines]
     lines += ['%s: %s' % h for h in (headers or {}).items()]
     raw = ('\r\n'.join(lines) + '\r\n\r\n').encode()
     parsed, consumed = handshake.parse_request(raw)
@@ -56,6 +59,79 @@ class ParseRequestTest(base.TestCase):
             self.assertIsNone(handshake.parse_request(raw), raw)
 
 
+class TokenTest(base.TestCase):
+    """?token= first, else the token cookie, as Nova's proxy reads it."""
+
+    def test_token_cookie_on_any_path(self):
+        for target in ('/websockify', '/', '/any/path?x=1'):
+            req = request(target, {'Cookie': 'token=from-cookie'})
+            self.assertEqual('from-cookie', req.token, target)
+
+    def test_query_wins_over_cookie(self):
+        req = request('/?token=from-query', {'Cookie': 'token=from-cookie'})
+        self.assertEqual('from-query', req.token)
+
+    def test_empty_query_token_falls_back_to_the_cookie(self):
+        req = request('/?token=', {'Cookie': 'token=from-cookie'})
+        self.assertEqual('from-cookie', req.token)
+
+    def test_no_token_anywhere_is_none(self):
+        for headers in ({}, {'Cookie': 'session=abc; tokens=x'},
+                        {'Cookie': 'token='}, {'Cookie': 'token'},
+                        {'Cookie': 'xtoken=a; token_b=c'}):
+            self.assertIsNone(request('/websockify', headers).token,
+                              headers)
+
+    def test_cookie_header_forms_of_rfc_6265(self):
+        cases = [
+            ('a=1; token=t1; b=2', 't1'),
+            ('a=1;token=t1', 't1'),
+            ('  token = t1 ;a=1', 't1'),
+            ('token="quoted-t1"', 'quoted-t1'),
+            ('token=t1=with=equals', 't1=with=equals'),
+            ('junk; token=; token=t2', 't2'),
+            # Browsers list the cookie of the longest path first.
+            ('token=specific; token=general', 'specific'),
+        ]
+        for header, expected in cases:
+            self.assertEqual(expected,
+                             request('/websockify',
+                                     {'Cookie': header}).token, header)
+
+    def test_several_cookie_lines_make_one_list(self):
+        req = request('/websockify', lines=[('Cookie', 'a=1'),
+                                            ('cookie', 'token=t3')])
+        self.assertEqual('t3', req.token)
+
+
+class SubprotocolTest(base.TestCase):
+    def offered(self, *values):
+        return handshake.offered_subprotocols(request(lines=[
+            ('Sec-WebSocket-Protocol', value) for value in values]))
+
+    def test_comma_lists_with_or_without_spaces(self):
+        for value in ('binary,base64', 'binary, base64', 'binary ,\tbase64',
+                      ' binary , base64 ', ',binary,,base64,'):
+            self.assertEqual(['binary', 'base64'], self.offered(value),
+                             value)
+
+    def test_several_header_lines_make_one_list(self):
+        self.assertEqual(['base64', 'chat', 'binary'],
+                         self.offered('base64', 'chat, binary'))
+
+    def test_no_offer_is_an_empty_list(self):
+        self.assertEqual([], self.offered())
+        self.assertEqual([], self.offered(''))
+        self.assertEqual([], self.offered(' , '))
+
+    def test_names_are_tokens_and_case_sensitive(self):
+        self.assertEqual(['Binary'], self.offered('Binary'))
+        for value in ('bin ary', '"binary"', 'binary;q=1', 'bin/ary'):
+            exc = self.assertRaises(handshake.Refusal, self.offered, value)
+            self.assertEqual((400, 'Malformed Sec-WebSocket-Protocol '
+                                   'header'), (exc.status, exc.reason))
+
+
 class ChecksTest(base.TestCase):
     def assertRefused(self, status, check, *args):
         exc = self.assertRaises(handshake.Refusal, check, *args)
@@ -102,9 +178,30 @@ class ChecksTest(base.TestCase):
         handshake.check_websocket_headers(request(headers=ok))
         handshake.check_websocket_headers(request(headers=dict(
             ok, **{'Sec-WebSocket-Protocol': 'base64, binary'})))
-        self.assertRefused(400, handshake.check_websocket_headers,
-                           request(headers=dict(
-                               ok, **{'Sec-WebSocket-Protocol': 'base64'})))
+        handshake.check_websocket_headers(request(headers=ok, lines=[
+            ('Sec-WebSocket-Protocol', 'base64'),
+            ('Sec-WebSocket-Protocol', 'binary')]))
+        for offer in ('base64', 'Binary', 'base64, chat'):
+            exc = self.assertRefused(
+                400, handshake.check_websocket_headers,
+                request(headers=dict(
+                    ok, **{'Sec-WebSocket-Protocol': offer})))
+            self.assertEqual('Only the "binary" subprotocol is served',
+                             exc.reason)
+
+    def test_framing_dashboard_origin_is_allowed_as_listed(self):
+        ancestors = framing.FrameAncestors.parse(
+            ["'self'", 'https://dashboard.example'])
+        req = request(headers={'Origin': 'https://dashboard.example'})
+        # Listed with its scheme: accepted on a plain connection too.
+        handshake.check_origin(req, [], False, ancestors)
+        self.assertRefused(403, handshake.check_origin, req, [], False)
+        for origin in ('http://dashboard.example',
+                       'https://dashboard.example:8443',
+                       'https://evil.example'):
+            self.assertRefused(403, handshake.check_origin,
+                               request(headers={'Origin': origin}), [],
+                               True, ancestors)
 
 
 class ResponseTest(base.TestCase):

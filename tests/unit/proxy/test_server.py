@@ -8,6 +8,7 @@ import struct
 import fixtures
 
 from serialproxy.proxy import admission
+from serialproxy.proxy import framing
 from serialproxy.proxy import metrics
 from serialproxy.proxy import server
 from serialproxy.proxy import session
@@ -291,3 +292,24 @@ class PageAssetsReportTest(base.TestCase):
         output = self.report(vendor_path=self.checkout)
         self.assertIn('missing under [console] vendor_path', output)
         self.assertNotIn(self.built, output)
+
+
+class FrameAncestorsSettingsTest(base.TestCase):
+    def test_option_reaches_the_session_and_the_page(self):
+        self.flags(group='console', frame_ancestors=[
+            "'self'", 'https://horizon.example'])
+        settings = server.ProxySettings.from_conf(self.conf.conf)
+        self.assertTrue(settings.session.frame_ancestors.allows_origin(
+            'https://horizon.example'))
+        proxy = server.ConsoleProxy(settings, None, None)
+        self.addCleanup(proxy.executor.shutdown)
+        csp = dict(proxy.static.security_headers)['Content-Security-Policy']
+        self.assertTrue(csp.endswith(
+            "; frame-ancestors 'self' https://horizon.example"), csp)
+
+    def test_bad_entry_stops_the_start_with_its_reason(self):
+        self.flags(group='console', frame_ancestors=['horizon.example'])
+        exc = self.assertRaises(framing.InvalidFrameAncestor,
+                                server.ProxySettings.from_conf,
+                                self.conf.conf)
+        self.assertIn("'horizon.example' is not", str(exc))

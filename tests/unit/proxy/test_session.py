@@ -10,6 +10,7 @@ import oslo_messaging as messaging
 
 from serialproxy import exception
 from serialproxy.proxy.close_codes import CloseCode
+from serialproxy.proxy import framing
 from serialproxy.proxy import refusals
 from serialproxy.proxy import session as cs
 from serialproxy.proxy.session import Side
@@ -133,6 +134,39 @@ class HandshakeTest(SessionTestCase):
                          status_line(self.session.check_passed()))
 
 
+class CompatibleClientsTest(SessionTestCase):
+    """Clients written for Nova's proxy: noVNC's cookie, offer forms."""
+
+    def authorized_token(self, raw):
+        authorize, = of_type(self.send(raw), cs.Authorize)
+        self.assertTrue(authorize.lease)
+        return authorize.request.token
+
+    def test_token_cookie_on_websockify_path_is_the_token(self):
+        self.assertEqual(TOKEN, self.authorized_token(request(
+            'Cookie: lang=en; token=' + TOKEN, target='/websockify')))
+
+    def test_query_token_wins_over_the_cookie(self):
+        self.assertEqual(TOKEN, self.authorized_token(request(
+            'Cookie: token=bogus', target='/websockify?token=' + TOKEN)))
+
+    def test_binary_base64_offer_opens_with_binary(self):
+        self.send(request('Sec-WebSocket-Protocol: base64',
+                          'Sec-WebSocket-Protocol: chat , binary'))
+        self.session.leased(dict(CONSOLE))
+        reply = to_client(self.session.guest_connected())
+        self.assertTrue(reply.startswith(b'HTTP/1.1 101 '), reply)
+        self.assertIn(b'\r\nSec-WebSocket-Protocol: binary\r\n', reply)
+
+    def test_framing_dashboard_opening_the_websocket_is_accepted(self):
+        self.session = cs.ConsoleSession(cs.Settings(
+            frame_ancestors=framing.FrameAncestors.parse(
+                ["'self'", 'http://horizon.example:8080'])),
+            clock=self.clock)
+        self.assertTrue(of_type(self.send(request(
+            'Origin: http://horizon.example:8080')), cs.Authorize))
+
+
 class RefusalTest(SessionTestCase):
     def assertRefused(self, actions, status, kind):
         refused, = of_type(actions, cs.Refused)
@@ -157,6 +191,10 @@ class RefusalTest(SessionTestCase):
             (request('Origin: https://proxy.example'), 403, 'origin'),
             (request('Sec-WebSocket-Protocol: base64'), 400,
              'bad_request'),
+            (request('Sec-WebSocket-Protocol: bin ary'), 400,
+             'bad_request'),
+            (request('Origin: http://horizon.example:8080'), 403,
+             'origin'),
             (request().replace(b'Version: 13', b'Version: 8'), 426,
              'bad_request'),
         ]

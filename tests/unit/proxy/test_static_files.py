@@ -3,6 +3,7 @@ import os
 import re
 
 from serialproxy.proxy.close_codes import CloseCode
+from serialproxy.proxy import framing
 from serialproxy.proxy import handshake
 from serialproxy.proxy import static_files
 from tests.unit import base
@@ -55,6 +56,24 @@ class StaticFilesTest(base.TestCase):
                        '/%2e%2e/secret.txt', '/..%2fsecret.txt'):
             self.assertTrue(self.static.response(get(target)).startswith(
                 b'HTTP/1.1 404'), target)
+
+    def test_page_may_be_framed_by_itself_only_by_default(self):
+        head = self.static.response(get('/?token=abc')).split(b'\r\n\r\n')[0]
+        csp, = [line for line in head.split(b'\r\n')
+                if line.startswith(b'Content-Security-Policy: ')]
+        self.assertTrue(csp.endswith(b"; frame-ancestors 'self'"), csp)
+        self.assertIn(b"default-src 'self'", csp)
+
+    def test_listed_dashboards_are_the_frame_ancestors_of_every_file(self):
+        static = static_files.StaticFiles(
+            self.static.root, frame_ancestors=framing.FrameAncestors.parse(
+                ["'self'", 'https://horizon.example',
+                 'https://*.cloud.example:8443']))
+        for target in ('/', '/js/app.js', '/close-codes.js'):
+            self.assertIn(
+                b"; frame-ancestors 'self' https://horizon.example "
+                b"https://*.cloud.example:8443\r\n",
+                static.response(get(target)), target)
 
     def test_head_has_no_body(self):
         raw = self.static.response(get('/', method='HEAD'))

@@ -16,17 +16,18 @@ GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 
 
 class ServerWebSocketTest(base.TestCase):
-    def open(self, protocols=None):
+    def open(self, *protocols):
+        """protocols: Sec-WebSocket-Protocol header lines, if any."""
         key = base64.b64encode(os.urandom(16)).decode()
         lines = ['GET /?token=t HTTP/1.1', 'Host: h', 'Upgrade: websocket',
                  'Connection: Upgrade', 'Sec-WebSocket-Version: 13',
                  'Sec-WebSocket-Key: ' + key]
-        if protocols:
-            lines.append('Sec-WebSocket-Protocol: ' + protocols)
+        lines += ['Sec-WebSocket-Protocol: ' + line for line in protocols]
         request, _ = handshake.parse_request(
             ('\r\n'.join(lines) + '\r\n\r\n').encode())
         ws = websocket.ServerWebSocket(MAX)
-        ws.accept_request(request.headers)
+        ws.accept_request(request.headers,
+                          handshake.offered_subprotocols(request))
         return ws, key, b''.join(ws.take_outbound()).decode()
 
     def test_accept_answers_101_with_key_and_binary_subprotocol(self):
@@ -36,6 +37,14 @@ class ServerWebSocketTest(base.TestCase):
         self.assertTrue(reply.startswith('HTTP/1.1 101 '))
         self.assertIn('Sec-WebSocket-Accept: %s\r\n' % expected, reply)
         self.assertIn('Sec-WebSocket-Protocol: binary\r\n', reply)
+
+    def test_binary_is_chosen_from_any_form_of_the_offer(self):
+        for lines in (['binary, base64'], ['base64 ,binary'],
+                      ['base64', 'binary'], ['base64,', ' binary']):
+            _, _, reply = self.open(*lines)
+            self.assertTrue(reply.startswith('HTTP/1.1 101 '), lines)
+            self.assertIn('Sec-WebSocket-Protocol: binary\r\n', reply, lines)
+            self.assertNotIn('base64', reply)
 
     def test_client_offering_no_subprotocol_gets_none(self):
         _, _, reply = self.open()
