@@ -19,6 +19,7 @@ import uuid
 import fixtures
 import sqlalchemy as sa
 from testtools import content
+import websocket
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -87,6 +88,17 @@ def crash(proc):
     proc.wait()
 
 
+def terminate(proc, timeout=30):
+    """SIGTERM a started process if it still runs; SIGKILL after timeout."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def wait_for(predicate, timeout, what):
     deadline = time.monotonic() + timeout
     while True:
@@ -144,6 +156,11 @@ class Guest(fixtures.Fixture):
                               check=check, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True).stdout
 
+    def set_owner(self, project_id, user_id=None):
+        """Give a booted guest its owner, known only once it booted."""
+        self.project_id, self.user_id = project_id, user_id
+        self._set_owner()
+
     def _set_owner(self):
         # The owner as serialproxy's own domain metadata, which the compute
         # agent reports to the instance registry (Nova writes its own).
@@ -184,6 +201,22 @@ def read_until(recv, pattern, timeout):
         if regex.search(data):
             return data
     return None
+
+
+def shell_answers(url, name='shell'):
+    """Open a console URL and have the guest's shell compute a marker.
+
+    The output up to the marker, or None when the guest never printed it
+    (the typed line holds $((40+2)), never the 42 looked for).
+    """
+    ws = websocket.create_connection(url, subprotocols=['binary'],
+                                     timeout=5)
+    try:
+        ws.send_binary(b'echo %s-$((40+2))\n' % name.encode())
+        return read_until(lambda _: ws.recv_data()[1],
+                          rb'\n%s-42\r?\n' % re.escape(name.encode()), 30)
+    finally:
+        ws.close()
 
 
 class RabbitVhost(fixtures.Fixture):
@@ -361,13 +394,7 @@ class Deployment(fixtures.Fixture):
 
     @staticmethod
     def _stop(proc, log):
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        terminate(proc, 15)
         log.close()
 
     def wait_ready(self, timeout=60):
