@@ -2,8 +2,8 @@
 # Prepare a fresh Debian machine (as root) for serialproxy's tests and demo:
 # Debian packages, RabbitMQ, PostgreSQL and MariaDB, libvirtd with the test
 # guest, the console page's npm packages (node_modules, from
-# package-lock.json), Chromium for the browser tests, and .venv with tox
-# and serialproxy installed.
+# package-lock.json), Chromium for the browser tests, .venv with tox
+# and serialproxy installed, and Keystone in .keystone-venv.
 # Idempotent: re-running only checks.
 set -euo pipefail
 
@@ -71,3 +71,20 @@ fi
 "$repo/.venv/bin/pip" install -q tox -r "$repo/requirements.txt" \
     -r "$repo/test-requirements.txt" -e "$repo"
 log "ready: .venv has tox and serialproxy"
+
+# Keystone for the functional test that signs in against a real one
+# (tests/functional/test_keystone.py): from PyPI into a virtualenv of its
+# own, so that its pins never meet ours, with the uwsgi that serves it.
+keystone_reqs="keystone==30.0.0 uwsgi>=2.0.21"
+keystone_venv=$repo/.keystone-venv
+stamp=$keystone_venv/.serialproxy-installed
+if [ "$(cat "$stamp" 2>/dev/null)" != "$keystone_reqs" ]; then
+    log "installing Keystone into .keystone-venv ($keystone_reqs)"
+    [ -x "$keystone_venv/bin/python" ] || python3 -m venv "$keystone_venv"
+    "$keystone_venv/bin/pip" install -q --upgrade pip
+    # Word splitting of the list is wanted: one argument a requirement.
+    # shellcheck disable=SC2086
+    "$keystone_venv/bin/pip" install -q $keystone_reqs
+    printf '%s\n' "$keystone_reqs" > "$stamp"
+fi
+log "ready: .keystone-venv has Keystone"

@@ -7,6 +7,7 @@ component is a failure, not a skip (tools/test-setup.sh provides them).
 import configparser
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -19,6 +20,7 @@ import uuid
 import fixtures
 import sqlalchemy as sa
 from testtools import content
+import websocket
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -87,6 +89,17 @@ def crash(proc):
     proc.wait()
 
 
+def terminate(proc, timeout=30):
+    """SIGTERM a started process if it still runs; SIGKILL after timeout."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def wait_for(predicate, timeout, what):
     deadline = time.monotonic() + timeout
     while True:
@@ -144,6 +157,11 @@ class Guest(fixtures.Fixture):
                               check=check, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True).stdout
 
+    def set_owner(self, project_id, user_id=None):
+        """Give a booted guest its owner, known only once it booted."""
+        self.project_id, self.user_id = project_id, user_id
+        self._set_owner()
+
     def _set_owner(self):
         # The owner as serialproxy's own domain metadata, which the compute
         # agent reports to the instance registry (Nova writes its own).
@@ -184,6 +202,25 @@ def read_until(recv, pattern, timeout):
         if regex.search(data):
             return data
     return None
+
+
+def shell_answers(url, name='shell'):
+    """Open a console URL and have the guest's shell compute a marker.
+
+    The output up to the marker, or None when the guest never printed it.
+    The marker is a sum the shell works out from a random number: neither
+    the typed line nor an earlier session's output (replayed to a new
+    session on a shared guest) holds it.
+    """
+    base = random.randrange(10000, 90000)
+    ws = websocket.create_connection(url, subprotocols=['binary'],
+                                     timeout=5)
+    try:
+        ws.send_binary(b'echo %s-$((%d+42))\n' % (name.encode(), base))
+        marker = rb'\n%s-%d\r?\n' % (re.escape(name.encode()), base + 42)
+        return read_until(lambda _: ws.recv_data()[1], marker, 30)
+    finally:
+        ws.close()
 
 
 class RabbitVhost(fixtures.Fixture):
@@ -370,13 +407,7 @@ class Deployment(fixtures.Fixture):
 
     @staticmethod
     def _stop(proc, log):
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        terminate(proc, 15)
         log.close()
 
     def wait_ready(self, timeout=60):

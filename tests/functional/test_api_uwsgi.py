@@ -63,7 +63,7 @@ class UwsgiAPI(fixtures.Fixture):
         self.proc = subprocess.Popen([UWSGI, '--ini', ini_path],
                                      stdout=log, stderr=subprocess.STDOUT,
                                      env=env, cwd=directory)
-        self.addCleanup(self._stop)
+        self.addCleanup(func_fixtures.terminate, self.proc)
         detail, keep = self.deployment._log_detail(self.log_path)
         self.addCleanup(keep)
         self.addDetail('uwsgi.log', detail)
@@ -85,15 +85,6 @@ class UwsgiAPI(fixtures.Fixture):
     def loaded_pids(self):
         return {int(pid) for pid in re.findall(
             r'API application loaded in process (\d+)', self.log())}
-
-    def _stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def pid_alive(pid):

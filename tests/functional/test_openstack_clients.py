@@ -5,14 +5,13 @@ serialproxy-all exactly as they would to Nova: version discovery,
 microversion negotiation, finding the server by name, then the console
 URL, which we open to reach the guest's shell.
 
-Authentication: without a Keystone server these clients cannot get a
-Keystone token, and keystonemiddleware's fixture only works inside the
-process it patches (tests/unit/api covers that pipeline). So the API runs
-with auth_strategy = noauth and the clients use keystoneauth's
-"admin_token" plugin: a fixed X-Auth-Token ("user_id:project_id", which
-noauth takes as a member of that project) and a fixed endpoint. Everything
-after the token check is the same code path a Keystone deployment runs.
-python-novaclient takes the same plugin through a keystoneauth session.
+Authentication: here the API runs with auth_strategy = noauth and the
+clients use keystoneauth's "admin_token" plugin: a fixed X-Auth-Token
+("user_id:project_id", which noauth takes as a member of that project)
+and a fixed endpoint. Everything after the token check is the same code
+path a Keystone deployment runs; test_keystone.py signs in to a real
+Keystone and finds the API in its catalog. python-novaclient takes the
+same plugin through a keystoneauth session.
 
 One guest and one serialproxy-all serve every test (a TCG boot is the
 slow part); each test opens its own console and closes it, so the console
@@ -21,7 +20,6 @@ is free for the next, and reads only its own requests in the API's log.
 
 import json
 import os
-import random
 import subprocess
 import sys
 
@@ -31,7 +29,6 @@ from novaclient import api_versions
 from novaclient import client as nova_client
 import openstack
 import testtools
-import websocket
 
 from tests.functional import fixtures as func_fixtures
 
@@ -83,17 +80,8 @@ class OpenStackClientsTest(testtools.TestCase):
     def assertShellAnswers(self, url):
         self.assertTrue(url.startswith(
             'ws://127.0.0.1:%d/?token=' % self.deployment.proxy_port), url)
-        ws = websocket.create_connection(url, subprotocols=['binary'],
-                                         timeout=5)
-        self.addCleanup(ws.close)
-        # A number the shell computes, so neither the echoed command line
-        # nor an earlier test's output matches what we wait for.
-        base = random.randrange(10000, 90000)
-        ws.send_binary(b'echo client-$((%d+42))\n' % base)
-        output = func_fixtures.read_until(
-            lambda _: ws.recv_data()[1],
-            rb'\nclient-%d\r?\n' % (base + 42), 30)
-        self.assertIsNotNone(output, 'the guest never answered')
+        self.assertIsNotNone(func_fixtures.shell_answers(url, 'client'),
+                             'the guest never answered')
 
     def novaclient(self, version):
         """python-novaclient at version, through keystoneauth's session."""
