@@ -22,6 +22,8 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 
 from keystoneauth1 import session as ks_session
 from keystoneauth1 import token_endpoint
@@ -143,3 +145,32 @@ class OpenStackClientsTest(testtools.TestCase):
                          (remote['protocol'], remote['type']))
         self.assertAskedLikeNova()
         self.assertShellAnswers(remote['url'])
+
+    def blueprint_post(self, body):
+        """POST the serial-ports blueprint's get-serial-console."""
+        url = 'http://127.0.0.1:%d/v2/%s/servers/%s/get-serial-console' % (
+            self.deployment.api_port, PROJECT, self.guest.uuid)
+        request = urllib.request.Request(
+            url, method='POST', headers={'X-Auth-Token': TOKEN,
+                                         'Content-Type': 'application/json'},
+            data=None if body is None else json.dumps(body).encode())
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            return error.code, json.load(error)
+
+    def test_serial_ports_blueprint_bodies_open_the_console(self):
+        # What the blueprint's schema allows, as tools written against it
+        # send them: no body, {}, and serial_console null or {}.
+        for body in (None, {}, {'serial_console': None},
+                     {'serial_console': {}}):
+            status, answer = self.blueprint_post(body)
+            self.assertEqual(200, status, (body, answer))
+            self.assertEqual(['url'], list(answer['serial_console']))
+            self.assertShellAnswers(answer['serial_console']['url'])
+        # Nothing else: the blueprint has no console type or port index.
+        status, answer = self.blueprint_post(
+            {'serial_console': {'type': 'serial'}})
+        self.assertEqual(400, status)
+        self.assertIn('serial_console', answer['badRequest']['message'])
