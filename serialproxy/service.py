@@ -169,8 +169,47 @@ def compute_service():
 
 class _ThreadingWSGIServer(socketserver.ThreadingMixIn,
                            wsgiref.simple_server.WSGIServer):
+    """A thread per request; knows how many requests are in flight.
+
+    Request threads are daemons, so a request stuck on a dead peer never
+    holds the process; stop() waits for the others by the count instead.
+    """
+
     daemon_threads = True
     allow_reuse_address = True
+
+    def server_activate(self):
+        super().server_activate()
+        self._in_flight = 0
+        self._changed = threading.Condition()
+
+    def process_request(self, request, client_address):
+        # Counted before its thread starts: a request accepted just before
+        # a stop is waited for too.
+        with self._changed:
+            self._in_flight += 1
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self._finished()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._finished()
+
+    def _finished(self):
+        with self._changed:
+            self._in_flight -= 1
+            self._changed.notify_all()
+
+    def wait_idle(self, timeout):
+        """Wait up to timeout for requests in flight; True if none left."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._in_flight == 0,
+                                          timeout)
 
 
 class _QuietHandler(wsgiref.simple_server.WSGIRequestHandler):
@@ -189,9 +228,11 @@ class APIService:
     as uwsgi can host the same thing (serialproxy.api.pipeline.load_app).
     """
 
-    def __init__(self, host, port, app=None):
+    def __init__(self, host, port, app=None, drain_timeout=None):
         if app is None:
             app = api_pipeline.load_app()
+        self.drain_timeout = CONF.api.drain_timeout \
+            if drain_timeout is None else drain_timeout
         self.httpd = wsgiref.simple_server.make_server(
             host, port, app,
             server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
@@ -203,7 +244,11 @@ class APIService:
         LOG.info('API listening on %s:%s', *self.httpd.server_address[:2])
 
     def stop(self):
+        """Stop accepting; let requests in flight finish, then close."""
         self.httpd.shutdown()
+        if not self.httpd.wait_idle(self.drain_timeout):
+            LOG.warning('Stopping with API requests still in flight after '
+                        '%ss', self.drain_timeout)
         self.httpd.server_close()
 
 

@@ -32,6 +32,14 @@ api_opts = [
                     'path is looked up beside the config files, then in '
                     'the current directory, then the copy in the source '
                     'tree.'),
+    cfg.IntOpt('drain_timeout',
+               default=10,
+               min=0,
+               help='Seconds the built-in server of serialproxy-api and '
+                    'serialproxy-all gives requests in flight to finish on '
+                    'SIGTERM, after it stops accepting new ones. (Under '
+                    'uwsgi, uwsgi\'s own reload and shutdown options '
+                    'apply.)'),
 ]
 
 

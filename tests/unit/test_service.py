@@ -1,3 +1,7 @@
+import threading
+import time
+import urllib.request
+
 from serialproxy import service
 from tests.unit import base
 
@@ -17,3 +21,55 @@ class ComputeServiceStartTest(base.TestCase):
         exc = self.assertRaises(SystemExit, service.compute_service_or_exit,
                                 'serialproxy-compute')
         self.assertIn('/proc/no/pool.sqlite', exc.code)
+
+
+class APIServiceStopTest(base.TestCase):
+    """SIGTERM's stop(): requests in flight finish, new ones are not taken."""
+
+    def slow_app(self, started, seconds):
+        def app(environ, start_response):
+            started.set()
+            time.sleep(seconds)
+            start_response('200 OK', [('Content-Type', 'text/plain')])
+            self.finished.set()
+            return [b'finished']
+        return app
+
+    def serve(self, seconds, drain_timeout):
+        started = threading.Event()
+        self.finished = threading.Event()
+        api = service.APIService('127.0.0.1', 0,
+                                 app=self.slow_app(started, seconds),
+                                 drain_timeout=drain_timeout)
+        api.start()
+        url = 'http://127.0.0.1:%d/' % api.httpd.server_address[1]
+        answers = []
+
+        def ask():
+            try:
+                with urllib.request.urlopen(url, timeout=10) as response:
+                    answers.append((response.status, response.read()))
+            except OSError as exc:
+                answers.append(exc)
+        client = threading.Thread(target=ask)
+        client.start()
+        self.assertTrue(started.wait(5))
+        return api, url, client, answers
+
+    def test_request_in_flight_finishes_and_new_ones_are_refused(self):
+        api, url, client, answers = self.serve(1.0, drain_timeout=10)
+        api.stop()
+        # Not merely still running in a daemon thread: done before stop()
+        # returned, so the process may exit.
+        self.assertTrue(self.finished.is_set())
+        client.join(10)
+        self.assertEqual([(200, b'finished')], answers)
+        self.assertRaises(OSError, urllib.request.urlopen, url, timeout=2)
+
+    def test_drain_timeout_bounds_the_wait(self):
+        api, _, client, _ = self.serve(3.0, drain_timeout=0.3)
+        started = time.monotonic()
+        api.stop()
+        self.assertLess(time.monotonic() - started, 2)
+        self.assertFalse(self.finished.is_set())
+        client.join(10)
