@@ -41,9 +41,10 @@ import sys
 import time
 import uuid
 
+from websockify import websocket as websockify_websocket
 from world import add_world_arguments, cpu_seconds, GUEST_ADDRESS, \
-    machine_busy_seconds, raise_open_files_limit, RawSession, Session, \
-    World
+    machine_busy_seconds, masked_frame, raise_open_files_limit, \
+    RawSession, Session, World
 
 MB = 2 ** 20
 SIZES = (('64 KiB', 65536), ('4 KB', 4096))
@@ -157,6 +158,42 @@ async def to_client(session, size, total, args, guest_port):
                           started + args.cell_seconds)
     return {'bytes': progress.bytes, 'seconds': time.monotonic() - started,
             'whole': whole, 'frames': frames}
+
+
+class _FramesInMemory:
+    """The socket websockify reads from: one whole frame per recv()."""
+
+    def __init__(self, frames):
+        self.frames = frames
+        self.next = 0
+
+    def recv(self, size):
+        frame = self.frames[self.next % len(self.frames)]
+        self.next += 1
+        return frame
+
+    def send(self, data):
+        return len(data)
+
+
+def decoder_ceiling(size, seconds=1.0):
+    """MB/s websockify's own decoder gets through frames of size, alone.
+
+    Stock websockify's WebSocket.recvmsg() on masked binary frames held in
+    memory: no sockets, no proxy, one core. No proxy that decodes with
+    websockify (as serialproxy's design has it) relays to the guest
+    faster than this, whatever else it does.
+    """
+    frames = [masked_frame(os.urandom(size)) for _ in range(16)]
+    codec = websockify_websocket.WebSocket()
+    codec.socket = _FramesInMemory(frames)
+    codec.client = False
+    count, started = 0, time.process_time()
+    while time.process_time() - started < seconds:
+        for _ in range(64):
+            codec.recvmsg()
+        count += 64
+    return count * size / MB / (time.process_time() - started)
 
 
 def sessions(world, tokens):
@@ -281,6 +318,16 @@ def report(results, args):
             shares.append('/'.join('%.0f' % c for c in result['cpu'])
                           if 'cpu' in result else '-')
         out.append(head % (path, *shares))
+
+    out.append("websockify's decoder alone (WebSocket.recvmsg on frames in "
+               "memory, one core), the ceiling of any proxy built on it, "
+               "to guest:")
+    for label, size in SIZES:
+        ceiling = decoder_ceiling(size)
+        direct = rate('direct TCP', ('to guest', label))
+        out.append('  %-7s frames: %5.0f MB/s%s' % (
+            label, ceiling, ', %.2fx direct TCP' % (ceiling / direct)
+            if direct else ''))
 
     out.append('bars:')
     bars = [('to guest, 64 KiB frames: serialproxy >= websockify',
