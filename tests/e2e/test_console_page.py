@@ -523,6 +523,18 @@ class OperatorDisconnectTest(ConsolePageTestCase):
         console.wait_for_screen('^%s$' % expected)
 
 
+class ServerGoneTest(ConsolePageTestCase):
+    """The server destroyed under the page: its own guest, since it ends."""
+
+    def test_destroyed_server_is_told_as_the_console_going_away(self):
+        console, _ = self.open_connected('server-gone')
+        self.world.guest.virsh('destroy', self.world.guest.name)
+        state, reason, text = console.wait_for_state('disconnected')
+        self.assertEqual(('gone', 'The console went away: the server '
+                                  'stopped or was deleted'), (reason, text))
+        console.screenshot('server-gone-message')
+
+
 class ProxyGoneTest(ConsolePageTestCase):
     """Proxies of a four-process deployment stop and die under the page."""
     separate_services = True
