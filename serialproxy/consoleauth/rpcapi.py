@@ -20,9 +20,11 @@ class ConsoleAuthAPI:
 
     VERSION_CAP = '1.3'
 
-    def __init__(self):
+    def __init__(self, retry=None):
+        """retry: see serialproxy.rpc.get_client."""
         target = messaging.Target(topic=TOPIC, version='1.0')
-        self.client = rpc.get_client(target, version_cap=self.VERSION_CAP)
+        self.client = rpc.get_client(target, version_cap=self.VERSION_CAP,
+                                     retry=retry)
 
     def authorize_console(self, ctxt, instance_uuid, compute_host, host,
                           port, index=0, console_type='serial'):
