@@ -16,6 +16,12 @@ LOG = logging.getLogger(__name__)
 
 # Lifecycle events after which an instance's console tokens are revoked.
 REVOKING_EVENTS = ('undefined', 'stopped', 'crashed')
+# Seconds an expired lease is kept before the purge drops it. Until then
+# its proxy may still renew it, unless another session took the console:
+# a broker or consoleauth outage longer than the lease TTL must not end
+# live sessions (their proxy could not renew), while a console of a proxy
+# that died is free to others at expiry all the same.
+EXPIRED_LEASE_GRACE = 3600
 
 
 class ConsoleAuthManager:
@@ -175,7 +181,8 @@ class ConsoleAuthManager:
         """Housekeeping, not RPC: drop expired tokens and leases."""
         now = self.clock()
         tokens_purged = self.db.delete_expired_tokens(now)
-        leases_purged = self.db.delete_expired_sessions(now)
+        leases_purged = self.db.delete_expired_sessions(
+            now - EXPIRED_LEASE_GRACE)
         if tokens_purged or leases_purged:
             LOG.debug('Purged %d expired tokens and %d expired leases',
                       tokens_purged, leases_purged)

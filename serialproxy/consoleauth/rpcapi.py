@@ -68,8 +68,12 @@ class ConsoleAuthAPI:
             ctxt, 'acquire_session', token=token, proxy_host=proxy_host,
             remote_address=remote_address)
 
-    def renew_sessions(self, ctxt, proxy_host, sessions):
-        return self.client.prepare(version='1.1').call(
+    def renew_sessions(self, ctxt, proxy_host, sessions, timeout=None):
+        """timeout: seconds to wait for the answer, rpc_call_timeout by
+        default; a renewal is safe to repeat, so a proxy need not wait
+        long for one lost on the way (a broker restarting)."""
+        options = {} if timeout is None else {'timeout': timeout}
+        return self.client.prepare(version='1.1', **options).call(
             ctxt, 'renew_sessions', proxy_host=proxy_host, sessions=sessions)
 
     def release_session(self, ctxt, session_id):
