@@ -278,6 +278,16 @@ class Database:
         with self.session() as session:
             return list(session.scalars(query))
 
+    def extend_leases_expired_between(self, start, end, expires_at):
+        """Give leases that expired in (start, end] a new expiry; return
+        how many."""
+        with self.session() as session:
+            return session.execute(
+                sa.update(models.ConsoleSession).where(
+                    models.ConsoleSession.expires_at > start,
+                    models.ConsoleSession.expires_at <= end).values(
+                        expires_at=expires_at)).rowcount
+
     def delete_expired_sessions(self, now):
         with self.session() as session:
             return session.execute(

@@ -288,10 +288,28 @@ class SessionLeaseTest(ConsoleAuthTestBase):
         [listed] = self.manager.list_sessions({}, UUID)
         self.assertEqual(held['session_id'], listed['id'])
 
+    def test_after_a_silence_a_second_user_waits_for_the_renewal(self):
+        # Nothing reached consoleauth for 40 s (the broker was down): the
+        # first call after it, a second user's, must not take the console.
+        held = self.acquire(self._authorize())
+        self.clock.now += 40
+        self.assertRaises(exception.ConsoleInUse, self.acquire,
+                          self._authorize(), 'proxy-b')
+        self.assertEqual([], self.manager.renew_sessions(
+            {}, 'proxy-a', [{'id': held['session_id']}]))
+
     def test_expired_lease_taken_by_another_is_lost_to_its_proxy(self):
         held = self.acquire(self._authorize())
-        self.clock.now += 31
-        self.acquire(self._authorize(), 'proxy-b')
+        token = self._authorize()
+        # Others kept calling: consoleauth was reachable, proxy-a was not.
+        self.clock.now += 14
+        self.assertRaises(exception.ConsoleInUse, self.acquire, token,
+                          'proxy-b')
+        self.clock.now += 14
+        self.assertRaises(exception.ConsoleInUse, self.acquire, token,
+                          'proxy-b')
+        self.clock.now += 3
+        self.acquire(token, 'proxy-b')
         self.assertEqual([held['session_id']], self.manager.renew_sessions(
             {}, 'proxy-a', [{'id': held['session_id']}]))
 
