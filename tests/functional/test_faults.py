@@ -46,13 +46,17 @@ def start_broker():
                    stdout=subprocess.DEVNULL)
 
 
+def postgresql_clusters():
+    """(version, name) of the local PostgreSQL clusters, as setup-sql.sh
+    starts them."""
+    listing = subprocess.run(['pg_lsclusters', '-h'], check=True,
+                             capture_output=True, text=True).stdout
+    return [tuple(line.split()[:2]) for line in listing.splitlines()]
+
+
 def restart_postgresql():
-    """Restart every local PostgreSQL cluster, the way setup-sql.sh
-    starts them; returns once the server answers again."""
-    clusters = subprocess.run(['pg_lsclusters', '-h'], check=True,
-                              capture_output=True, text=True).stdout
-    for line in clusters.splitlines():
-        version, cluster = line.split()[:2]
+    """Restart the local PostgreSQL server; returns once it answers."""
+    for version, cluster in postgresql_clusters():
         subprocess.run(['pg_ctlcluster', version, cluster, 'restart'],
                        check=True)
     func_fixtures.wait_for(postgresql_answers, 60, 'PostgreSQL')
@@ -64,13 +68,10 @@ def postgresql_answers():
 
 
 def start_postgresql():
-    if postgresql_answers():
-        return
-    clusters = subprocess.run(['pg_lsclusters', '-h'], check=True,
-                              capture_output=True, text=True).stdout
-    for line in clusters.splitlines():
-        version, cluster = line.split()[:2]
-        subprocess.run(['pg_ctlcluster', version, cluster, 'start'])
+    """Cleanup: the server runs again whatever the test did."""
+    if not postgresql_answers():
+        for version, cluster in postgresql_clusters():
+            subprocess.run(['pg_ctlcluster', version, cluster, 'start'])
 
 
 class Heartbeat:
@@ -156,12 +157,15 @@ class FaultsTest(testtools.TestCase):
         super().setUp()
         self.deployment.check_alive()
         self.recovery = {}
+        self.echoes = None
         self.addCleanup(self._report_recovery)
 
     def _report_recovery(self):
         if self.recovery:
             text = '\n'.join('%s: %.1f s' % item
                              for item in sorted(self.recovery.items()))
+            if self.echoes:
+                text += '\nlive session: ' + self.echoes
             print('\n%s recovery times:\n%s' % (self.id(), text))
             self.addDetail('recovery-times', content.text_content(text))
 
@@ -171,8 +175,7 @@ class FaultsTest(testtools.TestCase):
         return self.deployment.console_url(self.guest.uuid)
 
     def live_session(self):
-        """A session on the guest echoing once a second, and the URL of
-        a second token for the same console."""
+        """A session on the guest, echoing once a second meanwhile."""
         ws = self.connect(self.url())
         heartbeat = Heartbeat(ws).start()
         self.addCleanup(heartbeat.stop)
@@ -188,8 +191,7 @@ class FaultsTest(testtools.TestCase):
 
     def end(self, ws, heartbeat):
         heartbeat.stop()
-        self.addDetail('heartbeat', content.text_content(
-            heartbeat.summary()))
+        self.echoes = heartbeat.summary()
         self.assertEqual([], heartbeat.failures, heartbeat.summary())
         ws.close()
 
