@@ -128,6 +128,11 @@ class ServiceUnavailable(SerialProxyException):
     code = 503
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    msg_fmt = ('The console service cannot reach its database; try again '
+               'later.')
+
+
 class InvalidAPIVersion(Invalid):
     msg_fmt = ('API version %(version)s is not in the form "X.Y" or '
                '"latest".')

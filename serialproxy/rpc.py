@@ -21,6 +21,12 @@ IN_PROCESS_TRANSPORT_URL = rpc_inprocess.URL
 
 _TRANSPORT = None
 
+# Reconnection attempts of a call a user waits on (the API's, and the
+# proxy's at connect time) before it fails: oslo.messaging would retry
+# forever while the broker is down, and the user would wait until it is
+# back instead of being told 503 within seconds.
+USER_FACING_RETRY = 1
+
 
 def init(conf, transport_url=None):
     """Create the process's transport; transport_url overrides config."""
@@ -49,10 +55,13 @@ def _transport():
     return _TRANSPORT
 
 
-def get_client(target, version_cap=None):
+def get_client(target, version_cap=None, retry=None):
+    """An RPC client; retry None sends until the broker takes the
+    message, N gives up after N reconnection attempts."""
     return messaging.get_rpc_client(_transport(), target,
                                     version_cap=version_cap,
-                                    timeout=CONF.rpc_call_timeout)
+                                    timeout=CONF.rpc_call_timeout,
+                                    retry=retry)
 
 
 def get_server(target, endpoints):

@@ -256,7 +256,8 @@ def console_proxy(ssl_context=None, load=None):
     """The proxy of one process, from config."""
     return proxy_server.ConsoleProxy(
         proxy_server.ProxySettings.from_conf(CONF),
-        consoleauth_rpcapi.ConsoleAuthAPI(), compute_rpcapi.ComputeAPI(),
+        consoleauth_rpcapi.ConsoleAuthAPI(retry=rpc.USER_FACING_RETRY),
+        compute_rpcapi.ComputeAPI(retry=rpc.USER_FACING_RETRY),
         ssl_context=ssl_context, load=load)
 
 

@@ -25,6 +25,7 @@ from serialproxy.api import wsgi
 from serialproxy.compute import rpcapi as compute_rpcapi
 from serialproxy.consoleauth import rpcapi as consoleauth_rpcapi
 from serialproxy import exception
+from serialproxy import rpc
 
 LOG = logging.getLogger(__name__)
 
@@ -47,9 +48,11 @@ class APIRouter:
 
     def __init__(self, consoleauth_api=None, compute_api=None):
         if consoleauth_api is None:
-            consoleauth_api = consoleauth_rpcapi.ConsoleAuthAPI()
+            consoleauth_api = consoleauth_rpcapi.ConsoleAuthAPI(
+                retry=rpc.USER_FACING_RETRY)
         if compute_api is None:
-            compute_api = compute_rpcapi.ComputeAPI()
+            compute_api = compute_rpcapi.ComputeAPI(
+                retry=rpc.USER_FACING_RETRY)
         server_list = servers.ServersController(consoleauth_api)
         consoles = remote_consoles.RemoteConsolesController(
             consoleauth_api, compute_api)
@@ -133,6 +136,11 @@ class APIRouter:
         except messaging.MessagingTimeout:
             resp = faults.fault(503, 'A backend service did not answer in '
                                      'time; try again.')
+        except messaging.MessageDeliveryFailure:
+            # The broker is down: its calls give up rather than wait.
+            resp = faults.fault(503, 'The message broker of the console '
+                                     'service cannot be reached; try '
+                                     'again later.')
         except Exception:
             LOG.exception('Unexpected error serving %s %s', req.method,
                           wsgi.redact_path(req.path_info))

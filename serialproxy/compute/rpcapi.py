@@ -16,9 +16,11 @@ class ComputeAPI:
 
     VERSION_CAP = '1.1'
 
-    def __init__(self):
+    def __init__(self, retry=None):
+        """retry: see serialproxy.rpc.get_client."""
         target = messaging.Target(topic=TOPIC, version='1.0')
-        self.client = rpc.get_client(target, version_cap=self.VERSION_CAP)
+        self.client = rpc.get_client(target, version_cap=self.VERSION_CAP,
+                                     retry=retry)
 
     def get_serial_console(self, ctxt, host, instance_uuid, index=0):
         return self.client.prepare(server=host).call(

@@ -16,6 +16,12 @@ LOG = logging.getLogger(__name__)
 
 # Lifecycle events after which an instance's console tokens are revoked.
 REVOKING_EVENTS = ('undefined', 'stopped', 'crashed')
+# Seconds an expired lease is kept before the purge drops it. Until then
+# its proxy may still renew it, unless another session took the console:
+# a broker or consoleauth outage longer than the lease TTL must not end
+# live sessions (their proxy could not renew), while a console of a proxy
+# that died is free to others at expiry all the same.
+EXPIRED_LEASE_GRACE = 3600
 
 
 class ConsoleAuthManager:
@@ -37,6 +43,8 @@ class ConsoleAuthManager:
         self.db = database
         self.proxy_api = proxy_api
         self.clock = clock
+        # When a lease call last reached this process (see _bridge_silence).
+        self._last_heard = clock()
 
     def authorize_console(self, ctxt, instance_uuid, compute_host, host,
                           port, index=0, console_type='serial'):
@@ -80,6 +88,27 @@ class ConsoleAuthManager:
 
     # Session leases: one user per console.
 
+    def _bridge_silence(self, now):
+        """Keep leases that expired while this process heard nothing.
+
+        Proxies renew their leases every third of the TTL; when no lease
+        call at all arrived for half a TTL, the broker (or this process)
+        was most likely cut off, and the leases that expired meanwhile
+        belong to proxies that could not renew them. They get a TTL
+        more, so their proxies renew them before a second user can take
+        the console. A proxy that really died is then noticed one TTL
+        later, and only when nothing else spoke to consoleauth meanwhile.
+        """
+        ttl = CONF.consoleauth.session_lease_ttl
+        last, self._last_heard = self._last_heard, now
+        if now - last <= ttl / 2.0:
+            return
+        count = self.db.extend_leases_expired_between(last, now, now + ttl)
+        if count:
+            LOG.warning('Nothing reached consoleauth for %.0f s: kept %d '
+                        'session leases that expired meanwhile for their '
+                        'proxies to renew', now - last, count)
+
     @messaging.expected_exceptions(exception.InvalidToken,
                                    exception.ConsoleInUse)
     def acquire_session(self, ctxt, token, proxy_host, remote_address=None):
@@ -94,6 +123,7 @@ class ConsoleAuthManager:
         if not token or not isinstance(token, str):
             raise exception.InvalidToken()
         now = self.clock()
+        self._bridge_silence(now)
         session_id = str(uuid.uuid4())
         row, acquired, holder = self.db.lease_console(
             tokens.hash_token(token), {
@@ -118,9 +148,10 @@ class ConsoleAuthManager:
         a lost id was force-disconnected or expired, and the proxy must end
         it even if it missed the disconnect cast.
         """
+        now = self.clock()
+        self._bridge_silence(now)
         return self.db.renew_sessions(
-            proxy_host, sessions,
-            self.clock() + CONF.consoleauth.session_lease_ttl)
+            proxy_host, sessions, now + CONF.consoleauth.session_lease_ttl)
 
     def release_session(self, ctxt, session_id):
         self.db.delete_sessions(session_id=session_id)
@@ -175,7 +206,8 @@ class ConsoleAuthManager:
         """Housekeeping, not RPC: drop expired tokens and leases."""
         now = self.clock()
         tokens_purged = self.db.delete_expired_tokens(now)
-        leases_purged = self.db.delete_expired_sessions(now)
+        leases_purged = self.db.delete_expired_sessions(
+            now - EXPIRED_LEASE_GRACE)
         if tokens_purged or leases_purged:
             LOG.debug('Purged %d expired tokens and %d expired leases',
                       tokens_purged, leases_purged)

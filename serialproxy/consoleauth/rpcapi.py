@@ -20,9 +20,11 @@ class ConsoleAuthAPI:
 
     VERSION_CAP = '1.3'
 
-    def __init__(self):
+    def __init__(self, retry=None):
+        """retry: see serialproxy.rpc.get_client."""
         target = messaging.Target(topic=TOPIC, version='1.0')
-        self.client = rpc.get_client(target, version_cap=self.VERSION_CAP)
+        self.client = rpc.get_client(target, version_cap=self.VERSION_CAP,
+                                     retry=retry)
 
     def authorize_console(self, ctxt, instance_uuid, compute_host, host,
                           port, index=0, console_type='serial'):
@@ -66,8 +68,12 @@ class ConsoleAuthAPI:
             ctxt, 'acquire_session', token=token, proxy_host=proxy_host,
             remote_address=remote_address)
 
-    def renew_sessions(self, ctxt, proxy_host, sessions):
-        return self.client.prepare(version='1.1').call(
+    def renew_sessions(self, ctxt, proxy_host, sessions, timeout=None):
+        """timeout: seconds to wait for the answer, rpc_call_timeout by
+        default; a renewal is safe to repeat, so a proxy need not wait
+        long for one lost on the way (a broker restarting)."""
+        options = {} if timeout is None else {'timeout': timeout}
+        return self.client.prepare(version='1.1', **options).call(
             ctxt, 'renew_sessions', proxy_host=proxy_host, sessions=sessions)
 
     def release_session(self, ctxt, session_id):

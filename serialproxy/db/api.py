@@ -1,5 +1,6 @@
 """Database access for consoleauth, the only service with a database."""
 
+import contextlib
 import os
 import sqlite3
 
@@ -9,6 +10,7 @@ from sqlalchemy import orm
 
 from serialproxy.db import migration
 from serialproxy.db import models
+from serialproxy import exception
 
 INSTANCE_FIELDS = ('uuid', 'name', 'host', 'state', 'project_id', 'user_id')
 SESSION_FIELDS = ('id', 'instance_uuid', 'serial_index', 'user_id',
@@ -23,6 +25,9 @@ _RETRIES = 5
 # PostgreSQL SQLSTATEs (and SQLite's "database is locked").
 _MYSQL_DEADLOCKS = (1205, 1213)
 _PG_DEADLOCKS = ('40001', '40P01')
+# MySQL/MariaDB client errors that mean the server cannot be reached: can't
+# connect (local, TCP), gone away, lost during a query, server shutdown.
+_MYSQL_UNREACHABLE = (2002, 2003, 2006, 2013, 1053)
 
 
 def _console(values):
@@ -39,6 +44,25 @@ def _is_deadlock(exc):
         return 'locked' in str(orig)
     args = getattr(orig, 'args', ())
     return bool(args) and args[0] in _MYSQL_DEADLOCKS
+
+
+def _is_unreachable(exc):
+    """Whether a DBAPI error says the server cannot be reached now (a
+    restart, a network cut) rather than that a statement went wrong."""
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    if isinstance(orig, sqlite3.Error) or _is_deadlock(exc):
+        return False
+    pgcode = getattr(orig, 'pgcode', None)
+    if pgcode:
+        # Connection exceptions, and the server shutting down or starting.
+        return pgcode.startswith(('08', '57P'))
+    args = getattr(orig, 'args', ())
+    if args and isinstance(args[0], int):
+        return args[0] in _MYSQL_UNREACHABLE
+    # psycopg2 refusing a connection carries no SQLSTATE.
+    return isinstance(exc, sa_exc.OperationalError)
 
 
 class Database:
@@ -77,8 +101,17 @@ class Database:
                 'database schema is at revision %s, this code needs %s; '
                 'run "serialproxy-manage db sync"' % (at or 'none', needed))
 
+    @contextlib.contextmanager
     def session(self):
-        return self._sessionmaker.begin()
+        """A transaction; a server that cannot be reached is
+        DatabaseUnavailable (503 to users, not an internal error)."""
+        try:
+            with self._sessionmaker.begin() as session:
+                yield session
+        except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+            if _is_unreachable(exc):
+                raise exception.DatabaseUnavailable() from exc
+            raise
 
     # Tokens
 
@@ -244,6 +277,16 @@ class Database:
                 models.ConsoleSession.instance_uuid == instance_uuid)
         with self.session() as session:
             return list(session.scalars(query))
+
+    def extend_leases_expired_between(self, start, end, expires_at):
+        """Give leases that expired in (start, end] a new expiry; return
+        how many."""
+        with self.session() as session:
+            return session.execute(
+                sa.update(models.ConsoleSession).where(
+                    models.ConsoleSession.expires_at > start,
+                    models.ConsoleSession.expires_at <= end).values(
+                        expires_at=expires_at)).rowcount
 
     def delete_expired_sessions(self, now):
         with self.session() as session:

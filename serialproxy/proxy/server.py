@@ -14,6 +14,7 @@ serialproxy-all runs one in its own process.
 import asyncio
 import concurrent.futures
 import dataclasses
+import functools
 import os
 import time
 
@@ -45,6 +46,8 @@ SHUTDOWN_FLUSH_SECONDS = 0.2
 # each.
 SWEEP_SECONDS = 1.0
 PRUNE_SECONDS = 3600
+# Pause before renewing leases again after a renewal failed.
+RENEW_RETRY_SECONDS = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -347,8 +350,10 @@ class ConsoleProxy:
     async def _renew_leases(self):
         """Renew every lease in one batch, a few times per lease TTL."""
         loop = asyncio.get_running_loop()
+        pause = self.settings.lease_ttl / 3.0
         while True:
-            await asyncio.sleep(self.settings.lease_ttl / 3.0)
+            await asyncio.sleep(pause)
+            pause = self.settings.lease_ttl / 3.0
             reports = [{'id': session_id,
                         'bytes_to_guest': conn.session.bytes_to_guest,
                         'bytes_to_client': conn.session.bytes_to_client}
@@ -357,11 +362,17 @@ class ConsoleProxy:
                 continue
             try:
                 lost = await loop.run_in_executor(
-                    self.executor, self.consoleauth_api.renew_sessions, {},
-                    self.settings.proxy_host, reports)
+                    self.executor, functools.partial(
+                        self.consoleauth_api.renew_sessions, {},
+                        self.settings.proxy_host, reports,
+                        timeout=max(1.0, self.settings.lease_ttl / 3.0)))
             except Exception as exc:
                 LOG.warning('Renewing %d session leases failed: %s',
                             len(reports), exc)
+                # Leases outlived by a broker or consoleauth outage are
+                # kept for their holder until someone else asks for the
+                # console: renew as soon as they can be reached again.
+                pause = RENEW_RETRY_SECONDS
                 continue
             # A session whose lease is gone may have a new user already.
             self.disconnect(lost, CloseCode.LEASE_LOST,

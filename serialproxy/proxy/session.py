@@ -275,10 +275,16 @@ class ConsoleSession:
     def tick(self):
         """Apply the time limits; called about once a second."""
         now = self.clock()
-        if self.state in (State.REQUEST, State.AUTHORIZING):
+        if self.state is State.REQUEST:
             if now >= self._deadline:
                 return self.refused(Refusal(400, 'Request not received in '
                                                  'time', kind='timeout'))
+        elif self.state is State.AUTHORIZING:
+            # The request came; the console service did not answer.
+            if now >= self._deadline:
+                return self.refused(Refusal(503, 'Console service '
+                                                 'unavailable',
+                                            kind='timeout'))
         elif self.state is State.CLOSING:
             if now >= self._deadline:
                 return [CloseClient()]

@@ -3,6 +3,9 @@
 import urllib.parse
 import uuid
 
+import fixtures
+import oslo_messaging as messaging
+
 from serialproxy.api import pipeline
 from serialproxy.api import remote_consoles
 from serialproxy.consoleauth import rpcapi as consoleauth_rpcapi
@@ -186,6 +189,14 @@ class RemoteConsolesTest(base.APITestCase):
             'user_id': base.USER}])
         self.assertFault(self.post(server_id), 503, 'serviceUnavailable',
                          'did not answer')
+
+    def test_unreachable_broker_is_503(self):
+        # What a call that gives up reconnecting raises (rpc.get_client).
+        self.useFixture(fixtures.MockPatchObject(
+            consoleauth_rpcapi.ConsoleAuthAPI, 'get_instance',
+            side_effect=messaging.MessageDeliveryFailure('broker down')))
+        self.assertFault(self.post(str(uuid.uuid4())), 503,
+                         'serviceUnavailable', 'message broker')
 
     def test_disabled_serial_console_is_501(self):
         self.flags(group='serial_console', enabled=False)

@@ -270,10 +270,48 @@ class SessionLeaseTest(ConsoleAuthTestBase):
         [held] = self.manager.list_sessions({}, UUID)
         self.assertEqual(won[0]['session_id'], held['id'])
 
-    def test_purge_drops_expired_leases(self):
+    def test_purge_drops_leases_expired_for_an_hour(self):
         self.acquire(self._authorize())
         self.clock.now += 31
-        self.assertEqual((0, 1), self.purge())
+        self.assertEqual((0, 0), self.purge())
+        self.clock.now += manager.EXPIRED_LEASE_GRACE
+        # The token too is long expired by then.
+        self.assertEqual((1, 1), self.purge())
+
+    def test_lease_outliving_an_outage_is_renewed_if_nobody_took_it(self):
+        # The proxy could not reach consoleauth for longer than the TTL.
+        held = self.acquire(self._authorize())
+        self.clock.now += 90
+        self.purge()
+        self.assertEqual([], self.manager.renew_sessions(
+            {}, 'proxy-a', [{'id': held['session_id']}]))
+        [listed] = self.manager.list_sessions({}, UUID)
+        self.assertEqual(held['session_id'], listed['id'])
+
+    def test_after_a_silence_a_second_user_waits_for_the_renewal(self):
+        # Nothing reached consoleauth for 40 s (the broker was down): the
+        # first call after it, a second user's, must not take the console.
+        held = self.acquire(self._authorize())
+        self.clock.now += 40
+        self.assertRaises(exception.ConsoleInUse, self.acquire,
+                          self._authorize(), 'proxy-b')
+        self.assertEqual([], self.manager.renew_sessions(
+            {}, 'proxy-a', [{'id': held['session_id']}]))
+
+    def test_expired_lease_taken_by_another_is_lost_to_its_proxy(self):
+        held = self.acquire(self._authorize())
+        token = self._authorize()
+        # Others kept calling: consoleauth was reachable, proxy-a was not.
+        self.clock.now += 14
+        self.assertRaises(exception.ConsoleInUse, self.acquire, token,
+                          'proxy-b')
+        self.clock.now += 14
+        self.assertRaises(exception.ConsoleInUse, self.acquire, token,
+                          'proxy-b')
+        self.clock.now += 3
+        self.acquire(token, 'proxy-b')
+        self.assertEqual([held['session_id']], self.manager.renew_sessions(
+            {}, 'proxy-a', [{'id': held['session_id']}]))
 
 
 class InstanceEventTest(base.TestCase):

@@ -11,11 +11,13 @@ import uuid
 from alembic import autogenerate
 from alembic import migration as alembic_migration
 from alembic import script
+from sqlalchemy import exc as sa_exc
 import testtools
 
 from serialproxy.db import api as db_api
 from serialproxy.db import migration
 from serialproxy.db import models
+from serialproxy import exception
 from tests import racing
 from tests.unit import base
 
@@ -211,3 +213,18 @@ class MigrationScriptsTest(testtools.TestCase):
             self.assertEqual('DOUBLE',
                              column.type.compile(dialect=mysql.dialect()),
                              str(column))
+
+
+class UnreachableServerTest(testtools.TestCase):
+    def test_server_not_answering_is_database_unavailable(self):
+        # Nothing listens on port 1: what a restarting server looks like.
+        for url in ('postgresql+psycopg2://u:p@127.0.0.1:1/sp',
+                    'mysql+pymysql://u:p@127.0.0.1:1/sp'):
+            database = db_api.Database(url)
+            self.assertRaises(exception.DatabaseUnavailable,
+                              database.list_instances)
+
+    def test_a_bad_statement_is_not_database_unavailable(self):
+        database = db_api.Database('sqlite://')
+        # No schema: the table is missing, which is no outage.
+        self.assertRaises(sa_exc.OperationalError, database.list_instances)

@@ -41,7 +41,7 @@ class StubConsoleAuth:
     def release_session(self, ctxt, session_id):
         self.released.append(session_id)
 
-    def renew_sessions(self, ctxt, proxy_host, sessions):
+    def renew_sessions(self, ctxt, proxy_host, sessions, timeout=None):
         return []
 
 

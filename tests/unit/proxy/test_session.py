@@ -253,6 +253,18 @@ class RefusalTest(SessionTestCase):
         self.clock.now += 0.2
         self.assertRefused(self.session.tick(), 400, 'timeout')
 
+    def test_console_service_silent_past_the_deadline_is_503(self):
+        # The request came in time; consoleauth (or the broker) did not
+        # answer: a backend failure, not the client's.
+        self.send(request())
+        self.clock.now += self.settings.handshake_timeout + 0.1
+        actions = self.session.tick()
+        self.assertRefused(actions, 503, 'timeout')
+        self.assertIn(b'Console service unavailable', to_client(actions))
+        # Its answer, when it comes late, gives the lease back.
+        self.assertEqual([cs.ReleaseLease('session-1')],
+                         self.session.leased(dict(CONSOLE)))
+
     def test_client_gone_during_authorization_frees_the_lease(self):
         self.send(request())
         self.assertEqual([], self.session.client_lost())

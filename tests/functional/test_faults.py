@@ -1,0 +1,394 @@
+"""Faults of the parts around the four services, for real: nothing lost.
+
+One deployment of serialproxy-consoleauth, -compute, -proxy and -api over
+RabbitMQ with PostgreSQL as the database, and one QEMU guest, shared by
+every test (a guest boot is the costly part). Each test breaks one part
+(the broker stopped for 30 s, consoleauth restarted, PostgreSQL
+restarted, the compute agent killed) while a live session echoes through
+the guest's shell once a second, then checks that the session never
+stalled, that its lease held, that users were refused with 503 and a
+reason meanwhile, and how long the service took to recover. The recovery
+times are printed and attached to the test's details.
+
+Each test restores what it stopped in a cleanup, also when it fails.
+"""
+
+import json
+import subprocess
+import threading
+import time
+
+import testtools
+from testtools import content
+import websocket
+
+from tests.functional import fixtures as func_fixtures
+from tests.functional.test_sessions import refusal
+
+# Short enough that a 30 s broker outage outlives every lease.
+LEASE_TTL = 9
+BROKER_DOWNTIME = 30
+# How long a refusal may take while a backend cannot be reached: the
+# proxy's handshake deadline ([console] handshake_timeout, 10 s) answers
+# 503 when the broker holds a call longer; usually it takes 2-3 s.
+PROMPT_REFUSAL = 12
+# An echo round trip slower than this counts as a stall.
+ROUND_TRIP_LIMIT = 3.0
+
+
+def stop_broker():
+    subprocess.run(['rabbitmqctl', '-q', 'stop_app'], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def start_broker():
+    subprocess.run(['rabbitmqctl', '-q', 'start_app'], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def postgresql_clusters():
+    """(version, name) of the local PostgreSQL clusters, as setup-sql.sh
+    starts them."""
+    listing = subprocess.run(['pg_lsclusters', '-h'], check=True,
+                             capture_output=True, text=True).stdout
+    return [tuple(line.split()[:2]) for line in listing.splitlines()]
+
+
+def restart_postgresql():
+    """Restart the local PostgreSQL server; returns once it answers."""
+    for version, cluster in postgresql_clusters():
+        subprocess.run(['pg_ctlcluster', version, cluster, 'restart'],
+                       check=True)
+    func_fixtures.wait_for(postgresql_answers, 60, 'PostgreSQL')
+
+
+def postgresql_answers():
+    return subprocess.run(['pg_isready', '-q', '-h', '127.0.0.1', '-p',
+                           '5432']).returncode == 0
+
+
+def start_postgresql():
+    """Cleanup: the server runs again whatever the test did."""
+    if not postgresql_answers():
+        for version, cluster in postgresql_clusters():
+            subprocess.run(['pg_ctlcluster', version, cluster, 'start'])
+
+
+class Heartbeat:
+    """Echo round trips through a live session, once a second, on a thread.
+
+    Records each round trip's time and every one that failed or stalled.
+    """
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.round_trips = []
+        self.failures = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._count = 0
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(30)
+
+    def _run(self):
+        buffered = b''
+        self.ws.settimeout(0.5)
+        while not self._stop.is_set():
+            self._count += 1
+            n = self._count
+            expected = b'hb%d-%d' % (n, n + 1)
+            started = time.monotonic()
+            try:
+                self.ws.send_binary(b'echo hb%d-$((%d+1))\n' % (n, n))
+            except Exception as exc:
+                self.failures.append('send %d: %r' % (n, exc))
+                return
+            while expected not in buffered:
+                if time.monotonic() - started > 30:
+                    self.failures.append('no echo %d in 30 s' % n)
+                    return
+                try:
+                    opcode, data = self.ws.recv_data()
+                except websocket.WebSocketTimeoutException:
+                    continue
+                except Exception as exc:
+                    self.failures.append('recv %d: %r' % (n, exc))
+                    return
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    self.failures.append('closed at %d: %r' % (n, data))
+                    return
+                buffered += data
+            buffered = buffered.split(expected, 1)[1]
+            elapsed = time.monotonic() - started
+            self.round_trips.append(elapsed)
+            if elapsed > ROUND_TRIP_LIMIT:
+                self.failures.append('echo %d took %.1f s' % (n, elapsed))
+            self._stop.wait(max(0, 1 - elapsed))
+
+    def summary(self):
+        if not self.round_trips:
+            return 'no round trips'
+        return '%d round trips, slowest %.2f s' % (
+            len(self.round_trips), max(self.round_trips))
+
+
+class FaultsTest(testtools.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.world = World()
+        cls.world.setUp()  # cleans up after itself when it fails
+        cls.deployment = cls.world.deployment
+        cls.guest = cls.world.guest
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.world.cleanUp()
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.deployment.check_alive()
+        self.recovery = {}
+        self.echoes = None
+        self.addCleanup(self._report_recovery)
+
+    def _report_recovery(self):
+        if self.recovery:
+            text = '\n'.join('%s: %.1f s' % item
+                             for item in sorted(self.recovery.items()))
+            if self.echoes:
+                text += '\nlive session: ' + self.echoes
+            print('\n%s recovery times:\n%s' % (self.id(), text))
+            self.addDetail('recovery-times', content.text_content(text))
+
+    # Helpers -------------------------------------------------------------
+
+    def url(self):
+        return self.deployment.console_url(self.guest.uuid)
+
+    def live_session(self):
+        """A session on the guest, echoing once a second meanwhile."""
+        ws = self.connect(self.url())
+        heartbeat = Heartbeat(ws).start()
+        self.addCleanup(heartbeat.stop)
+        func_fixtures.wait_for(lambda: heartbeat.round_trips, 30,
+                               'a first echo')
+        return ws, heartbeat
+
+    def connect(self, url):
+        ws = websocket.create_connection(url, subprotocols=['binary'],
+                                         timeout=20)
+        self.addCleanup(ws.close)
+        return ws
+
+    def end(self, ws, heartbeat):
+        heartbeat.stop()
+        self.echoes = heartbeat.summary()
+        self.assertEqual([], heartbeat.failures, heartbeat.summary())
+        ws.close()
+
+    def timed_refusal(self, url):
+        started = time.monotonic()
+        status, body = refusal(url)
+        return status, body, time.monotonic() - started
+
+    def timed_api(self, method, path, body=None, version=None):
+        started = time.monotonic()
+        status, reply = self.deployment.api_request(method, path, body,
+                                                    version)
+        return status, reply, time.monotonic() - started
+
+    def ask_console_url(self):
+        return self.timed_api(
+            'POST', '/v2.1/servers/%s/remote-consoles' % self.guest.uuid,
+            {'remote_console': {'protocol': 'serial', 'type': 'serial'}},
+            version='2.6')
+
+    def listed_sessions(self):
+        status, body = self.deployment.api_request(
+            'GET', '/v2.1/servers/%s/serial-console/sessions'
+            % self.guest.uuid)
+        if status != 200:
+            return None
+        return json.loads(body)['sessions']
+
+    def time_until_url_issued(self, timeout=60):
+        """Seconds until the API issues a console URL again; every
+        answer on the way goes into the details."""
+        started = time.monotonic()
+        answers = []
+
+        def issued():
+            status, reply, took = self.ask_console_url()
+            answers.append('%.1f s: %s in %.1f s %s' % (
+                time.monotonic() - started, status, took, reply[:120]))
+            return status == 200
+        try:
+            func_fixtures.wait_for(issued, timeout, 'a console URL')
+        finally:
+            self.addDetail('answers-while-recovering',
+                           content.text_content('\n'.join(answers)))
+        return time.monotonic() - started
+
+    def time_until(self, predicate, timeout, what):
+        started = time.monotonic()
+        func_fixtures.wait_for(predicate, timeout, what)
+        return time.monotonic() - started
+
+    def assertOpens(self, url):
+        ws = self.connect(url)
+        ws.send_binary(b'echo opened-$((1+1))\n')
+        self.assertIsNotNone(func_fixtures.read_until(
+            lambda _: ws.recv_data()[1], rb'\nopened-2\r?\n', 30))
+        ws.close()
+
+    # Tests ---------------------------------------------------------------
+
+    def test_broker_stopped_30s_sessions_live_leases_held(self):
+        ws, heartbeat = self.live_session()
+        second_url = self.url()
+        self.assertEqual(409, refusal(second_url)[0])
+
+        stop_broker()
+        self.addCleanup(start_broker)
+        down_at = time.monotonic()
+        # While it is down: refused at once with 503 and a reason.
+        status, body, took = self.timed_refusal(second_url)
+        self.recovery['(down) proxy refused a session in'] = took
+        self.assertEqual((503, 'Console service unavailable'),
+                         (status, body.strip()))
+        self.assertLess(took, PROMPT_REFUSAL)
+        status, reply, took = self.ask_console_url()
+        self.recovery['(down) api refused a console URL in'] = took
+        self.assertEqual(503, status, reply)
+        self.assertIn(b'serviceUnavailable', reply)
+        self.assertLess(took, PROMPT_REFUSAL)
+        time.sleep(max(0, BROKER_DOWNTIME - (time.monotonic() - down_at)))
+
+        start_broker()
+        up_at = time.monotonic()
+        self.recovery['proxy leases again (second client 409)'] = \
+            self.time_until(lambda: refusal(second_url)[0] == 409, 60,
+                            'the proxy to reach consoleauth')
+        self.time_until_url_issued()
+        self.recovery['api issues console URLs'] = time.monotonic() - up_at
+        # The lease held: still listed, and nobody else gets the console.
+        sessions = self.listed_sessions()
+        self.assertEqual(1, len(sessions or ()), sessions)
+        self.assertEqual(409, refusal(second_url)[0])
+        self.end(ws, heartbeat)
+        # The console is free once the live session ends.
+        started = time.monotonic()
+        self.assertOpens(second_url)
+        self.recovery['new session opens'] = time.monotonic() - started
+
+    def test_consoleauth_restarted_tokens_and_leases_survive(self):
+        ws, heartbeat = self.live_session()
+        second_url = self.url()
+        consoleauth = self.deployment.consoleauth
+        self.deployment.stop(consoleauth)
+        stopped_at = time.monotonic()
+        self.deployment.consoleauth = self.deployment.start(
+            'serialproxy-consoleauth')
+        self.deployment.wait_ready()
+        self.recovery['consoleauth ready'] = time.monotonic() - stopped_at
+        self.recovery['proxy answers (409)'] = self.time_until(
+            lambda: refusal(second_url)[0] == 409, 60,
+            'the second client to be told 409')
+        self.assertEqual(1, len(self.listed_sessions()))
+        self.end(ws, heartbeat)
+        self.assertOpens(second_url)
+
+    def test_postgresql_restarted_no_500(self):
+        ws, heartbeat = self.live_session()
+        held_url = self.url()
+        statuses = []
+        stop = threading.Event()
+
+        def ask_meanwhile():
+            while not stop.is_set():
+                statuses.append(self.ask_console_url()[0])
+                # The console is held: 409 when consoleauth can tell.
+                statuses.append(refusal(held_url)[0])
+                time.sleep(0.2)
+        asker = threading.Thread(target=ask_meanwhile, daemon=True)
+        asker.start()
+        self.addCleanup(start_postgresql)
+        restarted_at = time.monotonic()
+        restart_postgresql()
+        self.recovery['postgresql restart'] = (time.monotonic() -
+                                               restarted_at)
+        self.recovery['api issues console URLs'] = self.time_until_url_issued()
+        stop.set()
+        asker.join(60)
+        self.addDetail('statuses', content.text_content(repr(statuses)))
+        self.assertNotIn(500, statuses)
+        self.assertTrue(set(statuses) <= {200, 409, 503}, statuses)
+        second_url = self.url()
+        self.assertEqual(409, refusal(second_url)[0])
+        self.end(ws, heartbeat)
+        self.assertOpens(second_url)
+
+    def test_compute_agent_killed_sessions_live_events_work(self):
+        ws, heartbeat = self.live_session()
+        func_fixtures.crash(self.deployment.compute)
+        killed_at = time.monotonic()
+        time.sleep(3)
+        self.deployment.compute = self.deployment.start(
+            'serialproxy-compute')
+        self.deployment.wait_ready()
+        self.time_until_url_issued()
+        self.recovery['api issues console URLs (from the kill)'] = (
+            time.monotonic() - killed_at)
+        # The session never noticed; then (a paused guest would stall it)
+        # lifecycle events reach the registry: suspend and resume.
+        self.end(ws, heartbeat)
+        self.guest.virsh('suspend', self.guest.name)
+        self.addCleanup(self.guest.virsh, 'resume', self.guest.name,
+                        check=False)
+        self.recovery['suspended event registered'] = self.time_until(
+            lambda: self.server_status() == 'PAUSED', 30, 'PAUSED')
+        self.guest.virsh('resume', self.guest.name)
+        func_fixtures.wait_for(lambda: self.server_status() == 'ACTIVE', 30,
+                               'ACTIVE')
+        self.assertOpens(self.url())
+
+    def server_status(self):
+        status, body = self.deployment.api_request(
+            'GET', '/v2.1/servers/%s' % self.guest.uuid)
+        return json.loads(body)['server']['status'] if status == 200 \
+            else None
+
+
+class World(func_fixtures.AllInOneWithGuest):
+    """The four services as separate processes over RabbitMQ, PostgreSQL
+    as their database, and a guest in their registry."""
+
+    def __init__(self):
+        super().__init__(None, None)
+
+    def _setUp(self):
+        self.guest = self.useFixture(func_fixtures.Guest())
+        vhost = self.useFixture(func_fixtures.RabbitVhost())
+        self.deployment = self.useFixture(func_fixtures.Deployment(
+            transport_url=vhost.url, database='postgresql',
+            options={'consoleauth': {'session_lease_ttl': LEASE_TTL},
+                     'oslo_messaging_rabbit': {
+                         'amqp_durable_queues': 'true'}}))
+        self.deployment.run('serialproxy-manage', 'db', 'sync')
+        deployment = self.deployment
+        deployment.consoleauth = deployment.start('serialproxy-consoleauth')
+        deployment.compute = deployment.start('serialproxy-compute')
+        deployment.start('serialproxy-api')
+        deployment.start('serialproxy-proxy')
+        deployment.wait_ready()
+        func_fixtures.wait_for(self._guest_registered, 60,
+                               'the guest in the instance registry')
