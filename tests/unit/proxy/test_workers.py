@@ -104,6 +104,14 @@ class Supervisor:
     def started(self):
         return self.reports('started-')
 
+    def terminated(self):
+        """Pids of the workers that noted a SIGTERM, sorted."""
+        # A note being written is a .tmp file until it is renamed.
+        return sorted(int(name.split('-')[1])
+                      for name in os.listdir(self.directory)
+                      if name.startswith('terminated-') and
+                      not name.endswith('.tmp'))
+
     def log(self):
         try:
             with open(self.path('supervisor.log')) as f:
@@ -235,9 +243,7 @@ class WorkerSupervisorTest(base.TestCase):
         os.kill(supervisor.pid, signum)
 
         self.assertEqual(0, self.wait_exit(supervisor))
-        self.assertEqual(pids, sorted(
-            int(name.split('-')[1]) for name in os.listdir(
-                supervisor.directory) if name.startswith('terminated-')))
+        self.assertEqual(pids, supervisor.terminated())
         self.assertEqual(pids, sorted(
             r['pid'] for r in supervisor.reports('exited-')))
         self.assertNotIn('killing', supervisor.log())
@@ -257,11 +263,8 @@ class WorkerSupervisorTest(base.TestCase):
         self.wait_exit(supervisor)
 
         # Orphans would go on serving: each is told to stop instead.
-        self.wait_for(lambda: sorted(
-            int(name.split('-')[1]) for name in os.listdir(
-                supervisor.directory)
-            if name.startswith('terminated-')) == pids,
-            'every worker to get SIGTERM')
+        self.wait_for(lambda: supervisor.terminated() == pids,
+                      'every worker to get SIGTERM')
 
     def test_a_worker_ignoring_sigterm_is_killed_after_stop_timeout(self):
         supervisor = self.start(1, ignore_sigterm, stop_timeout=0.5)
