@@ -22,7 +22,7 @@ guest=${SP_DEMO_GUEST:-serialproxy-demo}
 guest_port=${SP_DEMO_GUEST_PORT:-10000}
 admin_port=${SP_DEMO_ADMIN_PORT:-6084}
 
-SP_SETUP_SQL=0 bash tools/test-setup.sh
+SP_SETUP_SQL=0 SP_SETUP_KEYSTONE=0 bash tools/test-setup.sh
 # virtlogd keeps the guest's serial output in a console log, as Nova's
 # guests have one: the recent output a new console session starts with
 # comes from it.

@@ -75,16 +75,19 @@ log "ready: .venv has tox and serialproxy"
 # Keystone for the functional test that signs in against a real one
 # (tests/functional/test_keystone.py): from PyPI into a virtualenv of its
 # own, so that its pins never meet ours, with the uwsgi that serves it.
-keystone_reqs="keystone==30.0.0 uwsgi>=2.0.21"
-keystone_venv=$repo/.keystone-venv
-stamp=$keystone_venv/.serialproxy-installed
-if [ "$(cat "$stamp" 2>/dev/null)" != "$keystone_reqs" ]; then
-    log "installing Keystone into .keystone-venv ($keystone_reqs)"
-    [ -x "$keystone_venv/bin/python" ] || python3 -m venv "$keystone_venv"
-    "$keystone_venv/bin/pip" install -q --upgrade pip
-    # Word splitting of the list is wanted: one argument a requirement.
-    # shellcheck disable=SC2086
-    "$keystone_venv/bin/pip" install -q $keystone_reqs
-    printf '%s\n' "$keystone_reqs" > "$stamp"
+# The demo needs none: it sets SP_SETUP_KEYSTONE=0.
+if [ "${SP_SETUP_KEYSTONE:-1}" = 1 ]; then
+    keystone_reqs="keystone==30.0.0 uwsgi>=2.0.21"
+    keystone_venv=$repo/.keystone-venv
+    stamp=$keystone_venv/.serialproxy-installed
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$keystone_reqs" ]; then
+        log "installing Keystone into .keystone-venv ($keystone_reqs)"
+        [ -x "$keystone_venv/bin/python" ] || python3 -m venv "$keystone_venv"
+        "$keystone_venv/bin/pip" install -q --upgrade pip
+        # Word splitting of the list is wanted: one argument a requirement.
+        # shellcheck disable=SC2086
+        "$keystone_venv/bin/pip" install -q $keystone_reqs
+        printf '%s\n' "$keystone_reqs" > "$stamp"
+    fi
+    log "ready: .keystone-venv has Keystone"
 fi
-log "ready: .keystone-venv has Keystone"
