@@ -17,7 +17,6 @@ import time
 import urllib.parse
 
 from testtools import content
-import testtools
 
 from tests.e2e import fixtures as e2e_fixtures
 from tests.functional import fixtures as func_fixtures
@@ -28,23 +27,16 @@ PASTE_LINES = 1100
 PASTE_TIMEOUT = 60
 
 
-class ConsolePageTestCase(testtools.TestCase):
+class ConsolePageTestCase(func_fixtures.SharedWorldTestCase):
     separate_services = False
     world_config = None
     console_log = False
 
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.world = e2e_fixtures.ConsoleWorld(
+    def make_world(cls):
+        return e2e_fixtures.ConsoleWorld(
             separate=cls.separate_services, config=cls.world_config,
             console_log=cls.console_log)
-        cls.world.setUp()  # cleans up after itself when it fails
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.world.cleanUp()
-        super().tearDownClass()
 
     def setUp(self):
         super().setUp()

@@ -20,6 +20,7 @@ import uuid
 import fixtures
 import sqlalchemy as sa
 from testtools import content
+import testtools
 import websocket
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -492,3 +493,28 @@ class AllInOneWithGuest(fixtures.Fixture):
         status, _ = self.deployment.api_request(
             'GET', '/v2.1/servers/%s' % self.guest.uuid)
         return status == 200
+
+
+class SharedWorldTestCase(testtools.TestCase):
+    """Tests that share one world, set up once for their class.
+
+    A QEMU guest booting under TCG is the slow part of a functional test;
+    the tests of such a class take care to leave the world as they found
+    it. make_world() returns the fixture; it cleans up after itself when
+    its set-up fails.
+    """
+
+    @classmethod
+    def make_world(cls):
+        raise NotImplementedError
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.world = cls.make_world()
+        cls.world.setUp()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.world.cleanUp()
+        super().tearDownClass()

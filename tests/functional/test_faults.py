@@ -18,7 +18,6 @@ import subprocess
 import threading
 import time
 
-import testtools
 from testtools import content
 import websocket
 
@@ -138,20 +137,16 @@ class Heartbeat:
             len(self.round_trips), max(self.round_trips))
 
 
-class FaultsTest(testtools.TestCase):
+class FaultsTest(func_fixtures.SharedWorldTestCase):
+    @classmethod
+    def make_world(cls):
+        return World()
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.world = World()
-        cls.world.setUp()  # cleans up after itself when it fails
         cls.deployment = cls.world.deployment
         cls.guest = cls.world.guest
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.world.cleanUp()
-        super().tearDownClass()
 
     def setUp(self):
         super().setUp()

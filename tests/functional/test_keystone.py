@@ -16,7 +16,6 @@ import threading
 import time
 
 import fixtures
-import testtools
 
 from tests.functional import fixtures as func_fixtures
 from tests.functional import keystone_fixtures
@@ -85,18 +84,10 @@ class KeystoneWorld(fixtures.Fixture):
             capture_output=True, text=True, timeout=120)
 
 
-class KeystoneTest(testtools.TestCase):
-
+class KeystoneTest(func_fixtures.SharedWorldTestCase):
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.world = KeystoneWorld()
-        cls.world.setUp()  # cleans up after itself when it fails
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.world.cleanUp()
-        super().tearDownClass()
+    def make_world(cls):
+        return KeystoneWorld()
 
     def setUp(self):
         super().setUp()

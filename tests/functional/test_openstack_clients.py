@@ -30,7 +30,6 @@ from keystoneauth1 import token_endpoint
 from novaclient import api_versions
 from novaclient import client as nova_client
 import openstack
-import testtools
 
 from tests.functional import fixtures as func_fixtures
 
@@ -41,17 +40,10 @@ USER = '5e1f5e1f5e1f5e1f5e1f5e1f5e1f5e1f'
 TOKEN = '%s:%s' % (USER, PROJECT)
 
 
-class OpenStackClientsTest(testtools.TestCase):
+class OpenStackClientsTest(func_fixtures.SharedWorldTestCase):
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.world = func_fixtures.AllInOneWithGuest(PROJECT, USER)
-        cls.world.setUp()  # cleans up after itself when it fails
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.world.cleanUp()
-        super().tearDownClass()
+    def make_world(cls):
+        return func_fixtures.AllInOneWithGuest(PROJECT, USER)
 
     def setUp(self):
         super().setUp()

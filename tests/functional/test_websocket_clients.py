@@ -14,7 +14,6 @@ import sys
 import time
 import urllib.parse
 
-import testtools
 import websocket
 
 from tests.functional import fixtures as func_fixtures
@@ -41,19 +40,15 @@ print('shell answered', flush=True)
 '''
 
 
-class NovaWebsocketClientsTest(testtools.TestCase):
+class NovaWebsocketClientsTest(func_fixtures.SharedWorldTestCase):
+    @classmethod
+    def make_world(cls):
+        return func_fixtures.AllInOneWithGuest(PROJECT, USER)
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.world = func_fixtures.AllInOneWithGuest(PROJECT, USER)
-        cls.world.setUp()  # cleans up after itself when it fails
         cls.deployment = cls.world.deployment
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.world.cleanUp()
-        super().tearDownClass()
 
     def setUp(self):
         super().setUp()
