@@ -4,12 +4,16 @@ Callers never build targets themselves: each service's rpcapi module asks
 here for a client, and each service's command asks here for a server.
 """
 
+from oslo_log import log as logging
 import oslo_messaging as messaging
+from oslo_messaging import opts as messaging_opts
 
 from serialproxy import conf as sp_conf
+from serialproxy import exception
 from serialproxy import rpc_inprocess
 
 CONF = sp_conf.CONF
+LOG = logging.getLogger(__name__)
 
 # Exceptions from these modules are re-raised as themselves on the caller's
 # side; anything else arrives as oslo_messaging.RemoteError.
@@ -20,6 +24,7 @@ ALLOWED_EXMODS = ['serialproxy.exception']
 IN_PROCESS_TRANSPORT_URL = rpc_inprocess.URL
 
 _TRANSPORT = None
+_TRANSPORT_SCHEME = None
 
 # Reconnection attempts of a call a user waits on (the API's, and the
 # proxy's at connect time) before it fails: oslo.messaging would retry
@@ -28,9 +33,48 @@ _TRANSPORT = None
 USER_FACING_RETRY = 1
 
 
+# Pool sizes that agree. Threads answering RPC (oslo.messaging's
+# executor_thread_pool_size) and threads making calls (the proxy's
+# [console] rpc_workers) each take a broker connection from the pool
+# while they send, and consoleauth's threads each a database connection:
+# the connection pool holds both kinds of thread at once, so none waits
+# for a connection or warns that the pool overflowed. Batched lease calls
+# need far fewer threads than one call per session did.
+RPC_SERVER_THREADS = 16
+RPC_CONNECTIONS = 48
+
+
+def set_pool_defaults(conf):
+    """serialproxy's defaults for oslo.messaging's pools; an operator's
+    settings still win. (The sample config lists oslo.messaging's own.)"""
+    for group, opts in messaging_opts.list_opts():
+        conf.register_opts(opts, group=group)
+    conf.set_default('executor_thread_pool_size', RPC_SERVER_THREADS)
+    conf.set_default('rpc_conn_pool_size', RPC_CONNECTIONS,
+                     group='oslo_messaging_rabbit')
+
+
+def check_pool_size(conf, calling_threads):
+    """Warn at start when a process's threads that send at once outnumber
+    its broker connections: under load they would overflow the pool."""
+    if _TRANSPORT is None or _TRANSPORT_SCHEME != 'rabbit':
+        return
+    pool = conf.oslo_messaging_rabbit.rpc_conn_pool_size
+    threads = conf.executor_thread_pool_size + calling_threads
+    if threads > pool:
+        LOG.warning('%d threads may send RPC at once (executor_thread_pool_'
+                    'size %d and %d more) but [oslo_messaging_rabbit] '
+                    'rpc_conn_pool_size is %d: raise it to %d', threads,
+                    conf.executor_thread_pool_size, calling_threads, pool,
+                    threads)
+
+
 def init(conf, transport_url=None):
     """Create the process's transport; transport_url overrides config."""
-    global _TRANSPORT
+    global _TRANSPORT, _TRANSPORT_SCHEME
+    set_pool_defaults(conf)
+    _TRANSPORT_SCHEME = messaging.TransportURL.parse(
+        conf, transport_url).transport
     if transport_url == IN_PROCESS_TRANSPORT_URL:
         # Built here rather than through the oslo.messaging.drivers entry
         # point, which only exists once the package is (re)installed: a
@@ -84,3 +128,31 @@ def is_unsupported_method(exc):
     if isinstance(exc, messaging.RemoteError):
         return exc.exc_type in ('NoSuchMethod', 'UnsupportedVersion')
     return isinstance(exc, UNSUPPORTED_METHOD_ERRORS)
+
+
+# Answers of batch calls: one entry per request, each a value or the
+# serialproxy.exception its request alone failed with, by name and keyword
+# arguments as whole-call failures travel.
+
+def batch_value(value):
+    return {'value': value}
+
+
+def batch_error(exc):
+    return {'error': type(exc).__name__, 'kwargs': exc.kwargs}
+
+
+def batch_results(answers):
+    """Each answer of a batch call as its value or its exception."""
+    return [batch_result(answer) for answer in answers]
+
+
+def batch_result(answer):
+    """The value of one batch answer, or the exception to raise for it."""
+    if 'error' not in answer:
+        return answer['value']
+    cls = getattr(exception, answer['error'], None)
+    if not (isinstance(cls, type) and
+            issubclass(cls, exception.SerialProxyException)):
+        return messaging.RemoteError(answer['error'], 'in a batch answer')
+    return cls(**answer.get('kwargs', {}))

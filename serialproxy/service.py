@@ -84,7 +84,9 @@ class RPCService:
 
 
 def consoleauth_service():
-    database = db_api.Database(CONF.database.connection)
+    # A connection for each thread answering RPC, and one for the purge.
+    database = db_api.Database(CONF.database.connection,
+                               pool_size=CONF.executor_thread_pool_size + 1)
     database.check_schema()
     manager = consoleauth_manager.ConsoleAuthManager(
         database, proxy_rpcapi.ProxyAPI())
@@ -254,6 +256,7 @@ class APIService:
 
 def console_proxy(ssl_context=None, load=None):
     """The proxy of one process, from config."""
+    rpc.check_pool_size(CONF, CONF.console.rpc_workers)
     return proxy_server.ConsoleProxy(
         proxy_server.ProxySettings.from_conf(CONF),
         consoleauth_rpcapi.ConsoleAuthAPI(retry=rpc.USER_FACING_RETRY),

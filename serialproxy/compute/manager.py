@@ -7,6 +7,7 @@ from oslo_log import log as logging
 
 from serialproxy.compute import console_log
 from serialproxy import exception
+from serialproxy import rpc
 
 LOG = logging.getLogger(__name__)
 
@@ -16,9 +17,10 @@ class ComputeManager:
 
     1.0 - get_serial_console, validate_console_port
     1.1 - allocate_serial_ports, release_serial_ports, get_console_output
+    1.2 - get_console_outputs
     """
 
-    target = messaging.Target(version='1.1')
+    target = messaging.Target(version='1.2')
 
     def __init__(self, driver, consoleauth_api, serial_consoles=None,
                  console_output_max_bytes=100 * 1024):
@@ -100,6 +102,10 @@ class ComputeManager:
         Never more than [compute] console_output_max_bytes from the end.
         ConsoleLogNotFound when the domain writes no log or it is missing.
         """
+        return self._console_output(instance_uuid, length)
+
+    def _console_output(self, instance_uuid, length):
+        # Undecorated: expected_exceptions wraps what it lets through.
         length = console_log.validate_length(length)
         path = self.driver.console_log_file(instance_uuid)
         if path is None:
@@ -108,6 +114,19 @@ class ComputeManager:
                 reason='its serial port 0 has no <log file=...>')
         return console_log.tail(path, length, self.console_output_max_bytes,
                                 instance_uuid)
+
+    def get_console_outputs(self, ctxt, instance_uuids, length=None):
+        """get_console_output of many instances: one answer each
+        (serialproxy.rpc.batch_result), for proxies replaying history
+        to many new sessions at once."""
+        answers = []
+        for instance_uuid in instance_uuids:
+            try:
+                answers.append(rpc.batch_value(self._console_output(
+                    instance_uuid, length)))
+            except exception.SerialProxyException as exc:
+                answers.append(rpc.batch_error(exc))
+        return answers
 
     # Not RPC: start-up, periodic and event-driven upkeep.
 

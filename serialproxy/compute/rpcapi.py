@@ -12,9 +12,10 @@ class ComputeAPI:
 
     1.0 - initial version
     1.1 - allocate_serial_ports, release_serial_ports, get_console_output
+    1.2 - get_console_outputs
     """
 
-    VERSION_CAP = '1.1'
+    VERSION_CAP = '1.2'
 
     def __init__(self, retry=None):
         """retry: see serialproxy.rpc.get_client."""
@@ -54,4 +55,11 @@ class ComputeAPI:
         console log, as text; ConsoleLogNotFound when there is none."""
         return self.client.prepare(server=host, version='1.1').call(
             ctxt, 'get_console_output', instance_uuid=instance_uuid,
+            length=length)
+
+    def get_console_outputs(self, ctxt, host, instance_uuids, length=None):
+        """get_console_output of many instances of host in one call: one
+        answer each (serialproxy.rpc.batch_result)."""
+        return self.client.prepare(server=host, version='1.2').call(
+            ctxt, 'get_console_outputs', instance_uuids=instance_uuids,
             length=length)

@@ -124,10 +124,15 @@ console_opts = [
                 help='Port of the proxy\'s admin listener; 0 turns it '
                      'off.'),
     cfg.IntOpt('rpc_workers',
-               default=32,
-               min=1,
-               help='Threads the proxy uses for its RPC calls during '
-                    'connection setup; bounds concurrent setups.'),
+               default=16,
+               min=4,
+               help='Threads the proxy uses for its RPC calls. New '
+                    'sessions\' leases, their releases and their replays '
+                    'go to consoleauth and the compute agents in batches, '
+                    'a few calls at a time, so few threads carry many '
+                    'sessions. Each takes a broker connection while it '
+                    'sends: with executor_thread_pool_size it should not '
+                    'exceed [oslo_messaging_rabbit] rpc_conn_pool_size.'),
     cfg.StrOpt('vendor_path',
                help='Directory holding the npm packages of the console '
                     'page (@xterm/xterm and @xterm/addon-fit, as "npm ci" '

@@ -10,6 +10,7 @@ from serialproxy import conf as sp_conf
 from serialproxy.consoleauth import tokens
 from serialproxy.db import api as db_api
 from serialproxy import exception
+from serialproxy import rpc
 
 CONF = sp_conf.CONF
 LOG = logging.getLogger(__name__)
@@ -35,9 +36,10 @@ class ConsoleAuthManager:
     1.3 - revoke_tokens takes compute_host; the instances of
           report_instances and instance_event may carry 'consoles', and
           tokens those contradict are revoked
+    1.4 - acquire_sessions, release_sessions: many leases per call
     """
 
-    target = messaging.Target(version='1.3')
+    target = messaging.Target(version='1.4')
 
     def __init__(self, database, proxy_api, clock=time.time):
         self.db = database
@@ -115,31 +117,54 @@ class ConsoleAuthManager:
         """Lease a live token's console for one session, or ConsoleInUse.
 
         Returns what check_token does plus 'session_id' and 'lease_ttl', so
-        a proxy needs one call, not two, to go from token to lease. The
-        token check, the take-over of an expired lease and the new lease
-        are one database transaction; the unique (instance, index)
-        constraint decides between racing acquirers.
+        a proxy needs one call, not two, to go from token to lease.
         """
-        if not token or not isinstance(token, str):
-            raise exception.InvalidToken()
+        answer, = self.acquire_sessions(ctxt, proxy_host, [
+            {'token': token, 'remote_address': remote_address}])
+        result = rpc.batch_result(answer)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def acquire_sessions(self, ctxt, proxy_host, requests):
+        """acquire_session for many sessions of one proxy at once.
+
+        requests is a list of {'token', 'remote_address'}; the answer has
+        one entry per request (see rpc.batch_result): the console, or
+        InvalidToken or ConsoleInUse for that request alone. The token
+        checks, the take-over of expired leases and the new leases are one
+        database transaction; the unique (instance, index) constraint
+        decides between racing acquirers.
+        """
         now = self.clock()
         self._bridge_silence(now)
-        session_id = str(uuid.uuid4())
-        row, acquired, holder = self.db.lease_console(
-            tokens.hash_token(token), {
-                'id': session_id, 'remote_address': remote_address,
-                'proxy_host': proxy_host, 'started_at': now,
-                'expires_at': now + CONF.consoleauth.session_lease_ttl},
-            now)
-        if row is None:
-            raise exception.InvalidToken()
-        if not acquired:
-            raise exception.ConsoleInUse.since_epoch(
-                now if holder is None else holder.started_at)
-        LOG.info('Session %s leased console %s index %d to proxy %s',
-                 session_id, row.instance_uuid, row.serial_index, proxy_host)
-        return dict(self._console(row), session_id=session_id,
-                    lease_ttl=CONF.consoleauth.session_lease_ttl)
+        ttl = CONF.consoleauth.session_lease_ttl
+        asked = [(number, request) for number, request in enumerate(requests)
+                 if request.get('token') and
+                 isinstance(request['token'], str)]
+        leases = [(tokens.hash_token(request['token']), {
+            'id': str(uuid.uuid4()),
+            'remote_address': request.get('remote_address'),
+            'proxy_host': proxy_host, 'started_at': now,
+            'expires_at': now + ttl}) for _, request in asked]
+        leased = self.db.lease_consoles(leases, now) if leases else []
+        answers = [rpc.batch_error(exception.InvalidToken())] * len(requests)
+        for (number, _), (_, lease), (row, acquired, holder) in zip(
+                asked, leases, leased):
+            session_id = lease['id']
+            if row is None:
+                continue
+            if not acquired:
+                answers[number] = rpc.batch_error(
+                    exception.ConsoleInUse.since_epoch(
+                        now if holder is None else holder))
+                continue
+            LOG.info('Session %s leased console %s index %d to proxy %s',
+                     session_id, row.instance_uuid, row.serial_index,
+                     proxy_host)
+            answers[number] = rpc.batch_value(dict(
+                self._console(row), session_id=session_id, lease_ttl=ttl))
+        return answers
 
     def renew_sessions(self, ctxt, proxy_host, sessions):
         """Extend a proxy's leases in one batch; return the ids it lost.
@@ -154,7 +179,11 @@ class ConsoleAuthManager:
             proxy_host, sessions, now + CONF.consoleauth.session_lease_ttl)
 
     def release_session(self, ctxt, session_id):
-        self.db.delete_sessions(session_id=session_id)
+        self.release_sessions(ctxt, [session_id])
+
+    def release_sessions(self, ctxt, session_ids):
+        """End the leases of sessions that closed, many in one call."""
+        self.db.delete_sessions(session_ids=session_ids)
 
     def list_sessions(self, ctxt, instance_uuid=None):
         return [db_api.session_to_dict(row) for row in
@@ -164,8 +193,9 @@ class ConsoleAuthManager:
     def force_disconnect(self, ctxt, instance_uuid, session_id=None,
                          revoke_tokens=False):
         """End sessions of an instance at once; the consoles are free now."""
-        ids = self.db.delete_sessions(instance_uuid=instance_uuid,
-                                      session_id=session_id)
+        ids = self.db.delete_sessions(
+            instance_uuid=instance_uuid,
+            session_ids=None if session_id is None else [session_id])
         if session_id is not None and not ids:
             raise exception.SessionNotFound(session_id=session_id)
         if revoke_tokens:

@@ -16,9 +16,10 @@ class ConsoleAuthAPI:
     1.2 - instance_event
     1.3 - revoke_tokens takes compute_host; instances reported may carry
           'consoles' [{'index', 'port'}]
+    1.4 - acquire_sessions, release_sessions
     """
 
-    VERSION_CAP = '1.3'
+    VERSION_CAP = '1.4'
 
     def __init__(self, retry=None):
         """retry: see serialproxy.rpc.get_client."""
@@ -68,6 +69,13 @@ class ConsoleAuthAPI:
             ctxt, 'acquire_session', token=token, proxy_host=proxy_host,
             remote_address=remote_address)
 
+    def acquire_sessions(self, ctxt, proxy_host, requests):
+        """Leases for many sessions: [{'token', 'remote_address'}] in, one
+        answer per request out (serialproxy.rpc.batch_result)."""
+        return self.client.prepare(version='1.4').call(
+            ctxt, 'acquire_sessions', proxy_host=proxy_host,
+            requests=requests)
+
     def renew_sessions(self, ctxt, proxy_host, sessions, timeout=None):
         """timeout: seconds to wait for the answer, rpc_call_timeout by
         default; a renewal is safe to repeat, so a proxy need not wait
@@ -79,6 +87,10 @@ class ConsoleAuthAPI:
     def release_session(self, ctxt, session_id):
         return self.client.prepare(version='1.1').call(
             ctxt, 'release_session', session_id=session_id)
+
+    def release_sessions(self, ctxt, session_ids):
+        return self.client.prepare(version='1.4').call(
+            ctxt, 'release_sessions', session_ids=session_ids)
 
     def list_sessions(self, ctxt, instance_uuid=None):
         return self.client.prepare(version='1.1').call(

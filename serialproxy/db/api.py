@@ -6,6 +6,8 @@ import sqlite3
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
 from sqlalchemy import orm
 
 from serialproxy.db import migration
@@ -19,7 +21,7 @@ SESSION_FIELDS = ('id', 'instance_uuid', 'serial_index', 'user_id',
 
 # Rows per statement when renewing leases in bulk.
 _BATCH = 500
-# Attempts at a lease whose transaction deadlocked or whose holder vanished.
+# Attempts at a lease transaction that deadlocked.
 _RETRIES = 5
 # Deadlock and lock-timeout errors: MySQL/MariaDB error numbers and
 # PostgreSQL SQLSTATEs (and SQLite's "database is locked").
@@ -28,11 +30,6 @@ _PG_DEADLOCKS = ('40001', '40P01')
 # MySQL/MariaDB client errors that mean the server cannot be reached: can't
 # connect (local, TCP), gone away, lost during a query, server shutdown.
 _MYSQL_UNREACHABLE = (2002, 2003, 2006, 2013, 1053)
-
-
-def _console(values):
-    return (models.ConsoleSession.instance_uuid == values['instance_uuid'],
-            models.ConsoleSession.serial_index == values['serial_index'])
 
 
 def _is_deadlock(exc):
@@ -68,10 +65,15 @@ def _is_unreachable(exc):
 class Database:
     """One engine and its sessions, over [database] connection."""
 
-    def __init__(self, url):
+    def __init__(self, url, pool_size=None):
+        """pool_size: connections kept for the threads that use them at
+        once (SQLAlchemy's default 5, with 10 more on demand, otherwise);
+        never more are opened."""
         self.url = sa.engine.make_url(url)
         connect_args = {}
         engine_args = {}
+        if pool_size and self.url.get_backend_name() != 'sqlite':
+            engine_args.update(pool_size=pool_size, max_overflow=0)
         if self.url.get_backend_name() == 'mysql':
             # PostgreSQL's default. InnoDB's REPEATABLE READ would take gap
             # locks in the lease transaction's DELETE of an expired lease,
@@ -174,58 +176,98 @@ class Database:
 
     # Session leases
 
-    def lease_console(self, token_hash, values, now):
-        """Check a token and lease its console, in one transaction.
+    def lease_consoles(self, requests, now):
+        """Check tokens and lease their consoles, in one transaction.
 
-        values is the lease without the columns the token gives
-        (instance_uuid, serial_index, token_hash, user_id, project_id).
-        Returns (token, True, None) when leased, (token, False, holder)
-        when a live lease holds the console, (None, False, None) when the
-        token is unknown or expired.
+        requests is a list of (token_hash, lease): lease holds the
+        session's own columns (id, remote_address, proxy_host,
+        started_at, expires_at); the token gives the rest. Returns, in
+        order, (token, True, None) for a new lease, (token, False,
+        holder_started_at) when a live lease holds the console
+        (holder_started_at is None when the holder left meanwhile), and
+        (None, False, None) for a token that is unknown or expired.
 
-        The transaction reads the token, drops the console's expired
-        lease and inserts the new one: the unique (instance, index)
-        constraint decides between racing acquirers, nothing is read to
-        find out whether the console is free. A deadlock (InnoDB) or
-        serialization failure is retried.
+        The expired leases of the asked consoles are dropped and the new
+        ones inserted with ON CONFLICT DO NOTHING (INSERT IGNORE on
+        MySQL): the unique (instance, index) constraint decides between
+        racing acquirers, in this batch and in other processes, and
+        nothing is read to find out whether a console is free. Inserts go
+        in console order, so that concurrent batches lock in one order; a
+        deadlock or serialization failure is retried.
         """
-        token = None
         for attempt in range(_RETRIES):
             try:
                 with self.session() as session:
-                    token = session.get(models.ConsoleToken, token_hash)
-                    if token is None or token.expires_at <= now:
-                        return None, False, None
-                    # Kept readable after a rollback of the insert.
-                    session.expunge(token)
-                    values = dict(
-                        values, instance_uuid=token.instance_uuid,
-                        serial_index=token.serial_index,
-                        token_hash=token.token_hash,
-                        user_id=token.user_id, project_id=token.project_id)
-                    session.execute(sa.delete(models.ConsoleSession).where(
-                        *_console(values),
-                        models.ConsoleSession.expires_at <= now))
-                    session.execute(
-                        sa.insert(models.ConsoleSession).values(
-                            {'bytes_to_guest': 0, 'bytes_to_client': 0,
-                             **values}))
-                return token, True, None
-            except sa_exc.IntegrityError:
-                pass
+                    return self._lease_consoles(session, requests, now)
             except sa_exc.OperationalError as exc:
                 if not _is_deadlock(exc) or attempt == _RETRIES - 1:
                     raise
-                continue
-            # The console is held: whose lease, since when (a read after
-            # the failed insert, on the refusal path only).
-            with self.session() as session:
-                holder = session.scalars(sa.select(
-                    models.ConsoleSession).where(*_console(values))).first()
-            if holder is not None:
-                return token, False, holder
-            # Released between our insert and our look: try again.
-        return token, False, None
+
+    def _lease_consoles(self, session, requests, now):
+        tokens = models.ConsoleToken.__table__
+        leases = models.ConsoleSession.__table__
+        live = {row.token_hash: row for row in session.execute(
+            sa.select(tokens).where(
+                tokens.c.token_hash.in_({h for h, _ in requests}),
+                tokens.c.expires_at > now))}
+        rows = {}
+        for number, (token_hash, lease) in enumerate(requests):
+            token = live.get(token_hash)
+            if token is not None:
+                rows[number] = {
+                    'bytes_to_guest': 0, 'bytes_to_client': 0, **lease,
+                    'instance_uuid': token.instance_uuid,
+                    'serial_index': token.serial_index,
+                    'token_hash': token_hash, 'user_id': token.user_id,
+                    'project_id': token.project_id}
+        consoles = sorted({(r['instance_uuid'], r['serial_index'])
+                           for r in rows.values()})
+        if consoles:
+            session.execute(sa.delete(leases).where(
+                sa.tuple_(leases.c.instance_uuid,
+                          leases.c.serial_index).in_(consoles),
+                leases.c.expires_at <= now))
+        refused = set()
+        for number in sorted(rows, key=lambda n: (
+                rows[n]['instance_uuid'], rows[n]['serial_index'])):
+            if not session.execute(self._insert_unless_held(
+                    rows[number])).rowcount:
+                refused.add(number)
+        holders = {}
+        if refused:
+            holders = dict(
+                ((uuid, index), started_at)
+                for uuid, index, started_at in session.execute(
+                    sa.select(leases.c.instance_uuid, leases.c.serial_index,
+                              leases.c.started_at).where(
+                        sa.tuple_(leases.c.instance_uuid,
+                                  leases.c.serial_index).in_(
+                            {(rows[n]['instance_uuid'],
+                              rows[n]['serial_index']) for n in refused}))))
+        results = []
+        for number, (token_hash, _) in enumerate(requests):
+            if number not in rows:
+                results.append((None, False, None))
+            elif number in refused:
+                row = rows[number]
+                results.append((live[token_hash], False, holders.get(
+                    (row['instance_uuid'], row['serial_index']))))
+            else:
+                results.append((live[token_hash], True, None))
+        return results
+
+    def _insert_unless_held(self, values):
+        """An INSERT of a lease that does nothing if its console is held."""
+        table = models.ConsoleSession.__table__
+        backend = self.engine.dialect.name
+        if backend == 'postgresql':
+            return postgresql.insert(table).values(
+                values).on_conflict_do_nothing()
+        if backend == 'sqlite':
+            return sqlite.insert(table).values(
+                values).on_conflict_do_nothing()
+        # MySQL and MariaDB: a duplicate key becomes a warning, 0 rows.
+        return sa.insert(table).values(values).prefix_with('IGNORE')
 
     def renew_sessions(self, proxy_host, reports, expires_at):
         """Extend the leases of live sessions; return ids no longer held."""
@@ -253,14 +295,14 @@ class Database:
                                      'bytes_to_client')), rows)
         return [r['id'] for r in reports if r['id'] not in held]
 
-    def delete_sessions(self, instance_uuid=None, session_id=None):
-        """Delete leases; return the ids deleted."""
+    def delete_sessions(self, instance_uuid=None, session_ids=None):
+        """Delete leases, of an instance or by id; return the ids deleted."""
         query = sa.select(models.ConsoleSession.id)
         if instance_uuid is not None:
             query = query.where(
                 models.ConsoleSession.instance_uuid == instance_uuid)
-        if session_id is not None:
-            query = query.where(models.ConsoleSession.id == session_id)
+        if session_ids is not None:
+            query = query.where(models.ConsoleSession.id.in_(session_ids))
         with self.session() as session:
             ids = list(session.scalars(query))
             if ids:

@@ -21,8 +21,10 @@ import time
 from oslo_log import log as logging
 
 from serialproxy import exception
+from serialproxy import rpc
 from serialproxy.proxy import admin
 from serialproxy.proxy import admission
+from serialproxy.proxy import batching
 from serialproxy.proxy.close_codes import CloseCode
 from serialproxy.proxy import framing
 from serialproxy.proxy import metrics
@@ -46,6 +48,9 @@ SHUTDOWN_FLUSH_SECONDS = 0.2
 # each.
 SWEEP_SECONDS = 1.0
 PRUNE_SECONDS = 3600
+# Lease calls to consoleauth under way at once; new sessions arriving
+# meanwhile go together in the next.
+LEASE_CALLS_IN_FLIGHT = 2
 # Pause before renewing leases again after a renewal failed.
 RENEW_RETRY_SECONDS = 1.0
 
@@ -57,7 +62,7 @@ class ProxySettings:
     proxy_host: str = 'localhost'
     lease_ttl: float = 30
     ssl_only: bool = False
-    rpc_workers: int = 32
+    rpc_workers: int = 16
     max_per_address: int = 16
     max_per_token: int = 2
     record_dir: str = None
@@ -107,6 +112,15 @@ class ConsoleProxy:
             settings.max_per_address, settings.max_per_token, load=load)
         self.executor = concurrent.futures.ThreadPoolExecutor(
             settings.rpc_workers, thread_name_prefix='proxy-rpc')
+        # New sessions' leases and ended sessions' releases: as many per
+        # consoleauth call as arrive while earlier calls are answered.
+        self.leases = batching.Batcher(
+            self._acquire_blocking, self.executor,
+            slots=LEASE_CALLS_IN_FLIGHT, orphan=self._release_orphan)
+        self.releases = batching.Batcher(
+            self._release_blocking, self.executor, slots=1)
+        # compute host -> Batcher of its replays of recent output
+        self.replays = {}
         self.connections = set()
         # session id -> ClientConnection, for renewal and disconnects
         self.sessions = {}
@@ -199,23 +213,15 @@ class ConsoleProxy:
         for connection in list(self.connections):
             connection.abort()
         self.flush_metrics()
-        # Lease releases are on the pool: let them finish, so the
-        # consoles are free at once rather than when the leases expire.
+        # Let lease releases finish, so the consoles are free at once
+        # rather than when the leases expire.
+        await self.releases.drained()
         await loop.run_in_executor(None, self.executor.shutdown)
 
     # Asked by connections ------------------------------------------------
 
     async def lease_console(self, token, client_address):
-        """The console a token opens, leased to the asking session."""
-        if not token:
-            raise Refusal(401, 'Missing token')
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self.executor, self._lease_console_blocking, token,
-            client_address)
-
-    def _lease_console_blocking(self, token, client_address):
-        """One consoleauth call: the token checked, the console leased.
+        """The console a token opens, leased to the asking session.
 
         The port the token names is not asked of the compute agent here:
         the agent revokes an instance's tokens when its domain is
@@ -223,14 +229,26 @@ class ConsoleProxy:
         those its reports contradict, so a live token's port is still its
         guest's (CVE-2013-0335).
         """
-        console = self.consoleauth_api.acquire_session(
-            {}, token, self.settings.proxy_host, client_address)
+        if not token:
+            raise Refusal(401, 'Missing token')
+        console = await self.leases.submit(
+            {'token': token, 'remote_address': client_address})
         try:
             self._check_console_type(console)
-        except Exception:
-            self.consoleauth_api.release_session({}, console['session_id'])
+        except Refusal:
+            self.release_lease(console['session_id'])
             raise
         return console
+
+    def _acquire_blocking(self, requests):
+        """One consoleauth call for the leases of many new sessions."""
+        return rpc.batch_results(self.consoleauth_api.acquire_sessions(
+            {}, self.settings.proxy_host, requests))
+
+    def _release_orphan(self, console):
+        """A lease whose session stopped waiting for it (a stopping
+        proxy) is given back at once."""
+        self.release_lease(console['session_id'])
 
     async def check_console(self, token):
         """Whether a token would open its console now; raises if not."""
@@ -263,18 +281,23 @@ class ConsoleProxy:
         """History to show before live output; b'' when there is none."""
         if not self.settings.replay_lines or console['index'] != 0:
             return b''
-        loop = asyncio.get_running_loop()
+        host = console['compute_host']
+        if host not in self.replays:
+            self.replays[host] = batching.Batcher(
+                functools.partial(self._outputs_blocking, host),
+                self.executor, slots=1)
         try:
-            text = await loop.run_in_executor(
-                self.executor, self.compute_api.get_console_output, {},
-                console['compute_host'], console['instance_uuid'],
-                self.settings.replay_lines)
+            text = await self.replays[host].submit(console['instance_uuid'])
         except Exception as exc:
             # No log, an older agent, a slow host: the console still opens.
             LOG.debug('No recent output for instance %s: %s',
                       console['instance_uuid'], exc)
             return b''
         return replay.history(text)
+
+    def _outputs_blocking(self, host, instance_uuids):
+        return rpc.batch_results(self.compute_api.get_console_outputs(
+            {}, host, instance_uuids, self.settings.replay_lines))
 
     def opened(self, connection):
         self.connections.add(connection)
@@ -291,9 +314,12 @@ class ConsoleProxy:
         self.sessions.pop(connection.session.session_id, None)
 
     def release_lease(self, session_id):
-        future = self.executor.submit(self.consoleauth_api.release_session,
-                                      {}, session_id)
-        future.add_done_callback(_log_release_failure)
+        self.releases.submit(session_id).add_done_callback(
+            _log_release_failure)
+
+    def _release_blocking(self, session_ids):
+        self.consoleauth_api.release_sessions({}, session_ids)
+        return [None] * len(session_ids)
 
     def disconnect(self, session_ids, code, reason):
         """Close the listed sessions this process holds."""

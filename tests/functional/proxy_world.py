@@ -99,15 +99,15 @@ def worker_of(client, proxy_port, workers):
 class StandInCompute:
     """Answers for a compute agent: every console port is still there."""
 
-    target = messaging.Target(version='1.1')
+    target = messaging.Target(version='1.2')
 
     def validate_console_port(self, ctxt, instance_uuid, port, index=0):
         return True
 
-    def get_console_output(self, ctxt, instance_uuid, length=None):
+    def get_console_outputs(self, ctxt, instance_uuids, length=None):
         # No console log: the proxy then sends no history before live
         # output, and the first byte a client gets is the guest's.
-        return ''
+        return [{'value': ''}] * len(instance_uuids)
 
 
 class GuestPort(fixtures.Fixture):

@@ -26,6 +26,7 @@ import time
 import uuid
 
 import numpy
+from sqlalchemy.engine import url as sa_url
 import oslo_messaging as messaging
 
 BIN = os.path.dirname(sys.executable)
@@ -252,13 +253,17 @@ class RawSession(Session):
 class BenchCompute:
     """Stands in for compute agents: every console port is still valid."""
 
-    target = messaging.Target(version='1.1')
+    target = messaging.Target(version='1.2')
+    output = 'serialproxy-guest booted\nserialproxy-guest# '
 
     def validate_console_port(self, ctxt, instance_uuid, port, index=0):
         return True
 
     def get_console_output(self, ctxt, instance_uuid, length=None):
-        return 'serialproxy-guest booted\nserialproxy-guest# '
+        return self.output
+
+    def get_console_outputs(self, ctxt, instance_uuids, length=None):
+        return [{'value': self.output}] * len(instance_uuids)
 
 
 class World:
@@ -320,7 +325,10 @@ class World:
             # All clients come from a few loopback addresses here.
             'console': console,
         })
+        self.database_backend = 'sqlite'
         if getattr(self.args, 'database_url', None):
+            self.database_backend = sa_url.make_url(
+                self.args.database_url).get_backend_name()
             config.read_dict({'database': {
                 'connection': self.args.database_url}})
         self.config_file = os.path.join(self.dir, 'bench.conf')
@@ -329,8 +337,9 @@ class World:
         conf = ['--config-file', self.config_file]
         subprocess.run([os.path.join(BIN, 'serialproxy-manage'), *conf,
                         'db', 'sync'], check=True, stdout=subprocess.DEVNULL)
-        self.start(os.path.join(BIN, 'serialproxy-consoleauth'), *conf,
-                   name='consoleauth')
+        self.consoleauth_process = self.start(
+            os.path.join(BIN, 'serialproxy-consoleauth'), *conf,
+            name='consoleauth')
         self.proxy = self.start(os.path.join(BIN, 'serialproxy-proxy'),
                                 *conf, name='proxy')
         self.websockify = self.start(

@@ -22,6 +22,7 @@ from serialproxy.consoleauth import rpcapi as consoleauth_rpcapi
 from serialproxy.db import api as db_api
 from serialproxy.proxy import rpcapi as proxy_rpcapi
 from serialproxy import exception
+from serialproxy import rpc
 from tests.unit import base
 from tests.unit.compute.test_libvirt_driver import DOMAIN
 from tests.unit.compute.test_libvirt_driver import TEST_URI
@@ -201,6 +202,17 @@ class ComputeManagerTest(base.TestCase):
         self.assertEqual('Linux version 6.1\nbusybox init\n/ # \n',
                          self.compute.get_console_output(
                              {}, HOST, instance_uuid))
+
+    def test_console_outputs_answer_each_instance_alone(self):
+        logged = str(uuid.uuid4())
+        result = self.allocate(logged)
+        self.define(result['devices'], logged)
+        with open(result['log_file'], 'w') as log:
+            log.write('busybox init\n/ # \n')
+        answers = rpc.batch_results(self.compute.get_console_outputs(
+            {}, HOST, [logged, str(uuid.uuid4())], 1))
+        self.assertEqual('/ # \n', answers[0])
+        self.assertIsInstance(answers[1], exception.InstanceNotFound)
 
     def test_console_output_without_log_is_a_named_error(self):
         dom = self.define()

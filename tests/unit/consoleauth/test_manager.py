@@ -8,6 +8,7 @@ from serialproxy.consoleauth import rpcapi
 from serialproxy.consoleauth import tokens
 from serialproxy.db import api as db_api
 from serialproxy import exception
+from serialproxy import rpc
 from serialproxy.proxy.close_codes import CloseCode
 from serialproxy.proxy import rpcapi as proxy_rpcapi
 from tests import racing
@@ -169,6 +170,31 @@ class SessionLeaseTest(ConsoleAuthTestBase):
                          (lease['instance_uuid'], lease['compute_host'],
                           lease['port'], lease['index'], lease['lease_ttl']))
         self.assertTrue(lease['session_id'])
+
+    def test_a_batch_answers_each_request_alone_and_in_order(self):
+        held, free = self._authorize(index=0), self._authorize(index=1)
+        self.acquire(held, 'proxy-b')
+        answers = rpc.batch_results(self.manager.acquire_sessions(
+            {}, 'proxy-a', [
+                {'token': free, 'remote_address': '192.0.2.7:1'},
+                {'token': held, 'remote_address': '192.0.2.7:2'},
+                {'token': 'no-such-token'}, {'token': None}, {}]))
+        self.assertEqual(1, answers[0]['index'])
+        self.assertIsInstance(answers[1], exception.ConsoleInUse)
+        for answer in answers[2:]:
+            self.assertIsInstance(answer, exception.InvalidToken)
+        self.assertEqual(
+            [('proxy-b', 0), ('proxy-a', 1)],
+            [(s['proxy_host'], s['index'])
+             for s in self.manager.list_sessions({})])
+
+    def test_batch_release_frees_every_console_named(self):
+        tokens = [self._authorize(index=i) for i in range(3)]
+        leases = [self.acquire(token) for token in tokens]
+        self.manager.release_sessions(
+            {}, [lease['session_id'] for lease in leases[:2]])
+        self.assertEqual([leases[2]['session_id']],
+                         [s['id'] for s in self.manager.list_sessions({})])
 
     def test_other_serial_index_of_same_instance_is_free(self):
         self.acquire(self._authorize(index=0))

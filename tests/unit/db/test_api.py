@@ -88,6 +88,10 @@ class DatabaseBehaviour:
                 'proxy_host': proxy_host, 'started_at': NOW,
                 'expires_at': NOW + 60 if expires_at is None else expires_at}
 
+    def lease(self, token_hash, lease, now):
+        """lease_consoles of one request: (token, won, holder_started_at)."""
+        return self.db.lease_consoles([(token_hash, lease)], now)[0]
+
     def test_token_lease_of_many_concurrent_acquirers_has_one_winner(self):
         self.db.sync()
         token = self._token('d' * 64)
@@ -96,7 +100,7 @@ class DatabaseBehaviour:
         leases = [self._lease_values() for _ in range(contenders)]
         results = racing.all_at_once(
             contenders,
-            lambda i: self.db.lease_console('d' * 64, leases[i], NOW))
+            lambda i: self.lease('d' * 64, leases[i], NOW))
         self.assertEqual([], [r for r in results
                               if isinstance(r, Exception)])
         winners = [i for i, (_, won, _) in enumerate(results) if won]
@@ -105,7 +109,7 @@ class DatabaseBehaviour:
         for row, won, holder in results:
             self.assertEqual(token['instance_uuid'], row.instance_uuid)
             if not won:
-                self.assertEqual(winner_id, holder.id)
+                self.assertEqual(NOW, holder)
         [lease] = self.db.list_sessions(NOW)
         self.assertEqual((winner_id, token['instance_uuid'], 'd' * 64, 'u'),
                          (lease.id, lease.instance_uuid, lease.token_hash,
@@ -116,14 +120,13 @@ class DatabaseBehaviour:
         token = self._token('e' * 64)
         self.db.add_token(**token)
         stale = self._lease_values(expires_at=NOW - 1)
-        self.assertTrue(self.db.lease_console('e' * 64, stale, NOW - 30)[1])
+        self.assertTrue(self.lease('e' * 64, stale, NOW - 30)[1])
         # Still live a second before it expires: the second user waits.
-        _, won, holder = self.db.lease_console(
+        _, won, holder = self.lease(
             'e' * 64, self._lease_values('proxy-b'), NOW - 2)
-        self.assertEqual((False, stale['id'], NOW),
-                         (won, holder.id, holder.started_at))
+        self.assertEqual((False, NOW), (won, holder))
         fresh = self._lease_values('proxy-b')
-        self.assertTrue(self.db.lease_console('e' * 64, fresh, NOW)[1])
+        self.assertTrue(self.lease('e' * 64, fresh, NOW)[1])
         self.assertEqual([fresh['id']],
                          [s.id for s in self.db.list_sessions(NOW - 10)])
 
@@ -131,11 +134,37 @@ class DatabaseBehaviour:
         self.db.sync()
         token = self._token('f' * 64)
         self.db.add_token(**token)
-        self.assertEqual((None, False, None), self.db.lease_console(
+        self.assertEqual((None, False, None), self.lease(
             '0' * 64, self._lease_values(), NOW))
-        self.assertEqual((None, False, None), self.db.lease_console(
+        self.assertEqual((None, False, None), self.lease(
             'f' * 64, self._lease_values(), token['expires_at']))
         self.assertEqual([], self.db.list_sessions(NOW))
+
+    def test_one_batch_leases_each_console_once_and_answers_in_order(self):
+        self.db.sync()
+        free, held, stale = (self._token(c * 64) for c in 'abc')
+        for token in (free, held, stale):
+            self.db.add_token(**token)
+        holder = self._lease_values('proxy-b')
+        self.assertTrue(self.lease('b' * 64, holder, NOW - 5)[1])
+        self.assertTrue(self.lease(
+            'c' * 64, self._lease_values(expires_at=NOW - 1), NOW - 5)[1])
+        asked = [('a' * 64, self._lease_values()),   # free: leased
+                 ('0' * 64, self._lease_values()),   # unknown token
+                 ('b' * 64, self._lease_values()),   # held by proxy-b
+                 ('a' * 64, self._lease_values()),   # leased just above
+                 ('c' * 64, self._lease_values())]   # expired: taken over
+        results = self.db.lease_consoles(asked, NOW)
+        self.assertEqual(
+            [(free['instance_uuid'], True, None), (None, False, None),
+             (held['instance_uuid'], False, NOW),
+             (free['instance_uuid'], False, NOW),
+             (stale['instance_uuid'], True, None)],
+            [(row and row.instance_uuid, won, since)
+             for row, won, since in results])
+        self.assertEqual(
+            {asked[0][1]['id'], holder['id'], asked[4][1]['id']},
+            {s.id for s in self.db.list_sessions(NOW)})
 
     def test_renewal_in_batches_reports_what_is_no_longer_held(self):
         self.db.sync()
@@ -191,7 +220,7 @@ class SQLiteDatabaseTest(DatabaseBehaviour, base.TestCase):
         self.addCleanup(other.close)
         other.execute('BEGIN IMMEDIATE')
         threading.Timer(6.0, other.execute, ['COMMIT']).start()
-        leased, won, _ = self.db.lease_console(
+        leased, won, _ = self.lease(
             'a' * 64, self._lease_values(), NOW)
         self.assertTrue(won)
         self.assertEqual(token['instance_uuid'], leased.instance_uuid)

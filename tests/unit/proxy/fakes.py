@@ -7,6 +7,7 @@ import socket
 import struct
 
 from serialproxy import exception
+from serialproxy import rpc
 from serialproxy.proxy import page_assets
 from serialproxy.proxy import server
 from serialproxy.proxy import session
@@ -34,12 +35,13 @@ class StubConsoleAuth:
                 'compute_host': 'c-1', 'host': '127.0.0.1',
                 'port': self.port, 'index': 0, 'expires_at': 2e9}
 
-    def acquire_session(self, ctxt, token, proxy_host, remote_address):
-        return dict(self.check_token(ctxt, token), session_id='session-1',
-                    lease_ttl=30)
+    def acquire_sessions(self, ctxt, proxy_host, requests):
+        return [rpc.batch_value(dict(
+            self.check_token(ctxt, request['token']),
+            session_id='session-1', lease_ttl=30)) for request in requests]
 
-    def release_session(self, ctxt, session_id):
-        self.released.append(session_id)
+    def release_sessions(self, ctxt, session_ids):
+        self.released.extend(session_ids)
 
     def renew_sessions(self, ctxt, proxy_host, sessions, timeout=None):
         return []
@@ -53,11 +55,12 @@ class StubCompute:
                               index=0):
         return True
 
-    def get_console_output(self, ctxt, host, instance_uuid, length=None):
+    def get_console_outputs(self, ctxt, host, instance_uuids, length=None):
         if self.console_output is None:
-            raise exception.ConsoleLogNotFound(instance_uuid=instance_uuid,
-                                               reason='no log configured')
-        return self.console_output
+            return [rpc.batch_error(exception.ConsoleLogNotFound(
+                instance_uuid=uuid, reason='no log configured'))
+                for uuid in instance_uuids]
+        return [rpc.batch_value(self.console_output)] * len(instance_uuids)
 
 
 async def open_websocket(loop, port):

@@ -4,6 +4,8 @@ import asyncio
 import os
 import resource
 import struct
+import time
+import uuid
 
 import fixtures
 
@@ -12,6 +14,7 @@ from serialproxy.proxy import framing
 from serialproxy.proxy import metrics
 from serialproxy.proxy import server
 from serialproxy.proxy import session
+from serialproxy import rpc
 from tests.unit import base
 from tests.unit.proxy.fakes import client_frame
 from tests.unit.proxy.fakes import make_proxy
@@ -234,7 +237,7 @@ class ComputeThatMustNotBeAsked:
     def validate_console_port(self, *args, **kwargs):
         raise AssertionError('validate_console_port on the connect path')
 
-    def get_console_output(self, *args, **kwargs):
+    def get_console_outputs(self, *args, **kwargs):
         raise AssertionError('no replay was configured')
 
 
@@ -254,6 +257,49 @@ class OneRoundTripTest(base.TestCase):
         self.assertEqual(['session-1'], list(proxy.sessions))
         client.close()
         await proxy.stop()
+        guest_server.close()
+
+
+class SlowConsoleAuth(StubConsoleAuth):
+    """Answers lease batches after a while; records each batch's size."""
+
+    def __init__(self, port):
+        super().__init__(port)
+        self.batches = []
+
+    def acquire_sessions(self, ctxt, proxy_host, requests):
+        self.batches.append(len(requests))
+        time.sleep(0.2)
+        return [rpc.batch_value(dict(
+            self.check_token(ctxt, request['token']),
+            session_id=str(uuid.uuid4()), lease_ttl=30))
+            for request in requests]
+
+
+class BatchedLeasesTest(base.TestCase):
+    def test_a_burst_of_new_sessions_shares_few_consoleauth_calls(self):
+        asyncio.run(self._scenario())
+
+    async def _scenario(self):
+        loop = asyncio.get_running_loop()
+        guest_server = await loop.create_server(asyncio.Protocol,
+                                                '127.0.0.1', 0)
+        auth = SlowConsoleAuth(guest_server.sockets[0].getsockname()[1])
+        # One client address and one token here.
+        proxy = make_proxy(auth, max_per_address=100, max_per_token=100)
+        await proxy.start('127.0.0.1', 0)
+        clients = await asyncio.gather(*(
+            open_websocket(loop, proxy.bound_port) for _ in range(30)))
+        self.assertEqual(30, len(proxy.sessions))
+        self.assertEqual(30, sum(auth.batches))
+        # Two calls leave at once; the rest wait for one of them and go
+        # together.
+        self.assertLessEqual(len(auth.batches), 6, auth.batches)
+        for client in clients:
+            client.close()
+        await proxy.stop()
+        # Every lease is given back before the proxy has stopped.
+        self.assertEqual(30, len(set(auth.released)))
         guest_server.close()
 
 
