@@ -584,6 +584,10 @@ class World(func_fixtures.AllInOneWithGuest):
         self.deployment.run('serialproxy-manage', 'db', 'sync')
         deployment = self.deployment
         deployment.consoleauth = deployment.start('serialproxy-consoleauth')
+        # Its queue exists before the agent's first report is sent: on a
+        # loaded machine that report could otherwise be dropped and wait
+        # for rpc_call_timeout before the agent says it is ready.
+        deployment.wait_ready()
         deployment.compute = deployment.start('serialproxy-compute')
         deployment.start('serialproxy-api')
         deployment.start('serialproxy-proxy')
