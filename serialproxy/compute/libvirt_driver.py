@@ -25,6 +25,9 @@ _STATES = {
     libvirt.VIR_DOMAIN_PMSUSPENDED: 'suspended',
 }
 
+# Errors by which libvirt says a domain is not there (or never could be).
+_DOMAIN_GONE = (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_INVALID_ARG)
+
 
 class LibvirtDriver:
     def __init__(self, uri, host, proxyclient_address):
@@ -48,8 +51,24 @@ class LibvirtDriver:
     def _domain(self, instance_uuid):
         try:
             return self._connection().lookupByUUIDString(instance_uuid)
-        except (libvirt.libvirtError, ValueError):
+        except ValueError:
             raise exception.InstanceNotFound(instance_uuid=instance_uuid)
+        except libvirt.libvirtError as exc:
+            raise self._error(exc, instance_uuid)
+
+    def _error(self, exc, instance_uuid):
+        """What a libvirt error about one domain means to our callers.
+
+        Only libvirt saying the domain is not there is InstanceNotFound;
+        anything else (libvirtd stopped mid-call) is HypervisorUnavailable,
+        for a "not found" would refuse a valid console with 401, or free
+        the ports of a domain that still has them.
+        """
+        if exc.get_error_code() in _DOMAIN_GONE:
+            return exception.InstanceNotFound(instance_uuid=instance_uuid)
+        LOG.warning('libvirt failed a call about instance %s: %s',
+                    instance_uuid, exc)
+        return exception.HypervisorUnavailable(host=self.host)
 
     def list_instances(self):
         """Every defined domain, as an instance registry entry."""
@@ -62,11 +81,20 @@ class LibvirtDriver:
         port the port pool gives it to the one that uses it now.
         """
         found = []
-        for dom in self._connection().listAllDomains():
+        try:
+            domains = self._connection().listAllDomains()
+        except libvirt.libvirtError as exc:
+            LOG.warning('libvirt failed to list domains: %s', exc)
+            raise exception.HypervisorUnavailable(host=self.host)
+        for dom in domains:
             try:
                 found.append(self._instance_and_ports(dom))
-            except libvirt.libvirtError:
-                continue  # undefined while we were looking
+            except libvirt.libvirtError as exc:
+                # A domain undefined while we were looking is skipped; a
+                # partial list otherwise would free the others' ports.
+                error = self._error(exc, dom.UUIDString())
+                if not isinstance(error, exception.InstanceNotFound):
+                    raise error
         return sorted(found, key=lambda item: item[0]['state'] == 'running')
 
     def instance_and_ports(self, instance_uuid):
@@ -75,9 +103,10 @@ class LibvirtDriver:
             dom = self._connection().lookupByUUIDString(instance_uuid)
             return self._instance_and_ports(dom)
         except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            error = self._error(exc, instance_uuid)
+            if isinstance(error, exception.InstanceNotFound):
                 return None
-            raise exception.HypervisorUnavailable(host=self.host)
+            raise error
 
     def _instance_and_ports(self, dom):
         state = _STATES.get(dom.state()[0], 'unknown')
@@ -107,8 +136,8 @@ class LibvirtDriver:
         dom = self._domain(instance_uuid)
         try:
             xml_text = dom.XMLDesc(0)
-        except libvirt.libvirtError:
-            raise exception.InstanceNotFound(instance_uuid=instance_uuid)
+        except libvirt.libvirtError as exc:
+            raise self._error(exc, instance_uuid)
         return domain_xml.console_log_file(xml_text)
 
     def domain_config(self, name_or_uuid):
@@ -139,8 +168,8 @@ class LibvirtDriver:
         try:
             active = dom.isActive()
             xml_text = dom.XMLDesc(0)
-        except libvirt.libvirtError:
-            raise exception.InstanceNotFound(instance_uuid=instance_uuid)
+        except libvirt.libvirtError as exc:
+            raise self._error(exc, instance_uuid)
         if not active:
             raise exception.InstanceNotRunning(instance_uuid=instance_uuid)
         return domain_xml.tcp_serial_ports(xml_text,

@@ -4,23 +4,36 @@ One deployment of serialproxy-consoleauth, -compute, -proxy and -api over
 RabbitMQ with PostgreSQL as the database, and one QEMU guest, shared by
 every test (a guest boot is the costly part). Each test breaks one part
 (the broker stopped for 30 s, consoleauth restarted, PostgreSQL
-restarted, the compute agent killed) while a live session echoes through
-the guest's shell once a second, then checks that the session never
-stalled, that its lease held, that users were refused with 503 and a
-reason meanwhile, and how long the service took to recover. The recovery
+restarted, the compute agent killed, libvirtd restarted) while a live
+session echoes through the guest's shell once a second, then checks that
+the session never stalled, that its lease held, that users were refused
+with 503 and a reason meanwhile, and how long the service took to
+recover. The recovery
 times are printed and attached to the test's details.
 
 Each test restores what it stopped in a cleanup, also when it fails.
 """
 
+import http.client
 import json
+import os
+import random
+import signal
 import subprocess
 import threading
 import time
+import urllib.parse
+import uuid
 
+from oslo_config import fixture as config_fixture
 from testtools import content
 import websocket
 
+from serialproxy.compute import domain_xml
+from serialproxy.compute import port_pool
+from serialproxy import conf as sp_conf
+from serialproxy.consoleauth import rpcapi as consoleauth_rpcapi
+from serialproxy import rpc
 from tests.functional import fixtures as func_fixtures
 from tests.functional.test_sessions import refusal
 
@@ -71,6 +84,63 @@ def start_postgresql():
     if not postgresql_answers():
         for version, cluster in postgresql_clusters():
             subprocess.run(['pg_ctlcluster', version, cluster, 'start'])
+
+
+# libvirtd as tools/setup-libvirt.sh runs it where there is no systemd:
+# daemonized, its pid in this file, its log where that script sends it.
+LIBVIRTD_PIDFILE = '/run/libvirtd.pid'
+LIBVIRTD_LOG = '3:file:/var/log/libvirt/libvirtd.log'
+SYSTEMD_LIBVIRTD = ['libvirtd.socket', 'libvirtd-ro.socket',
+                    'libvirtd-admin.socket', 'libvirtd.service']
+
+
+def under_systemd():
+    return os.path.isdir('/run/systemd/system')
+
+
+def libvirtd_pid():
+    """The pid of the running libvirtd, or None (a zombie is not one)."""
+    try:
+        with open(LIBVIRTD_PIDFILE) as f:
+            pid = int(f.read().strip())
+        with open('/proc/%d/status' % pid) as f:
+            status = f.read()
+    except (OSError, ValueError):
+        return None
+    if '\nState:\tZ' in status or not status.startswith('Name:\tlibvirtd'):
+        return None
+    return pid
+
+
+def libvirtd_answers():
+    return subprocess.run(
+        ['virsh', '-q', '-c', func_fixtures.LIBVIRT_URI, 'version'],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+
+
+def stop_libvirtd():
+    """Stop libvirtd; running QEMU guests stay up (it reconnects to them)."""
+    if under_systemd():
+        subprocess.run(['systemctl', 'stop', *SYSTEMD_LIBVIRTD])
+        return
+    pid = libvirtd_pid()
+    if pid is None:
+        raise AssertionError('libvirtd is not running (%s)'
+                             % LIBVIRTD_PIDFILE)
+    os.kill(pid, signal.SIGTERM)
+    func_fixtures.wait_for(lambda: libvirtd_pid() is None, 30,
+                           'libvirtd to exit')
+
+
+def start_libvirtd():
+    """Start libvirtd unless it runs; returns once it answers. Also the
+    cleanup of a test that stopped it."""
+    if under_systemd():
+        subprocess.run(['systemctl', 'start', *SYSTEMD_LIBVIRTD])
+    elif libvirtd_pid() is None:
+        subprocess.run(['libvirtd', '-d'], check=True, env=dict(
+            os.environ, LIBVIRT_LOG_OUTPUTS=LIBVIRTD_LOG))
+    func_fixtures.wait_for(libvirtd_answers, 60, 'libvirtd to answer')
 
 
 class Heartbeat:
@@ -189,6 +259,10 @@ class FaultsTest(func_fixtures.SharedWorldTestCase):
         self.echoes = heartbeat.summary()
         self.assertEqual([], heartbeat.failures, heartbeat.summary())
         ws.close()
+        # The proxy releases the lease once it has seen the close, after
+        # ws.close() returns: until then a new session would get 409.
+        func_fixtures.wait_for(lambda: self.listed_sessions() == [], 15,
+                               'the live session\'s lease to be released')
 
     def timed_refusal(self, url):
         started = time.monotonic()
@@ -239,11 +313,11 @@ class FaultsTest(func_fixtures.SharedWorldTestCase):
         return time.monotonic() - started
 
     def assertOpens(self, url):
-        ws = self.connect(url)
-        ws.send_binary(b'echo opened-$((1+1))\n')
-        self.assertIsNotNone(func_fixtures.read_until(
-            lambda _: ws.recv_data()[1], rb'\nopened-2\r?\n', 30))
-        ws.close()
+        # A marker of its own: an earlier test's, replayed as recent
+        # output, would end the session before the guest read the whole
+        # line, and the half-typed "$((" would leave the shared shell
+        # waiting for the rest, swallowing every later test's commands.
+        self.assertIsNotNone(func_fixtures.shell_answers(url, 'opened'))
 
     # Tests ---------------------------------------------------------------
 
@@ -346,6 +420,77 @@ class FaultsTest(func_fixtures.SharedWorldTestCase):
         # The session never noticed; then (a paused guest would stall it)
         # lifecycle events reach the registry: suspend and resume.
         self.end(ws, heartbeat)
+        self.assertLifecycleEventsHeard()
+        self.assertOpens(self.url())
+
+    def test_libvirtd_restarted_agent_killed_503_then_all_right(self):
+        ws, heartbeat = self.live_session()
+        # Marks the guest: a URL issued after the fault must open it.
+        number = random.randrange(10 ** 6)
+        mark = 'sp-mark-%d' % number
+        ws.send_binary(b'echo %s > /tmp/sp-mark\n' % mark.encode())
+        self.assertEqual(self.guest.ports, self.pool_ports())
+        # The live session holds console 0, and the page's check answers
+        # 409 for a held console before it asks the agent: check console 1.
+        check_token = self.token(index=1)
+        self.assertEqual(200, self.check(check_token)[0])
+
+        self.addCleanup(start_libvirtd)
+        stop_libvirtd()
+        self.assertDown('(libvirtd down)', check_token)
+        # The agent dies and comes back while libvirtd is still down.
+        func_fixtures.crash(self.deployment.compute)
+        killed_at = time.monotonic()
+        self.deployment.compute = self.deployment.start(
+            'serialproxy-compute')
+        self.deployment.wait_ready()
+        self.recovery['(libvirtd down) agent killed, ready again'] = (
+            time.monotonic() - killed_at)
+        self.assertDown('(libvirtd down, new agent)', check_token)
+
+        start_libvirtd_at = time.monotonic()
+        start_libvirtd()
+        self.recovery['libvirtd answers'] = (time.monotonic() -
+                                             start_libvirtd_at)
+        self.time_until_url_issued()
+        self.recovery['api issues console URLs'] = (time.monotonic() -
+                                                    start_libvirtd_at)
+        self.recovery['proxy check answers 200'] = self.time_until(
+            lambda: self.check(check_token)[0] == 200, 30,
+            'the check to pass') + self.recovery['api issues console URLs']
+        self.time_until(self.agent_listens_to_events, 30,
+                        'the agent to listen to lifecycle events')
+        self.recovery['agent listens to lifecycle events'] = (
+            time.monotonic() - start_libvirtd_at)
+        # Through all of it the live session never stalled.
+        self.end(ws, heartbeat)
+
+        # The pool: the guest keeps its ports, nobody else gets them.
+        self.assertEqual(self.guest.ports, self.pool_ports())
+        pool = self.pool()
+        filler = 'filler-' + uuid.uuid4().hex
+        self.addCleanup(pool.release, filler)
+        handed_out = pool.allocate(filler, 3)
+        self.assertEqual(3, len(set(handed_out)))
+        self.assertEqual(set(), set(handed_out) & set(self.guest.ports))
+        pool.release(filler)
+        # Lifecycle events are heard again: suspend and resume.
+        self.assertLifecycleEventsHeard()
+        # A new URL opens the same console.
+        started = time.monotonic()
+        new = self.connect(self.url())
+        new.send_binary(b'cat /tmp/sp-mark; echo read-$((1+%d))\n'
+                        % number)
+        output = func_fixtures.read_until(
+            lambda _: new.recv_data()[1], rb'\nread-%d\r?\n' % (number + 1),
+            30)
+        self.assertIn(('\n%s' % mark).encode(), output or b'')
+        new.close()
+        self.recovery['new URL opens the same console'] = (time.monotonic() -
+                                                           started)
+
+    def assertLifecycleEventsHeard(self):
+        """Suspend and resume the guest: the registry follows."""
         self.guest.virsh('suspend', self.guest.name)
         self.addCleanup(self.guest.virsh, 'resume', self.guest.name,
                         check=False)
@@ -354,7 +499,62 @@ class FaultsTest(func_fixtures.SharedWorldTestCase):
         self.guest.virsh('resume', self.guest.name)
         func_fixtures.wait_for(lambda: self.server_status() == 'ACTIVE', 30,
                                'ACTIVE')
-        self.assertOpens(self.url())
+
+    def assertDown(self, when, check_token):
+        """The check and the API say 503, promptly, not 401 or 404."""
+        started = time.monotonic()
+        status, body = self.check(check_token)
+        self.recovery[when + ' proxy check refused in'] = (time.monotonic()
+                                                           - started)
+        self.assertEqual((503, 'Console service unavailable'),
+                         (status, body.strip()))
+        status, reply, took = self.ask_console_url()
+        self.recovery[when + ' api refused a console URL in'] = took
+        self.assertEqual(503, status, reply)
+        self.assertIn(b'serviceUnavailable', reply)
+        self.assertLess(took, PROMPT_REFUSAL)
+
+    def token(self, index):
+        """A token of one of the guest's consoles, from consoleauth."""
+        conf = self.useFixture(config_fixture.Config(sp_conf.CONF))
+        conf.config(rpc_call_timeout=20)
+        rpc.init(sp_conf.CONF, transport_url=self.world.vhost.url)
+        self.addCleanup(rpc.cleanup)
+        # As the services declare the exchange (read at the first call).
+        conf.config(amqp_durable_queues=True, group='oslo_messaging_rabbit')
+        port = [p for p, i in self.guest.ports.items() if i == index][0]
+        return consoleauth_rpcapi.ConsoleAuthAPI().authorize_console(
+            {}, self.guest.uuid, self.deployment.host, '127.0.0.1', port,
+            index=index)
+
+    def check(self, token):
+        """(status, body) of the console page's check of a token."""
+        conn = http.client.HTTPConnection('127.0.0.1',
+                                          self.deployment.proxy_port,
+                                          timeout=30)
+        try:
+            conn.request('GET', '/?' + urllib.parse.urlencode(
+                {'token': token}), headers={'X-Serialproxy-Check': '1'})
+            resp = conn.getresponse()
+            return resp.status, resp.read().decode()
+        finally:
+            conn.close()
+
+    def agent_listens_to_events(self):
+        log_path, = [path for _, proc, path in self.deployment.processes
+                     if proc is self.deployment.compute]
+        with open(log_path, errors='replace') as f:
+            return 'Listening to libvirt lifecycle events' in f.read()
+
+    def pool(self):
+        pool = port_pool.PortPool(self.world.pool_path,
+                                  self.world.port_range, '127.0.0.1')
+        self.addCleanup(pool.close)
+        return pool
+
+    def pool_ports(self):
+        return {a['port']: a['index']
+                for a in self.pool().allocations(self.guest.uuid)}
 
     def server_status(self):
         status, body = self.deployment.api_request(
@@ -371,19 +571,41 @@ class World(func_fixtures.AllInOneWithGuest):
         super().__init__(None, None)
 
     def _setUp(self):
-        self.guest = self.useFixture(func_fixtures.Guest())
-        vhost = self.useFixture(func_fixtures.RabbitVhost())
+        self.vhost = self.useFixture(func_fixtures.RabbitVhost())
+        # Below Linux's ephemeral ports, where other tests' guests listen.
+        lo = random.randrange(22000, 32000 - 40)
+        self.port_range = '%d:%d' % (lo, lo + 40)
         self.deployment = self.useFixture(func_fixtures.Deployment(
-            transport_url=vhost.url, database='postgresql',
+            transport_url=self.vhost.url, database='postgresql',
             options={'consoleauth': {'session_lease_ttl': LEASE_TTL},
+                     'serial_console': {'port_range': self.port_range},
                      'oslo_messaging_rabbit': {
                          'amqp_durable_queues': 'true'}}))
+        self.pool_path = os.path.join(self.deployment.dir,
+                                      'serial_port_pool.sqlite')
+        # Two consoles from the agent's pool, as serialproxy-manage gives
+        # them: the pool is checked after faults, console 1 is free for
+        # the page's check while a session holds console 0.
+        self.guest = self.useFixture(func_fixtures.Guest(
+            before_start=self._pool_consoles))
         self.deployment.run('serialproxy-manage', 'db', 'sync')
         deployment = self.deployment
         deployment.consoleauth = deployment.start('serialproxy-consoleauth')
+        # Its queue exists before the agent's first report is sent: on a
+        # loaded machine that report could otherwise be dropped and wait
+        # for rpc_call_timeout before the agent says it is ready.
+        deployment.wait_ready()
         deployment.compute = deployment.start('serialproxy-compute')
         deployment.start('serialproxy-api')
         deployment.start('serialproxy-proxy')
         deployment.wait_ready()
         func_fixtures.wait_for(self._guest_registered, 60,
                                'the guest in the instance registry')
+
+    def _pool_consoles(self, guest):
+        self.deployment.run('serialproxy-manage', 'serial-console', 'add',
+                            guest.name, '--replace', '--count', '2')
+        xml = guest.virsh('dumpxml', '--inactive', guest.name)
+        guest.ports = {p['port']: p['index'] for p in
+                       domain_xml.tcp_serial_ports(xml, '127.0.0.1')}
+        guest.port = min(guest.ports, key=guest.ports.get)

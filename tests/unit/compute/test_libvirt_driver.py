@@ -145,3 +145,88 @@ class DomainPortsTest(DriverTestCase):
         exc = self.assertRaises(exception.Invalid, self.driver.define,
                                 '<domain type="test"><name>x</name>')
         self.assertIn('libvirt refused the domain XML', str(exc))
+
+
+def libvirt_error(code):
+    """A libvirtError carrying code, as libvirt-python raises them."""
+    exc = libvirt.libvirtError('failed')
+    exc.err = (code, libvirt.VIR_FROM_RPC, 'failed', 2, None, None, None, 0,
+               0)
+    return exc
+
+
+class Failing:
+    """A stand-in for a domain or connection whose calls raise."""
+
+    def __init__(self, error, uuid_string='', **working):
+        self.error = error
+        self.uuid_string = uuid_string
+        self.working = working
+
+    def isAlive(self):
+        return True
+
+    def UUIDString(self):
+        return self.uuid_string
+
+    def __getattr__(self, name):
+        if name in self.working:
+            return self.working[name]
+
+        def call(*args):
+            raise self.error
+        return call
+
+
+class LostConnectionTest(DriverTestCase):
+    """libvirtd going away mid-call is "cannot ask", never "not there":
+    the proxy would answer 401 to a valid console, the agent would free
+    the ports of domains it failed to read."""
+
+    lost = libvirt.VIR_ERR_SYSTEM_ERROR
+
+    def test_lookup_failing_is_unavailable(self):
+        self.driver._conn = Failing(libvirt_error(self.lost))
+        for call in (lambda u: self.driver.get_serial_console(u, 0),
+                     self.driver.console_log_file,
+                     self.driver.instance_and_ports):
+            self.assertRaises(exception.HypervisorUnavailable, call,
+                              str(uuid.uuid4()))
+
+    def test_reading_the_domain_failing_is_unavailable(self):
+        instance_uuid = self.define(SERIAL % (10061, 0))
+        self.driver._conn = Failing(
+            None, lookupByUUIDString=lambda u: Failing(
+                libvirt_error(self.lost), u))
+        self.assertRaises(exception.HypervisorUnavailable,
+                          self.driver.get_serial_console, instance_uuid, 0)
+        self.assertRaises(exception.HypervisorUnavailable,
+                          self.driver.console_log_file, instance_uuid)
+
+    def test_domain_gone_mid_call_is_not_found(self):
+        self.driver._conn = Failing(
+            None, lookupByUUIDString=lambda u: Failing(
+                libvirt_error(libvirt.VIR_ERR_NO_DOMAIN), u))
+        self.assertRaises(exception.InstanceNotFound,
+                          self.driver.get_serial_console,
+                          str(uuid.uuid4()), 0)
+        self.assertIsNone(self.driver.instance_and_ports(str(uuid.uuid4())))
+
+    def test_listing_is_never_partial(self):
+        kept = self.define(SERIAL % (10062, 0))
+        real = self.conn.listAllDomains()
+        gone = Failing(libvirt_error(libvirt.VIR_ERR_NO_DOMAIN),
+                       str(uuid.uuid4()))
+        self.driver._conn = Failing(
+            None, listAllDomains=lambda: real + [gone])
+        listed = [i['uuid'] for i, _ in self.driver.instances_and_ports()]
+        self.assertIn(kept, listed)
+        self.assertNotIn(gone.uuid_string, listed)
+        unreadable = Failing(libvirt_error(self.lost), str(uuid.uuid4()))
+        self.driver._conn = Failing(
+            None, listAllDomains=lambda: real + [unreadable])
+        self.assertRaises(exception.HypervisorUnavailable,
+                          self.driver.instances_and_ports)
+        self.driver._conn = Failing(libvirt_error(self.lost))
+        self.assertRaises(exception.HypervisorUnavailable,
+                          self.driver.instances_and_ports)
