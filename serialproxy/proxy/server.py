@@ -374,9 +374,16 @@ class ConsoleProxy:
             self.bytes_to_client = 0
 
     async def _renew_leases(self):
-        """Renew every lease in one batch, a few times per lease TTL."""
+        """Renew every lease in one batch, a few times per lease TTL.
+
+        The first renewal goes at start, with no leases: oslo.messaging
+        opens a process's reply queue on its first call and, should the
+        broker be down then, waits for it without end. Opened now, a
+        later outage fails a user's call within seconds instead.
+        """
         loop = asyncio.get_running_loop()
-        pause = self.settings.lease_ttl / 3.0
+        pause = 0
+        replies_ready = False
         while True:
             await asyncio.sleep(pause)
             pause = self.settings.lease_ttl / 3.0
@@ -384,7 +391,7 @@ class ConsoleProxy:
                         'bytes_to_guest': conn.session.bytes_to_guest,
                         'bytes_to_client': conn.session.bytes_to_client}
                        for session_id, conn in self.sessions.items()]
-            if not reports:
+            if not reports and replies_ready:
                 continue
             try:
                 lost = await loop.run_in_executor(
@@ -393,13 +400,15 @@ class ConsoleProxy:
                         self.settings.proxy_host, reports,
                         timeout=max(1.0, self.settings.lease_ttl / 3.0)))
             except Exception as exc:
-                LOG.warning('Renewing %d session leases failed: %s',
-                            len(reports), exc)
+                LOG.log(logging.WARNING if reports else logging.DEBUG,
+                        'Renewing %d session leases failed: %s',
+                        len(reports), exc)
                 # Leases outlived by a broker or consoleauth outage are
                 # kept for their holder until someone else asks for the
                 # console: renew as soon as they can be reached again.
                 pause = RENEW_RETRY_SECONDS
                 continue
+            replies_ready = True
             # A session whose lease is gone may have a new user already.
             self.disconnect(lost, CloseCode.LEASE_LOST,
                             'Session ended by the console service')
