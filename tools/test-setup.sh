@@ -23,8 +23,9 @@ ensure_debian_packages python3 python3-venv python3-dev gcc pkg-config \
 # downloads are not used); DejaVu gives the page's monospace font.
 ensure_debian_packages chromium fonts-dejavu-core
 # The multi-host test puts its two proxies behind HAProxy, as
-# doc/deployment.rst does (tests/functional/test_multi_host.py).
-ensure_debian_packages haproxy iproute2
+# doc/deployment.rst does, and its hosts in network namespaces
+# (tests/functional/test_multi_host.py; socat relays RabbitMQ to them).
+ensure_debian_packages haproxy iproute2 socat
 
 # The console page's xterm.js, pinned by package-lock.json; building an
 # sdist or wheel copies it from here (tools/build_page_assets.py, which

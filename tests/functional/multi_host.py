@@ -236,35 +236,28 @@ def write_ini(path, sections):
 # Processes ---------------------------------------------------------------
 
 class Processes(fixtures.Fixture):
-    """Started service processes, each with a log kept as a test detail."""
+    """Started service processes, each with a log kept as a test detail.
+
+    They are stopped together (SIGTERM to all, then the wait), as a site
+    shuts down: one by one, each would wait for the others' drain.
+    """
 
     def __init__(self, directory):
         self.directory = directory
 
     def _setUp(self):
         self.started = []
+        self.addCleanup(self._stop_all)
 
     def start(self, label, argv, env=None):
         log_path = os.path.join(self.directory, label + '.log')
-        log = open(log_path, 'wb')
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                env=env, cwd=self.directory)
+        with open(log_path, 'wb') as log:
+            proc = subprocess.Popen(argv, stdout=log,
+                                    stderr=subprocess.STDOUT, env=env,
+                                    cwd=self.directory)
         self.started.append((label, proc, log_path))
-        kept = []
-
-        def read():
-            if not kept:
-                with open(log_path, 'rb') as f:
-                    return [f.read()]
-            return kept
-
-        def keep():
-            kept[:] = read()
-        self.addCleanup(keep)
-        self.addCleanup(log.close)
-        self.addCleanup(func_fixtures.terminate, proc, 15)
-        self.addDetail(label + '.log', content.Content(content.UTF8_TEXT,
-                                                       read))
+        self.addDetail(label + '.log', content.content_from_file(
+            log_path, buffer_now=False))
         return proc
 
     def check_alive(self):
@@ -285,6 +278,22 @@ class Processes(fixtures.Fixture):
             return True
         func_fixtures.wait_for(ready, timeout, '%s to be ready'
                                % ', '.join(labels))
+
+    def _stop_all(self):
+        for _, proc, _ in self.started:
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 15
+        for _, proc, _ in self.started:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        # Read the logs now: the directory goes next.
+        for label, _, log_path in self.started:
+            self.addDetail(label + '.log', content.content_from_file(
+                log_path, buffer_now=True))
 
 
 class UserLibvirt(fixtures.Fixture):
@@ -365,10 +374,13 @@ class Site(fixtures.Fixture):
                            RABBIT_PORT, vhost),
                        CONTROLLER: self.controller}
         self.guests = {}
-        # consoleauth first: calls sent before it listens are lost.
+        # Booting under TCG is the slow part: it goes on meanwhile.
+        booting = [self._boot_guest(name) for name in COMPUTE_HOSTS]
         self._start_controller()
+        # Agents after consoleauth: calls sent before it listens are lost.
         self.processes.wait_ready(['consoleauth1', 'consoleauth2'])
-        booting = [self._boot_compute_host(name) for name in COMPUTE_HOSTS]
+        for name in COMPUTE_HOSTS:
+            self._start_compute_agent(name)
         for name in CONSOLE_NODES:
             self._start_console_node(name)
         self._start_load_balancer()
@@ -401,26 +413,39 @@ class Site(fixtures.Fixture):
         return write_ini(os.path.join(directory, 'test-overrides.conf'),
                          sections)
 
-    def _boot_compute_host(self, name):
-        """Start a compute host's agent and boot its guest; returns a
-        function that waits for the guest to answer."""
+    def _compute_host(self, name):
+        """(config file, override file, command prefix, environment) of
+        a compute host, whose processes run as an unprivileged user."""
         directory = os.path.join(self.dir, name)
-        address = self.net.address(name)
-        config = render('compute.conf', dict(
-            self.rabbit, compute1=name,
-            **{COMPUTE_HOSTS['compute1']: address}),
-            os.path.join(directory, 'serialproxy.conf'))
-        overrides = self._overrides(
-            directory, DEFAULT={'instance_report_interval': 5},
-            libvirt={'connection_uri': 'qemu:///session'})
-        libvirt = self.libvirt[name]
+        config = os.path.join(directory, 'serialproxy.conf')
+        if not os.path.exists(config):
+            render('compute.conf', dict(
+                self.rabbit, compute1=name,
+                **{COMPUTE_HOSTS['compute1']: self.net.address(name)}),
+                config)
+            self._overrides(
+                directory, DEFAULT={'instance_report_interval': 5},
+                libvirt={'connection_uri': 'qemu:///session'})
         as_host = self.net.inside(name) + [
             'setpriv', '--reuid=%d' % NOBODY, '--regid=%d' % NOBODY,
             '--clear-groups']
+        return (config, os.path.join(directory, 'test-overrides.conf'),
+                as_host, self.libvirt[name].env)
+
+    def _start_compute_agent(self, name):
+        config, overrides, as_host, env = self._compute_host(name)
+        self.processes.start(name, [
+            *as_host, *unit_command('serialproxy-compute', config,
+                                    overrides)], env=env)
+
+    def _boot_guest(self, name):
+        """Boot a compute host's guest, its console from the host's
+        pool; returns a function that waits for its shell to answer."""
+        config, overrides, as_host, env = self._compute_host(name)
         # Start the daemon in the host's namespace before two clients race
         # to start it.
         run([*as_host, 'virsh', '-c', 'qemu:///session', 'version'],
-            env=libvirt.env)
+            env=env)
 
         def use_pool_consoles(guest):
             # As an operator gives an existing domain its consoles.
@@ -428,18 +453,15 @@ class Site(fixtures.Fixture):
                                         'serialproxy-manage'),
                  '--config-file', config, '--config-file', overrides,
                  'serial-console', 'add', guest.name, '--replace'],
-                env=libvirt.env)
+                env=env)
             console, = domain_xml.tcp_serial_ports(
                 guest.virsh('dumpxml', '--inactive', guest.name), None)
             guest.address, guest.port = console['host'], console['port']
 
         guest = func_fixtures.Guest(
             before_start=use_pool_consoles, libvirt_uri='qemu:///session',
-            run_prefix=as_host, env=libvirt.env)
+            run_prefix=as_host, env=env)
         self.guests[name] = guest
-        self.processes.start(
-            name, [*as_host, *unit_command('serialproxy-compute', config,
-                                           overrides)], env=libvirt.env)
         outcome = {}
 
         def boot():
