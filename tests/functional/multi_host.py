@@ -565,6 +565,11 @@ class Site(fixtures.Fixture):
                 up.add(fields[1])
         return up >= set(CONSOLE_NODES)
 
+    def log(self, label):
+        path, = [p for name, _, p in self.processes.started if name == label]
+        with open(path, errors='replace') as f:
+            return f.read()
+
     def api_request(self, method, path, body=None, version=None):
         data = None if body is None else json.dumps(body).encode()
         headers = {'Content-Type': 'application/json'}

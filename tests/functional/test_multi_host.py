@@ -151,6 +151,22 @@ class MultiHostTest(func_fixtures.SharedWorldTestCase):
                 self.assertIsNotNone(test_sessions.shell_answers(
                     other_ws, 'still'))
 
+    def test_tokens_stay_out_of_every_log(self):
+        guest = self.site.guests['compute2']
+        url = self.site.console_url(guest.uuid)
+        token = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)[
+            'token'][0]
+        ws = self.open(url)
+        self.assertIsNotNone(test_sessions.shell_answers(ws, 'logged'))
+        ws.close()
+        # HAProxy logs a websocket's request line when it ends.
+        func_fixtures.wait_for(
+            lambda: '101 ' in self.site.log('haproxy')
+            and 'GET / HTTP/1.1' in self.site.log('haproxy'), 10,
+            'HAProxy to log the console request')
+        for label, _, _ in self.site.processes.started:
+            self.assertNotIn(token, self.site.log(label), label)
+
     def test_plain_http_is_redirected_to_https(self):
         conn = http.client.HTTPConnection(
             self.site.public, 80, timeout=10)
