@@ -333,6 +333,54 @@ class UserLibvirt(fixtures.Fixture):
                 time.sleep(0.1)
 
 
+def _in_parallel(functions):
+    threads = [threading.Thread(target=f) for f in functions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+class GuestBoot:
+    """A guest set up in a thread of its own, after its libvirt daemon.
+
+    libvirt_started is set once the daemon answers, so that nothing else
+    races to start it.
+    """
+
+    def __init__(self, guest, start_libvirt, env):
+        self.guest = guest
+        self.start_libvirt = start_libvirt
+        self.env = env
+        self.libvirt_started = threading.Event()
+        self.booted = False
+        self.error = None
+        self.thread = threading.Thread(target=self._boot)
+
+    def start(self):
+        self.thread.start()
+
+    def _boot(self):
+        try:
+            run(self.start_libvirt, env=self.env)
+            self.libvirt_started.set()
+            self.guest.setUp()
+            self.booted = True
+        except BaseException as exc:
+            self.error = exc
+
+    def wait(self):
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def clean_up(self):
+        if self.thread.ident is not None:
+            self.thread.join()
+        if self.booted:
+            self.guest.cleanUp()
+
+
 # The site ------------------------------------------------------------------
 
 # The guide's example values (doc/deployment/*) that this world replaces.
@@ -374,18 +422,22 @@ class Site(fixtures.Fixture):
                            RABBIT_PORT, vhost),
                        CONTROLLER: self.controller}
         self.guests = {}
-        # Booting under TCG is the slow part: it goes on meanwhile.
-        booting = [self._boot_guest(name) for name in COMPUTE_HOSTS]
+        # Booting under TCG is the slow part: the rest starts meanwhile.
+        booting = [GuestBoot(*self._guest(name)) for name in COMPUTE_HOSTS]
+        self.addCleanup(_in_parallel, [boot.clean_up for boot in booting])
+        for boot in booting:
+            boot.start()
         self._start_controller()
-        # Agents after consoleauth: calls sent before it listens are lost.
-        self.processes.wait_ready(['consoleauth1', 'consoleauth2'])
-        for name in COMPUTE_HOSTS:
-            self._start_compute_agent(name)
         for name in CONSOLE_NODES:
             self._start_console_node(name)
         self._start_load_balancer()
-        for wait in booting:
-            wait()
+        # Agents after consoleauth: calls sent before it listens are lost.
+        self.processes.wait_ready(['consoleauth1', 'consoleauth2'])
+        for boot, name in zip(booting, COMPUTE_HOSTS):
+            boot.libvirt_started.wait(60)
+            self._start_compute_agent(name)
+        for boot in booting:
+            boot.wait()
         self.processes.wait_ready([label for label, _, _ in
                                    self.processes.started
                                    if label != 'haproxy'])
@@ -438,14 +490,10 @@ class Site(fixtures.Fixture):
             *as_host, *unit_command('serialproxy-compute', config,
                                     overrides)], env=env)
 
-    def _boot_guest(self, name):
-        """Boot a compute host's guest, its console from the host's
-        pool; returns a function that waits for its shell to answer."""
+    def _guest(self, name):
+        """A compute host's guest, its console from the host's pool, and
+        how to start that host's libvirt daemon."""
         config, overrides, as_host, env = self._compute_host(name)
-        # Start the daemon in the host's namespace before two clients race
-        # to start it.
-        run([*as_host, 'virsh', '-c', 'qemu:///session', 'version'],
-            env=env)
 
         def use_pool_consoles(guest):
             # As an operator gives an existing domain its consoles.
@@ -458,32 +506,14 @@ class Site(fixtures.Fixture):
                 guest.virsh('dumpxml', '--inactive', guest.name), None)
             guest.address, guest.port = console['host'], console['port']
 
+        # Two guests boot at once under TCG, beside other tests' guests.
         guest = func_fixtures.Guest(
-            before_start=use_pool_consoles, libvirt_uri='qemu:///session',
-            run_prefix=as_host, env=env)
+            boot_timeout=240, before_start=use_pool_consoles,
+            libvirt_uri='qemu:///session', run_prefix=as_host, env=env)
         self.guests[name] = guest
-        outcome = {}
-
-        def boot():
-            try:
-                guest.setUp()
-                outcome['booted'] = True
-            except BaseException as exc:
-                outcome['error'] = exc
-        thread = threading.Thread(target=boot)
-        thread.start()
-
-        def clean_up():
-            thread.join()
-            if outcome.get('booted'):
-                guest.cleanUp()
-        self.addCleanup(clean_up)
-
-        def wait():
-            thread.join()
-            if 'error' in outcome:
-                raise outcome['error']
-        return wait
+        # The daemon starts in the namespace of its first client.
+        return guest, [*as_host, 'virsh', '-c', 'qemu:///session',
+                       'version'], env
 
     def _start_controller(self):
         directory = self._host_dir('controller')
