@@ -64,6 +64,15 @@ def require(condition, what):
     raise unittest.SkipTest(message)
 
 
+def require_components():
+    """What the site needs of this machine, checked before building it
+    (a skip raised inside a fixture's set-up would read as an error)."""
+    require(os.geteuid() == 0, 'root, for network namespaces')
+    for command in ('ip', 'haproxy', 'socat', 'openssl', 'setpriv',
+                    'virsh'):
+        require(shutil.which(command), command)
+
+
 def run(argv, **kwargs):
     return subprocess.run(argv, check=True, capture_output=True, text=True,
                           **kwargs)
@@ -79,8 +88,6 @@ class Network(fixtures.Fixture):
         self.hosts = hosts
 
     def _setUp(self):
-        require(os.geteuid() == 0, 'root, for network namespaces')
-        require(shutil.which('ip'), 'iproute2 (ip)')
         tag = uuid.uuid4().hex[:4]
         self.bridge = 'spmh%s' % tag
         self.prefix = self._free_prefix()
@@ -136,7 +143,6 @@ class TCPForward(fixtures.Fixture):
         self.port = port
 
     def _setUp(self):
-        require(shutil.which('socat'), 'socat')
         proc = subprocess.Popen(
             ['socat', 'TCP-LISTEN:%d,bind=%s,reuseaddr,fork'
              % (self.port, self.listen_host),
@@ -401,8 +407,7 @@ class Site(fixtures.Fixture):
     """
 
     def _setUp(self):
-        for command in ('haproxy', 'socat', 'openssl', 'setpriv'):
-            require(shutil.which(command), command)
+        require_components()
         self.net = self.useFixture(Network(HOSTS))
         self.controller = self.net.gateway
         self.public = self.net.address('lb')

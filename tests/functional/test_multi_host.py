@@ -25,6 +25,7 @@ from tests.functional import test_sessions
 class MultiHostTest(func_fixtures.SharedWorldTestCase):
     @classmethod
     def make_world(cls):
+        multi_host.require_components()
         return multi_host.Site()
 
     def setUp(self):
