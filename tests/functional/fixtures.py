@@ -159,9 +159,6 @@ class Guest(fixtures.Fixture):
             self.virsh('destroy', self.name)
             self.before_start(self)
             self.virsh('start', self.name)
-        self.wait_booted()
-
-    def wait_booted(self):
         wait_for(self._shell_answers, self.boot_timeout,
                  'the guest shell on %s:%d' % (self.address, self.port))
 
