@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian machine (as root) for serialproxy's tests and demo:
 # Debian packages, RabbitMQ, PostgreSQL and MariaDB, libvirtd with the test
-# guest, the console page's npm packages (node_modules, from
+# guest, HAProxy, the console page's npm packages (node_modules, from
 # package-lock.json), Chromium for the browser tests, .venv with tox
 # and serialproxy installed, and Keystone in .keystone-venv.
 # Idempotent: re-running only checks.
@@ -22,6 +22,10 @@ ensure_debian_packages python3 python3-venv python3-dev gcc pkg-config \
 # The browser tests run Debian's Chromium (Playwright's own browser
 # downloads are not used); DejaVu gives the page's monospace font.
 ensure_debian_packages chromium fonts-dejavu-core
+# The multi-host test puts its two proxies behind HAProxy, as
+# doc/deployment.rst does, and its hosts in network namespaces
+# (tests/functional/test_multi_host.py; socat relays RabbitMQ to them).
+ensure_debian_packages haproxy iproute2 socat
 
 # The console page's xterm.js, pinned by package-lock.json; building an
 # sdist or wheel copies it from here (tools/build_page_assets.py, which

@@ -121,16 +121,24 @@ class Guest(fixtures.Fixture):
     """
 
     def __init__(self, boot_timeout=120, before_start=None,
-                 serial_log=None, project_id=None, user_id=None):
+                 serial_log=None, project_id=None, user_id=None,
+                 libvirt_uri=LIBVIRT_URI, run_prefix=(), env=None):
         """before_start(guest), if given, may change the defined domain
-        before it boots (and must then set guest.port to its console).
+        before it boots (and must then set guest.port to its console,
+        and guest.address when it listens elsewhere than on loopback).
         serial_log: absolute path virtlogd logs serial port 0 to.
-        project_id and user_id, if given, become its owner."""
+        project_id and user_id, if given, become its owner.
+        libvirt_uri, run_prefix and env: which libvirt, and how virsh and
+        the tools reach it (a command prefix, an environment)."""
         self.boot_timeout = boot_timeout
         self.before_start = before_start
         self.serial_log = serial_log
         self.project_id = project_id
         self.user_id = user_id
+        self.libvirt_uri = libvirt_uri
+        self.run_prefix = list(run_prefix)
+        self.env = env
+        self.address = '127.0.0.1'
         self.uuid = str(uuid.uuid4())
         self.name = 'sp-func-' + self.uuid[:8]
         self.port = free_port()
@@ -138,10 +146,11 @@ class Guest(fixtures.Fixture):
     def _setUp(self):
         self.addCleanup(self._remove)
         subprocess.run(
-            [os.path.join(ROOT, 'tools', 'define-guest.sh'), self.name,
+            [*self.run_prefix,
+             os.path.join(ROOT, 'tools', 'define-guest.sh'), self.name,
              str(self.port), self.uuid],
-            check=True, env=dict(os.environ, SP_REPLACE='1',
-                                 SP_LIBVIRT_URI=LIBVIRT_URI,
+            check=True, env=dict(self.env or os.environ, SP_REPLACE='1',
+                                 SP_LIBVIRT_URI=self.libvirt_uri,
                                  SP_SERIAL_LOG=self.serial_log or ''))
         if self.project_id:
             self._set_owner()
@@ -151,12 +160,13 @@ class Guest(fixtures.Fixture):
             self.before_start(self)
             self.virsh('start', self.name)
         wait_for(self._shell_answers, self.boot_timeout,
-                 'the guest shell on port %d' % self.port)
+                 'the guest shell on %s:%d' % (self.address, self.port))
 
     def virsh(self, *args, check=True):
-        return subprocess.run(['virsh', '-q', '-c', LIBVIRT_URI, *args],
-                              check=check, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True).stdout
+        return subprocess.run(
+            [*self.run_prefix, 'virsh', '-q', '-c', self.libvirt_uri, *args],
+            check=check, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env=self.env).stdout
 
     def set_owner(self, project_id, user_id=None):
         """Give a booted guest its owner, known only once it booted."""
@@ -175,7 +185,7 @@ class Guest(fixtures.Fixture):
     def _shell_answers(self):
         # QEMU's tcp chardev takes one client at a time: probe, then leave.
         try:
-            with socket.create_connection(('127.0.0.1', self.port),
+            with socket.create_connection((self.address, self.port),
                                           timeout=2) as sock:
                 sock.sendall(b'\necho ready-$((40+2))\n')
                 return read_until(sock.recv, rb'ready-42\r?\n', 5) is not None

@@ -1,0 +1,179 @@
+"""Consoles of a multi-host site, built from doc/deployment.rst's files.
+
+Two compute hosts (each its own libvirt, agent, port pool and guest), two
+console nodes behind HAProxy terminating TLS, the API and two consoleauth
+processes over RabbitMQ and PostgreSQL: each in a network namespace of
+its own (tests/functional/multi_host.py). Clients connect with wss://
+through HAProxy, as browsers would, or straight to one console node
+where a test must pick it.
+"""
+
+import http.client
+import ssl
+import time
+import urllib.parse
+
+from testtools import content
+import websocket
+
+from serialproxy.proxy import close_codes
+from tests.functional import fixtures as func_fixtures
+from tests.functional import multi_host
+from tests.functional import test_sessions
+
+
+class MultiHostTest(func_fixtures.SharedWorldTestCase):
+    @classmethod
+    def make_world(cls):
+        multi_host.require_components()
+        return multi_host.Site()
+
+    def setUp(self):
+        super().setUp()
+        self.site = self.world
+        # Every test leaves every console free for the next one.
+        self.addCleanup(self._wait_consoles_free)
+
+    def _wait_consoles_free(self):
+        for guest in self.site.guests.values():
+            func_fixtures.wait_for(
+                lambda: not self.site.sessions(guest.uuid), 30,
+                'the sessions of %s to end' % guest.name)
+
+    def open(self, url, **kwargs):
+        """A websocket to url; wss:// trusts the site's throwaway CA."""
+        if url.startswith('wss:'):
+            kwargs['sslopt'] = {'ca_certs': self.site.ca,
+                                'cert_reqs': ssl.CERT_REQUIRED}
+        ws = websocket.create_connection(url, subprotocols=['binary'],
+                                         timeout=20, **kwargs)
+        self.addCleanup(ws.close)
+        return ws
+
+    def on_console_node(self, url, name):
+        """The console URL, straight to one console node, past HAProxy."""
+        parts = urllib.parse.urlsplit(url)
+        return parts._replace(scheme='ws', netloc='%s:%d' % (
+            self.site.net.address(name), self.site.proxy_port)).geturl()
+
+    def proxy_of(self, guest):
+        """The console node holding the guest's one session."""
+        session, = self.site.sessions(guest.uuid)
+        return session['proxy_host']
+
+    def tls_refusal(self, url):
+        kwargs = {'sslopt': {'ca_certs': self.site.ca}}
+        return test_sessions.refusal(url, **kwargs)
+
+    def test_console_urls_are_wss_on_the_load_balancer(self):
+        for guest in self.site.guests.values():
+            url = self.site.console_url(guest.uuid)
+            self.assertEqual('wss://%s/' % self.site.public,
+                             url.split('?')[0])
+
+    def test_each_guest_is_its_compute_host_s(self):
+        for host, guest in self.site.guests.items():
+            self.assertEqual(host, self.site.instance_host(guest.uuid))
+            # Its console is on its host's address, from its host's pool.
+            self.assertEqual(self.site.net.address(host), guest.address)
+
+    def test_each_console_opens_through_either_console_node(self):
+        for host, guest in self.site.guests.items():
+            seen = set()
+            # HAProxy balances by least connections, round robin among
+            # equals: consecutive sessions alternate between the nodes.
+            for attempt in range(6):
+                ws = self.open(self.site.console_url(guest.uuid))
+                self.assertIsNotNone(test_sessions.shell_answers(
+                    ws, '%s-%d' % (host, attempt)))
+                seen.add(self.proxy_of(guest))
+                ws.close()
+                self._wait_consoles_free()
+                if seen == set(multi_host.CONSOLE_NODES):
+                    break
+            self.assertEqual(set(multi_host.CONSOLE_NODES), seen, host)
+
+    def test_second_user_gets_409_on_the_other_console_node(self):
+        guest = self.site.guests['compute1']
+        first = self.open(self.site.console_url(guest.uuid))
+        self.assertIsNotNone(test_sessions.shell_answers(first, 'first'))
+        holder = self.proxy_of(guest)
+        other, = set(multi_host.CONSOLE_NODES) - {holder}
+
+        second_url = self.site.console_url(guest.uuid)
+        status, body = test_sessions.refusal(
+            self.on_console_node(second_url, other))
+        self.assertEqual(409, status, body)
+        self.assertIn('Console in use', body)
+        # Through HAProxy too, whichever node it picks.
+        self.assertEqual(409, self.tls_refusal(second_url)[0])
+        self.assertEqual(holder, self.proxy_of(guest))
+
+        first.close()
+        second = func_fixtures.wait_for(
+            lambda: self._open_or_none(second_url), 30,
+            'the console to come free for the second user')
+        self.assertIsNotNone(test_sessions.shell_answers(second, 'second'))
+
+    def _open_or_none(self, url):
+        try:
+            return self.open(url)
+        except websocket.WebSocketBadStatusException as exc:
+            if exc.status_code != 409:
+                raise
+            return None
+
+    def test_force_disconnect_reaches_the_node_holding_the_session(self):
+        one, two = self.site.guests['compute1'], self.site.guests['compute2']
+        ws_one = self.open(self.site.console_url(one.uuid))
+        self.assertIsNotNone(test_sessions.shell_answers(ws_one, 'one'))
+        # Least connections: the second session goes to the other node.
+        ws_two = self.open(self.site.console_url(two.uuid))
+        self.assertIsNotNone(test_sessions.shell_answers(ws_two, 'two'))
+        self.assertEqual(set(multi_host.CONSOLE_NODES),
+                         {self.proxy_of(one), self.proxy_of(two)})
+
+        for guest, ws, other_ws in ((two, ws_two, ws_one),
+                                    (one, ws_one, None)):
+            started = time.monotonic()
+            status, body = self.site.api_request(
+                'DELETE', '/v2.1/servers/%s/serial-console/sessions'
+                % guest.uuid)
+            self.assertEqual(204, status, body)
+            code, reason = test_sessions.close_frame(ws)
+            self.assertEqual(close_codes.CloseCode.OPERATOR_DISCONNECT, code)
+            self.assertEqual('Disconnected by an operator', reason)
+            self.addDetail('disconnect-%s' % guest.name,
+                           content.text_content(
+                               '%.2f s from DELETE to the close frame'
+                               % (time.monotonic() - started)))
+            if other_ws is not None:
+                # The other node's session goes on.
+                self.assertIsNotNone(test_sessions.shell_answers(
+                    other_ws, 'still'))
+
+    def test_tokens_stay_out_of_every_log(self):
+        guest = self.site.guests['compute2']
+        url = self.site.console_url(guest.uuid)
+        token = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)[
+            'token'][0]
+        ws = self.open(url)
+        self.assertIsNotNone(test_sessions.shell_answers(ws, 'logged'))
+        ws.close()
+        # HAProxy logs a websocket's request line when it ends.
+        func_fixtures.wait_for(
+            lambda: '101 ' in self.site.log('haproxy')
+            and 'GET / HTTP/1.1' in self.site.log('haproxy'), 10,
+            'HAProxy to log the console request')
+        for label, _, _ in self.site.processes.started:
+            self.assertNotIn(token, self.site.log(label), label)
+
+    def test_plain_http_is_redirected_to_https(self):
+        conn = http.client.HTTPConnection(
+            self.site.public, 80, timeout=10)
+        self.addCleanup(conn.close)
+        conn.request('GET', '/?x=1')
+        response = conn.getresponse()
+        self.assertEqual(301, response.status)
+        self.assertEqual('https://%s/?x=1' % self.site.public,
+                         response.getheader('Location'))
