@@ -16,9 +16,10 @@ class ConsoleAuthAPI:
     1.2 - instance_event
     1.3 - revoke_tokens takes compute_host; instances reported may carry
           'consoles' [{'index', 'port'}]
+    1.4 - authorize_instance_console
     """
 
-    VERSION_CAP = '1.3'
+    VERSION_CAP = '1.4'
 
     def __init__(self, retry=None):
         """retry: see serialproxy.rpc.get_client."""
@@ -32,6 +33,21 @@ class ConsoleAuthAPI:
             ctxt, 'authorize_console', instance_uuid=instance_uuid,
             compute_host=compute_host, host=host, port=port, index=index,
             console_type=console_type)
+
+    def can_authorize_instance_console(self):
+        """Whether authorize_instance_console may be sent (version cap)."""
+        return self.client.can_send_version('1.4')
+
+    def authorize_instance_console(self, ctxt, instance_uuid, index=0,
+                                   console_type='serial', project_id=None):
+        """A token for an instance's console in one call: consoleauth
+        finds the instance (InstanceNotFound unless it is project_id's,
+        when given), asks its compute agent for the address and issues
+        the token. Returns {'token', 'instance': registry entry}. An older
+        consoleauth refuses it (serialproxy.rpc.is_unsupported_method)."""
+        return self.client.prepare(version='1.4').call(
+            ctxt, 'authorize_instance_console', instance_uuid=instance_uuid,
+            index=index, console_type=console_type, project_id=project_id)
 
     def check_token(self, ctxt, token):
         return self.client.call(ctxt, 'check_token', token=token)
