@@ -81,8 +81,8 @@ class ConsoleAuthManager:
         learn that another project's server exists). Its host's agent is
         asked for the console's address, and its errors (not running,
         no such port, hypervisor unavailable) reach the caller as they
-        are. Returns {'token', 'instance'}: the registry entry too, so
-        that the API can check its policy against the real owner.
+        are. Returns {'token', 'instance'}: the registry entry too (its
+        host and owner), which the caller would otherwise ask for.
         """
         row = self.db.get_instance(instance_uuid)
         if row is None or (project_id is not None and

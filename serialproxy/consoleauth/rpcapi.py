@@ -26,6 +26,7 @@ class ConsoleAuthAPI:
         target = messaging.Target(topic=TOPIC, version='1.0')
         self.client = rpc.get_client(target, version_cap=self.VERSION_CAP,
                                      retry=retry)
+        self._can_authorize_instance_console = None
 
     def authorize_console(self, ctxt, instance_uuid, compute_host, host,
                           port, index=0, console_type='serial'):
@@ -35,8 +36,15 @@ class ConsoleAuthAPI:
             console_type=console_type)
 
     def can_authorize_instance_console(self):
-        """Whether authorize_instance_console may be sent (version cap)."""
-        return self.client.can_send_version('1.4')
+        """Whether authorize_instance_console may be sent (version cap).
+
+        Asked once: the cap is fixed for the client's life, and the
+        answer costs a prepare() per console URL otherwise.
+        """
+        if self._can_authorize_instance_console is None:
+            self._can_authorize_instance_console = \
+                self.client.can_send_version('1.4')
+        return self._can_authorize_instance_console
 
     def authorize_instance_console(self, ctxt, instance_uuid, index=0,
                                    console_type='serial', project_id=None):

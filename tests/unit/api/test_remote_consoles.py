@@ -289,10 +289,14 @@ class RoundTripsTest(RemoteConsolesTestBase):
         self.assertEqual(200, self.post(self.define(port=10078),
                                         token='admin').status_int)
 
-    def test_rule_refusing_the_real_owner_refuses_after_the_call(self):
-        # Passes for an owner nobody in particular, fails for this one.
+    def test_rule_with_not_on_the_owner_decides_before_the_agent(self):
+        # It passes for an owner not known yet, not for this one: the
+        # owner is looked up first.
         self.use_policy("role:member and not '%s':%%(user_id)s" % base.USER)
-        self.assertFault(self.post(self.define()), 403, 'forbidden')
+        agent = self.spy(compute_rpcapi.ComputeAPI, 'get_serial_console')
+        self.assertFault(self.post(self.define(start=False)), 403,
+                         'forbidden')
+        self.assertEqual(0, agent.call_count)
 
     def test_older_consoleauth_gets_the_three_calls(self):
         server_id = self.define()

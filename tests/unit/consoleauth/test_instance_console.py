@@ -2,6 +2,7 @@
 
 import threading
 
+import fixtures
 import oslo_messaging as messaging
 import sqlalchemy as sa
 
@@ -80,7 +81,7 @@ class AuthorizeInstanceConsoleTest(base.TestCase):
                          (console['instance_uuid'], console['compute_host'],
                           console['host'], console['port'],
                           console['index'], console['console_type']))
-        # The registry entry comes back for the API's policy check.
+        # The registry entry comes back with it.
         self.assertEqual((UUID, PROJECT, 'u', HOST),
                          (issued['instance']['uuid'],
                           issued['instance']['project_id'],
@@ -125,7 +126,11 @@ class AuthorizeInstanceConsoleTest(base.TestCase):
         self.assertIn('compute service did not answer', exc.message)
         self.assertEqual(0, self.token_count())
 
-    def test_version_is_capped_by_the_client(self):
+    def test_a_client_capped_below_1_4_does_not_send_it(self):
         self.assertTrue(self.api.can_authorize_instance_console())
-        self.api.client = self.api.client.prepare(version_cap='1.3')
-        self.assertFalse(self.api.can_authorize_instance_console())
+        self.useFixture(fixtures.MockPatchObject(
+            rpcapi.ConsoleAuthAPI, 'VERSION_CAP', '1.3'))
+        capped = rpcapi.ConsoleAuthAPI()
+        self.assertFalse(capped.can_authorize_instance_console())
+        self.assertRaises(messaging.RPCVersionCapError,
+                          capped.authorize_instance_console, {}, UUID)
