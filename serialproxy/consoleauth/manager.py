@@ -1,5 +1,6 @@
 """The consoleauth RPC endpoint: tokens and the instance registry."""
 
+import threading
 import time
 import uuid
 
@@ -15,6 +16,13 @@ from serialproxy import rpc
 
 CONF = sp_conf.CONF
 LOG = logging.getLogger(__name__)
+
+# Compute agent calls (authorize_instance_console) one consoleauth process
+# waits on at once. An agent that does not answer holds a thread for half
+# rpc_call_timeout; the rest of the RPC executor's threads (64 by default)
+# stay free for the proxies' lease calls, and concurrent publishers stay
+# under oslo.messaging's connection pool (rpc_conn_pool_size, 30).
+MAX_AGENT_CALLS = 20
 
 # Lifecycle events after which an instance's console tokens are revoked.
 REVOKING_EVENTS = ('undefined', 'stopped', 'crashed')
@@ -103,16 +111,26 @@ class ConsoleAuthManager:
         if self._compute_api is None:
             self._compute_api = compute_rpcapi.ComputeAPI(
                 retry=rpc.USER_FACING_RETRY)
+            self._agent_calls = threading.BoundedSemaphore(MAX_AGENT_CALLS)
+        wait = CONF.rpc_call_timeout / 2.0
+        started = time.monotonic()
+        if not self._agent_calls.acquire(timeout=wait):
+            LOG.warning('%d compute agent calls in flight: refused the '
+                        'console of instance %s', MAX_AGENT_CALLS,
+                        instance_uuid)
+            raise exception.ServiceUnavailable(service='compute')
         try:
             return self._compute_api.get_serial_console(
                 ctxt, host, instance_uuid, index,
-                timeout=CONF.rpc_call_timeout / 2.0)
+                timeout=max(0.1, wait - (time.monotonic() - started)))
         except (messaging.MessagingTimeout,
                 messaging.MessageDeliveryFailure) as exc:
             LOG.warning('Compute host %s did not answer for the console '
                         'of instance %s: %s', host, instance_uuid,
                         type(exc).__name__)
             raise exception.ServiceUnavailable(service='compute')
+        finally:
+            self._agent_calls.release()
 
     def _live_token(self, token):
         if not token or not isinstance(token, str):

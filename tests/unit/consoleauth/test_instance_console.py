@@ -1,6 +1,7 @@
 """authorize_instance_console: a console token in one call from the API."""
 
 import threading
+import time
 
 import fixtures
 import oslo_messaging as messaging
@@ -32,10 +33,12 @@ class StandInCompute:
         self.calls = []
         self.release = threading.Event()
         self.release.set()
+        self.arrivals = []
 
     @messaging.expected_exceptions(exception.SerialProxyException)
     def get_serial_console(self, ctxt, instance_uuid, index=0):
         self.calls.append((instance_uuid, index))
+        self.arrivals.append(time.monotonic())
         self.release.wait(10)
         answer = self.answers[instance_uuid]
         if isinstance(answer, Exception):
@@ -52,8 +55,9 @@ class AuthorizeInstanceConsoleTest(base.TestCase):
         database.sync()
         self.db = database
         rpc = self.useFixture(rpc_fixture.InProcessRPC())
-        rpc.serve(rpcapi.TOPIC, manager.ConsoleAuthManager(
-            database, proxy_rpcapi.ProxyAPI()))
+        self.endpoint = manager.ConsoleAuthManager(
+            database, proxy_rpcapi.ProxyAPI())
+        rpc.serve(rpcapi.TOPIC, self.endpoint)
         self.compute = StandInCompute()
         rpc.serve(compute_rpcapi.TOPIC, self.compute, server=HOST)
         self.api = rpcapi.ConsoleAuthAPI()
@@ -125,6 +129,28 @@ class AuthorizeInstanceConsoleTest(base.TestCase):
         self.assertEqual(503, exc.code)
         self.assertIn('compute service did not answer', exc.message)
         self.assertEqual(0, self.token_count())
+
+    def test_agent_calls_in_flight_are_bounded(self):
+        # A dead agent must not hold every thread of consoleauth.
+        self.flags(rpc_call_timeout=2)
+        self.useFixture(fixtures.MockPatchObject(manager, 'MAX_AGENT_CALLS',
+                                                 1))
+        self.compute.release.clear()
+        self.addCleanup(self.compute.release.set)
+        first = threading.Thread(target=self.assertRaises, args=(
+            exception.ServiceUnavailable, self.authorize))
+        first.start()
+        self.addCleanup(first.join)
+        while not self.compute.calls:
+            time.sleep(0.01)
+        # The second waits for the first's slot (a second: half the
+        # timeout) within its own time, and reaches the agent only then.
+        exc = self.assertRaises(exception.ServiceUnavailable, self.authorize)
+        self.assertEqual(503, exc.code)
+        first.join()
+        arrivals = self.compute.arrivals
+        self.assertTrue(len(arrivals) == 1 or arrivals[1] - arrivals[0] > .9,
+                        arrivals)
 
     def test_a_client_capped_below_1_4_does_not_send_it(self):
         self.assertTrue(self.api.can_authorize_instance_console())
