@@ -47,6 +47,7 @@ class AuthorizedForAnyOwnerTest(base.TestCase):
 
     def setUp(self):
         super().setUp()
+        # Parsed, with no config files: oslo.policy looks beside them.
         sp_conf.CONF([], project='serialproxy', default_config_files=[])
         policy.reset()
         self.addCleanup(policy.reset)
