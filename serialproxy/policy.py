@@ -1,5 +1,7 @@
 """The policy enforcer: one per process, rules from serialproxy.policies."""
 
+import threading
+
 from oslo_policy import _checks
 from oslo_policy import policy as oslo_policy
 
@@ -21,14 +23,24 @@ _OWNER_MONOTONE_LEAVES = (_checks.RoleCheck, _checks.GenericCheck,
                           _checks.TrueCheck, _checks.FalseCheck)
 
 _ENFORCER = None
+_ENFORCER_LOCK = threading.Lock()
 
 
 def get_enforcer():
-    """The process's enforcer; also the oslo.policy.enforcer entry point."""
+    """The process's enforcer; also the oslo.policy.enforcer entry point.
+
+    Published only once its rules are registered and loaded: the first
+    requests of an API worker's threads arrive together, and one must
+    not find a half-made enforcer (PolicyNotRegistered, a 500).
+    """
     global _ENFORCER
     if _ENFORCER is None:
-        _ENFORCER = oslo_policy.Enforcer(CONF)
-        _ENFORCER.register_defaults(policies.list_rules())
+        with _ENFORCER_LOCK:
+            if _ENFORCER is None:
+                enforcer = oslo_policy.Enforcer(CONF)
+                enforcer.register_defaults(policies.list_rules())
+                enforcer.load_rules()
+                _ENFORCER = enforcer
     return _ENFORCER
 
 

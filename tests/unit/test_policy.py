@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import threading
 
 from serialproxy import conf as sp_conf
 from serialproxy import context
@@ -92,3 +93,30 @@ class AuthorizedForAnyOwnerTest(base.TestCase):
         self.use_rule('rule:project_member_or_admin or '
                       '(role:member and not role:auditor)')
         self.assertFalse(self.allowed(self.caller('member')))
+
+
+class EnforcerTest(base.TestCase):
+    def setUp(self):
+        super().setUp()
+        sp_conf.CONF([], project='serialproxy', default_config_files=[])
+        policy.reset()
+        self.addCleanup(policy.reset)
+
+    def test_threads_of_a_new_process_all_find_the_rules_registered(self):
+        # As an API worker's first requests: no PolicyNotRegistered.
+        ctxt = context.RequestContext(user_id='u', project_id='p',
+                                      roles=['member'])
+        errors = []
+
+        def ask():
+            try:
+                policy.authorize(ctxt, AuthorizedForAnyOwnerTest.ACTION,
+                                 {'project_id': 'p', 'user_id': 'u'})
+            except Exception as exc:
+                errors.append(exc)
+        threads = [threading.Thread(target=ask) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual([], errors)
