@@ -1,5 +1,8 @@
 """The policy enforcer: one per process, rules from serialproxy.policies."""
 
+import threading
+
+from oslo_policy import _checks
 from oslo_policy import policy as oslo_policy
 
 from serialproxy import conf as sp_conf
@@ -8,15 +11,36 @@ from serialproxy import policies
 
 CONF = sp_conf.CONF
 
+# What a target's owner fields hold while the owner is not known yet: no
+# credential equals it (HTTP headers, where credentials come from, cannot
+# carry a NUL), so every check on the owner fails on it.
+UNKNOWN_OWNER = '\x00'
+# Checks that pass for a known owner whenever they pass for UNKNOWN_OWNER:
+# on it they fail unless they do not look at the target at all. Not
+# NotCheck (it turns such a failure into a pass) nor checks that ask
+# another service (http:).
+_OWNER_MONOTONE_LEAVES = (_checks.RoleCheck, _checks.GenericCheck,
+                          _checks.TrueCheck, _checks.FalseCheck)
+
 _ENFORCER = None
+_ENFORCER_LOCK = threading.Lock()
 
 
 def get_enforcer():
-    """The process's enforcer; also the oslo.policy.enforcer entry point."""
+    """The process's enforcer; also the oslo.policy.enforcer entry point.
+
+    Published only once its rules are registered and loaded: the first
+    requests of an API worker's threads arrive together, and one must
+    not find a half-made enforcer (PolicyNotRegistered, a 500).
+    """
     global _ENFORCER
     if _ENFORCER is None:
-        _ENFORCER = oslo_policy.Enforcer(CONF)
-        _ENFORCER.register_defaults(policies.list_rules())
+        with _ENFORCER_LOCK:
+            if _ENFORCER is None:
+                enforcer = oslo_policy.Enforcer(CONF)
+                enforcer.register_defaults(policies.list_rules())
+                enforcer.load_rules()
+                _ENFORCER = enforcer
     return _ENFORCER
 
 
@@ -42,3 +66,41 @@ def check_is_admin(context):
     """Whether context passes the context_is_admin rule."""
     return get_enforcer().enforce(
         'context_is_admin', {'project_id': context.project_id}, context)
+
+
+def _passes_for_every_owner(check, rules, depth=0):
+    """Whether check, having passed on UNKNOWN_OWNER, passes on any owner:
+    true of and/or trees of monotone leaves (a rule: reference is
+    followed; a missing rule fails, as oslo.policy has it)."""
+    if depth > 16:  # a cycle of rule: references, or a tree too deep
+        return False
+    if isinstance(check, (oslo_policy.AndCheck, oslo_policy.OrCheck)):
+        return all(_passes_for_every_owner(c, rules, depth + 1)
+                   for c in check.rules)
+    if isinstance(check, oslo_policy.RuleCheck):
+        rule = rules.get(check.match)
+        return rule is None or _passes_for_every_owner(rule, rules,
+                                                       depth + 1)
+    return type(check) in _OWNER_MONOTONE_LEAVES
+
+
+def authorized_for_any_owner(context, action, project_id=None):
+    """Whether context may do action to a target of project_id (of any
+    project when None), whoever in it owns the target.
+
+    For a call that learns the owner only once it is done: when this is
+    true, authorize() on the real owner would pass as well. False when
+    the rule refuses an unknown owner, or could refuse a known one that
+    it accepted unknown (a "not" on the owner): the caller then looks the
+    owner up first and calls authorize().
+    """
+    target = {'project_id': UNKNOWN_OWNER if project_id is None
+              else project_id,
+              'user_id': UNKNOWN_OWNER}
+    try:
+        authorize(context, action, target)
+    except exception.PolicyNotAuthorized:
+        return False
+    enforcer = get_enforcer()
+    return _passes_for_every_owner(enforcer.rules.get(action),
+                                   enforcer.rules)

@@ -23,8 +23,12 @@ class ComputeAPI:
         self.client = rpc.get_client(target, version_cap=self.VERSION_CAP,
                                      retry=retry)
 
-    def get_serial_console(self, ctxt, host, instance_uuid, index=0):
-        return self.client.prepare(server=host).call(
+    def get_serial_console(self, ctxt, host, instance_uuid, index=0,
+                           timeout=None):
+        """timeout: seconds to wait for the answer, rpc_call_timeout by
+        default."""
+        options = {} if timeout is None else {'timeout': timeout}
+        return self.client.prepare(server=host, **options).call(
             ctxt, 'get_serial_console', instance_uuid=instance_uuid,
             index=index)
 

@@ -1,11 +1,13 @@
 """The consoleauth RPC endpoint: tokens and the instance registry."""
 
+import threading
 import time
 import uuid
 
 import oslo_messaging as messaging
 from oslo_log import log as logging
 
+from serialproxy.compute import rpcapi as compute_rpcapi
 from serialproxy import conf as sp_conf
 from serialproxy.consoleauth import tokens
 from serialproxy.db import api as db_api
@@ -14,6 +16,13 @@ from serialproxy import rpc
 
 CONF = sp_conf.CONF
 LOG = logging.getLogger(__name__)
+
+# Compute agent calls (authorize_instance_console) one consoleauth process
+# waits on at once. An agent that does not answer holds a thread for half
+# rpc_call_timeout; the rest of the RPC executor's threads (64 by default)
+# stay free for the proxies' lease calls, and concurrent publishers stay
+# under oslo.messaging's connection pool (rpc_conn_pool_size, 30).
+MAX_AGENT_CALLS = 20
 
 # Lifecycle events after which an instance's console tokens are revoked.
 REVOKING_EVENTS = ('undefined', 'stopped', 'crashed')
@@ -37,14 +46,17 @@ class ConsoleAuthManager:
           report_instances and instance_event may carry 'consoles', and
           tokens those contradict are revoked
     1.4 - acquire_sessions, release_sessions: many leases per call
+    1.5 - authorize_instance_console
     """
 
-    target = messaging.Target(version='1.4')
+    target = messaging.Target(version='1.5')
 
-    def __init__(self, database, proxy_api, clock=time.time):
+    def __init__(self, database, proxy_api, clock=time.time,
+                 compute_api=None):
         self.db = database
         self.proxy_api = proxy_api
         self.clock = clock
+        self._compute_api = compute_api
         # When a lease call last reached this process (see _bridge_silence).
         self._last_heard = clock()
 
@@ -64,6 +76,62 @@ class ConsoleAuthManager:
                  'valid %ds', console_type, instance_uuid, index,
                  CONF.consoleauth.token_ttl)
         return token
+
+    @messaging.expected_exceptions(exception.SerialProxyException)
+    def authorize_instance_console(self, ctxt, instance_uuid, index=0,
+                                   console_type='serial', project_id=None):
+        """authorize_console for an instance named by its id alone.
+
+        What the API did in three calls (get_instance, the agent's
+        get_serial_console, authorize_console), in one: the API's users
+        wait for one reply, not three in a row. The instance is looked up
+        in the registry; with project_id it must be that project's, else
+        it is InstanceNotFound as an unknown one is (a non-admin must not
+        learn that another project's server exists). Its host's agent is
+        asked for the console's address, and its errors (not running,
+        no such port, hypervisor unavailable) reach the caller as they
+        are. Returns {'token', 'instance'}: the registry entry too (its
+        host and owner), which the caller would otherwise ask for.
+        """
+        row = self.db.get_instance(instance_uuid)
+        if row is None or (project_id is not None and
+                           row.project_id != project_id):
+            raise exception.InstanceNotFound(instance_uuid=instance_uuid)
+        instance = db_api.instance_to_dict(row)
+        console = self._serial_console(ctxt, instance['host'],
+                                       instance_uuid, index)
+        token = self.authorize_console(
+            ctxt, instance_uuid, instance['host'], console['host'],
+            console['port'], index=index, console_type=console_type)
+        return {'token': token, 'instance': instance}
+
+    def _serial_console(self, ctxt, host, instance_uuid, index):
+        """The agent's get_serial_console, within half the caller's wait:
+        an agent that does not answer is then a 503 naming it, not a
+        timeout of the caller's own with an orphaned reply behind it."""
+        if self._compute_api is None:
+            self._compute_api = compute_rpcapi.ComputeAPI(
+                retry=rpc.USER_FACING_RETRY)
+            self._agent_calls = threading.BoundedSemaphore(MAX_AGENT_CALLS)
+        wait = CONF.rpc_call_timeout / 2.0
+        started = time.monotonic()
+        if not self._agent_calls.acquire(timeout=wait):
+            LOG.warning('%d compute agent calls in flight: refused the '
+                        'console of instance %s', MAX_AGENT_CALLS,
+                        instance_uuid)
+            raise exception.ServiceUnavailable(service='compute')
+        try:
+            return self._compute_api.get_serial_console(
+                ctxt, host, instance_uuid, index,
+                timeout=max(0.1, wait - (time.monotonic() - started)))
+        except (messaging.MessagingTimeout,
+                messaging.MessageDeliveryFailure) as exc:
+            LOG.warning('Compute host %s did not answer for the console '
+                        'of instance %s: %s', host, instance_uuid,
+                        type(exc).__name__)
+            raise exception.ServiceUnavailable(service='compute')
+        finally:
+            self._agent_calls.release()
 
     def _live_token(self, token):
         if not token or not isinstance(token, str):

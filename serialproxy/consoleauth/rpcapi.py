@@ -17,15 +17,17 @@ class ConsoleAuthAPI:
     1.3 - revoke_tokens takes compute_host; instances reported may carry
           'consoles' [{'index', 'port'}]
     1.4 - acquire_sessions, release_sessions
+    1.5 - authorize_instance_console
     """
 
-    VERSION_CAP = '1.4'
+    VERSION_CAP = '1.5'
 
     def __init__(self, retry=None):
         """retry: see serialproxy.rpc.get_client."""
         target = messaging.Target(topic=TOPIC, version='1.0')
         self.client = rpc.get_client(target, version_cap=self.VERSION_CAP,
                                      retry=retry)
+        self._can_authorize_instance_console = None
 
     def authorize_console(self, ctxt, instance_uuid, compute_host, host,
                           port, index=0, console_type='serial'):
@@ -33,6 +35,28 @@ class ConsoleAuthAPI:
             ctxt, 'authorize_console', instance_uuid=instance_uuid,
             compute_host=compute_host, host=host, port=port, index=index,
             console_type=console_type)
+
+    def can_authorize_instance_console(self):
+        """Whether authorize_instance_console may be sent (version cap).
+
+        Asked once: the cap is fixed for the client's life, and the
+        answer costs a prepare() per console URL otherwise.
+        """
+        if self._can_authorize_instance_console is None:
+            self._can_authorize_instance_console = \
+                self.client.can_send_version('1.5')
+        return self._can_authorize_instance_console
+
+    def authorize_instance_console(self, ctxt, instance_uuid, index=0,
+                                   console_type='serial', project_id=None):
+        """A token for an instance's console in one call: consoleauth
+        finds the instance (InstanceNotFound unless it is project_id's,
+        when given), asks its compute agent for the address and issues
+        the token. Returns {'token', 'instance': registry entry}. An older
+        consoleauth refuses it (serialproxy.rpc.is_unsupported_method)."""
+        return self.client.prepare(version='1.5').call(
+            ctxt, 'authorize_instance_console', instance_uuid=instance_uuid,
+            index=index, console_type=console_type, project_id=project_id)
 
     def check_token(self, ctxt, token):
         return self.client.call(ctxt, 'check_token', token=token)

@@ -62,6 +62,24 @@ def _is_unreachable(exc):
     return isinstance(exc, sa_exc.OperationalError)
 
 
+def _sqlite_write_ahead(dbapi_connection, connection_record):
+    """SQLite with a write-ahead log, synced at checkpoints.
+
+    In its default rollback journal every commit waits for several fsyncs
+    (milliseconds on a disk, each console URL and session a commit);
+    with WAL and synchronous=NORMAL a commit is a write to the log. It
+    survives consoleauth crashing; a crash of the whole machine may undo
+    the last commits (tokens and leases of a few seconds), which their
+    holders then ask for again.
+    """
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute('PRAGMA journal_mode=WAL')
+        cursor.execute('PRAGMA synchronous=NORMAL')
+    finally:
+        cursor.close()
+
+
 class Database:
     """One engine and its sessions, over [database] connection."""
 
@@ -88,6 +106,8 @@ class Database:
                     self.url.database)), exist_ok=True)
         self.engine = sa.create_engine(self.url, connect_args=connect_args,
                                        pool_pre_ping=True, **engine_args)
+        if self.url.get_backend_name() == 'sqlite':
+            sa.event.listen(self.engine, 'connect', _sqlite_write_ahead)
         self._sessionmaker = orm.sessionmaker(bind=self.engine,
                                               expire_on_commit=False)
 

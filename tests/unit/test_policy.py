@@ -1,8 +1,13 @@
 import os
 import subprocess
 import sys
+import threading
 
+from serialproxy import conf as sp_conf
+from serialproxy import context
+from serialproxy import exception
 from serialproxy import policies
+from serialproxy import policy
 from tests.unit import base
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -34,3 +39,84 @@ class PolicyDefaultsTest(base.TestCase):
                 fresh.read(), checked_in.read(),
                 'etc/serialproxy/policy.yaml.sample is stale: run '
                 '"tox -e genpolicy" and commit the result')
+
+
+class AuthorizedForAnyOwnerTest(base.TestCase):
+    """The check made before a call that learns the server's owner."""
+
+    ACTION = 'serialproxy:remote_consoles:create'
+
+    def setUp(self):
+        super().setUp()
+        # Parsed, with no config files: oslo.policy looks beside them.
+        sp_conf.CONF([], project='serialproxy', default_config_files=[])
+        policy.reset()
+        self.addCleanup(policy.reset)
+
+    def use_rule(self, rule):
+        path = os.path.join(self.state_path, 'policy.yaml')
+        with open(path, 'w') as f:
+            f.write('"%s": "%s"\n' % (self.ACTION, rule))
+        self.flags(group='oslo_policy', policy_file=path)
+
+    @staticmethod
+    def caller(*roles, project='p1', user='u1'):
+        return context.RequestContext(user_id=user, project_id=project,
+                                      roles=list(roles))
+
+    def allowed(self, ctxt, project_id='p1'):
+        return policy.authorized_for_any_owner(ctxt, self.ACTION, project_id)
+
+    def test_default_rule_lets_members_and_admins_not_readers(self):
+        self.assertTrue(self.allowed(self.caller('member', 'reader')))
+        self.assertTrue(self.allowed(self.caller('admin'), project_id=None))
+        self.assertFalse(self.allowed(self.caller('reader')))
+        # A member of any project is no member of an unknown one.
+        self.assertFalse(self.allowed(self.caller('member'),
+                                      project_id=None))
+
+    def test_rule_on_the_owner_user_waits_for_the_owner(self):
+        self.use_rule('role:member and user_id:%(user_id)s')
+        self.assertFalse(self.allowed(self.caller('member')))
+
+    def test_rule_with_not_waits_for_the_owner(self):
+        # Passes with the owner unknown, fails once it is u2.
+        self.use_rule("role:member and not 'u2':%(user_id)s")
+        self.assertFalse(self.allowed(self.caller('member')))
+        self.assertRaises(exception.PolicyNotAuthorized, policy.authorize,
+                          self.caller('member'), self.ACTION,
+                          {'project_id': 'p1', 'user_id': 'u2'})
+
+    def test_rule_through_other_rules_is_followed(self):
+        self.use_rule('rule:project_member_or_admin or rule:no_such_rule')
+        self.assertTrue(self.allowed(self.caller('member')))
+        self.use_rule('rule:project_member_or_admin or '
+                      '(role:member and not role:auditor)')
+        self.assertFalse(self.allowed(self.caller('member')))
+
+
+class EnforcerTest(base.TestCase):
+    def setUp(self):
+        super().setUp()
+        sp_conf.CONF([], project='serialproxy', default_config_files=[])
+        policy.reset()
+        self.addCleanup(policy.reset)
+
+    def test_threads_of_a_new_process_all_find_the_rules_registered(self):
+        # As an API worker's first requests: no PolicyNotRegistered.
+        ctxt = context.RequestContext(user_id='u', project_id='p',
+                                      roles=['member'])
+        errors = []
+
+        def ask():
+            try:
+                policy.authorize(ctxt, AuthorizedForAnyOwnerTest.ACTION,
+                                 {'project_id': 'p', 'user_id': 'u'})
+            except Exception as exc:
+                errors.append(exc)
+        threads = [threading.Thread(target=ask) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual([], errors)

@@ -4,15 +4,19 @@ Starts serialproxy-all (SQLite, noauth) on libvirt's test driver, loaded
 from a node file that defines one running domain with a TCP serial port,
 waits until the compute agent has reported it, then asks
 POST /v2.1/servers/{id}/remote-consoles as fast as it can from
---concurrency threads, each on a keep-alive connection of its own.
-Every URL takes three RPC calls (consoleauth get_instance, compute
-get_serial_console, consoleauth authorize_console), so this measures the
-in-process messaging as much as the API.
+--concurrency threads, each on a keep-alive connection of its own, for
+--seconds each after a second of warm-up. Every URL is one RPC call from
+the API to consoleauth (authorize_instance_console), which asks the
+compute agent (a second call) and stores the token, so this measures the
+in-process messaging and SQLite as much as the API.
 
-    python tools/bench/api_urls.py --concurrency 1 --concurrency 10
+    python tools/bench/api_urls.py [--seconds 10] [--concurrency 1 10]
+        [--json PATH]
 
-The client threads share the machine with the service: on a small
-machine the figures are a floor.
+Prints URLs/s and p50/p99 per concurrency (tox -e bench runs it);
+--json writes the rows (see api_results.py). The client threads share
+the machine with the service: on a small machine the figures are a
+floor.
 """
 
 import argparse
@@ -23,13 +27,14 @@ import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
+
+import api_results
 
 BIN = os.path.dirname(sys.executable)
 PROJECT = 'c0ffee00c0ffee00c0ffee00c0ffee00'
@@ -169,31 +174,33 @@ def run(service, concurrency, seconds):
     return latencies, sum(errors), time.monotonic() - began
 
 
+DEPLOYMENT = 'serialproxy-all (SQLite)'
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--concurrency', type=int, action='append',
-                        help='client threads (repeat for several runs; '
-                             'default 1 and 10)')
+    parser.add_argument('--concurrency', type=int, nargs='+',
+                        default=[1, 10],
+                        help='client threads, one run each (default 1 10)')
     parser.add_argument('--seconds', type=float, default=10,
                         help='length of each run (default 10)')
+    api_results.add_json_argument(parser)
     args = parser.parse_args()
     service = AllInOne()
+    rows = []
     try:
         service.wait_ready()
-        print('concurrency  urls/s     p50 ms   p99 ms  requests  errors')
-        for concurrency in args.concurrency or [1, 10]:
+        print(api_results.HEADER)
+        for concurrency in args.concurrency:
             run(service, concurrency, 1)  # warm up
             latencies, errors, elapsed = run(service, concurrency,
                                              args.seconds)
-            latencies.sort()
-            p99 = latencies[min(len(latencies) - 1,
-                                int(len(latencies) * 0.99))]
-            print('%11d %7.1f %10.1f %8.1f %9d %7d' % (
-                concurrency, len(latencies) / elapsed,
-                statistics.median(latencies) * 1000, p99 * 1000,
-                len(latencies), errors))
+            rows.append(api_results.row(DEPLOYMENT, concurrency, latencies,
+                                        errors, elapsed))
+            api_results.print_row(rows[-1])
     finally:
         service.stop()
+    api_results.write_json(args.json, rows)
 
 
 if __name__ == '__main__':

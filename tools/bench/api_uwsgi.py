@@ -11,12 +11,15 @@ one after the other on the same port:
 
 Clients POST /v2.1/servers/{id}/remote-consoles (noauth, microversion 2.6)
 in --concurrency threads, a new connection per request as both servers
-close them, for --seconds each, after a short warm-up. Printed per server
-and concurrency: console URLs/s, p50 and p99 latency, errors. The built-in
-server is measured again at the end: the spread of the two is the noise of
-the machine.
+close them, for --seconds each, after a short warm-up. Each URL is one
+RPC call from the API to consoleauth, which asks the compute agent.
+Printed per server and concurrency: console URLs/s, p50 and p99 latency,
+errors; --json writes the rows (see api_results.py). The built-in server
+is measured again at the end: the spread of the two is the noise of the
+machine.
 
-    python tools/bench/api_uwsgi.py [--seconds 15] [--concurrency 1 10]
+    python tools/bench/api_uwsgi.py [--seconds 10] [--concurrency 1 10]
+        [--processes 2] [--json PATH]
 """
 
 import argparse
@@ -28,6 +31,8 @@ import threading
 import time
 
 import fixtures
+
+import api_results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -67,6 +72,7 @@ def console_url(port, server):
 
 
 def run(port, server, concurrency, seconds):
+    """(latencies of the URLs answered, errors, seconds taken)."""
     latencies = []
     errors = [0]
     lock = threading.Lock()
@@ -91,52 +97,52 @@ def run(port, server, concurrency, seconds):
         t.start()
     for t in threads:
         t.join()
-    wall = time.monotonic() - started
-    latencies.sort()
-
-    def pct(p):
-        if not latencies:
-            return float('nan')
-        return latencies[min(len(latencies) - 1,
-                             int(p / 100 * len(latencies)))] * 1000
-    return len(latencies) / wall, pct(50), pct(99), errors[0], len(latencies)
+    return latencies, errors[0], time.monotonic() - started
 
 
-def measure(label, backends, args):
+def measure(label, backends, args, rows):
     port = backends.deployment.api_port
     server = backends.guest.uuid
     backends.deployment.console_url(server)  # registered, and warm
     run(port, server, max(args.concurrency), 2)
     for concurrency in args.concurrency:
-        rate, p50, p99, errors, count = run(port, server, concurrency,
-                                            args.seconds)
-        print('%-22s c=%-3d %7.1f URLs/s  p50 %7.1f ms  p99 %7.1f ms  '
-              '(%d requests, %d errors)' % (label, concurrency, rate, p50,
-                                            p99, count, errors),
-              flush=True)
+        rows.append(api_results.row(label, concurrency,
+                                    *run(port, server, concurrency,
+                                         args.seconds)))
+        api_results.print_row(rows[-1])
+
+
+BUILTIN = 'serialproxy-api (builtin)'
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--seconds', type=float, default=15)
+    parser.add_argument('--seconds', type=float, default=10,
+                        help='length of each run (default 10)')
     parser.add_argument('--concurrency', type=int, nargs='+',
-                        default=[1, 10])
+                        default=[1, 10],
+                        help='client threads, one run each (default 1 10)')
     parser.add_argument('--processes', type=int, nargs='+', default=[2],
                         help='uwsgi worker processes (each run in turn)')
+    api_results.add_json_argument(parser)
     args = parser.parse_args()
+    rows = []
     with Backends() as backends:
+        print(api_results.HEADER)
         proc = backends.deployment.start('serialproxy-api')
         backends.deployment.wait_ready()
-        measure('builtin', backends, args)
+        measure(BUILTIN, backends, args, rows)
         backends.deployment.stop(proc)
         for processes in args.processes:
             with test_api_uwsgi.UwsgiAPI(backends.deployment,
                                          processes=processes):
-                measure('uwsgi processes=%d' % processes, backends, args)
+                measure('serialproxy-api (uwsgi, %d processes)'
+                        % processes, backends, args, rows)
         # Again, as the machine's load may have changed meanwhile.
         proc = backends.deployment.start('serialproxy-api')
         backends.deployment.wait_ready()
-        measure('builtin (again)', backends, args)
+        measure(BUILTIN + ' again', backends, args, rows)
+    api_results.write_json(args.json, rows)
 
 
 if __name__ == '__main__':

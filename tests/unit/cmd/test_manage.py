@@ -38,6 +38,15 @@ class SerialConsoleAddTest(base.TestCase):
             fixtures.MonkeyPatch('sys.stdout', io.StringIO())).new_value
         self.stderr = self.useFixture(
             fixtures.MonkeyPatch('sys.stderr', io.StringIO())).new_value
+        self.addCleanup(self.forget_command)
+
+    @staticmethod
+    def forget_command():
+        """main() registers its sub-command on the process's CONF: later
+        tests that parse an empty command line would be told it is
+        missing."""
+        manage.CONF.clear()
+        manage.CONF.unregister_opt(manage._COMMAND)
 
     def define(self, devices=PTY_CONSOLE):
         instance_uuid = str(uuid.uuid4())
