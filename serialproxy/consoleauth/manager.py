@@ -17,12 +17,14 @@ from serialproxy import rpc
 CONF = sp_conf.CONF
 LOG = logging.getLogger(__name__)
 
-# Compute agent calls (authorize_instance_console) one consoleauth process
-# waits on at once. An agent that does not answer holds a thread for half
-# rpc_call_timeout; the rest of the RPC executor's threads (64 by default)
-# stay free for the proxies' lease calls, and concurrent publishers stay
-# under oslo.messaging's connection pool (rpc_conn_pool_size, 30).
-MAX_AGENT_CALLS = 20
+
+def max_agent_calls():
+    """Compute agent calls (authorize_instance_console) one consoleauth
+    process waits on at once: half its RPC threads. An agent that does not
+    answer holds a thread for half rpc_call_timeout; the other half of
+    the threads stay free for the proxies' lease calls."""
+    return max(1, CONF.executor_thread_pool_size // 2)
+
 
 # Lifecycle events after which an instance's console tokens are revoked.
 REVOKING_EVENTS = ('undefined', 'stopped', 'crashed')
@@ -112,12 +114,13 @@ class ConsoleAuthManager:
         if self._compute_api is None:
             self._compute_api = compute_rpcapi.ComputeAPI(
                 retry=rpc.USER_FACING_RETRY)
-            self._agent_calls = threading.BoundedSemaphore(MAX_AGENT_CALLS)
+            self._agent_calls = threading.BoundedSemaphore(
+                max_agent_calls())
         wait = CONF.rpc_call_timeout / 2.0
         started = time.monotonic()
         if not self._agent_calls.acquire(timeout=wait):
             LOG.warning('%d compute agent calls in flight: refused the '
-                        'console of instance %s', MAX_AGENT_CALLS,
+                        'console of instance %s', max_agent_calls(),
                         instance_uuid)
             raise exception.ServiceUnavailable(service='compute')
         try:

@@ -133,8 +133,8 @@ class AuthorizeInstanceConsoleTest(base.TestCase):
     def test_agent_calls_in_flight_are_bounded(self):
         # A dead agent must not hold every thread of consoleauth.
         self.flags(rpc_call_timeout=2)
-        self.useFixture(fixtures.MockPatchObject(manager, 'MAX_AGENT_CALLS',
-                                                 1))
+        # Half of two RPC threads.
+        self.flags(executor_thread_pool_size=2)
         self.compute.release.clear()
         self.addCleanup(self.compute.release.set)
         first = threading.Thread(target=self.assertRaises, args=(
@@ -152,10 +152,10 @@ class AuthorizeInstanceConsoleTest(base.TestCase):
         self.assertTrue(len(arrivals) == 1 or arrivals[1] - arrivals[0] > .9,
                         arrivals)
 
-    def test_a_client_capped_below_1_4_does_not_send_it(self):
+    def test_a_client_capped_below_1_5_does_not_send_it(self):
         self.assertTrue(self.api.can_authorize_instance_console())
         self.useFixture(fixtures.MockPatchObject(
-            rpcapi.ConsoleAuthAPI, 'VERSION_CAP', '1.3'))
+            rpcapi.ConsoleAuthAPI, 'VERSION_CAP', '1.4'))
         capped = rpcapi.ConsoleAuthAPI()
         self.assertFalse(capped.can_authorize_instance_console())
         self.assertRaises(messaging.RPCVersionCapError,
