@@ -1,17 +1,20 @@
 """Benchmark: console URLs per second from serialproxy-all's REST API.
 
 Starts serialproxy-all (SQLite, noauth) on libvirt's test driver, loaded
-from a node file that defines one running domain with a TCP serial port,
-waits until the compute agent has reported it, then asks
+from a node file that defines running domains with a TCP serial port each
+(served by guest_farm.py), waits until the compute agent has reported
+them, then asks
 POST /v2.1/servers/{id}/remote-consoles as fast as it can from
 --concurrency threads, each on a keep-alive connection of its own, for
 --seconds each after a second of warm-up. Every URL is one RPC call from
 the API to consoleauth (authorize_instance_console), which asks the
 compute agent (a second call) and stores the token, so this measures the
-in-process messaging and SQLite as much as the API.
+in-process messaging and SQLite as much as the API. Last, it opens
+--sessions new sessions one after another, each through a fresh URL, and
+reports their setup (URL answered to 101).
 
     python tools/bench/api_urls.py [--seconds 10] [--concurrency 1 10]
-        [--json PATH]
+        [--sessions 200] [--json PATH]
 
 Prints URLs/s and p50/p99 per concurrency (tox -e bench runs it);
 --json writes the rows (see api_results.py). The client threads share
@@ -20,6 +23,7 @@ floor.
 """
 
 import argparse
+import asyncio
 import configparser
 import http.client
 import json
@@ -32,17 +36,22 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
+
+import world
 
 import api_results
 
 BIN = os.path.dirname(sys.executable)
+HERE = os.path.dirname(os.path.abspath(__file__))
 PROJECT = 'c0ffee00c0ffee00c0ffee00c0ffee00'
 USER = 'f00df00df00df00df00df00df00df00d'
 NOVA_NS = 'http://openstack.org/xmlns/libvirt/nova/1.1'
 
-NODE = """<node>
-<domain type='test'><name>bench-guest</name><uuid>%(uuid)s</uuid>
+NODE = '<node>\n%s</node>\n'
+DOMAIN = """<domain type='test'><name>bench-guest-%(number)d</name>
+  <uuid>%(uuid)s</uuid>
   <memory>65536</memory><os><type>hvm</type></os>
   <metadata><nova:instance xmlns:nova="%(nova_ns)s">
     <nova:owner><nova:user uuid="%(user)s">u</nova:user>
@@ -52,8 +61,10 @@ NODE = """<node>
     <source mode='bind' host='127.0.0.1' service='%(port)d'/>
     <protocol type='raw'/><target port='0'/></serial></devices>
 </domain>
-</node>
 """
+# Servers whose consoles the sessions benchmark opens in turn: a console
+# is asked for again only long after its last session released it.
+SERVERS = 20
 
 
 def free_port():
@@ -67,13 +78,24 @@ class AllInOne:
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix='api-urls-')
-        self.server_id = str(uuid.uuid4())
+        self.server_ids = [str(uuid.uuid4()) for _ in range(SERVERS)]
+        self.server_id = self.server_ids[0]
+        self.guest_ports = [free_port() for _ in range(SERVERS)]
         self.api_port = free_port()
         node = os.path.join(self.dir, 'node.xml')
         with open(node, 'w') as f:
-            f.write(NODE % {'uuid': self.server_id, 'nova_ns': NOVA_NS,
-                            'user': USER, 'project': PROJECT,
-                            'port': free_port()})
+            f.write(NODE % ''.join(
+                DOMAIN % {'number': number, 'uuid': server_id,
+                          'nova_ns': NOVA_NS, 'user': USER,
+                          'project': PROJECT, 'port': port}
+                for number, (server_id, port) in enumerate(
+                    zip(self.server_ids, self.guest_ports))))
+        # The domains' serial ports, echoing as a shell would.
+        self.guests = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, 'guest_farm.py'),
+             '127.0.0.1', *map(str, self.guest_ports)],
+            stdout=subprocess.PIPE)
+        self.guests.stdout.readline()
         proxy_port = free_port()
         config = configparser.ConfigParser()
         config['DEFAULT'] = {'host': 'bench-compute', 'state_path': self.dir,
@@ -116,6 +138,8 @@ class AllInOne:
                                           timeout=60)
 
     def stop(self):
+        self.guests.kill()
+        self.guests.wait()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -175,6 +199,30 @@ def run(service, concurrency, seconds):
 
 
 DEPLOYMENT = 'serialproxy-all (SQLite)'
+SESSIONS = 'serialproxy-all (SQLite), new session'
+
+
+async def open_sessions(service, count):
+    """serialproxy-all's new sessions, one after another: each asks the
+    API for a URL, then opens it. Returns the times from URL to 101 and
+    the time of the whole."""
+    setups = []
+    conn = service.connect()
+    began = time.monotonic()
+    for number in range(count):
+        status, body = request(
+            conn, service.server_ids[number % len(service.server_ids)])
+        if status != 200:
+            raise RuntimeError('console URL: %d %s' % (status, body))
+        url = urllib.parse.urlsplit(
+            json.loads(body)['remote_console']['url'])
+        session = world.Session(url.port, '/?' + url.query)
+        url_done = time.perf_counter()
+        await session.open()
+        setups.append(time.perf_counter() - url_done)
+        session.close()
+    conn.close()
+    return setups, time.monotonic() - began
 
 
 def main():
@@ -184,6 +232,10 @@ def main():
                         help='client threads, one run each (default 1 10)')
     parser.add_argument('--seconds', type=float, default=10,
                         help='length of each run (default 10)')
+    parser.add_argument('--sessions', type=int, default=200,
+                        help='new sessions opened one after another, each '
+                             'through a fresh URL: their setup (URL '
+                             'answered to 101) p50/p99 is the last row')
     api_results.add_json_argument(parser)
     args = parser.parse_args()
     service = AllInOne()
@@ -198,6 +250,9 @@ def main():
             rows.append(api_results.row(DEPLOYMENT, concurrency, latencies,
                                         errors, elapsed))
             api_results.print_row(rows[-1])
+        setups, elapsed = asyncio.run(open_sessions(service, args.sessions))
+        rows.append(api_results.row(SESSIONS, 1, setups, 0, elapsed))
+        api_results.print_row(rows[-1])
     finally:
         service.stop()
     api_results.write_json(args.json, rows)
