@@ -214,8 +214,11 @@ class InProcessRPCTest(base.TestCase):
         began = time.monotonic()
         for i in range(1000):
             self.api.echo(CTXT, 'one', i=i)
-        # oslo.messaging's fake driver needed 50 s for this.
-        self.assertLess(time.monotonic() - began, 2)
+        # oslo.messaging's fake driver needs 50 s for this, its listener
+        # sleeping 50 ms between polls; woken at once, this takes about a
+        # second, and a loaded machine (CI beside a benchmark) must not
+        # make the difference look like a failure.
+        self.assertLess(time.monotonic() - began, 20)
 
     def test_concurrent_callers_each_get_their_own_reply(self):
         results = {}
