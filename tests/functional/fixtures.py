@@ -120,7 +120,10 @@ class Guest(fixtures.Fixture):
     tools/define-guest.sh: the same path a demo takes.
     """
 
-    def __init__(self, boot_timeout=120, before_start=None,
+    # A TCG boot takes 20-40 s on an idle 2-core machine and several times
+    # that beside other guests and benchmarks; a boot that never ends
+    # still fails, only later.
+    def __init__(self, boot_timeout=300, before_start=None,
                  serial_log=None, project_id=None, user_id=None,
                  libvirt_uri=LIBVIRT_URI, run_prefix=(), env=None):
         """before_start(guest), if given, may change the defined domain
