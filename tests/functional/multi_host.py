@@ -24,7 +24,9 @@ import re
 import shlex
 import shutil
 import socket
+import stat
 import subprocess
+import sys
 import threading
 import time
 import unittest
@@ -399,6 +401,27 @@ HOSTS = {'lb': 10, 'console1': 21, 'console2': 22, 'compute1': 31,
          'compute2': 32}
 
 
+class Traversable(fixtures.Fixture):
+    """Every directory above path searchable by other users, as it was
+    afterwards.
+
+    The compute hosts run their commands from the test's virtualenv as an
+    unprivileged user, and tox makes its .tox directory 0700.
+    """
+
+    def __init__(self, path):
+        self.path = os.path.abspath(path)
+
+    def _setUp(self):
+        directory = self.path
+        while directory != os.path.dirname(directory):
+            mode = os.stat(directory).st_mode
+            if not mode & stat.S_IXOTH:
+                os.chmod(directory, stat.S_IMODE(mode) | stat.S_IXOTH)
+                self.addCleanup(os.chmod, directory, stat.S_IMODE(mode))
+            directory = os.path.dirname(directory)
+
+
 class Site(fixtures.Fixture):
     """doc/deployment.rst's site: a load balancer, two console nodes,
     two compute hosts with a guest each, and the controller (this root
@@ -414,6 +437,8 @@ class Site(fixtures.Fixture):
         self.dir = self.useFixture(fixtures.TempDir()).path
         # Compute hosts' files are read by an unprivileged user.
         os.chmod(self.dir, 0o755)
+        for path in (func_fixtures.BIN, sys.prefix):
+            self.useFixture(Traversable(path))
         vhost = self.useFixture(func_fixtures.RabbitVhost()).vhost
         self.useFixture(TCPForward(self.controller, RABBIT_PORT))
         self.db = self.useFixture(func_fixtures.SQLDatabase('postgresql'))

@@ -33,11 +33,11 @@ SESSION_INTRO = (
     '(no RPC, no lease) in front of the same echoing guest ports. '
     'Only the compute agent is stood in for.')
 HEADER = (
-    'Written by ``tox -e bench`` (``tools/bench/'
-    'performance_doc.py``) on %s, from the run of that command '
-    'on this machine: %s. The benchmarks\' own clients share the '
-    'machine with the services, and other work on it moves the '
-    'figures; compare rows of one run, not runs.')
+    'Written on %s by ``tools/bench/performance_doc.py``, the last step of '
+    '``tox -e bench``, from the figures the benchmarks before it saved '
+    '(``test-output/bench/*.json``), on this machine: %s. The benchmarks\' '
+    'own clients share the machine with the services, and other work on '
+    'it moves the figures; compare rows of one run, not runs.')
 API_INTRO = (
     '``tools/bench/api_urls.py`` (serialproxy-all, its built-in '
     'server and in-process messaging) and ``tools/bench/'
@@ -103,9 +103,9 @@ def session_section(rows):
                     r['openers'] == row['openers']]
         ratio = (row['per_second'] / baseline[0]['per_second']
                  if baseline else float('nan'))
-        line = ('- %d openers: %.2fx websockify\'s rate. CPU per new '
+        line = ('- %d opener%s: %.2fx websockify\'s rate. CPU per new '
                 'session, ms: %s.' % (
-                    row['openers'], ratio, ', '.join(
+                    row['openers'], '' if row['openers'] == 1 else 's', ratio, ', '.join(
                         '%s %.2f' % item
                         for item in row['cpu_ms_per_session'].items())))
         if row['openers'] >= 50:
