@@ -103,11 +103,12 @@ def session_section(rows):
                     r['openers'] == row['openers']]
         ratio = (row['per_second'] / baseline[0]['per_second']
                  if baseline else float('nan'))
+        cpu = ', '.join('%s %.2f' % item
+                        for item in row['cpu_ms_per_session'].items())
         line = ('- %d opener%s: %.2fx websockify\'s rate. CPU per new '
                 'session, ms: %s.' % (
-                    row['openers'], '' if row['openers'] == 1 else 's', ratio, ', '.join(
-                        '%s %.2f' % item
-                        for item in row['cpu_ms_per_session'].items())))
+                    row['openers'], '' if row['openers'] == 1 else 's',
+                    ratio, cpu))
         if row['openers'] >= 50:
             line += (' Bars: %d sessions/s %s, p99 under %d ms %s, %.1fx '
                      'websockify %s.' % (
