@@ -38,24 +38,39 @@ LOG = logging.getLogger(__name__)
 
 # Housekeeping interval of consoleauth: expired token and lease purge.
 PURGE_INTERVAL = 60
+# Seconds between a compute agent's attempts to report its instances
+# while consoleauth does not answer.
+REPORT_RETRY_INTERVAL = 5
 
 
 class Periodic:
-    """Runs fn every interval seconds on a daemon thread until stopped."""
+    """Runs fn every interval seconds on a daemon thread until stopped.
 
-    def __init__(self, interval, fn, name):
+    first_delay: seconds before the first run (interval by default).
+    retry_interval: seconds before the next run after a failed one
+    (interval by default), for tasks whose failure leaves others waiting.
+    """
+
+    def __init__(self, interval, fn, name, first_delay=None,
+                 retry_interval=None):
         self.interval = interval
         self.fn = fn
+        self.first_delay = interval if first_delay is None else first_delay
+        self.retry_interval = interval if retry_interval is None \
+            else retry_interval
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name,
                                         daemon=True)
 
     def _run(self):
-        while not self._stopped.wait(self.interval):
+        delay = self.first_delay
+        while not self._stopped.wait(delay):
             try:
                 self.fn()
+                delay = self.interval
             except Exception:
                 LOG.exception('Periodic task %s failed', self._thread.name)
+                delay = self.retry_interval
 
     def start(self):
         self._thread.start()
@@ -102,35 +117,31 @@ class ComputeService(RPCService):
 
     Start order matters: listen to lifecycle events first, then reconcile
     the pool with libvirt (so nothing changes unseen in between), then
-    serve allocations, and only then report to consoleauth, which may not
-    answer yet and must not hold the RPC server back.
+    serve allocations, and only then report to consoleauth. The report
+    runs on the sync thread at once and is retried every few seconds
+    until it lands: consoleauth may start after us, and a call made
+    before its queue exists is dropped by the broker, unanswered.
     """
 
     def __init__(self, server, manager, lifecycle, pool):
-        super().__init__(server, [Periodic(CONF.instance_report_interval,
-                                           manager.sync_instances,
-                                           'sync-instances')])
+        super().__init__(server, [Periodic(
+            CONF.instance_report_interval, manager.sync_instances,
+            'sync-instances', first_delay=0,
+            retry_interval=min(REPORT_RETRY_INTERVAL,
+                               CONF.instance_report_interval))])
         self.manager = manager
         self.lifecycle = lifecycle
         self.pool = pool
 
     def start(self):
         self.lifecycle.start()
-        found = None
         try:
-            found = self.manager.reconcile_pool()
+            self.manager.reconcile_pool()
         except Exception:
             # libvirtd may come up after us: the periodic sync retries, and
             # allocations wait for a reconciled pool.
             LOG.exception('First reconciliation with libvirt failed')
         super().start()
-        if found is not None:
-            try:
-                self.manager.report_instances(found)
-            except Exception:
-                # consoleauth may start after us; the periodic sync retries.
-                LOG.exception('First report of instances to consoleauth '
-                              'failed')
 
     def stop(self):
         super().stop()

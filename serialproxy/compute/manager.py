@@ -6,10 +6,17 @@ import oslo_messaging as messaging
 from oslo_log import log as logging
 
 from serialproxy.compute import console_log
+from serialproxy import conf as sp_conf
 from serialproxy import exception
 from serialproxy import rpc
 
+CONF = sp_conf.CONF
 LOG = logging.getLogger(__name__)
+
+# Seconds to wait for consoleauth to take a report of instances. A report
+# sent before consoleauth's queue existed is never answered; the next try
+# comes sooner than rpc_call_timeout would allow.
+REPORT_TIMEOUT = 5
 
 
 class ComputeManager:
@@ -149,8 +156,9 @@ class ComputeManager:
                      for instance, ports in found]
         # consoleauth revokes the tokens this contradicts: of instances
         # gone from here, or naming ports they no longer have.
-        self.consoleauth_api.report_instances({}, self.driver.host,
-                                              instances)
+        self.consoleauth_api.report_instances(
+            {}, self.driver.host, instances,
+            timeout=min(REPORT_TIMEOUT, CONF.rpc_call_timeout))
         LOG.debug('Reported %d instances to consoleauth', len(instances))
         return instances
 

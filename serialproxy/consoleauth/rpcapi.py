@@ -71,9 +71,11 @@ class ConsoleAuthAPI:
         return self.client.call(ctxt, 'revoke_tokens',
                                 instance_uuid=instance_uuid)
 
-    def report_instances(self, ctxt, host, instances):
-        return self.client.call(ctxt, 'report_instances', host=host,
-                                instances=instances)
+    def report_instances(self, ctxt, host, instances, timeout=None):
+        """timeout: as for renew_sessions; a report is safe to repeat."""
+        options = {} if timeout is None else {'timeout': timeout}
+        return self.client.prepare(**options).call(
+            ctxt, 'report_instances', host=host, instances=instances)
 
     def instance_event(self, ctxt, host, event, instance):
         """A call, not a cast: one agent's events then land in order."""

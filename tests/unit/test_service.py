@@ -23,6 +23,46 @@ class ComputeServiceStartTest(base.TestCase):
         self.assertIn('/proc/no/pool.sqlite', exc.code)
 
 
+class PeriodicTest(base.TestCase):
+    def run_periodic(self, outcomes, **kwargs):
+        """Times of fn's calls; each call fails while outcomes say so."""
+        calls = []
+        done = threading.Event()
+
+        def fn():
+            calls.append(time.monotonic())
+            if len(calls) == len(outcomes):
+                done.set()
+            if not outcomes[len(calls) - 1]:
+                raise RuntimeError('not yet')
+        periodic = service.Periodic(name='test', fn=fn, **kwargs)
+        started = time.monotonic()
+        periodic.start()
+        self.addCleanup(periodic.stop)
+        self.assertTrue(done.wait(30))
+        return started, calls
+
+    def test_first_run_at_once_then_retried_sooner_than_the_interval(self):
+        started, calls = self.run_periodic(
+            [False, False, True], interval=3600, first_delay=0,
+            retry_interval=0.05)
+        # At once, then twice at the retry interval: never the hour.
+        self.assertLess(calls[-1] - started, 20)
+        self.assertGreaterEqual(calls[1] - calls[0], 0.05)
+
+    def test_success_waits_the_interval_again(self):
+        started, calls = self.run_periodic(
+            [False, True, True], interval=0.5, first_delay=0,
+            retry_interval=0.01)
+        self.assertLess(calls[1] - calls[0], 0.4)
+        self.assertGreaterEqual(calls[2] - calls[1], 0.5)
+
+    def test_without_options_every_run_waits_the_interval(self):
+        started, calls = self.run_periodic([False, True], interval=0.2)
+        self.assertGreaterEqual(calls[0] - started, 0.2)
+        self.assertGreaterEqual(calls[1] - calls[0], 0.2)
+
+
 class APIServiceStopTest(base.TestCase):
     """SIGTERM's stop(): requests in flight finish, new ones are not taken."""
 

@@ -10,6 +10,7 @@ import time
 import uuid
 
 import libvirt
+import oslo_messaging as messaging
 
 from serialproxy.compute import libvirt_driver
 from serialproxy.compute import lifecycle
@@ -108,6 +109,20 @@ class ComputeManagerTest(base.TestCase):
             return self.consoleauth.get_instance({}, instance_uuid)
         except exception.InstanceNotFound:
             return None
+
+    def test_unanswered_report_gives_up_long_before_rpc_call_timeout(self):
+        # A report sent before consoleauth's queue exists is dropped by the
+        # broker; the agent must try again soon, not after 30 s.
+        self.flags(rpc_call_timeout=60)
+        self.patch(manager, 'REPORT_TIMEOUT', 0.5)
+        self.patch(consoleauth_rpcapi, 'TOPIC', 'nobody-listens')
+        unanswered = manager.ComputeManager(
+            self.manager.driver, consoleauth_rpcapi.ConsoleAuthAPI(),
+            self.manager.serial_consoles, console_output_max_bytes=4096)
+        started = time.monotonic()
+        self.assertRaises(messaging.MessagingTimeout,
+                          unanswered.report_instances)
+        self.assertLess(time.monotonic() - started, 30)
 
     def test_defined_domain_confirms_ports_and_is_registered(self):
         self.listen_to_events()
