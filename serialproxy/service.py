@@ -117,31 +117,44 @@ class ComputeService(RPCService):
 
     Start order matters: listen to lifecycle events first, then reconcile
     the pool with libvirt (so nothing changes unseen in between), then
-    serve allocations, and only then report to consoleauth. The report
-    runs on the sync thread at once and is retried every few seconds
-    until it lands: consoleauth may start after us, and a call made
+    serve allocations, and only then report to consoleauth. A first
+    report that fails is retried every few seconds rather than at the
+    report interval: consoleauth may start after us, and a call made
     before its queue exists is dropped by the broker, unanswered.
     """
 
     def __init__(self, server, manager, lifecycle, pool):
-        super().__init__(server, [Periodic(
+        self.sync = Periodic(
             CONF.instance_report_interval, manager.sync_instances,
-            'sync-instances', first_delay=0,
+            'sync-instances',
             retry_interval=min(REPORT_RETRY_INTERVAL,
-                               CONF.instance_report_interval))])
+                               CONF.instance_report_interval))
+        super().__init__(server, [self.sync])
         self.manager = manager
         self.lifecycle = lifecycle
         self.pool = pool
 
     def start(self):
         self.lifecycle.start()
+        found = None
         try:
-            self.manager.reconcile_pool()
+            found = self.manager.reconcile_pool()
         except Exception:
             # libvirtd may come up after us: the periodic sync retries, and
             # allocations wait for a reconciled pool.
             LOG.exception('First reconciliation with libvirt failed')
-        super().start()
+        self.server.start()
+        try:
+            if found is not None:
+                self.manager.report_instances(found)
+        except Exception as exc:
+            LOG.warning('First report of instances to consoleauth failed '
+                        '(%s); retrying every %d s', exc,
+                        self.sync.retry_interval)
+            found = None
+        if found is None:
+            self.sync.first_delay = 0
+        self.sync.start()
 
     def stop(self):
         super().stop()
