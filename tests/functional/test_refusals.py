@@ -52,11 +52,26 @@ UPGRADE = (('Upgrade', 'websocket'), ('Connection', 'Upgrade'),
 
 
 class AllInOneWithGuest(testtools.TestCase):
+    """A serialproxy-all of its own for each test, one guest for them all.
+
+    Each test's options and limits start afresh; the guest's boot is the
+    part worth sharing.
+    """
     options = {}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.guest = func_fixtures.Guest()
+        cls.guest.setUp()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.guest.cleanUp()
+        super().tearDownClass()
 
     def setUp(self):
         super().setUp()
-        self.guest = self.useFixture(func_fixtures.Guest())
         self.deployment = self.useFixture(
             func_fixtures.Deployment(options=self.options))
         self.deployment.start('serialproxy-all')
