@@ -235,7 +235,17 @@ class ServerWebSocket(websocket.WebSocket):
                 else:
                     frame = view[offset:stop].tobytes()
                 self._memory.inbound = frame
-                self._decode_into(messages)
+                if first_byte is None and buf[offset] == WHOLE_BINARY_MESSAGE:
+                    # One frame, one message: websockify returns it, or
+                    # refuses the frame and wants more.
+                    try:
+                        message = self.recvmsg()
+                    except websocket.WebSocketWantReadError:
+                        message = None
+                    if message is not None:
+                        messages.append(message)
+                else:
+                    self._decode_into(messages)
                 offset = stop
         return offset, None
 
