@@ -496,9 +496,9 @@ class ClientConnection(asyncio.Protocol):
                     if chunks and not self.transport.is_closing():
                         self.transport.writelines(chunks)
                     self.proxy.bytes_to_client += payload_bytes
-                case console_session.SendToGuest(data):
-                    self.guest.transport.write(data)
-                    self.proxy.bytes_to_guest += len(data)
+                case console_session.SendToGuest(chunks, payload_bytes):
+                    self.guest.transport.writelines(chunks)
+                    self.proxy.bytes_to_guest += payload_bytes
                 case console_session.PauseReading(side):
                     self._reader(side).pause_reading()
                 case console_session.ResumeReading(side):

@@ -64,7 +64,13 @@ class SendToClient:
 
 @dataclasses.dataclass(frozen=True)
 class SendToGuest:
-    data: bytes
+    """The messages one read from the client completed, in order.
+
+    One write carries them all: the guest's serial port is a byte stream,
+    and a write per message would cost a system call per 4 KB frame.
+    """
+    chunks: list
+    payload_bytes: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -334,11 +340,12 @@ class ConsoleSession:
 
     def _websocket_data(self, data):
         actions = []
-        for message in self._ws.receive(data):
-            if message and self.is_open:
-                self._last_activity = self.clock()
-                self.bytes_to_guest += len(message)
-                actions.append(SendToGuest(message))
+        messages = [message for message in self._ws.receive(data) if message]
+        if messages and self.is_open:
+            self._last_activity = self.clock()
+            payload_bytes = sum(map(len, messages))
+            self.bytes_to_guest += payload_bytes
+            actions.append(SendToGuest(messages, payload_bytes))
         return actions + self._after_client_input()
 
     def _after_client_input(self):

@@ -23,8 +23,12 @@ from serialproxy.proxy.close_codes import CloseCode
 
 OPCODE_CONTINUATION = 0x0
 OPCODE_BINARY = 0x2
+# First byte of an unfragmented binary message: FIN, no reserved bits.
+WHOLE_BINARY_MESSAGE = 0x80 | OPCODE_BINARY
 CONTROL_OPCODES = frozenset((0x8, 0x9, 0xA))
 MAX_CONTROL_PAYLOAD = 125
+# Two bytes, eight of extended length, four of mask key.
+MAX_HEADER_BYTES = 14
 
 
 class FrameHeader:
@@ -146,31 +150,25 @@ class ServerWebSocket(websocket.WebSocket):
         """
         if self._refusing_input or self.is_closed:
             return []
-        if self._unframed:
-            self._unframed += data
-            data = self._unframed
-        frames, consumed, problem = self._whole_frames(data)
         messages = []
+        problem = None
         with memoryview(data) as view:
-            for start, stop, first_byte in frames:
-                if self.is_closed:
-                    break
-                # Frame by frame: websockify copies what follows a frame
-                # each time it decodes one, which is quadratic in a read
-                # holding many frames.
-                if first_byte is not None:
-                    frame = bytes((first_byte,)) + view[start + 1:stop]
-                elif start == 0 and stop == len(data) and \
-                        type(data) is bytes:
-                    frame = data
-                else:
-                    frame = view[start:stop].tobytes()
-                self._memory.inbound = frame
-                messages += self._decoded_messages()
-        if data is self._unframed:
-            del self._unframed[:consumed]
-        elif consumed < len(data):
-            self._unframed = bytearray(data[consumed:])
+            offset = 0
+            # A frame begun in an earlier read is completed in the holding
+            # buffer with only the bytes it lacks: copying every read
+            # into it would cost a pass over all the data.
+            while self._unframed and offset < len(view) and \
+                    problem is None:
+                lacking = self._bytes_lacking(self._unframed)
+                self._unframed += view[offset:offset + lacking]
+                offset += lacking
+                consumed, problem = self._relay_frames(
+                    self._unframed, 0, messages)
+                del self._unframed[:consumed]
+            if not self._unframed and problem is None:
+                offset, problem = self._relay_frames(data, offset,
+                                                     messages)
+                self._unframed += view[offset:]
         if problem is not None and not self.is_closed:
             self._refusing_input = True
             self._unframed.clear()
@@ -180,30 +178,76 @@ class ServerWebSocket(websocket.WebSocket):
     def receive_eof(self):
         """The client's side of the TCP connection ended."""
         self._memory.eof = True
-        self._decoded_messages()
+        self._decode_into([])
 
-    def _whole_frames(self, buf):
-        """The whole frames at the front of buf, to hand websockify.
+    def _bytes_lacking(self, buf):
+        """How many more bytes the frame begun in buf may need: its rest,
+        or, with its header incomplete, what the longest header needs."""
+        header = parse_frame_header(buf)
+        if header is None:
+            return MAX_HEADER_BYTES - len(buf)
+        if self._check_frame(header) is not None:
+            return 0
+        return header.length - len(buf)
 
-        ([(start, stop, first byte to use instead or None)], bytes they
-        take up, a (code, reason) that must end the websocket or None).
+    def _relay_frames(self, buf, offset, messages):
+        """Hand websockify the whole frames of buf from offset on.
+
+        Frame by frame: websockify copies what follows a frame each time
+        it decodes one, which is quadratic in a read holding many frames.
+        Appends the messages completed to messages; returns (offset of
+        the first byte not used, a (code, reason) that must end the
+        websocket or None).
         """
-        frames, offset = [], 0
-        while True:
-            header = parse_frame_header(buf, offset)
-            if header is None:
-                return frames, offset, None
-            problem = self._check_frame(header)
-            if problem is not None:
-                return frames, offset, problem
-            stop = offset + header.length
-            if len(buf) < stop:
-                return frames, offset, None
-            self._count_frame(header)
-            held, first_byte = self._hold_empty_start(buf[offset], header)
-            if not held:
-                frames.append((offset, stop, first_byte))
-            offset = stop
+        with memoryview(buf) as view:
+            while not self.is_closed:
+                header = parse_frame_header(buf, offset)
+                if header is None:
+                    return offset, None
+                stop = offset + header.length
+                if buf[offset] == WHOLE_BINARY_MESSAGE:
+                    # The common case, without the bookkeeping fragments
+                    # and empty starts need.
+                    if header.payload_length > self.max_message_bytes:
+                        return offset, self._too_big()
+                    if len(buf) < stop:
+                        return offset, None
+                    self._message_bytes = 0
+                    self._held_start = False
+                    first_byte = None
+                else:
+                    problem = self._check_frame(header)
+                    if problem is not None:
+                        return offset, problem
+                    if len(buf) < stop:
+                        return offset, None
+                    self._count_frame(header)
+                    held, first_byte = self._hold_empty_start(
+                        buf[offset], header)
+                    if held:
+                        offset = stop
+                        continue
+                if first_byte is not None:
+                    frame = bytes((first_byte,)) + view[offset + 1:stop]
+                elif offset == 0 and stop == len(buf) and \
+                        type(buf) is bytes:
+                    frame = buf
+                else:
+                    frame = view[offset:stop].tobytes()
+                self._memory.inbound = frame
+                if first_byte is None and buf[offset] == WHOLE_BINARY_MESSAGE:
+                    # One frame, one message: websockify returns it, or
+                    # refuses the frame and wants more.
+                    try:
+                        message = self.recvmsg()
+                    except websocket.WebSocketWantReadError:
+                        message = None
+                    if message is not None:
+                        messages.append(message)
+                else:
+                    self._decode_into(messages)
+                offset = stop
+        return offset, None
 
     def _check_frame(self, header):
         """What must not be buffered, as (code, reason); else None."""
@@ -218,9 +262,12 @@ class ServerWebSocket(websocket.WebSocket):
         before = self._message_bytes \
             if header.opcode == OPCODE_CONTINUATION else 0
         if before + header.payload_length > self.max_message_bytes:
-            return (CloseCode.MESSAGE_TOO_BIG,
-                    'Message larger than %d bytes' % self.max_message_bytes)
+            return self._too_big()
         return None
+
+    def _too_big(self):
+        return (CloseCode.MESSAGE_TOO_BIG,
+                'Message larger than %d bytes' % self.max_message_bytes)
 
     def _hold_empty_start(self, first_byte, header):
         """(drop this frame?, first byte to give it instead, or None).
@@ -253,11 +300,11 @@ class ServerWebSocket(websocket.WebSocket):
         self._message_bytes = 0 if header.fin else \
             self._message_bytes + header.payload_length
 
-    def _decoded_messages(self):
-        messages = []
-        while not self.is_closed and (self.pending() or
-                                      self._memory.inbound or
-                                      self._memory.eof):
+    def _decode_into(self, messages):
+        """Append the messages websockify can decode now to messages."""
+        memory = self._memory
+        while not self.is_closed and (memory.inbound or self.pending() or
+                                      memory.eof):
             try:
                 message = self.recvmsg()
             except websocket.WebSocketWantReadError:
@@ -265,7 +312,6 @@ class ServerWebSocket(websocket.WebSocket):
             if message is None:
                 break
             messages.append(message)
-        return messages
 
     def send_binary(self, data):
         """Queue one binary message; nothing once a close was sent."""

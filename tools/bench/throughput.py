@@ -3,6 +3,9 @@
 For each path, in one run on the same machine:
 
     direct TCP    the client connects to the guest port itself
+    TCP relay     a bare byte relay between client and guest
+                  (tcp_relay.py: blocking sockets, no websocket): the
+                  floor any user-space proxy starts from on this machine
     websockify    stock websockify from the same environment, token-less,
                   pointing at the same guest port
     serialproxy   the real serialproxy-proxy and serialproxy-consoleauth over
@@ -25,9 +28,12 @@ it measures, in MB/s (MB = 2**20 bytes):
                   read from the guest gives); the mean is printed.
 
 Each cell is run --runs times, interleaved across paths, and the best run
-counts. A cell that makes no progress for --stall-seconds is reported as
-"stalled" (later runs of it are skipped); one still going after
---cell-seconds is cut and reported with the rate it had. CPU use of the
+counts; the ratios to direct TCP are also given as the median of each
+run's own ratio (the paths of one run are measured back to back, so a
+busy machine weighs on both sides of such a ratio alike). A cell that
+makes no progress for --stall-seconds is reported as "stalled" (later
+runs of it are skipped); one still going after --cell-seconds is cut and
+reported with the rate it had. CPU use of the
 client, the proxy (its whole process tree), the guest and the whole machine
 in each best run shows which of them is the limit.
 
@@ -42,16 +48,16 @@ import time
 import uuid
 
 from websockify import websocket as websockify_websocket
-from world import add_world_arguments, cpu_seconds, GUEST_ADDRESS, \
-    machine_busy_seconds, masked_frame, raise_open_files_limit, \
-    RawSession, Session, World
+from world import add_world_arguments, cpu_seconds, free_port, \
+    GUEST_ADDRESS, HERE, machine_busy_seconds, masked_frame, \
+    raise_open_files_limit, RawSession, Session, World
 
 MB = 2 ** 20
 SIZES = (('64 KiB', 65536), ('4 KB', 4096))
 DIRECTIONS = (('to guest', 'to_guest'), ('to client', 'to_client'))
 CELLS = [(direction, label, size) for direction, _ in DIRECTIONS
          for label, size in SIZES]
-PATHS = ('direct TCP', 'websockify', 'serialproxy')
+PATHS = ('direct TCP', 'TCP relay', 'websockify', 'serialproxy')
 
 
 class BulkSession(Session):
@@ -60,6 +66,17 @@ class BulkSession(Session):
 
 class BulkRawSession(RawSession):
     limit = 4 * MB
+
+
+class BulkRelaySession(BulkRawSession):
+    """Through tcp_relay.py, to the same guest port."""
+
+    def __init__(self, port):
+        super().__init__(port, None)
+
+    async def open(self):
+        self.reader, self.writer = await asyncio.open_connection(
+            '127.0.0.1', self.port, limit=self.limit)
 
 
 class Progress:
@@ -196,10 +213,12 @@ def decoder_ceiling(size, seconds=1.0):
     return count * size / MB / (time.process_time() - started)
 
 
-def sessions(world, tokens):
+def sessions(world, tokens, relay_port):
     """path -> (new client session, pid whose tree is the proxy)."""
     return {
         'direct TCP': (lambda: BulkRawSession(world.guest_port, None), None),
+        'TCP relay': (lambda: BulkRelaySession(relay_port),
+                      world.relay.pid),
         'websockify': (lambda: BulkSession(world.websockify_port, '/'),
                        world.websockify.pid),
         'serialproxy': (lambda: BulkSession(world.proxy_port,
@@ -231,9 +250,9 @@ async def run_cell(world, make, proxy_pid, direction, size, args):
         session.writer.transport.abort()
 
 
-async def measure(world, args):
+async def measure(world, args, relay_port):
     tokens = world.issue_tokens(args.runs * len(CELLS) + 1)
-    paths = sessions(world, tokens)
+    paths = sessions(world, tokens, relay_port)
     results = {}
     for run in range(args.runs):
         for direction, label, size in CELLS:
@@ -269,6 +288,19 @@ def best(runs):
     return max(done, key=lambda r: r['rate']) if done else runs[-1]
 
 
+def median_ratio(results, path, cell):
+    """Median over runs of path's rate over direct TCP's in that run."""
+    ratios = sorted(
+        ours['rate'] / theirs['rate'] for ours, theirs in zip(
+            results[(path, *cell)], results[('direct TCP', *cell)])
+        if 'rate' in ours and 'rate' in theirs)
+    if not ratios:
+        return float('nan')
+    middle = len(ratios) // 2
+    return ratios[middle] if len(ratios) % 2 else \
+        (ratios[middle - 1] + ratios[middle]) / 2
+
+
 def report(results, args):
     best_of = {key: best(runs) for key, runs in results.items()}
 
@@ -289,13 +321,19 @@ def report(results, args):
     for path in PATHS:
         out.append(head % (path, *(figure(best_of[(path, *cell)])
                                    for cell in cells)))
-    for other in ('websockify', 'direct TCP'):
+    for path, other in (('serialproxy', 'websockify'),
+                        ('serialproxy', 'direct TCP'),
+                        ('TCP relay', 'direct TCP')):
         ratios = []
         for cell in cells:
-            ours, theirs = rate('serialproxy', cell), rate(other, cell)
+            ours, theirs = rate(path, cell), rate(other, cell)
             ratios.append('%.2fx' % (ours / theirs) if ours and theirs
                           else '-')
-        out.append(head % ('serialproxy / ' + other, *ratios))
+        out.append(head % ('%s / %s' % (path, other), *ratios))
+    out.append('median of the runs\' own ratios:')
+    for path in ('serialproxy', 'TCP relay'):
+        out.append(head % ('  %s / direct TCP' % path, *(
+            '%.2fx' % median_ratio(results, path, cell) for cell in cells)))
     out.append('  (* cut at --cell-seconds: the rate so far; stalled: no '
                'byte for %.0fs)' % args.stall_seconds)
 
@@ -342,6 +380,9 @@ def report(results, args):
         else:
             verdict = 'PASS' if ours >= factor * theirs else 'FAIL'
             why = '%.0f vs %.0f MB/s, %.2fx' % (ours, theirs, ours / theirs)
+            relay = rate('TCP relay', cell)
+            if other == 'direct TCP' and relay:
+                why += '; a bare TCP relay: %.2fx' % (relay / theirs)
         out.append('  %s  %-50s (%s)' % (verdict, text, why))
     print('\n'.join(out))
 
@@ -366,7 +407,13 @@ def main():
     world = World(args, guest='guest_stream.py', guest_ports=1)
     try:
         world.setup()
-        results = asyncio.run(measure(world, args))
+        relay_port = free_port()
+        world.relay = world.start(
+            sys.executable, os.path.join(HERE, 'tcp_relay.py'),
+            str(relay_port), GUEST_ADDRESS, str(world.guest_port),
+            name='relay')
+        world.wait_log('relay', 'listening')
+        results = asyncio.run(measure(world, args, relay_port))
         report(results, args)
     finally:
         world.teardown()

@@ -55,7 +55,8 @@ def to_client(actions):
 
 
 def to_guest(actions):
-    return [a.data for a in of_type(actions, cs.SendToGuest)]
+    return [chunk for a in of_type(actions, cs.SendToGuest)
+            for chunk in a.chunks]
 
 
 def close_frame(actions):

@@ -62,7 +62,8 @@ def feed(session, pieces):
 
 
 def sent_to_guest(actions):
-    return [a.data for a in actions if isinstance(a, cs.SendToGuest)]
+    return [chunk for a in actions if isinstance(a, cs.SendToGuest)
+            for chunk in a.chunks]
 
 
 def sent_to_client(actions):

@@ -58,6 +58,93 @@ class ServerWebSocketTest(base.TestCase):
             received += ws.receive(wire[i:i + 1])
         self.assertEqual([b'echo hi\n', b'ls\n'], received)
 
+    # A stream of every kind of frame the buffering must carry: empty,
+    # tiny, each header form (7, 16 and 64-bit lengths), exactly the limit,
+    # fragments with an empty start, and pings between them.
+    def mixed_stream(self):
+        big = os.urandom(MAX)
+        parts = [
+            (client_frame(0x2, b''), [b'']),
+            (client_frame(0x2, b'a'), [b'a']),
+            (client_frame(0x2, b'x' * 125), [b'x' * 125]),
+            (client_frame(0x9, b'p1'), []),
+            (client_frame(0x2, b'y' * 126), [b'y' * 126]),
+            (client_frame(0x2, b'', fin=False) +
+             client_frame(0x0, b'frag', fin=False) +
+             client_frame(0x9, b'p2') +
+             client_frame(0x0, b'ment'), [b'fragment']),
+            (client_frame(0x2, b'z' * 70000), [b'z' * 70000]),
+            (client_frame(0x2, big), [big]),
+            (client_frame(0x2, b'last'), [b'last']),
+        ]
+        wire = b''.join(frame for frame, _ in parts)
+        expected = [m for _, messages in parts for m in messages]
+        return wire, expected
+
+    def pongs(self, ws):
+        return [payload for opcode, payload in
+                server_frames(b''.join(ws.take_outbound())) if opcode == 0xA]
+
+    def test_stream_cut_in_two_at_every_byte_comes_out_whole(self):
+        wire, expected = self.mixed_stream()
+        # Every cut within the headers and small frames, and a sample of
+        # those inside the large payloads.
+        small_part = len(wire) - MAX - 70000
+        cuts = list(range(0, 400)) + list(range(400, len(wire), 9973)) + \
+            [len(wire) - n for n in range(1, 60)] + [small_part]
+        for cut in cuts:
+            ws, _, _ = self.open()
+            received = ws.receive(wire[:cut]) + ws.receive(wire[cut:])
+            self.assertEqual(expected, received, cut)
+            self.assertEqual([b'p1', b'p2'], self.pongs(ws), cut)
+            self.assertFalse(ws.close_sent, cut)
+
+    def test_stream_in_reads_of_any_size_comes_out_whole(self):
+        wire, expected = self.mixed_stream()
+        for size in (1, 2, 3, 7, 13, 14, 15, 4096, 65536, 65550, 262144):
+            if size < 13:
+                # Byte by byte through the small frames only: the large
+                # ones would take minutes a byte at a time.
+                stream = wire[:400]
+                want = expected[:5]
+            else:
+                stream, want = wire, expected
+            ws, _, _ = self.open()
+            received = []
+            for start in range(0, len(stream), size):
+                received += ws.receive(stream[start:start + size])
+            self.assertEqual(want, received, size)
+
+    def test_message_of_exactly_the_limit_is_relayed(self):
+        payload = os.urandom(MAX)
+        ws, _, _ = self.open()
+        wire = client_frame(0x2, payload)
+        self.assertEqual([payload], ws.receive(wire[:MAX // 3]) +
+                         ws.receive(wire[MAX // 3:]))
+        self.assertFalse(ws.close_sent)
+
+    def test_frame_over_the_limit_after_a_split_one_is_refused(self):
+        ws, _, _ = self.open()
+        first = client_frame(0x2, b'ok' * 1000)
+        wire = first + client_frame(0x2, os.urandom(MAX + 1))
+        received = ws.receive(wire[:1000])
+        # The oversized header arrives in the read that completes first.
+        received += ws.receive(wire[1000:len(first) + 20])
+        self.assertEqual([b'ok' * 1000], received)
+        (opcode, payload), = server_frames(b''.join(ws.take_outbound()))
+        self.assertEqual((0x8, CloseCode.MESSAGE_TOO_BIG),
+                         (opcode, struct.unpack('>H', payload[:2])[0]))
+        self.assertEqual([], ws.receive(wire[len(first) + 20:]))
+
+    def test_close_in_the_middle_of_a_read_stops_what_follows(self):
+        ws, _, _ = self.open()
+        wire = client_frame(0x2, b'before') + \
+            client_frame(0x8, struct.pack('>H', 1000)) + \
+            client_frame(0x2, b'after')
+        self.assertEqual([b'before'], ws.receive(wire[:5]) +
+                         ws.receive(wire[5:]))
+        self.assertTrue(ws.is_closed)
+
     def test_fragmented_message_is_joined(self):
         ws, _, _ = self.open()
         wire = client_frame(0x2, b'ab', fin=False) + client_frame(0x0, b'cd')
