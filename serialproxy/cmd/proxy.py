@@ -23,6 +23,7 @@ from serialproxy.proxy import metrics
 from serialproxy.proxy import server as proxy_server
 from serialproxy.proxy import tls as proxy_tls
 from serialproxy.proxy import workers
+from serialproxy import notifications
 from serialproxy import rpc
 from serialproxy import service
 
@@ -83,6 +84,7 @@ def main():
     def worker_main(index, ready):
         load.index = index
         rpc.init(CONF)
+        notifications.init('serialproxy-proxy')
         try:
             proxy = service.console_proxy(ssl_context, load)
             asyncio.run(service.serve_proxy(
