@@ -7,8 +7,8 @@ one background thread drains: a slow or absent broker never slows a
 console session or fails one; what does not fit is dropped and logged.
 
 Every payload has the same versioned envelope and the same data keys
-(unknown ones are null), documented in doc/source/notifications.rst
-with samples in doc/source/notifications/. A console token is never one
+(unknown ones are null), documented in doc/notifications.rst
+with samples in doc/notifications/. A console token is never one
 of them.
 """
 
