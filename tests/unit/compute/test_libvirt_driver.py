@@ -305,18 +305,19 @@ class SysRqAndNMITest(DriverTestCase):
         self.assertRaises(exception.InstanceNotFound,
                           self.driver.inject_nmi, str(uuid.uuid4()))
 
-    def test_domain_stopping_meanwhile_is_not_running(self):
+    def failing_domain(self, code):
         instance_uuid = self.define()
-        error = libvirt.libvirtError('domain is not running')
-        error.err = (libvirt.VIR_ERR_OPERATION_INVALID, 0, '', 0)
+        error = libvirt.libvirtError('failed')
+        error.err = (code, 0, '', 0)
         self.recording(instance_uuid, error)
-        self.assertRaises(exception.InstanceNotRunning,
-                          self.driver.inject_nmi, instance_uuid)
+        return instance_uuid
+
+    def test_domain_stopping_meanwhile_is_not_running(self):
+        self.assertRaises(
+            exception.InstanceNotRunning, self.driver.inject_nmi,
+            self.failing_domain(libvirt.VIR_ERR_OPERATION_INVALID))
 
     def test_other_libvirt_failure_is_hypervisor_unavailable(self):
-        instance_uuid = self.define()
-        error = libvirt.libvirtError('internal error')
-        error.err = (libvirt.VIR_ERR_INTERNAL_ERROR, 0, '', 0)
-        self.recording(instance_uuid, error)
-        self.assertRaises(exception.HypervisorUnavailable,
-                          self.driver.send_sysrq, instance_uuid, 'h')
+        self.assertRaises(
+            exception.HypervisorUnavailable, self.driver.send_sysrq,
+            self.failing_domain(libvirt.VIR_ERR_INTERNAL_ERROR), 'h')
