@@ -10,9 +10,9 @@ from serialproxy.cmd import proxy as proxy_cmd
 from serialproxy import config
 from serialproxy import conf as sp_conf
 from serialproxy.db import api as db_api
+from serialproxy import notifications
 from serialproxy.proxy import framing
 from serialproxy.proxy import tls as proxy_tls
-from serialproxy import notifications
 from serialproxy import rpc
 from serialproxy import service
 

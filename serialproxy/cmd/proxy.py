@@ -17,13 +17,13 @@ from oslo_log import log as logging
 
 from serialproxy import config
 from serialproxy import conf as sp_conf
+from serialproxy import notifications
 from serialproxy.proxy import admission
 from serialproxy.proxy import framing
 from serialproxy.proxy import metrics
 from serialproxy.proxy import server as proxy_server
 from serialproxy.proxy import tls as proxy_tls
 from serialproxy.proxy import workers
-from serialproxy import notifications
 from serialproxy import rpc
 from serialproxy import service
 
