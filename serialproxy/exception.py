@@ -43,6 +43,10 @@ class InstanceNotRunning(Conflict):
     msg_fmt = 'Instance %(instance_uuid)s is not running.'
 
 
+class SysRqKeyInvalid(Invalid):
+    msg_fmt = ('%(key)r is not a SysRq key; the keys are %(keys)s.')
+
+
 class SerialPortNotFound(Invalid):
     msg_fmt = ('Instance %(instance_uuid)s has no TCP serial port with '
                'index %(index)s.')

@@ -17,6 +17,7 @@ from serialproxy.api import validation
 from serialproxy.api import wsgi
 from serialproxy.api.schemas import console_sessions as schemas
 from serialproxy import exception
+from serialproxy import notifications
 from serialproxy import policy
 from serialproxy.policies import console_sessions as cs_policies
 from serialproxy import rpc
@@ -81,6 +82,16 @@ class ConsoleSessionsController:
             req.GET.get('revoke_tokens', 'false'), strict=True)
         ended = self._call('force_disconnect', ctxt.to_rpc(), server_id,
                            session_id=session_id, revoke_tokens=revoke)
+        # consoleauth answers with the ids of the sessions it ended.
+        for ended_id in ended:
+            notifications.emit(
+                notifications.FORCE_DISCONNECTED, notifications.payload(
+                    instance_uuid=server_id, session_id=ended_id,
+                    user_id=ctxt.user_id, project_id=ctxt.project_id,
+                    remote_address=req.remote_addr,
+                    reason='force-disconnected by user %s%s' % (
+                        ctxt.user_id,
+                        ', tokens revoked' if revoke else '')))
         LOG.info('User %s force-disconnected %d console sessions of '
                  'server %s%s', ctxt.user_id, len(ended), server_id,
                  ' and revoked its console tokens' if revoke else '')

@@ -20,6 +20,7 @@ from serialproxy.api import wsgi
 from serialproxy.api.schemas import remote_consoles as schemas
 from serialproxy import conf as sp_conf
 from serialproxy import exception
+from serialproxy import notifications
 from serialproxy import policy
 from serialproxy.policies import remote_consoles as rc_policies
 from serialproxy import rpc
@@ -62,6 +63,9 @@ class RemoteConsolesController:
         # context) got what (its path), and consoleauth logs the token.
         LOG.debug('Serial console %d of server %s handed out to user %s',
                   index, server_id, ctxt.user_id)
+        notifications.emit(notifications.URL_ISSUED, notifications.payload(
+            instance_uuid=server_id, index=index, user_id=ctxt.user_id,
+            project_id=ctxt.project_id, remote_address=req.remote_addr))
         return console_url(CONF.serial_console.base_url, token)
 
     def _token_in_one_call(self, ctxt, server_id, index):

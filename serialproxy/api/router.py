@@ -19,6 +19,7 @@ from serialproxy.api import console_output
 from serialproxy.api import console_sessions
 from serialproxy.api import faults
 from serialproxy.api import remote_consoles
+from serialproxy.api import serial_console_keys
 from serialproxy.api import servers
 from serialproxy.api import versions
 from serialproxy.api import wsgi
@@ -62,6 +63,8 @@ class APIRouter:
             consoleauth_api)
         sessions = console_sessions.ConsoleSessionsController(
             consoleauth_api)
+        keys = serial_console_keys.SerialConsoleKeysController(
+            consoleauth_api, compute_api)
         self.actions = self._collect_actions(consoles, output)
         server = _V21 + r'/servers/(?P<server_id>%s)' % _SEGMENT
         self.routes = [
@@ -74,6 +77,10 @@ class APIRouter:
                   {'GET': sessions.index, 'DELETE': sessions.delete_all}),
             Route(server + r'/serial-console/sessions/(?P<session_id>%s)$'
                   % _SEGMENT, {'DELETE': sessions.delete}),
+            Route(server + r'/serial-console/sysrq$',
+                  {'POST': keys.send_sysrq}),
+            Route(server + r'/serial-console/nmi$',
+                  {'POST': keys.inject_nmi}),
             Route(_V21 + r'/os-console-auth-tokens/(?P<token>%s)$'
                   % _SEGMENT, {'GET': [tokens.show, tokens.show_v21]}),
             # The serial-ports blueprint's legacy v2 call.

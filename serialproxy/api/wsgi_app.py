@@ -25,6 +25,7 @@ from serialproxy.api import pipeline
 from serialproxy.api import wsgi as api_wsgi
 from serialproxy import config
 from serialproxy import conf as sp_conf
+from serialproxy import notifications
 from serialproxy import rpc
 
 CONF = sp_conf.CONF
@@ -91,6 +92,7 @@ def init_application():
     config.parse_args(['serialproxy-api'],
                       default_config_files=config_files())
     rpc.init(CONF)
+    notifications.init('serialproxy-api')
     atexit.register(rpc.cleanup)
     application = AccessLog(pipeline.load_app())
     LOG.info('API application loaded in process %d (config %s, python %s)',

@@ -10,6 +10,7 @@ from serialproxy.cmd import proxy as proxy_cmd
 from serialproxy import config
 from serialproxy import conf as sp_conf
 from serialproxy.db import api as db_api
+from serialproxy import notifications
 from serialproxy.proxy import framing
 from serialproxy.proxy import tls as proxy_tls
 from serialproxy import rpc
@@ -22,6 +23,7 @@ def main():
     config.parse_args(sys.argv)
     proxy_cmd.raise_open_files_limit()
     rpc.init(CONF, transport_url=rpc.IN_PROCESS_TRANSPORT_URL)
+    notifications.init('serialproxy-all')
     db_api.Database(CONF.database.connection).sync()
     try:
         proxy = service.console_proxy(service.proxy_tls_context())

@@ -17,6 +17,7 @@ from oslo_log import log as logging
 
 from serialproxy import config
 from serialproxy import conf as sp_conf
+from serialproxy import notifications
 from serialproxy.proxy import admission
 from serialproxy.proxy import framing
 from serialproxy.proxy import metrics
@@ -83,6 +84,7 @@ def main():
     def worker_main(index, ready):
         load.index = index
         rpc.init(CONF)
+        notifications.init('serialproxy-proxy')
         try:
             proxy = service.console_proxy(ssl_context, load)
             asyncio.run(service.serve_proxy(

@@ -7,6 +7,7 @@ from oslo_log import log as logging
 
 from serialproxy.compute import domain_xml
 from serialproxy import exception
+from serialproxy import sysrq
 
 LOG = logging.getLogger(__name__)
 
@@ -24,6 +25,10 @@ _STATES = {
     libvirt.VIR_DOMAIN_CRASHED: 'crashed',
     libvirt.VIR_DOMAIN_PMSUSPENDED: 'suspended',
 }
+
+# How long (ms) virDomainSendKey holds Alt+SysRq+key down: long enough
+# for the guest's keyboard driver to see the chord.
+SYSRQ_HOLD_MS = 100
 
 # Errors by which libvirt says a domain is not there (or never could be).
 _DOMAIN_GONE = (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_INVALID_ARG)
@@ -181,3 +186,38 @@ class LibvirtDriver:
                 return port
         raise exception.SerialPortNotFound(instance_uuid=instance_uuid,
                                            index=index)
+
+    def _running_domain(self, instance_uuid):
+        dom = self._domain(instance_uuid)
+        try:
+            active = dom.isActive()
+        except libvirt.libvirtError as exc:
+            raise self._error(exc, instance_uuid)
+        if not active:
+            raise exception.InstanceNotRunning(instance_uuid=instance_uuid)
+        return dom
+
+    def _domain_call(self, instance_uuid, call):
+        """call(dom) on a running domain; a domain that stopped meanwhile
+        is InstanceNotRunning, as libvirt says with OPERATION_INVALID."""
+        dom = self._running_domain(instance_uuid)
+        try:
+            call(dom)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID:
+                raise exception.InstanceNotRunning(
+                    instance_uuid=instance_uuid)
+            raise self._error(exc, instance_uuid)
+
+    def send_sysrq(self, instance_uuid, key):
+        """Type Alt+SysRq+key on the guest's keyboard."""
+        if key not in sysrq.KEYCODES:
+            raise exception.SysRqKeyInvalid(key=key, keys=sysrq.KEYS)
+        codes = sysrq.keycodes(key)
+        self._domain_call(instance_uuid, lambda dom: dom.sendKey(
+            libvirt.VIR_KEYCODE_SET_LINUX, SYSRQ_HOLD_MS, codes,
+            len(codes), 0))
+
+    def inject_nmi(self, instance_uuid):
+        """Raise a non-maskable interrupt in the guest."""
+        self._domain_call(instance_uuid, lambda dom: dom.injectNMI(0))

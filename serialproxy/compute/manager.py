@@ -25,9 +25,10 @@ class ComputeManager:
     1.0 - get_serial_console, validate_console_port
     1.1 - allocate_serial_ports, release_serial_ports, get_console_output
     1.2 - get_console_outputs
+    1.3 - send_sysrq, inject_nmi
     """
 
-    target = messaging.Target(version='1.2')
+    target = messaging.Target(version='1.3')
 
     def __init__(self, driver, consoleauth_api, serial_consoles=None,
                  console_output_max_bytes=100 * 1024):
@@ -134,6 +135,23 @@ class ComputeManager:
             except exception.SerialProxyException as exc:
                 answers.append(rpc.batch_error(exc))
         return answers
+
+    @messaging.expected_exceptions(exception.SysRqKeyInvalid,
+                                   exception.InstanceNotFound,
+                                   exception.InstanceNotRunning,
+                                   exception.HypervisorUnavailable)
+    def send_sysrq(self, ctxt, instance_uuid, key):
+        """Type Alt+SysRq+key on a running guest's keyboard."""
+        self.driver.send_sysrq(instance_uuid, key)
+        LOG.info('Sent SysRq %s to instance %s', key, instance_uuid)
+
+    @messaging.expected_exceptions(exception.InstanceNotFound,
+                                   exception.InstanceNotRunning,
+                                   exception.HypervisorUnavailable)
+    def inject_nmi(self, ctxt, instance_uuid):
+        """Raise a non-maskable interrupt in a running guest."""
+        self.driver.inject_nmi(instance_uuid)
+        LOG.info('Injected an NMI into instance %s', instance_uuid)
 
     # Not RPC: start-up, periodic and event-driven upkeep.
 

@@ -13,9 +13,10 @@ class ComputeAPI:
     1.0 - initial version
     1.1 - allocate_serial_ports, release_serial_ports, get_console_output
     1.2 - get_console_outputs
+    1.3 - send_sysrq, inject_nmi
     """
 
-    VERSION_CAP = '1.2'
+    VERSION_CAP = '1.3'
 
     def __init__(self, retry=None):
         """retry: see serialproxy.rpc.get_client."""
@@ -67,3 +68,15 @@ class ComputeAPI:
         return self.client.prepare(server=host, version='1.2').call(
             ctxt, 'get_console_outputs', instance_uuids=instance_uuids,
             length=length)
+
+    def send_sysrq(self, ctxt, host, instance_uuid, key):
+        """Type Alt+SysRq+key (a key of serialproxy.sysrq.KEYS) on a
+        running guest; InstanceNotRunning when it is not."""
+        return self.client.prepare(server=host, version='1.3').call(
+            ctxt, 'send_sysrq', instance_uuid=instance_uuid, key=key)
+
+    def inject_nmi(self, ctxt, host, instance_uuid):
+        """Raise an NMI in a running guest; InstanceNotRunning when it is
+        not."""
+        return self.client.prepare(server=host, version='1.3').call(
+            ctxt, 'inject_nmi', instance_uuid=instance_uuid)

@@ -152,7 +152,10 @@ class ConsoleAuthManager:
                 'host': row.host,
                 'port': row.port,
                 'index': row.serial_index,
-                'expires_at': row.expires_at}
+                'expires_at': row.expires_at,
+                # Who the URL was issued to, for the proxy's audit events.
+                'user_id': row.user_id,
+                'project_id': row.project_id}
 
     @messaging.expected_exceptions(exception.InvalidToken)
     def check_token(self, ctxt, token):

@@ -10,6 +10,7 @@ from serialproxy.policies import console_auth_tokens
 from serialproxy.policies import console_output
 from serialproxy.policies import console_sessions
 from serialproxy.policies import remote_consoles
+from serialproxy.policies import serial_console_keys
 from serialproxy.policies import servers
 
 
@@ -21,4 +22,5 @@ def list_rules():
         console_output.list_rules(),
         console_auth_tokens.list_rules(),
         console_sessions.list_rules(),
+        serial_console_keys.list_rules(),
     ))

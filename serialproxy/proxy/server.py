@@ -21,6 +21,7 @@ import time
 from oslo_log import log as logging
 
 from serialproxy import exception
+from serialproxy import notifications
 from serialproxy import rpc
 from serialproxy.proxy import admin
 from serialproxy.proxy import admission
@@ -514,6 +515,9 @@ class ClientConnection(asyncio.Protocol):
                              self.client_address, refusal.status,
                              refusal.reason)
                     self.proxy.metrics.refused(refusal.status, refusal.kind)
+                    self._notify(notifications.SESSION_REFUSED,
+                                 reason='%d %s' % (refusal.status,
+                                                   refusal.reason))
                 case console_session.Started():
                     self._started()
                 case console_session.Ended(code, reason):
@@ -568,6 +572,7 @@ class ClientConnection(asyncio.Protocol):
         self.proxy.session_started(self)
         self.proxy.metrics.session_opened(time.monotonic() - self.request_at)
         self.recorder = self.proxy.recorder(console, session.session_id)
+        self._notify(notifications.SESSION_STARTED)
         LOG.info('Console session %s started: instance %s index %d '
                  'client %s', session.session_id, console['instance_uuid'],
                  console['index'], self.client_address)
@@ -579,6 +584,12 @@ class ClientConnection(asyncio.Protocol):
         if self.recorder is not None:
             self.recorder.close()
             self.recorder = None
+        self._notify(notifications.SESSION_ENDED,
+                     bytes_to_guest=session.bytes_to_guest,
+                     bytes_to_client=session.bytes_to_client,
+                     duration=round(time.monotonic() - session.started_at,
+                                    3),
+                     reason='%d %s' % (code, reason))
         LOG.info('Console session %s ended: instance %s index %d client %s '
                  'bytes_to_guest %d bytes_to_client %d duration %.1fs '
                  'code %d reason: %s', session.session_id,
@@ -586,6 +597,18 @@ class ClientConnection(asyncio.Protocol):
                  self.client_address, session.bytes_to_guest,
                  session.bytes_to_client,
                  time.monotonic() - session.started_at, code, reason)
+
+    def _notify(self, event_type, **fields):
+        # emit() only queues: the event loop never waits for the broker.
+        console = self.session.console or {}
+        notifications.emit(event_type, notifications.payload(
+            instance_uuid=console.get('instance_uuid'),
+            index=console.get('index'),
+            session_id=self.session.session_id,
+            user_id=console.get('user_id'),
+            project_id=console.get('project_id'),
+            remote_address=self.client_address,
+            proxy_host=self.proxy.settings.proxy_host, **fields))
 
 
 class GuestConnection(asyncio.Protocol):

@@ -22,10 +22,12 @@ class PolicyDefaultsTest(base.TestCase):
         rules = {rule.name: rule.check_str for rule in policies.list_rules()}
         for name in ('serialproxy:console_auth_tokens:show',
                      'serialproxy:console_sessions:delete',
-                     'serialproxy:servers:index:get_all_tenants'):
+                     'serialproxy:servers:index:get_all_tenants',
+                     'serialproxy:serial_console:nmi'):
             self.assertEqual('rule:context_is_admin', rules[name])
-        self.assertEqual('rule:project_member_or_admin',
-                         rules['serialproxy:remote_consoles:create'])
+        for name in ('serialproxy:remote_consoles:create',
+                     'serialproxy:serial_console:sysrq'):
+            self.assertEqual('rule:project_member_or_admin', rules[name])
 
     def test_checked_in_sample_is_current(self):
         generated = os.path.join(self.state_path, 'policy.yaml.sample')

@@ -230,3 +230,94 @@ class LostConnectionTest(DriverTestCase):
         self.driver._conn = Failing(libvirt_error(self.lost))
         self.assertRaises(exception.HypervisorUnavailable,
                           self.driver.instances_and_ports)
+
+
+class RecordingDomain:
+    """A running libvirt domain whose sendKey/injectNMI calls are kept.
+
+    test:///default accepts both calls but keeps no trace of them, so the
+    keys pressed are checked here, at libvirt's edge.
+    """
+
+    def __init__(self, dom, error=None):
+        self.dom = dom
+        self.error = error
+        self.calls = []
+
+    def isActive(self):
+        return self.dom.isActive()
+
+    def sendKey(self, *args):
+        self.calls.append(('sendKey',) + args)
+        if self.error:
+            raise self.error
+        return self.dom.sendKey(*args)
+
+    def injectNMI(self, flags):
+        self.calls.append(('injectNMI', flags))
+        if self.error:
+            raise self.error
+        return self.dom.injectNMI(flags)
+
+
+class SysRqAndNMITest(DriverTestCase):
+    def recording(self, instance_uuid, error=None):
+        recorder = RecordingDomain(
+            self.conn.lookupByUUIDString(instance_uuid), error)
+        real = self.driver._domain
+        self.driver._domain = lambda uuid_: (
+            recorder if uuid_ == instance_uuid else real(uuid_))
+        return recorder
+
+    def test_sysrq_presses_alt_sysrq_and_the_keys_linux_code(self):
+        instance_uuid = self.define()
+        recorder = self.recording(instance_uuid)
+        self.driver.send_sysrq(instance_uuid, 'h')
+        self.driver.send_sysrq(instance_uuid, '9')
+        self.assertEqual(
+            [('sendKey', libvirt.VIR_KEYCODE_SET_LINUX,
+              libvirt_driver.SYSRQ_HOLD_MS, [56, 99, 35], 3, 0),
+             ('sendKey', libvirt.VIR_KEYCODE_SET_LINUX,
+              libvirt_driver.SYSRQ_HOLD_MS, [56, 99, 10], 3, 0)],
+            recorder.calls)
+
+    def test_sysrq_and_nmi_reach_real_libvirt(self):
+        instance_uuid = self.define()
+        self.driver.send_sysrq(instance_uuid, 's')
+        self.driver.inject_nmi(instance_uuid)
+
+    def test_key_outside_the_set_is_refused_before_libvirt(self):
+        instance_uuid = self.define()
+        recorder = self.recording(instance_uuid)
+        for key in ('a', 'H', 'alt', ''):
+            self.assertRaises(exception.SysRqKeyInvalid,
+                              self.driver.send_sysrq, instance_uuid, key)
+        self.assertEqual([], recorder.calls)
+
+    def test_stopped_domain_is_not_running(self):
+        instance_uuid = self.define(start=False)
+        self.assertRaises(exception.InstanceNotRunning,
+                          self.driver.send_sysrq, instance_uuid, 'h')
+        self.assertRaises(exception.InstanceNotRunning,
+                          self.driver.inject_nmi, instance_uuid)
+
+    def test_unknown_domain_is_not_found(self):
+        self.assertRaises(exception.InstanceNotFound,
+                          self.driver.inject_nmi, str(uuid.uuid4()))
+
+    def failing_domain(self, code):
+        instance_uuid = self.define()
+        error = libvirt.libvirtError('failed')
+        error.err = (code, 0, '', 0)
+        self.recording(instance_uuid, error)
+        return instance_uuid
+
+    def test_domain_stopping_meanwhile_is_not_running(self):
+        self.assertRaises(
+            exception.InstanceNotRunning, self.driver.inject_nmi,
+            self.failing_domain(libvirt.VIR_ERR_OPERATION_INVALID))
+
+    def test_other_libvirt_failure_is_hypervisor_unavailable(self):
+        self.assertRaises(
+            exception.HypervisorUnavailable, self.driver.send_sysrq,
+            self.failing_domain(libvirt.VIR_ERR_INTERNAL_ERROR), 'h')
