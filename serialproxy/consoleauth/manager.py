@@ -9,6 +9,7 @@ from oslo_log import log as logging
 
 from serialproxy.compute import rpcapi as compute_rpcapi
 from serialproxy import conf as sp_conf
+from serialproxy.consoleauth import ssh_keys
 from serialproxy.consoleauth import tokens
 from serialproxy.db import api as db_api
 from serialproxy import exception
@@ -36,7 +37,7 @@ REVOKING_EVENTS = ('undefined', 'stopped', 'crashed')
 EXPIRED_LEASE_GRACE = 3600
 
 
-class ConsoleAuthManager:
+class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
     """Versioned endpoint of topic serialproxy-consoleauth.
 
     1.0 - authorize_console, check_token, revoke_tokens,
@@ -49,9 +50,11 @@ class ConsoleAuthManager:
           tokens those contradict are revoked
     1.4 - acquire_sessions, release_sessions: many leases per call
     1.5 - authorize_instance_console
+    1.8 - authorize_ssh_key, check_ssh_key, acquire_session_by_ssh_key
+          (serialproxy.consoleauth.ssh_keys)
     """
 
-    target = messaging.Target(version='1.5')
+    target = messaging.Target(version='1.8')
 
     def __init__(self, database, proxy_api, clock=time.time,
                  compute_api=None):
