@@ -20,6 +20,7 @@ from serialproxy.api import console_sessions
 from serialproxy.api import faults
 from serialproxy.api import remote_consoles
 from serialproxy.api import servers
+from serialproxy.api import ssh_keys
 from serialproxy.api import versions
 from serialproxy.api import wsgi
 from serialproxy.compute import rpcapi as compute_rpcapi
@@ -62,6 +63,7 @@ class APIRouter:
             consoleauth_api)
         sessions = console_sessions.ConsoleSessionsController(
             consoleauth_api)
+        one_time_keys = ssh_keys.SSHKeysController(consoleauth_api)
         self.actions = self._collect_actions(consoles, output)
         server = _V21 + r'/servers/(?P<server_id>%s)' % _SEGMENT
         self.routes = [
@@ -74,6 +76,8 @@ class APIRouter:
                   {'GET': sessions.index, 'DELETE': sessions.delete_all}),
             Route(server + r'/serial-console/sessions/(?P<session_id>%s)$'
                   % _SEGMENT, {'DELETE': sessions.delete}),
+            Route(server + r'/serial-console/ssh-keys$',
+                  {'POST': one_time_keys.create}),
             Route(_V21 + r'/os-console-auth-tokens/(?P<token>%s)$'
                   % _SEGMENT, {'GET': [tokens.show, tokens.show_v21]}),
             # The serial-ports blueprint's legacy v2 call.

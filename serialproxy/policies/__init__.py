@@ -11,6 +11,7 @@ from serialproxy.policies import console_output
 from serialproxy.policies import console_sessions
 from serialproxy.policies import remote_consoles
 from serialproxy.policies import servers
+from serialproxy.policies import ssh_keys
 
 
 def list_rules():
@@ -21,4 +22,5 @@ def list_rules():
         console_output.list_rules(),
         console_auth_tokens.list_rules(),
         console_sessions.list_rules(),
+        ssh_keys.list_rules(),
     ))

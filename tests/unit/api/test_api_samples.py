@@ -10,10 +10,12 @@ review the diff.
 
 import json
 import os
+import re
 import urllib.parse
 
 from serialproxy.api import console_sessions
 from serialproxy.consoleauth import rpcapi as consoleauth_rpcapi
+from serialproxy.ssh import keys as ssh_keys
 from tests.unit.api import base
 from tests.unit.api import test_console_output
 
@@ -28,6 +30,11 @@ SAMPLE_TOKEN = 'jD6t8d0Ugk1yRJ3g0qoXhpw3OkEcZxHyQZ7tLfJj0G4'
 SAMPLE_SESSION = 'e2b7e8c4-4c1e-4f55-a4a4-0f3c7f1c9d55'
 SAMPLE_STARTED_AT = '2026-11-22T03:14:15Z'
 HOST = 'api.example.com:8790'
+SAMPLE_HOST_KEY_FINGERPRINTS = (
+    'SHA256:Kq3cM5ZqK2yqkU0fY2bGk1R2mW6m2b1aJ0wz2n1JfQ8',
+    'SHA256:9xTq0cQm3n7o6z2hY0kR1yqL4mC8uB5vJ2sX7eN1aWs')
+SAMPLE_EXPIRES_AT = '2026-11-22T03:15:15Z'
+_EXPIRES_AT = re.compile(r'"expires_at": ?"[0-9T:Z-]+"')
 
 # name, method, path, microversion, caller, expected status
 CASES = [
@@ -62,6 +69,9 @@ CASES = [
     ('console-sessions-list', 'GET',
      '/v2.1/servers/%s/serial-console/sessions' % SERVER, None, 'member',
      200),
+    ('ssh-key-create', 'POST',
+     '/v2.1/servers/%s/serial-console/ssh-keys' % SERVER, None, 'member',
+     202),
 ]
 
 
@@ -84,10 +94,16 @@ class ApiSamplesTest(base.APITestCase):
             {}, self.token_for_samples(), 'proxy-1',
             remote_address='203.0.113.7:52814')['session_id']
         session, = self.consoleauth.list_sessions({}, SERVER)
+        key_dir = os.path.join(self.state_path, 'ssh')
+        self.flags(group='ssh', enabled=True, host_key_dir=key_dir,
+                   public_host='console.example.com')
+        ssh_keys.ensure_host_keys(key_dir)
         self.replacements = {
             session_id: SAMPLE_SESSION,
             console_sessions.session_view(session)['started_at']:
                 SAMPLE_STARTED_AT,
+            **dict(zip(ssh_keys.host_key_fingerprints(key_dir),
+                       SAMPLE_HOST_KEY_FINGERPRINTS)),
         }
 
     def token_for_samples(self):
@@ -110,6 +126,8 @@ class ApiSamplesTest(base.APITestCase):
         text = resp.body.decode()
         for actual, sample in self.replacements.items():
             text = text.replace(actual, sample)
+        text = _EXPIRES_AT.sub('"expires_at": "%s"' % SAMPLE_EXPIRES_AT,
+                               text)
         # Tokens handed out while running the case, and the one looked up.
         for url_token in _tokens_in(text):
             text = text.replace(url_token, SAMPLE_TOKEN)
