@@ -71,6 +71,7 @@ class SSHKeysController:
                     service='consoleauth', feature='SSH consoles')
             raise
         host, port = ssh_endpoint()
+        host_keys = keys.host_public_keys(CONF.ssh.host_key_dir)
         LOG.info('User %s pushed one-time SSH key %s for serial port %d '
                  'of server %s', ctxt.user_id, answer['fingerprint'], index,
                  server_id)
@@ -78,5 +79,9 @@ class SSHKeysController:
             'user': answer['user'], 'host': host, 'port': port,
             'fingerprint': answer['fingerprint'],
             'expires_at': _timestamp(answer['expires_at']),
-            'host_key_fingerprints': keys.host_key_fingerprints(
-                CONF.ssh.host_key_dir)}}
+            'host_key_fingerprints': [keys.fingerprint_of(k)
+                                      for k in host_keys],
+            # Whole public keys too: a known_hosts line needs them, and
+            # a client checks them against the fingerprints.
+            'host_keys': [k.export_public_key('openssh').decode().strip()
+                          for k in host_keys]}}

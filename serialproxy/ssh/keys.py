@@ -113,14 +113,25 @@ def ensure_host_keys(key_dir):
     return paths
 
 
-def host_key_fingerprints(key_dir):
-    """SHA-256 fingerprints of the host keys' public halves found in
-    key_dir (the API reads these; it needs no private key)."""
+def host_public_keys(key_dir):
+    """The host keys' public halves found in key_dir, as asyncssh keys
+    (the API reads these; it needs no private key)."""
     found = []
     for path in host_key_paths(key_dir):
         try:
-            found.append(fingerprint_of(
-                asyncssh.read_public_key(path + '.pub')))
+            found.append(asyncssh.read_public_key(path + '.pub'))
         except (OSError, asyncssh.KeyImportError):
             continue
     return found
+
+
+def host_key_fingerprints(key_dir):
+    """SHA-256 fingerprints of the host keys found in key_dir."""
+    return [fingerprint_of(key) for key in host_public_keys(key_dir)]
+
+
+def known_hosts_line(host, port, public_key_lines):
+    """An OpenSSH known_hosts line trusting those keys for host:port."""
+    name = host if port == 22 else '[%s]:%d' % (host, port)
+    return ''.join('%s %s\n' % (name, ' '.join(line.split()[:2]))
+                   for line in public_key_lines)

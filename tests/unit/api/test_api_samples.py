@@ -30,9 +30,16 @@ SAMPLE_TOKEN = 'jD6t8d0Ugk1yRJ3g0qoXhpw3OkEcZxHyQZ7tLfJj0G4'
 SAMPLE_SESSION = 'e2b7e8c4-4c1e-4f55-a4a4-0f3c7f1c9d55'
 SAMPLE_STARTED_AT = '2026-11-22T03:14:15Z'
 HOST = 'api.example.com:8790'
+# A real pair of host keys, so that the sample is consistent.
+SAMPLE_HOST_KEYS = (
+    'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOfJO99TIfP8w7ozvrOqlEfgPWOhYQUXoS'
+    'rDJrKDxfqi',
+    'ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAA'
+    'BBBMQxdXEKwOoUwVhT+jZTFF5La1rS2mVZIgDsCaTaVucmp3+1Xv/Qgpo6Gbl1iLokDUA3'
+    'IezM1sC5e6frBiTU2Ao=')
 SAMPLE_HOST_KEY_FINGERPRINTS = (
-    'SHA256:Kq3cM5ZqK2yqkU0fY2bGk1R2mW6m2b1aJ0wz2n1JfQ8',
-    'SHA256:9xTq0cQm3n7o6z2hY0kR1yqL4mC8uB5vJ2sX7eN1aWs')
+    'SHA256:vUHAzcPd42OxeU3IAPd0cmU2OjvaF4puME8kibfyb+4',
+    'SHA256:hSXUOQoRqRI6P/gW5dN+vQ6ZOAjEyVmcH/obTIovK3E')
 SAMPLE_EXPIRES_AT = '2026-11-22T03:15:15Z'
 _EXPIRES_AT = re.compile(r'"expires_at": ?"[0-9T:Z-]+"')
 
@@ -104,6 +111,10 @@ class ApiSamplesTest(base.APITestCase):
                 SAMPLE_STARTED_AT,
             **dict(zip(ssh_keys.host_key_fingerprints(key_dir),
                        SAMPLE_HOST_KEY_FINGERPRINTS)),
+            **dict(zip(
+                [k.export_public_key().decode().strip()
+                 for k in ssh_keys.host_public_keys(key_dir)],
+                SAMPLE_HOST_KEYS)),
         }
 
     def token_for_samples(self):
