@@ -175,9 +175,11 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         self._last_activity = time.monotonic()
         self._closed = False
         self._relay = None
-        # What the user typed before the guest connection was made.
+        # What the user typed before the guest connection was made, and
+        # whether their input ended meanwhile.
         self._early_input = []
         self._early_bytes = 0
+        self._early_eof = False
 
     # Channel requests: a pty and a shell, nothing else -----------------
 
@@ -260,18 +262,23 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
             self.proxy.release_lease(console['session_id'])
             return
         self._started()
+        hint = ''
         if self.term_size and all(self.term_size[:2]):
             cols, rows = self.term_size[:2]
-            self.chan.write_stderr((
-                'serialproxy: connected to console port %d of server %s. '
-                'A serial line cannot pass on the terminal size: run '
-                '"stty rows %d cols %d" in the guest to match.\r\n' % (
-                    index, instance_uuid, rows, cols)).encode())
+            hint = (' A serial line cannot pass on the terminal size: run '
+                    '"stty rows %d cols %d" in the guest to match.'
+                    % (rows, cols))
+        self.chan.write_stderr((
+            'serialproxy: connected to console port %d of server %s.%s'
+            '\r\n' % (index, instance_uuid, hint)).encode())
         if history:
             self._to_client(history)
         early, self._early_input = self._early_input, None
         for data in early:
             self._to_guest(data)
+        if self._early_eof:
+            self._end('client closed', 0)
+            return
         await self._relay_guest()
 
     def _refused(self, exc):
@@ -361,7 +368,11 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
             self.chan.resume_reading()
 
     def eof_received(self):
-        # The user left (ssh's ~. or the end of its input).
+        # The user's input ended. Before the console opened, the answer
+        # (the console, or why not) is still due.
+        if not self.session.is_open and self._early_input is not None:
+            self._early_eof = True
+            return True
         self._end('client closed', 0)
         return False
 
