@@ -13,6 +13,7 @@ import random
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -211,6 +212,20 @@ class SSHConsoleTest(func_fixtures.SharedWorldTestCase):
         stderr = self.stderr_of(proc)
         self.assertEqual(2, proc.returncode, stderr)
         self.assertIn('Disconnected by an operator', stderr)
+
+    def test_serialproxy_console_ssh_opens_the_console(self):
+        proc = subprocess.Popen(
+            [sys.executable, '-m', 'serialproxy.cmd.console', '--ssh',
+             self.guest.uuid, '--api-url',
+             'http://127.0.0.1:%d' % self.deployment.api_port],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        self.addCleanup(func_fixtures.terminate, proc, 5)
+        self.assertIsNotNone(self.shell_answers(proc, 'cli'))
+        proc.stdin.close()
+        stderr = self.stderr_of(proc)
+        self.assertEqual(0, proc.returncode, stderr)
+        self.assertIn('connected to console port 0', stderr)
 
     # Keys that must not open it ----------------------------------------
 
