@@ -98,17 +98,22 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
         are. Returns {'token', 'instance'}: the registry entry too (its
         host and owner), which the caller would otherwise ask for.
         """
-        row = self.db.get_instance(instance_uuid)
-        if row is None or (project_id is not None and
-                           row.project_id != project_id):
-            raise exception.InstanceNotFound(instance_uuid=instance_uuid)
-        instance = db_api.instance_to_dict(row)
+        instance = self._visible_instance(instance_uuid, project_id)
         console = self._serial_console(ctxt, instance['host'],
                                        instance_uuid, index)
         token = self.authorize_console(
             ctxt, instance_uuid, instance['host'], console['host'],
             console['port'], index=index, console_type=console_type)
         return {'token': token, 'instance': instance}
+
+    def _visible_instance(self, instance_uuid, project_id=None):
+        """The registry entry, as a dict; InstanceNotFound when unknown
+        or, with project_id, another project's."""
+        row = self.db.get_instance(instance_uuid)
+        if row is None or (project_id is not None and
+                           row.project_id != project_id):
+            raise exception.InstanceNotFound(instance_uuid=instance_uuid)
+        return db_api.instance_to_dict(row)
 
     def _serial_console(self, ctxt, host, instance_uuid, index):
         """The agent's get_serial_console, within half the caller's wait:

@@ -14,7 +14,6 @@ from oslo_log import log as logging
 
 from serialproxy import conf as sp_conf
 from serialproxy.consoleauth import tokens
-from serialproxy.db import api as db_api
 from serialproxy import exception
 from serialproxy.ssh import keys as ssh_keys
 
@@ -38,11 +37,7 @@ class SSHKeyEndpoints:
         'fingerprint', 'expires_at', 'instance'}.
         """
         key = ssh_keys.PublicKey.parse(public_key)
-        row = self.db.get_instance(instance_uuid)
-        if row is None or (project_id is not None and
-                           row.project_id != project_id):
-            raise exception.InstanceNotFound(instance_uuid=instance_uuid)
-        instance = db_api.instance_to_dict(row)
+        instance = self._visible_instance(instance_uuid, project_id)
         console = self._serial_console(ctxt, instance['host'],
                                        instance_uuid, index)
         now = self.clock()
