@@ -163,6 +163,20 @@ class SSHConsoleTest(func_fixtures.SharedWorldTestCase):
         self.assertEqual(0, proc.returncode, stderr)
         self.assertIn('connected to console port 0', stderr)
 
+    def test_terminal_size_is_given_as_an_stty_hint(self):
+        # script(1) gives ssh a terminal of a known size, as a user's is.
+        key_path, answer = self.pushed()
+        command = ' '.join(self.ssh_command(key_path, answer))
+        # Its input stays open: an end of input would reach the guest's
+        # shell as a Ctrl-D through the terminal.
+        proc = subprocess.Popen(
+            ['script', '-qec', 'stty rows 30 cols 100; %s' % command,
+             '/dev/null'], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT)
+        self.addCleanup(func_fixtures.terminate, proc, 5)
+        self.assertIsNotNone(self.read_until(
+            proc, rb'stty rows 30 cols 100'))
+
     def test_key_opens_its_console_once(self):
         key_path, answer = self.pushed()
         first = self.run_ssh(key_path, answer, stdin=b'')
