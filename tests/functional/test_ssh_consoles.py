@@ -177,6 +177,15 @@ class SSHConsoleTest(func_fixtures.SharedWorldTestCase):
         self.assertIsNotNone(self.read_until(
             proc, rb'stty rows 30 cols 100'))
 
+    def test_break_is_answered_until_sysrq_exists(self):
+        proc, _ = self.open_console()
+        # ssh's escape ~B, at the start of a line, sends an RFC 4335 break.
+        proc.stdin.write(b'\r~B')
+        proc.stdin.flush()
+        self.assertTrue(self.shell_answers(proc, 'after-break'))
+        proc.stdin.close()
+        self.assertIn('a break cannot be sent', self.stderr_of(proc))
+
     def test_key_opens_its_console_once(self):
         key_path, answer = self.pushed()
         first = self.run_ssh(key_path, answer, stdin=b'')
