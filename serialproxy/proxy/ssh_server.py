@@ -174,6 +174,7 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         self.requested_at = None
         self._last_activity = time.monotonic()
         self._closed = False
+        self._counted = False
         self._relay = None
         # What the user typed before the guest connection was made, and
         # whether their input ended meanwhile.
@@ -185,7 +186,10 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
 
     def connection_made(self, chan):
         self.chan = chan
-        self.proxy.connections.add(self)
+        # Counted as a connection: time limits, shutdown, and the
+        # descriptors the proxy has room for.
+        self.proxy.opened(self)
+        self._counted = True
 
     def pty_requested(self, term_type, term_size, term_modes):
         self.term_size = term_size
@@ -298,6 +302,7 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         self.proxy.sessions[session.session_id] = self
         self.proxy.metrics.session_opened(
             time.monotonic() - self.requested_at)
+        self.proxy.metrics.ssh_session_opened()
         self.recorder = self.proxy.recorder(session.console,
                                             session.session_id)
         LOG.info('Console session %s started over SSH: instance %s index '
@@ -402,7 +407,7 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         if self._closed:
             return
         self._closed = True
-        self.proxy.connections.discard(self)
+        self._uncount()
         session = self.session
         if self.guest_writer is not None:
             self.guest_writer.close()
@@ -424,9 +429,14 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         if status is not None:
             self._exit(reason if status else None, status)
 
+    def _uncount(self):
+        if self._counted:
+            self._counted = False
+            self.proxy.closed(self)
+
     def _exit(self, message, status):
         self._closed = True
-        self.proxy.connections.discard(self)
+        self._uncount()
         try:
             if message:
                 self.chan.write_stderr(

@@ -10,12 +10,14 @@ clients.
 import json
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 import websocket
 
@@ -201,6 +203,15 @@ class SSHConsoleTest(func_fixtures.SharedWorldTestCase):
             % self.guest.uuid)
         session, = json.loads(body)['sessions']
         self.assertEqual('ssh', session['transport'])
+        with urllib.request.urlopen('http://127.0.0.1:%d/metrics'
+                                    % self.deployment.admin_port) as resp:
+            scrape = resp.read().decode()
+        counted = re.search(r'^serialproxy_ssh_sessions_total (\S+)$',
+                            scrape, re.M)
+        self.assertGreaterEqual(float(counted.group(1)), 1)
+        active = re.search(r'^serialproxy_sessions_active (\S+)$', scrape,
+                           re.M)
+        self.assertEqual(1, float(active.group(1)))
 
     def test_second_ssh_user_and_browser_get_in_use(self):
         self.open_console()
