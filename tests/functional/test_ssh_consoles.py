@@ -354,3 +354,50 @@ class SSHConsoleTest(func_fixtures.SharedWorldTestCase):
         time.sleep(61)
         key_path, answer = self.pushed()
         self.assertEqual(0, self.run_ssh(key_path, answer).returncode)
+
+
+class SSHOverRabbitWorld(func_fixtures.AllInOneWithGuest):
+    """The four services as processes over RabbitMQ, the proxy with two
+    workers that each serve SSH on the same port."""
+
+    def _setUp(self):
+        self.ssh_port = func_fixtures.free_port()
+        self.guest = self.useFixture(func_fixtures.Guest())
+        vhost = self.useFixture(func_fixtures.RabbitVhost())
+        self.deployment = self.useFixture(func_fixtures.Deployment(
+            transport_url=vhost.url, options={
+                'console': {'workers': 2},
+                'ssh': {'enabled': 'true', 'listen_host': '127.0.0.1',
+                        'listen_port': self.ssh_port,
+                        'public_host': '127.0.0.1'}}))
+        self.deployment.run('serialproxy-manage', 'db', 'sync')
+        for name in ('serialproxy-consoleauth', 'serialproxy-compute',
+                     'serialproxy-proxy', 'serialproxy-api'):
+            self.deployment.start(name)
+        self.deployment.wait_ready()
+        func_fixtures.wait_for(self._guest_registered, 60,
+                               'the guest in the instance registry')
+
+
+class SSHProxyWorkersTest(SSHConsoleTest):
+    """Host keys, sessions and disconnects through serialproxy-proxy's
+    workers, with orders crossing RabbitMQ."""
+
+    @classmethod
+    def make_world(cls):
+        return SSHOverRabbitWorld(project_id=None, user_id=None)
+
+    def test_every_worker_shows_the_host_keys_the_api_names(self):
+        self.assertEqual(2, self.deployment.logs().count(
+            'SSH console server listening'))
+        # Strict host key checking on each of several connections, which
+        # the kernel spreads over the workers.
+        for _ in range(6):
+            key_path, answer = self.pushed()
+            done = self.run_ssh(key_path, answer)
+            self.assertEqual(0, done.returncode, done.stderr)
+
+    # Only these of SSHConsoleTest's run here: the rest are the same
+    # code path.
+    test_expired_key_is_refused = None
+    test_many_failed_sign_ins_are_rate_limited = None
