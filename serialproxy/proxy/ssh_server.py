@@ -392,9 +392,19 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         self._end(reason, status, code)
 
     def tick(self):
-        idle = self.proxy.settings.session.idle_timeout
-        if idle and self.session.is_open and \
-                time.monotonic() - self._last_activity >= idle:
+        """The time limits of [console]: idle_timeout, and with
+        enforce_session_timeout the one-time key's expiry, as a token's
+        ends a websocket session."""
+        if not self.session.is_open:
+            return
+        limits = self.proxy.settings.session
+        if limits.enforce_session_timeout and \
+                time.time() >= self.session.console['expires_at']:
+            self.close_session(CloseCode.TOKEN_EXPIRED,
+                               'The one-time key of this session expired')
+        elif limits.idle_timeout and \
+                time.monotonic() - self._last_activity >= \
+                limits.idle_timeout:
             self.close_session(CloseCode.IDLE_TIMEOUT, 'Idle timeout')
 
     def abort(self):

@@ -25,6 +25,7 @@ from tests.functional import fixtures as func_fixtures
 
 KEY_TTL = 15
 MAX_AUTH_FAILURES = 12
+IDLE_TIMEOUT = 8
 
 
 class SSHWorld(func_fixtures.AllInOneWithGuest):
@@ -38,7 +39,9 @@ class SSHWorld(func_fixtures.AllInOneWithGuest):
         self.guest = self.useFixture(func_fixtures.Guest(
             project_id=self.project_id, user_id=self.user_id))
         self.deployment = self.useFixture(func_fixtures.Deployment(
-            options={'ssh': {
+            options={'console': {'idle_timeout': IDLE_TIMEOUT,
+                                 'enforce_session_timeout': 'true'},
+                     'ssh': {
                 'enabled': 'true', 'listen_host': '127.0.0.1',
                 'listen_port': self.ssh_port, 'public_host': '127.0.0.1',
                 'key_ttl': KEY_TTL,
@@ -261,6 +264,24 @@ class SSHConsoleTest(func_fixtures.SharedWorldTestCase):
         self.assertEqual(0, proc.returncode, stderr)
         self.assertIn('connected to console port 0', stderr)
 
+    def test_idle_session_ends_with_its_message(self):
+        proc, _ = self.open_console()
+        stderr = self.stderr_of(proc, timeout=IDLE_TIMEOUT + 15)
+        self.assertEqual(2, proc.returncode, stderr)
+        self.assertIn('Idle timeout', stderr)
+
+    def test_session_ends_when_its_key_expires(self):
+        # [console] enforce_session_timeout: the key's expiry is the
+        # session's, as a token's is a websocket session's.
+        proc, _ = self.open_console()
+        deadline = time.monotonic() + KEY_TTL + 15
+        while proc.poll() is None and time.monotonic() < deadline:
+            self.shell_answers(proc, 'busy')
+            time.sleep(2)
+        stderr = self.stderr_of(proc)
+        self.assertEqual(2, proc.returncode, stderr)
+        self.assertIn('one-time key of this session expired', stderr)
+
     # Keys that must not open it ----------------------------------------
 
     def test_expired_key_is_refused(self):
@@ -401,3 +422,5 @@ class SSHProxyWorkersTest(SSHConsoleTest):
     # code path.
     test_expired_key_is_refused = None
     test_many_failed_sign_ins_are_rate_limited = None
+    test_idle_session_ends_with_its_message = None
+    test_session_ends_when_its_key_expires = None
