@@ -193,3 +193,21 @@ class FeatureUnavailable(SerialProxyException):
     msg_fmt = ('The %(service)s service of this deployment does not offer '
                '%(feature)s yet.')
     code = 501
+
+
+class InvalidSSHKey(Invalid):
+    msg_fmt = 'Invalid SSH public key: %(reason)s'
+
+
+class SSHKeyRefused(SerialProxyException):
+    # Says why without the key: a key is public, but its owner is not the
+    # business of whoever tries it.
+    msg_fmt = ('No live one-time key for this console matches: push a '
+               'public key for it through the API (it is good for '
+               '%(ttl)d seconds, once).')
+    code = 401
+
+
+class SSHConsolesDisabled(SerialProxyException):
+    msg_fmt = 'Serial consoles over SSH are disabled on this cloud.'
+    code = 501

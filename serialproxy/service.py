@@ -30,8 +30,10 @@ from serialproxy import exception
 from serialproxy.proxy import manager as proxy_manager
 from serialproxy.proxy import rpcapi as proxy_rpcapi
 from serialproxy.proxy import server as proxy_server
+from serialproxy.proxy import ssh_server as proxy_ssh_server
 from serialproxy.proxy import tls as proxy_tls
 from serialproxy import rpc
+from serialproxy.ssh import keys as ssh_keys
 
 CONF = sp_conf.CONF
 LOG = logging.getLogger(__name__)
@@ -311,6 +313,7 @@ async def serve_proxy(proxy, rpc_server_name, ready, **listen):
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await proxy.start(**listen)
+    front_door = await start_ssh_front_door(proxy)
     target = messaging.Target(topic=proxy_rpcapi.TOPIC,
                               server=rpc_server_name)
     rpc_server = rpc.get_server(
@@ -320,9 +323,22 @@ async def serve_proxy(proxy, rpc_server_name, ready, **listen):
     await stop.wait()
     LOG.info('Stopping: no new sessions; draining for up to %ss',
              proxy.settings.drain_timeout)
+    if front_door is not None:
+        front_door.close()
     await proxy.stop(proxy.settings.drain_timeout)
     await loop.run_in_executor(None, rpc_server.stop)
     await loop.run_in_executor(None, rpc_server.wait)
+
+
+async def start_ssh_front_door(proxy):
+    """The proxy's SSH server when [ssh] enabled, else None."""
+    if not CONF.ssh.enabled:
+        return None
+    front_door = proxy_ssh_server.SSHFrontDoor(
+        proxy, ssh_keys.ensure_host_keys(CONF.ssh.host_key_dir),
+        CONF.ssh.key_ttl, CONF.ssh.max_auth_attempts_per_minute)
+    await front_door.start(CONF.ssh.listen_host, CONF.ssh.listen_port)
+    return front_door
 
 
 def _log_ready():

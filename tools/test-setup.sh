@@ -26,6 +26,9 @@ ensure_debian_packages chromium fonts-dejavu-core
 # doc/deployment.rst does, and its hosts in network namespaces
 # (tests/functional/test_multi_host.py; socat relays RabbitMQ to them).
 ensure_debian_packages haproxy iproute2 socat
+# The SSH console tests drive Debian's OpenSSH client and ssh-keygen
+# (tests/functional/test_ssh_consoles.py).
+ensure_debian_packages openssh-client
 
 # The console page's xterm.js, pinned by package-lock.json; building an
 # sdist or wheel copies it from here (tools/build_page_assets.py, which

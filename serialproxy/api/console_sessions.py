@@ -26,7 +26,7 @@ LOG = logging.getLogger(__name__)
 
 _FIELDS = ('id', 'instance_uuid', 'index', 'user_id', 'project_id',
            'remote_address', 'proxy_host', 'bytes_to_guest',
-           'bytes_to_client')
+           'bytes_to_client', 'transport')
 
 
 def _timestamp(epoch):

@@ -21,6 +21,7 @@ from serialproxy.api import faults
 from serialproxy.api import remote_consoles
 from serialproxy.api import serial_console_keys
 from serialproxy.api import servers
+from serialproxy.api import ssh_keys
 from serialproxy.api import versions
 from serialproxy.api import wsgi
 from serialproxy.compute import rpcapi as compute_rpcapi
@@ -65,6 +66,7 @@ class APIRouter:
             consoleauth_api)
         keys = serial_console_keys.SerialConsoleKeysController(
             consoleauth_api, compute_api)
+        one_time_keys = ssh_keys.SSHKeysController(consoleauth_api)
         self.actions = self._collect_actions(consoles, output)
         server = _V21 + r'/servers/(?P<server_id>%s)' % _SEGMENT
         self.routes = [
@@ -81,6 +83,8 @@ class APIRouter:
                   {'POST': keys.send_sysrq}),
             Route(server + r'/serial-console/nmi$',
                   {'POST': keys.inject_nmi}),
+            Route(server + r'/serial-console/ssh-keys$',
+                  {'POST': one_time_keys.create}),
             Route(_V21 + r'/os-console-auth-tokens/(?P<token>%s)$'
                   % _SEGMENT, {'GET': [tokens.show, tokens.show_v21]}),
             # The serial-ports blueprint's legacy v2 call.

@@ -2,6 +2,8 @@
 
 For operators and demos without a browser: puts the local terminal in raw
 mode and joins it to a console URL over a websocket. Ctrl-] leaves.
+``serialproxy-console --ssh SERVER`` opens it over SSH instead (see
+console_ssh).
 """
 
 import os
@@ -11,6 +13,8 @@ import termios
 import tty
 
 import websocket
+
+from serialproxy.cmd import console_ssh
 
 ESCAPE = b'\x1d'  # Ctrl-], as telnet
 
@@ -44,8 +48,12 @@ def _close_status(payload):
 
 def main(argv=None):
     argv = sys.argv if argv is None else argv
+    if len(argv) > 1 and argv[1] == '--ssh':
+        return console_ssh.main(argv[2:])
     if len(argv) != 2 or argv[1] in ('-h', '--help'):
-        print('usage: serialproxy-console URL', file=sys.stderr)
+        print('usage: serialproxy-console URL\n'
+              '       serialproxy-console --ssh SERVER [--help]',
+              file=sys.stderr)
         return 2
     url = argv[1]
     try:

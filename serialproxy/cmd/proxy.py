@@ -25,6 +25,7 @@ from serialproxy.proxy import server as proxy_server
 from serialproxy.proxy import tls as proxy_tls
 from serialproxy.proxy import workers
 from serialproxy import rpc
+from serialproxy.ssh import keys as ssh_keys
 from serialproxy import service
 
 CONF = sp_conf.CONF
@@ -77,6 +78,9 @@ def main():
             if CONF.console.admin_port else None
     except OSError as exc:
         sys.exit('serialproxy-proxy: cannot listen: %s' % exc)
+    if CONF.ssh.enabled:
+        # Made once here, so that every worker serves the same host keys.
+        ssh_keys.ensure_host_keys(CONF.ssh.host_key_dir)
     load = admission.WorkerLoad(count)
     metrics_dir = tempfile.mkdtemp(prefix='serialproxy-metrics-')
     metrics.enable_multiprocess(metrics_dir)

@@ -10,11 +10,12 @@ from serialproxy.conf import database
 from serialproxy.conf import libvirt
 from serialproxy.conf import serial_console
 from serialproxy.conf import service
+from serialproxy.conf import ssh
 
 CONF = cfg.CONF
 
 OPTION_MODULES = (api, compute, console, consoleauth, database, libvirt,
-                  serial_console, service)
+                  serial_console, service, ssh)
 
 for _module in OPTION_MODULES:
     _module.register_opts(CONF)

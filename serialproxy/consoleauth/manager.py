@@ -9,6 +9,7 @@ from oslo_log import log as logging
 
 from serialproxy.compute import rpcapi as compute_rpcapi
 from serialproxy import conf as sp_conf
+from serialproxy.consoleauth import ssh_keys
 from serialproxy.consoleauth import tokens
 from serialproxy.db import api as db_api
 from serialproxy import exception
@@ -36,7 +37,7 @@ REVOKING_EVENTS = ('undefined', 'stopped', 'crashed')
 EXPIRED_LEASE_GRACE = 3600
 
 
-class ConsoleAuthManager:
+class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
     """Versioned endpoint of topic serialproxy-consoleauth.
 
     1.0 - authorize_console, check_token, revoke_tokens,
@@ -49,9 +50,11 @@ class ConsoleAuthManager:
           tokens those contradict are revoked
     1.4 - acquire_sessions, release_sessions: many leases per call
     1.5 - authorize_instance_console
+    1.8 - authorize_ssh_key, check_ssh_key, acquire_session_by_ssh_key
+          (serialproxy.consoleauth.ssh_keys)
     """
 
-    target = messaging.Target(version='1.5')
+    target = messaging.Target(version='1.8')
 
     def __init__(self, database, proxy_api, clock=time.time,
                  compute_api=None):
@@ -95,17 +98,22 @@ class ConsoleAuthManager:
         are. Returns {'token', 'instance'}: the registry entry too (its
         host and owner), which the caller would otherwise ask for.
         """
-        row = self.db.get_instance(instance_uuid)
-        if row is None or (project_id is not None and
-                           row.project_id != project_id):
-            raise exception.InstanceNotFound(instance_uuid=instance_uuid)
-        instance = db_api.instance_to_dict(row)
+        instance = self._visible_instance(instance_uuid, project_id)
         console = self._serial_console(ctxt, instance['host'],
                                        instance_uuid, index)
         token = self.authorize_console(
             ctxt, instance_uuid, instance['host'], console['host'],
             console['port'], index=index, console_type=console_type)
         return {'token': token, 'instance': instance}
+
+    def _visible_instance(self, instance_uuid, project_id=None):
+        """The registry entry, as a dict; InstanceNotFound when unknown
+        or, with project_id, another project's."""
+        row = self.db.get_instance(instance_uuid)
+        if row is None or (project_id is not None and
+                           row.project_id != project_id):
+            raise exception.InstanceNotFound(instance_uuid=instance_uuid)
+        return db_api.instance_to_dict(row)
 
     def _serial_console(self, ctxt, host, instance_uuid, index):
         """The agent's get_serial_console, within half the caller's wait:

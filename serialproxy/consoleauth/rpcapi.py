@@ -18,9 +18,10 @@ class ConsoleAuthAPI:
           'consoles' [{'index', 'port'}]
     1.4 - acquire_sessions, release_sessions
     1.5 - authorize_instance_console
+    1.8 - authorize_ssh_key, check_ssh_key, acquire_session_by_ssh_key
     """
 
-    VERSION_CAP = '1.5'
+    VERSION_CAP = '1.8'
 
     def __init__(self, retry=None):
         """retry: see serialproxy.rpc.get_client."""
@@ -127,3 +128,28 @@ class ConsoleAuthAPI:
         return self.client.prepare(version='1.1').call(
             ctxt, 'force_disconnect', instance_uuid=instance_uuid,
             session_id=session_id, revoke_tokens=revoke_tokens)
+
+    # One-time SSH keys (1.8)
+
+    def authorize_ssh_key(self, ctxt, instance_uuid, public_key, index=0,
+                          project_id=None):
+        """Let public_key open the instance's port index once, for
+        [ssh] key_ttl; returns {'user', 'fingerprint', 'expires_at',
+        'instance'}."""
+        return self.client.prepare(version='1.8').call(
+            ctxt, 'authorize_ssh_key', instance_uuid=instance_uuid,
+            public_key=public_key, index=index, project_id=project_id)
+
+    def check_ssh_key(self, ctxt, instance_uuid, index, fingerprint):
+        return self.client.prepare(version='1.8').call(
+            ctxt, 'check_ssh_key', instance_uuid=instance_uuid,
+            index=index, fingerprint=fingerprint)
+
+    def acquire_session_by_ssh_key(self, ctxt, proxy_host, instance_uuid,
+                                   index, fingerprint, remote_address=None):
+        """A lease for a client that signed in with a one-time key, as
+        acquire_session gives for a token (SSHKeyRefused, ConsoleInUse)."""
+        return self.client.prepare(version='1.8').call(
+            ctxt, 'acquire_session_by_ssh_key', proxy_host=proxy_host,
+            instance_uuid=instance_uuid, index=index,
+            fingerprint=fingerprint, remote_address=remote_address)

@@ -17,7 +17,8 @@ from serialproxy import exception
 INSTANCE_FIELDS = ('uuid', 'name', 'host', 'state', 'project_id', 'user_id')
 SESSION_FIELDS = ('id', 'instance_uuid', 'serial_index', 'user_id',
                   'project_id', 'remote_address', 'proxy_host', 'started_at',
-                  'expires_at', 'bytes_to_guest', 'bytes_to_client')
+                  'expires_at', 'bytes_to_guest', 'bytes_to_client',
+                  'transport')
 
 # Rows per statement when renewing leases in bulk.
 _BATCH = 500
@@ -146,13 +147,48 @@ class Database:
             return session.get(models.ConsoleToken, token_hash)
 
     def delete_tokens(self, instance_uuid, compute_host=None):
+        """Revoke an instance's tokens and one-time SSH keys; return how
+        many tokens went."""
         query = sa.delete(models.ConsoleToken).where(
             models.ConsoleToken.instance_uuid == instance_uuid)
+        keys = sa.delete(models.ConsoleSSHKey).where(
+            models.ConsoleSSHKey.instance_uuid == instance_uuid)
         if compute_host is not None:
             query = query.where(
                 models.ConsoleToken.compute_host == compute_host)
+            keys = keys.where(
+                models.ConsoleSSHKey.compute_host == compute_host)
         with self.session() as session:
+            session.execute(keys)
             return session.execute(query).rowcount
+
+    def delete_token(self, token_hash):
+        with self.session() as session:
+            session.execute(sa.delete(models.ConsoleToken).where(
+                models.ConsoleToken.token_hash == token_hash))
+
+    # One-time SSH keys
+
+    def add_ssh_key(self, **values):
+        with self.session() as session:
+            session.add(models.ConsoleSSHKey(**values))
+
+    def find_ssh_key(self, instance_uuid, serial_index, fingerprint, now):
+        """The live key with that fingerprint for that console, or None."""
+        with self.session() as session:
+            return session.scalars(sa.select(models.ConsoleSSHKey).where(
+                models.ConsoleSSHKey.fingerprint == fingerprint,
+                models.ConsoleSSHKey.instance_uuid == instance_uuid,
+                models.ConsoleSSHKey.serial_index == serial_index,
+                models.ConsoleSSHKey.expires_at > now).order_by(
+                    models.ConsoleSSHKey.created_at).limit(1)).first()
+
+    def delete_ssh_key(self, key_id):
+        """Use a key up; False when another session used it first."""
+        with self.session() as session:
+            return bool(session.execute(sa.delete(
+                models.ConsoleSSHKey).where(
+                    models.ConsoleSSHKey.id == key_id)).rowcount)
 
     def delete_contradicted_tokens(self, compute_host, consoles,
                                    instance_uuid=None):
@@ -190,6 +226,8 @@ class Database:
 
     def delete_expired_tokens(self, now):
         with self.session() as session:
+            session.execute(sa.delete(models.ConsoleSSHKey).where(
+                models.ConsoleSSHKey.expires_at <= now))
             return session.execute(
                 sa.delete(models.ConsoleToken).where(
                     models.ConsoleToken.expires_at <= now)).rowcount
@@ -422,4 +460,5 @@ def instance_to_dict(row):
 def session_to_dict(row):
     values = {field: getattr(row, field) for field in SESSION_FIELDS}
     values['index'] = values.pop('serial_index')
+    values['transport'] = values['transport'] or 'websocket'
     return values

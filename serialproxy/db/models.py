@@ -58,6 +58,8 @@ class ConsoleSession(Base):
     expires_at = sa.Column(sa.Double, nullable=False, index=True)
     bytes_to_guest = sa.Column(sa.BigInteger, nullable=False, default=0)
     bytes_to_client = sa.Column(sa.BigInteger, nullable=False, default=0)
+    # 'websocket' or 'ssh'; None for leases taken before SSH consoles.
+    transport = sa.Column(sa.String(16), nullable=True)
 
 
 class Instance(Base):
@@ -72,3 +74,24 @@ class Instance(Base):
     project_id = sa.Column(sa.String(255), nullable=True)
     user_id = sa.Column(sa.String(255), nullable=True)
     updated_at = sa.Column(sa.Double, nullable=False)
+
+
+class ConsoleSSHKey(Base):
+    """A public key pushed for one console port: it may open that port
+    once, until expires_at. Only public halves are kept; the key itself is
+    there for the proxy to check signatures with."""
+
+    __tablename__ = 'console_ssh_keys'
+
+    id = sa.Column(sa.String(36), primary_key=True)
+    fingerprint = sa.Column(sa.String(64), nullable=False, index=True)
+    public_key = sa.Column(sa.Text, nullable=False)
+    instance_uuid = sa.Column(sa.String(36), nullable=False, index=True)
+    serial_index = sa.Column(sa.Integer, nullable=False)
+    compute_host = sa.Column(sa.String(255), nullable=False)
+    host = sa.Column(sa.String(255), nullable=False)
+    port = sa.Column(sa.Integer, nullable=False)
+    user_id = sa.Column(sa.String(255), nullable=True)
+    project_id = sa.Column(sa.String(255), nullable=True)
+    created_at = sa.Column(sa.Double, nullable=False)
+    expires_at = sa.Column(sa.Double, nullable=False, index=True)

@@ -12,6 +12,7 @@ from serialproxy.policies import console_sessions
 from serialproxy.policies import remote_consoles
 from serialproxy.policies import serial_console_keys
 from serialproxy.policies import servers
+from serialproxy.policies import ssh_keys
 
 
 def list_rules():
@@ -23,4 +24,5 @@ def list_rules():
         console_auth_tokens.list_rules(),
         console_sessions.list_rules(),
         serial_console_keys.list_rules(),
+        ssh_keys.list_rules(),
     ))

@@ -8,6 +8,9 @@ Metrics (names are documented; keep them):
   serialproxy_refusals_total{status,reason} counter, reason a REFUSAL_CLASSES
                                             name (or 'other'), never free text
   serialproxy_session_setup_seconds         histogram, request to 101
+  serialproxy_ssh_sessions_total            counter, the sessions of
+                                            serialproxy_sessions_total that
+                                            came over SSH
 
 Labels are bounded sets: a direction, an HTTP status and a refusal class.
 Never a token, a client address or a reason's text (a 409's text carries a
@@ -89,6 +92,10 @@ class _Metrics:
             'serialproxy_session_setup_seconds',
             'Time from request to websocket upgrade.',
             buckets=SETUP_BUCKETS, registry=self.registry)
+        self.ssh_sessions = prometheus_client.Counter(
+            'serialproxy_ssh_sessions',
+            'Console sessions opened over SSH (counted in '
+            'serialproxy_sessions too).', registry=self.registry)
         # Both directions show from the first scrape, at 0.
         self.to_guest = self.bytes.labels('to_guest')
         self.to_client = self.bytes.labels('to_client')
@@ -131,6 +138,7 @@ class ProxyMetrics:
         self._sessions = m.sessions
         self._setup = m.setup_seconds
         self._refusals = m.refusals
+        self._ssh_sessions = m.ssh_sessions
         # bytes_to_guest(n), bytes_to_client(n): the children's inc itself.
         self.bytes_to_guest = m.to_guest.inc
         self.bytes_to_client = m.to_client.inc
@@ -140,6 +148,10 @@ class ProxyMetrics:
         self._sessions.inc()
         self._active.inc()
         self._setup.observe(setup_seconds)
+
+    def ssh_session_opened(self):
+        """The session session_opened() just counted came over SSH."""
+        self._ssh_sessions.inc()
 
     def session_closed(self):
         """A session that session_opened() counted has ended."""

@@ -256,8 +256,14 @@ class BenchCompute:
     target = messaging.Target(version='1.2')
     output = 'serialproxy-guest booted\nserialproxy-guest# '
 
+    # Where get_serial_console says every console is (set by the world).
+    console = None
+
     def validate_console_port(self, ctxt, instance_uuid, port, index=0):
         return True
+
+    def get_serial_console(self, ctxt, instance_uuid, index=0):
+        return dict(self.console, index=index)
 
     def get_console_output(self, ctxt, instance_uuid, length=None):
         return self.output
@@ -331,6 +337,13 @@ class World:
                 self.args.database_url).get_backend_name()
             config.read_dict({'database': {
                 'connection': self.args.database_url}})
+        self.ssh_port = None
+        if getattr(self.args, 'ssh', False):
+            self.ssh_port = free_port()
+            config.read_dict({'ssh': {
+                'enabled': 'true', 'listen_host': '127.0.0.1',
+                'listen_port': str(self.ssh_port),
+                'max_auth_attempts_per_minute': '1000'}})
         self.config_file = os.path.join(self.dir, 'bench.conf')
         with open(self.config_file, 'w') as f:
             config.write(f)
@@ -356,9 +369,11 @@ class World:
         sp_conf.CONF([], project='serialproxy',
                      default_config_files=[self.config_file])
         rpc.init(sp_conf.CONF)
+        compute = BenchCompute()
+        compute.console = {'host': GUEST_ADDRESS, 'port': self.guest_port}
         self.compute_server = rpc.get_server(
             messaging.Target(topic='serialproxy-compute',
-                             server=COMPUTE_HOST), [BenchCompute()])
+                             server=COMPUTE_HOST), [compute])
         self.compute_server.start()
         self.consoleauth = consoleauth_rpcapi.ConsoleAuthAPI()
 

@@ -11,6 +11,7 @@ import uuid
 from alembic import autogenerate
 from alembic import migration as alembic_migration
 from alembic import script
+import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 import testtools
 
@@ -67,7 +68,11 @@ class DatabaseBehaviour:
         self.assertIn('serialproxy-manage db sync', str(exc))
 
     def test_database_made_before_revisions_is_adopted_with_its_rows(self):
-        models.Base.metadata.create_all(self.db.engine)
+        # Such a database has the first revision's tables and no record
+        # of any revision.
+        migration.upgrade(self.db.engine, migration._FIRST_REVISION)
+        with self.db.engine.begin() as connection:
+            connection.execute(sa.text('DROP TABLE alembic_version'))
         self.db.add_token(**self._token('b' * 64))
         self.db.sync()
         self.assertEqual(migration.head(), migration.current(self.db.engine))
@@ -237,7 +242,7 @@ class MigrationScriptsTest(testtools.TestCase):
         from sqlalchemy.dialects import mysql
         times = [column for table in models.Base.metadata.tables.values()
                  for column in table.columns if column.name.endswith('_at')]
-        self.assertEqual(5, len(times))
+        self.assertEqual(7, len(times))
         for column in times:
             self.assertEqual('DOUBLE',
                              column.type.compile(dialect=mysql.dialect()),

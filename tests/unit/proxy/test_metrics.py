@@ -81,6 +81,12 @@ class ProxyMetricsTest(base.TestCase):
         self.assertEqual([3, 2, 12, 3401, 3, 3.021, 1, 2, 2, 3, 3],
                          [round(d, 6) for d in deltas])
 
+    def test_ssh_sessions_are_counted_apart(self):
+        before = metrics.sample_value('serialproxy_ssh_sessions_total')
+        metrics.ProxyMetrics().ssh_session_opened()
+        self.assertEqual(1, metrics.sample_value(
+            'serialproxy_ssh_sessions_total') - before)
+
     def test_instances_share_the_metrics(self):
         before = value('serialproxy_bytes_total', direction='to_guest')
         for _ in range(3):

@@ -1,0 +1,151 @@
+"""serialproxy-console --ssh SERVER: a console over SSH, with a key of
+the moment.
+
+Makes an ed25519 key pair in memory (or takes the user's), pushes the
+public half through the API, trusts only the host keys the API names
+(checked against their fingerprints), and runs ssh as the console user.
+The private half of a key made here is written for ssh into a directory
+only this user can read, and removed when ssh exits; it is good for one
+sign-in within [ssh] key_ttl anyway.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+
+import asyncssh
+
+from serialproxy.ssh import keys as ssh_keys
+
+PROG = 'serialproxy-console --ssh'
+
+
+class ConsoleSSHError(Exception):
+    """Why the console cannot be opened; the message is for the user."""
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog=PROG, description='Open a server\'s serial console over SSH '
+                               'with a one-time key.')
+    parser.add_argument('server', help='the server\'s id')
+    parser.add_argument('--index', type=int, default=0,
+                        help='serial port of the server (default 0)')
+    parser.add_argument('--api-url',
+                        default=os.environ.get('SERIALPROXY_API_URL',
+                                               'http://127.0.0.1:8790'),
+                        help='serialproxy API endpoint '
+                             '($SERIALPROXY_API_URL)')
+    parser.add_argument('--token', default=os.environ.get('OS_AUTH_TOKEN'),
+                        help='Keystone token ($OS_AUTH_TOKEN)')
+    parser.add_argument('--key',
+                        help='your private key file (its public half in '
+                             'KEY.pub); a new ed25519 key otherwise')
+    parser.add_argument('--ssh', default='ssh', dest='ssh_command',
+                        help='the ssh program to run')
+    return parser.parse_args(argv)
+
+
+def push_key(api_url, token, server, index, public_key):
+    """The API's answer to the key, or ConsoleSSHError saying why not."""
+    body = json.dumps({'ssh_key': {'public_key': public_key,
+                                   'index': index}}).encode()
+    headers = {'Content-Type': 'application/json'}
+    if token:
+        headers['X-Auth-Token'] = token
+    request = urllib.request.Request(
+        '%s/v2.1/servers/%s/serial-console/ssh-keys' % (
+            api_url.rstrip('/'), server), data=body, headers=headers,
+        method='POST')
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            return json.load(resp)['ssh_key']
+    except urllib.error.HTTPError as exc:
+        raise ConsoleSSHError('the API refused the key: %d %s' % (
+            exc.code, _fault_message(exc.read())))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConsoleSSHError('cannot reach the API at %s: %s'
+                              % (api_url, exc))
+
+
+def _fault_message(body):
+    try:
+        (fault,) = json.loads(body).values()
+        return fault['message']
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return body.decode('utf-8', 'replace')[:200]
+
+
+def trusted_host_keys(answer):
+    """The host keys whose fingerprints the API named; none is an error
+    (ssh would then ask the user to trust whatever it is shown)."""
+    wanted = set(answer.get('host_key_fingerprints') or ())
+    trusted = []
+    for line in answer.get('host_keys') or ():
+        try:
+            key = asyncssh.import_public_key(line)
+        except (asyncssh.KeyImportError, ValueError):
+            continue
+        if ssh_keys.fingerprint_of(key) in wanted:
+            trusted.append(line)
+    if not trusted:
+        raise ConsoleSSHError('the API named no host key to trust for '
+                              '%s:%s' % (answer['host'], answer['port']))
+    return trusted
+
+
+def ssh_argv(ssh_command, answer, identity, known_hosts):
+    return [ssh_command, '-t', '-F', '/dev/null',
+            '-o', 'IdentitiesOnly=yes', '-o', 'IdentityFile=%s' % identity,
+            '-o', 'PasswordAuthentication=no',
+            '-o', 'KbdInteractiveAuthentication=no',
+            '-o', 'StrictHostKeyChecking=yes',
+            '-o', 'UserKnownHostsFile=%s' % known_hosts,
+            '-o', 'GlobalKnownHostsFile=/dev/null',
+            '-p', str(answer['port']),
+            '%s@%s' % (answer['user'], answer['host'])]
+
+
+def main(argv):
+    args = parse_args(argv)
+    workdir = tempfile.mkdtemp(prefix='serialproxy-ssh-')
+    try:
+        if args.key:
+            identity = args.key
+            try:
+                with open(args.key + '.pub') as f:
+                    public_key = f.read().strip()
+            except OSError as exc:
+                raise ConsoleSSHError('cannot read %s.pub: %s'
+                                      % (args.key, exc))
+        else:
+            key = asyncssh.generate_private_key('ssh-ed25519')
+            public_key = key.export_public_key().decode().strip()
+            identity = os.path.join(workdir, 'id_ed25519')
+            fd = os.open(identity, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                         0o600)
+            with os.fdopen(fd, 'wb') as out:
+                out.write(key.export_private_key())
+        answer = push_key(args.api_url, args.token, args.server,
+                          args.index, public_key)
+        known_hosts = os.path.join(workdir, 'known_hosts')
+        with open(known_hosts, 'w') as out:
+            out.write(ssh_keys.known_hosts_line(
+                answer['host'], answer['port'], trusted_host_keys(answer)))
+        try:
+            return subprocess.call(ssh_argv(args.ssh_command, answer,
+                                            identity, known_hosts))
+        except OSError as exc:
+            raise ConsoleSSHError('cannot run %s: %s'
+                                  % (args.ssh_command, exc))
+    except ConsoleSSHError as exc:
+        print('%s: %s' % (PROG, exc), file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,111 @@
+"""The consoleauth side of SSH consoles: one-time keys and their leases.
+
+A key pushed through the API may open one console port (an instance and
+a serial index), once, within [ssh] key_ttl. The proxy asks here whether
+a key it is offered is such a key, then leases the console with it
+through the same lease path a websocket token takes: one writer per
+console, whichever way they came.
+"""
+
+import uuid
+
+import oslo_messaging as messaging
+from oslo_log import log as logging
+
+from serialproxy import conf as sp_conf
+from serialproxy.consoleauth import tokens
+from serialproxy import exception
+from serialproxy.ssh import keys as ssh_keys
+
+CONF = sp_conf.CONF
+LOG = logging.getLogger(__name__)
+
+TRANSPORT_SSH = 'ssh'
+
+
+class SSHKeyEndpoints:
+    """RPC 1.8 methods of ConsoleAuthManager (a mixin of it)."""
+
+    @messaging.expected_exceptions(exception.SerialProxyException)
+    def authorize_ssh_key(self, ctxt, instance_uuid, public_key, index=0,
+                          project_id=None):
+        """Let public_key open the instance's serial port index once.
+
+        The instance is found and its host's agent asked for the port as
+        for a console token (InstanceNotFound unless it is project_id's,
+        when given; the agent's errors as they are). Returns {'user',
+        'fingerprint', 'expires_at', 'instance'}.
+        """
+        key = ssh_keys.PublicKey.parse(public_key)
+        instance = self._visible_instance(instance_uuid, project_id)
+        console = self._serial_console(ctxt, instance['host'],
+                                       instance_uuid, index)
+        now = self.clock()
+        expires_at = now + CONF.ssh.key_ttl
+        self.db.add_ssh_key(
+            id=str(uuid.uuid4()), fingerprint=key.fingerprint,
+            public_key=key.openssh(), instance_uuid=instance_uuid,
+            serial_index=index, compute_host=instance['host'],
+            host=console['host'], port=console['port'],
+            user_id=ctxt.get('user_id'), project_id=ctxt.get('project_id'),
+            created_at=now, expires_at=expires_at)
+        LOG.info('Accepted a one-time %s key %s for instance %s index %d, '
+                 'valid %ds', key.algorithm, key.fingerprint, instance_uuid,
+                 index, CONF.ssh.key_ttl)
+        return {'user': ssh_keys.console_user(instance_uuid, index),
+                'fingerprint': key.fingerprint, 'expires_at': expires_at,
+                'instance': instance}
+
+    def check_ssh_key(self, ctxt, instance_uuid, index, fingerprint):
+        """Whether a live key with that fingerprint opens that console
+        port (the proxy's answer to a client offering the key)."""
+        return self.db.find_ssh_key(instance_uuid, index, fingerprint,
+                                    self.clock()) is not None
+
+    @messaging.expected_exceptions(exception.SSHKeyRefused,
+                                   exception.ConsoleInUse)
+    def acquire_session_by_ssh_key(self, ctxt, proxy_host, instance_uuid,
+                                   index, fingerprint, remote_address=None):
+        """acquire_session for a client that signed in with a one-time key.
+
+        The console is leased exactly as for a token (ConsoleInUse when
+        someone holds it, by websocket or SSH), through a token made for
+        this one lease and dropped at once; the key is used up when the
+        lease is taken, and kept for another try when it is not.
+        """
+        now = self.clock()
+        self._bridge_silence(now)
+        key = self.db.find_ssh_key(instance_uuid, index, fingerprint, now)
+        if key is None:
+            raise exception.SSHKeyRefused(ttl=CONF.ssh.key_ttl)
+        token_hash = tokens.hash_token(tokens.new_token())
+        self.db.add_token(
+            token_hash=token_hash, instance_uuid=key.instance_uuid,
+            console_type='serial', compute_host=key.compute_host,
+            host=key.host, port=key.port, serial_index=key.serial_index,
+            created_at=now, user_id=key.user_id,
+            project_id=key.project_id, expires_at=key.expires_at)
+        ttl = CONF.consoleauth.session_lease_ttl
+        lease = {'id': str(uuid.uuid4()), 'remote_address': remote_address,
+                 'proxy_host': proxy_host, 'started_at': now,
+                 'expires_at': now + ttl, 'transport': TRANSPORT_SSH}
+        try:
+            (row, acquired, holder), = self.db.lease_consoles(
+                [(token_hash, lease)], now)
+        finally:
+            self.db.delete_token(token_hash)
+        if row is None:
+            raise exception.SSHKeyRefused(ttl=CONF.ssh.key_ttl)
+        if not acquired:
+            raise exception.ConsoleInUse.since_epoch(
+                now if holder is None else holder)
+        if not self.db.delete_ssh_key(key.id):
+            # Another session signed in with the same key a moment
+            # before: it is used up, and this lease goes back.
+            self.db.delete_sessions(session_ids=[lease['id']])
+            raise exception.SSHKeyRefused(ttl=CONF.ssh.key_ttl)
+        LOG.info('Session %s leased console %s index %d to proxy %s over '
+                 'SSH with key %s', lease['id'], instance_uuid, index,
+                 proxy_host, fingerprint)
+        return dict(self._console(row), session_id=lease['id'],
+                    lease_ttl=ttl, transport=TRANSPORT_SSH)

@@ -1,0 +1,497 @@
+"""The proxy's SSH front door: serial consoles for plain ssh clients.
+
+A user pushes a public key through the API, then connects as
+``<server uuid>.port<N>``. Public key authentication only: the key must
+be a live one-time key for that server and port (consoleauth says). The
+session then takes the console's lease as a websocket session does, so
+one writer per console holds whichever way users come, connects to the
+guest's port, sends the replay of recent output, and relays bytes.
+
+A session takes part in the proxy like a websocket connection: it is in
+proxy.sessions (lease renewal, force-disconnect orders) and in
+proxy.connections (time limits, shutdown), counted in the metrics and
+recorded. Every refusal and close says why on stderr and ends with a
+non-zero exit status.
+"""
+
+import asyncio
+import collections
+import dataclasses
+import time
+
+import asyncssh
+from oslo_log import log as logging
+
+from serialproxy import exception
+from serialproxy.proxy.close_codes import CloseCode
+from serialproxy.proxy import refusals
+from serialproxy.ssh import keys as ssh_keys
+
+LOG = logging.getLogger(__name__)
+
+READ_CHUNK = 64 * 1024
+# Past this many bytes waiting for the guest, the client's channel stops
+# being read; past it waiting for the client, the guest's socket does.
+WRITE_BUFFER_HIGH = 64 * 1024
+RATE_WINDOW = 60.0
+# Exit statuses the ssh client returns: refused before the console
+# opened, ended by the proxy or the console service, the guest gone.
+EXIT_REFUSED = 1
+EXIT_CLOSED = 2
+EXIT_GUEST_GONE = 3
+CONSOLE_USER_HELP = ('Connect as <server id>.port<N>, with a key pushed '
+                     'through the API (POST /v2.1/servers/{id}/'
+                     'serial-console/ssh-keys).')
+
+
+@dataclasses.dataclass
+class SSHSessionState:
+    """What the proxy reads of a session (see server.ClientConnection)."""
+    session_id: str = None
+    console: dict = None
+    bytes_to_guest: int = 0
+    bytes_to_client: int = 0
+    is_open: bool = False
+    started_at: float = 0.0
+
+
+class AuthAttempts:
+    """Failed authentication attempts per client address, in a sliding
+    minute: past the limit an address is refused until it slows down."""
+
+    def __init__(self, limit, clock=time.monotonic):
+        self.limit = limit
+        self.clock = clock
+        self._failures = collections.defaultdict(collections.deque)
+
+    def _recent(self, address):
+        failures = self._failures[address]
+        horizon = self.clock() - RATE_WINDOW
+        while failures and failures[0] <= horizon:
+            failures.popleft()
+        if not failures:
+            del self._failures[address]
+        return failures
+
+    def blocked(self, address):
+        return len(self._recent(address)) >= self.limit
+
+    def failed(self, address):
+        self._recent(address)
+        self._failures[address].append(self.clock())
+
+
+class ConsoleSSHServer(asyncssh.SSHServer):
+    """One SSH connection: authentication against one-time keys."""
+
+    def __init__(self, front_door):
+        self.front_door = front_door
+        self.conn = None
+        self.client_host = '-'
+        self.client_address = '-'
+        self.console_wanted = None
+        self.fingerprint = None
+        self._banner_sent = False
+
+    def connection_made(self, conn):
+        self.conn = conn
+        peer = conn.get_extra_info('peername')
+        if peer:
+            self.client_host = peer[0]
+            self.client_address = '%s:%s' % (peer[0], peer[1])
+
+    def _tell(self, message):
+        """A message the client prints before authentication fails (an
+        SSH banner); one per connection."""
+        if not self._banner_sent:
+            self._banner_sent = True
+            self.conn.send_auth_banner('serialproxy: %s\r\n' % message)
+
+    def begin_auth(self, username):
+        self.console_wanted = ssh_keys.parse_console_user(username)
+        if self.front_door.attempts.blocked(self.client_host):
+            self._tell('Too many failed sign-ins from %s: try again in a '
+                       'minute.' % self.client_host)
+        elif self.console_wanted is None:
+            self._tell('No such console user. ' + CONSOLE_USER_HELP)
+        return True
+
+    def password_auth_supported(self):
+        return False
+
+    def kbdint_auth_supported(self):
+        return False
+
+    def public_key_auth_supported(self):
+        return True
+
+    async def validate_public_key(self, username, key):
+        attempts = self.front_door.attempts
+        if attempts.blocked(self.client_host):
+            self.front_door.refused('rate_limited')
+            return False
+        if self.console_wanted is None:
+            attempts.failed(self.client_host)
+            return False
+        instance_uuid, index = self.console_wanted
+        fingerprint = ssh_keys.fingerprint_of(key)
+        try:
+            valid = await self.front_door.call(
+                self.front_door.proxy.consoleauth_api.check_ssh_key,
+                {}, instance_uuid, index, fingerprint)
+        except Exception as exc:
+            LOG.warning('Cannot check an SSH key for %s: %s',
+                        self.client_address, type(exc).__name__)
+            self._tell('Console service unavailable; try again later.')
+            return False
+        if valid:
+            self.fingerprint = fingerprint
+            return True
+        attempts.failed(self.client_host)
+        self._tell('No live one-time key for console port %d of server '
+                   '%s matches the key offered: push a public key through '
+                   'the API, and use it within %d seconds.' % (
+                       index, instance_uuid, self.front_door.key_ttl))
+        return False
+
+    def session_requested(self):
+        return ConsoleSSHSession(self)
+
+
+class ConsoleSSHSession(asyncssh.SSHServerSession):
+    """One console over one SSH session channel."""
+
+    def __init__(self, server):
+        self.server = server
+        self.front_door = server.front_door
+        self.proxy = server.front_door.proxy
+        self.chan = None
+        self.session = SSHSessionState()
+        self.term_size = None
+        self.guest_reader = None
+        self.guest_writer = None
+        self.recorder = None
+        self.requested_at = None
+        self._last_activity = time.monotonic()
+        self._closed = False
+        self._counted = False
+        self._relay = None
+        # What the user typed before the guest connection was made, and
+        # whether their input ended meanwhile.
+        self._early_input = []
+        self._early_bytes = 0
+        self._early_eof = False
+
+    # Channel requests: a pty and a shell, nothing else -----------------
+
+    def connection_made(self, chan):
+        self.chan = chan
+        # Counted as a connection: time limits, shutdown, and the
+        # descriptors the proxy has room for.
+        self.proxy.opened(self)
+        self._counted = True
+
+    def pty_requested(self, term_type, term_size, term_modes):
+        self.term_size = term_size
+        return True
+
+    def shell_requested(self):
+        return True
+
+    def exec_requested(self, command):
+        return self._refuse_request('a command')
+
+    def subsystem_requested(self, subsystem):
+        return self._refuse_request('subsystem %r' % subsystem[:40])
+
+    def _refuse_request(self, what):
+        self.chan.write_stderr(
+            ('serialproxy: %s is not served: this is a serial console; '
+             'connect without one.\r\n' % what).encode())
+        return False
+
+    def break_received(self, msec):
+        """An RFC 4335 break (ssh's ~B). The hook for SysRq: a proxy with
+        a console control (send_break) gets it; otherwise the user is
+        told that breaks do not reach this console."""
+        send_break = getattr(self.proxy, 'send_break', None)
+        if send_break is None or not self.session.is_open:
+            self.chan.write_stderr(
+                b'\r\nserialproxy: a break cannot be sent to this console '
+                b'yet.\r\n')
+            return False
+        send_break(self.session.console, self.session.session_id, msec)
+        return True
+
+    def terminal_size_changed(self, width, height, pixwidth, pixheight):
+        self.term_size = (width, height, pixwidth, pixheight)
+
+    def session_started(self):
+        self.requested_at = time.monotonic()
+        self._relay = asyncio.get_running_loop().create_task(self._open())
+
+    # Opening the console -----------------------------------------------
+
+    async def _open(self):
+        instance_uuid, index = self.server.console_wanted
+        try:
+            console = await self.front_door.call(
+                self.proxy.consoleauth_api.acquire_session_by_ssh_key, {},
+                self.proxy.settings.proxy_host, instance_uuid, index,
+                self.server.fingerprint, self.server.client_address)
+        except Exception as exc:
+            self._refused(exc)
+            return
+        self.session.console = console
+        self.session.session_id = console['session_id']
+        if self._closed:
+            self.proxy.release_lease(console['session_id'])
+            return
+        try:
+            history, (reader, writer) = await asyncio.gather(
+                self.proxy.recent_output(console),
+                asyncio.open_connection(console['host'], console['port']))
+        except Exception as exc:
+            self.proxy.release_lease(console['session_id'])
+            if isinstance(exc, OSError):
+                LOG.warning('Cannot reach the serial port of instance %s '
+                            'at %s:%s: %s', instance_uuid, console['host'],
+                            console['port'], exc)
+            self._refused(exc)
+            return
+        self.guest_reader, self.guest_writer = reader, writer
+        writer.transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
+        if self._closed:
+            writer.close()
+            self.proxy.release_lease(console['session_id'])
+            return
+        self._started()
+        hint = ''
+        if self.term_size and all(self.term_size[:2]):
+            cols, rows = self.term_size[:2]
+            hint = (' A serial line cannot pass on the terminal size: run '
+                    '"stty rows %d cols %d" in the guest to match.'
+                    % (rows, cols))
+        self.chan.write_stderr((
+            'serialproxy: connected to console port %d of server %s.%s'
+            '\r\n' % (index, instance_uuid, hint)).encode())
+        if history:
+            self._to_client(history)
+        early, self._early_input = self._early_input, None
+        for data in early:
+            self._to_guest(data)
+        if self._early_eof:
+            self._end('client closed', 0)
+            return
+        await self._relay_guest()
+
+    def _refused(self, exc):
+        if isinstance(exc, exception.SSHKeyRefused):
+            refusal = refusals.Refusal(401, exc.message, 'invalid_token')
+        else:
+            refusal = refusals.from_error(exc, self.server.client_address)
+        LOG.info('Refused SSH console session from %s: %d %s',
+                 self.server.client_address, refusal.status, refusal.reason)
+        self.front_door.refused(refusal.kind, refusal.status)
+        self._exit(refusal.reason, EXIT_REFUSED)
+
+    def _started(self):
+        session = self.session
+        session.is_open = True
+        session.started_at = time.monotonic()
+        self.proxy.sessions[session.session_id] = self
+        self.proxy.metrics.session_opened(
+            time.monotonic() - self.requested_at)
+        self.proxy.metrics.ssh_session_opened()
+        self.recorder = self.proxy.recorder(session.console,
+                                            session.session_id)
+        LOG.info('Console session %s started over SSH: instance %s index '
+                 '%d client %s', session.session_id,
+                 session.console['instance_uuid'], session.console['index'],
+                 self.server.client_address)
+
+    # Relaying ------------------------------------------------------------
+
+    async def _relay_guest(self):
+        try:
+            while True:
+                data = await self.guest_reader.read(READ_CHUNK)
+                if not data:
+                    break
+                if self.recorder is not None:
+                    self.recorder.output(data)
+                self._to_client(data)
+                if self.chan.get_write_buffer_size() > WRITE_BUFFER_HIGH:
+                    await self._client_drained()
+        except (OSError, asyncio.CancelledError):
+            if self._closed:
+                return
+        self.close_session(
+            CloseCode.CONSOLE_GONE,
+            'The console went away: the server stopped or was deleted',
+            status=EXIT_GUEST_GONE)
+
+    async def _client_drained(self):
+        while (not self._closed and
+               self.chan.get_write_buffer_size() > WRITE_BUFFER_HIGH):
+            await asyncio.sleep(0.01)
+
+    def _to_client(self, data):
+        self._last_activity = time.monotonic()
+        self.session.bytes_to_client += len(data)
+        self.proxy.bytes_to_client += len(data)
+        self.chan.write(data)
+
+    def data_received(self, data, datatype):
+        if self._closed:
+            return
+        if not self.session.is_open:
+            # Kept, bounded, until the console opens (typed ahead).
+            if self._early_input is not None and \
+                    self._early_bytes + len(data) <= WRITE_BUFFER_HIGH:
+                self._early_input.append(data)
+                self._early_bytes += len(data)
+            return
+        self._to_guest(data)
+
+    def _to_guest(self, data):
+        self._last_activity = time.monotonic()
+        self.session.bytes_to_guest += len(data)
+        self.proxy.bytes_to_guest += len(data)
+        self.guest_writer.write(data)
+        if self.guest_writer.transport.get_write_buffer_size() > \
+                WRITE_BUFFER_HIGH:
+            self.chan.pause_reading()
+            asyncio.get_running_loop().create_task(self._guest_drained())
+
+    async def _guest_drained(self):
+        try:
+            await self.guest_writer.drain()
+        except OSError:
+            return
+        if not self._closed:
+            self.chan.resume_reading()
+
+    def eof_received(self):
+        # The user's input ended. Before the console opened, the answer
+        # (the console, or why not) is still due.
+        if not self.session.is_open and self._early_input is not None:
+            self._early_eof = True
+            return True
+        self._end('client closed', 0)
+        return False
+
+    def connection_lost(self, exc):
+        self._end('connection lost', None)
+
+    # What the proxy asks of every session ----------------------------------
+
+    def close_session(self, code, reason, status=EXIT_CLOSED):
+        """End the session, telling the user why (force-disconnect,
+        idle, lease lost, proxy shutdown)."""
+        self._end(reason, status, code)
+
+    def tick(self):
+        """The time limits of [console]: idle_timeout, and with
+        enforce_session_timeout the one-time key's expiry, as a token's
+        ends a websocket session."""
+        if not self.session.is_open:
+            return
+        limits = self.proxy.settings.session
+        if limits.enforce_session_timeout and \
+                time.time() >= self.session.console['expires_at']:
+            self.close_session(CloseCode.TOKEN_EXPIRED,
+                               'The one-time key of this session expired')
+        elif limits.idle_timeout and \
+                time.monotonic() - self._last_activity >= \
+                limits.idle_timeout:
+            self.close_session(CloseCode.IDLE_TIMEOUT, 'Idle timeout')
+
+    def abort(self):
+        if self.guest_writer is not None:
+            self.guest_writer.transport.abort()
+        if self.chan is not None:
+            self.chan.abort()
+
+    def _end(self, reason, status, code=None):
+        if self._closed:
+            return
+        self._closed = True
+        self._uncount()
+        session = self.session
+        if self.guest_writer is not None:
+            self.guest_writer.close()
+        if session.is_open:
+            session.is_open = False
+            self.proxy.sessions.pop(session.session_id, None)
+            self.proxy.metrics.session_closed()
+            self.proxy.release_lease(session.session_id)
+            if self.recorder is not None:
+                self.recorder.close()
+                self.recorder = None
+            LOG.info('Console session %s over SSH ended: instance %s index '
+                     '%d client %s bytes_to_guest %d bytes_to_client %d '
+                     'duration %.1fs reason: %s', session.session_id,
+                     session.console['instance_uuid'],
+                     session.console['index'], self.server.client_address,
+                     session.bytes_to_guest, session.bytes_to_client,
+                     time.monotonic() - session.started_at, reason)
+        if status is not None:
+            self._exit(reason if status else None, status)
+
+    def _uncount(self):
+        if self._counted:
+            self._counted = False
+            self.proxy.closed(self)
+
+    def _exit(self, message, status):
+        self._closed = True
+        self._uncount()
+        try:
+            if message:
+                self.chan.write_stderr(
+                    ('\r\nserialproxy: %s\r\n' % message).encode())
+            self.chan.exit(status)
+        except (OSError, asyncssh.Error, BrokenPipeError):
+            pass
+
+
+class SSHFrontDoor:
+    """The SSH listener of one proxy process."""
+
+    def __init__(self, proxy, host_key_paths, key_ttl, max_auth_failures,
+                 login_timeout=30):
+        self.proxy = proxy
+        self.host_key_paths = host_key_paths
+        self.key_ttl = key_ttl
+        self.attempts = AuthAttempts(max_auth_failures)
+        self.login_timeout = login_timeout
+        self.listener = None
+
+    async def call(self, fn, *args):
+        """A blocking RPC call on the proxy's RPC pool."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self.proxy.executor, fn, *args)
+
+    def refused(self, kind, status=429):
+        self.proxy.metrics.refused(status, kind)
+
+    @property
+    def bound_port(self):
+        return self.listener.sockets[0].getsockname()[1]
+
+    async def start(self, host, port):
+        self.listener = await asyncssh.listen(
+            host, port, reuse_port=True,
+            server_factory=lambda: ConsoleSSHServer(self),
+            server_host_keys=self.host_key_paths,
+            encoding=None, line_editor=False, allow_pty=True,
+            x11_forwarding=False, agent_forwarding=False,
+            login_timeout=self.login_timeout)
+        LOG.info('SSH console server listening on %s:%s', host,
+                 self.bound_port)
+
+    def close(self):
+        """Stop accepting; the sessions end with the proxy's."""
+        if self.listener is not None:
+            self.listener.close()

@@ -1,0 +1,426 @@
+"""Serial consoles over SSH, with Debian's OpenSSH client, for real.
+
+serialproxy-all with [ssh] enabled and a QEMU guest: keys pushed through
+the API, `ssh -tt` to the proxy's SSH server, the guest's shell answering;
+one writer per console across SSH and websocket; force-disconnect; keys
+refused for the wrong server, port or time; host key checks; hostile
+clients.
+"""
+
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import websocket
+
+from tests.functional import fixtures as func_fixtures
+
+KEY_TTL = 15
+MAX_AUTH_FAILURES = 12
+IDLE_TIMEOUT = 8
+
+
+class SSHWorld(func_fixtures.AllInOneWithGuest):
+    """serialproxy-all with its SSH server on a free port, and a guest."""
+
+    def _setUp(self):
+        if shutil.which('ssh') is None:
+            raise AssertionError('OpenSSH client missing: apt-get install '
+                                 'openssh-client (tools/test-setup.sh)')
+        self.ssh_port = func_fixtures.free_port()
+        self.guest = self.useFixture(func_fixtures.Guest(
+            project_id=self.project_id, user_id=self.user_id))
+        self.deployment = self.useFixture(func_fixtures.Deployment(
+            options={'console': {'idle_timeout': IDLE_TIMEOUT,
+                                 'enforce_session_timeout': 'true'},
+                     'ssh': {
+                'enabled': 'true', 'listen_host': '127.0.0.1',
+                'listen_port': self.ssh_port, 'public_host': '127.0.0.1',
+                'key_ttl': KEY_TTL,
+                'max_auth_attempts_per_minute': MAX_AUTH_FAILURES}}))
+        self.deployment.start('serialproxy-all')
+        self.deployment.wait_ready()
+        func_fixtures.wait_for(self._guest_registered, 60,
+                               'the guest in the instance registry')
+
+
+class SSHConsoleTest(func_fixtures.SharedWorldTestCase):
+
+    @classmethod
+    def make_world(cls):
+        return SSHWorld(project_id=None, user_id=None)
+
+    def setUp(self):
+        super().setUp()
+        self.deployment = self.world.deployment
+        self.guest = self.world.guest
+        self.dir = tempfile.mkdtemp(prefix='sp-ssh-test-')
+        self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
+        # Leave the console free for the next test.
+        self.addCleanup(self.deployment.api_request, 'DELETE',
+                        '/v2.1/servers/%s/serial-console/sessions'
+                        % self.guest.uuid)
+
+    def key_pair(self, key_type='ed25519'):
+        path = os.path.join(self.dir, 'key-%d' % random.randrange(1 << 30))
+        subprocess.run(['ssh-keygen', '-q', '-t', key_type, '-N', '',
+                        '-f', path], check=True)
+        return path
+
+    def push(self, key_path, server=None, index=0):
+        with open(key_path + '.pub') as f:
+            public_key = f.read()
+        status, body = self.deployment.api_request(
+            'POST', '/v2.1/servers/%s/serial-console/ssh-keys'
+            % (server or self.guest.uuid),
+            {'ssh_key': {'public_key': public_key, 'index': index}})
+        return status, json.loads(body or b'{}')
+
+    def pushed(self, **kwargs):
+        key_path = self.key_pair()
+        status, body = self.push(key_path, **kwargs)
+        self.assertEqual(202, status, body)
+        return key_path, body['ssh_key']
+
+    def known_hosts(self, answer, lines=None):
+        path = os.path.join(self.dir, 'known_hosts')
+        with open(path, 'w') as f:
+            for line in lines or answer['host_keys']:
+                f.write('[%s]:%d %s\n' % (answer['host'], answer['port'],
+                                          line))
+        return path
+
+    def ssh_command(self, key_path, answer, user=None, known_hosts=None,
+                    extra=()):
+        return ['ssh', '-tt', '-F', '/dev/null', '-i', key_path,
+                '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes',
+                '-o', 'StrictHostKeyChecking=yes',
+                '-o', 'UserKnownHostsFile=%s' % (
+                    known_hosts or self.known_hosts(answer)),
+                '-o', 'ConnectTimeout=20', '-p', str(answer['port']),
+                *extra, '%s@%s' % (user or answer['user'], answer['host'])]
+
+    def start_ssh(self, key_path, answer, **kwargs):
+        proc = subprocess.Popen(
+            self.ssh_command(key_path, answer, **kwargs),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        self.addCleanup(func_fixtures.terminate, proc, 5)
+        return proc
+
+    def run_ssh(self, key_path, answer, stdin=b'', timeout=60, **kwargs):
+        return subprocess.run(
+            self.ssh_command(key_path, answer, **kwargs), input=stdin,
+            capture_output=True, timeout=timeout)
+
+    def read_until(self, proc, pattern, timeout=30):
+        fd = proc.stdout.fileno()
+        os.set_blocking(fd, False)
+
+        def recv(_):
+            deadline = time.monotonic() + 0.5
+            while time.monotonic() < deadline:
+                try:
+                    data = os.read(fd, 4096)
+                except BlockingIOError:
+                    time.sleep(0.02)
+                    continue
+                return data
+            raise socket.timeout()
+        return func_fixtures.read_until(recv, pattern, timeout)
+
+    def shell_answers(self, proc, name='ssh'):
+        base = random.randrange(10000, 90000)
+        proc.stdin.write(b'echo %s-$((%d+42))\n' % (name.encode(), base))
+        proc.stdin.flush()
+        return self.read_until(
+            proc, rb'\n%s-%d\r?\n' % (name.encode(), base + 42))
+
+    def open_console(self, **kwargs):
+        key_path, answer = self.pushed(**kwargs)
+        proc = self.start_ssh(key_path, answer)
+        if self.shell_answers(proc) is None:
+            func_fixtures.terminate(proc, 5)
+            self.fail('no echo over ssh: %s\n%s' % (
+                proc.stderr.read().decode(errors='replace'),
+                self.deployment.logs()[-3000:]))
+        return proc, answer
+
+    def stderr_of(self, proc, timeout=30):
+        proc.wait(timeout)
+        return proc.stderr.read().decode(errors='replace')
+
+    # The console -----------------------------------------------------------
+
+    def test_pushed_key_opens_the_console_and_echo_round_trips(self):
+        proc, answer = self.open_console()
+        self.assertEqual(self.guest.uuid + '.port0', answer['user'])
+        proc.stdin.close()
+        stderr = self.stderr_of(proc)
+        self.assertEqual(0, proc.returncode, stderr)
+        self.assertIn('connected to console port 0', stderr)
+
+    def test_terminal_size_is_given_as_an_stty_hint(self):
+        # script(1) gives ssh a terminal of a known size, as a user's is.
+        key_path, answer = self.pushed()
+        command = ' '.join(self.ssh_command(key_path, answer))
+        # Its input stays open: an end of input would reach the guest's
+        # shell as a Ctrl-D through the terminal.
+        proc = subprocess.Popen(
+            ['script', '-qec', 'stty rows 30 cols 100; %s' % command,
+             '/dev/null'], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT)
+        self.addCleanup(func_fixtures.terminate, proc, 5)
+        self.assertIsNotNone(self.read_until(
+            proc, rb'stty rows 30 cols 100'))
+
+    def test_break_is_answered_until_sysrq_exists(self):
+        proc, _ = self.open_console()
+        # ssh's escape ~B, at the start of a line, sends an RFC 4335 break.
+        proc.stdin.write(b'\r~B')
+        proc.stdin.flush()
+        self.assertTrue(self.shell_answers(proc, 'after-break'))
+        proc.stdin.close()
+        self.assertIn('a break cannot be sent', self.stderr_of(proc))
+
+    def test_key_opens_its_console_once(self):
+        key_path, answer = self.pushed()
+        first = self.run_ssh(key_path, answer, stdin=b'')
+        self.assertEqual(0, first.returncode, first.stderr)
+        second = self.run_ssh(key_path, answer)
+        self.assertEqual(255, second.returncode)
+        self.assertIn(b'No live one-time key', second.stderr)
+
+    def test_ssh_session_is_listed_with_its_transport(self):
+        self.open_console()
+        status, body = self.deployment.api_request(
+            'GET', '/v2.1/servers/%s/serial-console/sessions'
+            % self.guest.uuid)
+        session, = json.loads(body)['sessions']
+        self.assertEqual('ssh', session['transport'])
+        with urllib.request.urlopen('http://127.0.0.1:%d/metrics'
+                                    % self.deployment.admin_port) as resp:
+            scrape = resp.read().decode()
+        counted = re.search(r'^serialproxy_ssh_sessions_total (\S+)$',
+                            scrape, re.M)
+        self.assertGreaterEqual(float(counted.group(1)), 1)
+        active = re.search(r'^serialproxy_sessions_active (\S+)$', scrape,
+                           re.M)
+        self.assertEqual(1, float(active.group(1)))
+
+    def test_second_ssh_user_and_browser_get_in_use(self):
+        self.open_console()
+        key_path, answer = self.pushed()
+        second = self.run_ssh(key_path, answer)
+        self.assertEqual(1, second.returncode)
+        self.assertRegex(second.stderr.decode(),
+                         r'Console in use since \d{4}-')
+        url = self.deployment.console_url(self.guest.uuid)
+        error = self.assertRaises(
+            websocket.WebSocketBadStatusException,
+            websocket.create_connection, url, subprotocols=['binary'],
+            timeout=20)
+        self.assertEqual(409, error.status_code)
+
+    def test_browser_session_keeps_ssh_out(self):
+        url = self.deployment.console_url(self.guest.uuid)
+        ws = websocket.create_connection(url, subprotocols=['binary'],
+                                         timeout=20)
+        self.addCleanup(ws.close)
+        key_path, answer = self.pushed()
+        refused = self.run_ssh(key_path, answer)
+        self.assertEqual(1, refused.returncode)
+        self.assertIn(b'Console in use since', refused.stderr)
+
+    def test_force_disconnect_ends_the_session_with_its_message(self):
+        proc, _ = self.open_console()
+        status, _ = self.deployment.api_request(
+            'DELETE', '/v2.1/servers/%s/serial-console/sessions'
+            % self.guest.uuid)
+        self.assertEqual(204, status)
+        stderr = self.stderr_of(proc)
+        self.assertEqual(2, proc.returncode, stderr)
+        self.assertIn('Disconnected by an operator', stderr)
+
+    def test_serialproxy_console_ssh_opens_the_console(self):
+        proc = subprocess.Popen(
+            [sys.executable, '-m', 'serialproxy.cmd.console', '--ssh',
+             self.guest.uuid, '--api-url',
+             'http://127.0.0.1:%d' % self.deployment.api_port],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        self.addCleanup(func_fixtures.terminate, proc, 5)
+        self.assertIsNotNone(self.shell_answers(proc, 'cli'))
+        proc.stdin.close()
+        stderr = self.stderr_of(proc)
+        self.assertEqual(0, proc.returncode, stderr)
+        self.assertIn('connected to console port 0', stderr)
+
+    def test_idle_session_ends_with_its_message(self):
+        proc, _ = self.open_console()
+        stderr = self.stderr_of(proc, timeout=IDLE_TIMEOUT + 15)
+        self.assertEqual(2, proc.returncode, stderr)
+        self.assertIn('Idle timeout', stderr)
+
+    def test_session_ends_when_its_key_expires(self):
+        # [console] enforce_session_timeout: the key's expiry is the
+        # session's, as a token's is a websocket session's.
+        proc, _ = self.open_console()
+        deadline = time.monotonic() + KEY_TTL + 15
+        while proc.poll() is None and time.monotonic() < deadline:
+            self.shell_answers(proc, 'busy')
+            time.sleep(2)
+        stderr = self.stderr_of(proc)
+        self.assertEqual(2, proc.returncode, stderr)
+        self.assertIn('one-time key of this session expired', stderr)
+
+    # Keys that must not open it ----------------------------------------
+
+    def test_expired_key_is_refused(self):
+        key_path, answer = self.pushed()
+        time.sleep(KEY_TTL + 1)
+        refused = self.run_ssh(key_path, answer)
+        self.assertEqual(255, refused.returncode)
+        self.assertIn(b'No live one-time key', refused.stderr)
+
+    def test_key_of_another_server_is_refused(self):
+        key_path, answer = self.pushed()
+        other = '7e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b.port0'
+        refused = self.run_ssh(key_path, answer, user=other)
+        self.assertEqual(255, refused.returncode)
+        self.assertIn(b'No live one-time key', refused.stderr)
+
+    def test_key_for_port_0_does_not_open_port_1(self):
+        key_path, answer = self.pushed()
+        refused = self.run_ssh(key_path, answer,
+                               user=self.guest.uuid + '.port1')
+        self.assertEqual(255, refused.returncode)
+        self.assertIn(b'console port 1', refused.stderr)
+
+    # Host keys -------------------------------------------------------------
+
+    def test_host_keys_match_their_fingerprints(self):
+        _, answer = self.pushed()
+        fingerprints = []
+        for line in answer['host_keys']:
+            out = subprocess.run(['ssh-keygen', '-l', '-f', '-'],
+                                 input=line.encode(), capture_output=True,
+                                 check=True).stdout.decode()
+            fingerprints.append(out.split()[1])
+        self.assertEqual(answer['host_key_fingerprints'], fingerprints)
+
+    def test_wrong_host_key_fails_verification(self):
+        key_path, answer = self.pushed()
+        other = self.key_pair()
+        with open(other + '.pub') as f:
+            wrong = ' '.join(f.read().split()[:2])
+        refused = self.run_ssh(key_path, answer, known_hosts=self.known_hosts(
+            answer, lines=[wrong]))
+        self.assertEqual(255, refused.returncode)
+        self.assertIn(b'REMOTE HOST IDENTIFICATION HAS CHANGED',
+                      refused.stderr)
+
+    # Hostile input ---------------------------------------------------------
+
+    def test_unknown_key_types_are_refused_by_the_api(self):
+        status, body = self.deployment.api_request(
+            'POST', '/v2.1/servers/%s/serial-console/ssh-keys'
+            % self.guest.uuid,
+            {'ssh_key': {'public_key': 'ssh-dss AAAAB3NzaC1kc3MAAACBAP'}})
+        self.assertEqual(400, status)
+        self.assertIn(b'ssh-dss', body)
+
+    def test_huge_user_name_is_refused(self):
+        key_path, answer = self.pushed()
+        refused = self.run_ssh(key_path, answer, user='x' * 5000)
+        self.assertEqual(255, refused.returncode)
+
+    def test_commands_and_subsystems_are_refused(self):
+        key_path, answer = self.pushed()
+        command = self.ssh_command(key_path, answer) + ['uname -a']
+        refused = subprocess.run(command, capture_output=True, timeout=60)
+        self.assertNotEqual(0, refused.returncode)
+        self.assertIn(b'exec request failed', refused.stderr)
+        key_path, answer = self.pushed()
+        refused = subprocess.run(
+            self.ssh_command(key_path, answer, extra=['-s']) + ['sftp'],
+            capture_output=True, timeout=60)
+        self.assertNotEqual(0, refused.returncode)
+
+    def test_port_forwarding_is_refused(self):
+        key_path, answer = self.pushed()
+        forward = self.run_ssh(key_path, answer, extra=[
+            '-o', 'ExitOnForwardFailure=yes', '-R',
+            '%d:127.0.0.1:22' % func_fixtures.free_port()])
+        self.assertNotEqual(0, forward.returncode)
+        self.assertIn(b'forwarding failed', forward.stderr)
+
+    def test_many_failed_sign_ins_are_rate_limited(self):
+        key_path, answer = self.pushed()
+        stranger = self.key_pair()
+        for _ in range(MAX_AUTH_FAILURES):
+            self.run_ssh(stranger, answer)
+        limited = self.run_ssh(key_path, answer)
+        self.assertEqual(255, limited.returncode)
+        self.assertIn(b'Too many failed sign-ins', limited.stderr)
+        # A minute later the address may try again.
+        time.sleep(61)
+        key_path, answer = self.pushed()
+        self.assertEqual(0, self.run_ssh(key_path, answer).returncode)
+
+
+class SSHOverRabbitWorld(func_fixtures.AllInOneWithGuest):
+    """The four services as processes over RabbitMQ, the proxy with two
+    workers that each serve SSH on the same port."""
+
+    def _setUp(self):
+        self.ssh_port = func_fixtures.free_port()
+        self.guest = self.useFixture(func_fixtures.Guest())
+        vhost = self.useFixture(func_fixtures.RabbitVhost())
+        self.deployment = self.useFixture(func_fixtures.Deployment(
+            transport_url=vhost.url, options={
+                'console': {'workers': 2},
+                'ssh': {'enabled': 'true', 'listen_host': '127.0.0.1',
+                        'listen_port': self.ssh_port,
+                        'public_host': '127.0.0.1'}}))
+        self.deployment.run('serialproxy-manage', 'db', 'sync')
+        for name in ('serialproxy-consoleauth', 'serialproxy-compute',
+                     'serialproxy-proxy', 'serialproxy-api'):
+            self.deployment.start(name)
+        self.deployment.wait_ready()
+        func_fixtures.wait_for(self._guest_registered, 60,
+                               'the guest in the instance registry')
+
+
+class SSHProxyWorkersTest(SSHConsoleTest):
+    """Host keys, sessions and disconnects through serialproxy-proxy's
+    workers, with orders crossing RabbitMQ."""
+
+    @classmethod
+    def make_world(cls):
+        return SSHOverRabbitWorld(project_id=None, user_id=None)
+
+    def test_every_worker_shows_the_host_keys_the_api_names(self):
+        self.assertEqual(2, self.deployment.logs().count(
+            'SSH console server listening'))
+        # Strict host key checking on each of several connections, which
+        # the kernel spreads over the workers.
+        for _ in range(6):
+            key_path, answer = self.pushed()
+            done = self.run_ssh(key_path, answer)
+            self.assertEqual(0, done.returncode, done.stderr)
+
+    # Only these of SSHConsoleTest's run here: the rest are the same
+    # code path.
+    test_expired_key_is_refused = None
+    test_many_failed_sign_ins_are_rate_limited = None
+    test_idle_session_ends_with_its_message = None
+    test_session_ends_when_its_key_expires = None

@@ -1,0 +1,164 @@
+"""One-time SSH keys in consoleauth: one console port, once, in time."""
+
+import asyncssh
+import sqlalchemy as sa
+
+from serialproxy.compute import rpcapi as compute_rpcapi
+from serialproxy.consoleauth import manager
+from serialproxy.consoleauth import rpcapi
+from serialproxy.db import api as db_api
+from serialproxy import exception
+from serialproxy.proxy import rpcapi as proxy_rpcapi
+from tests.unit.consoleauth import test_instance_console as base_test
+from tests.unit import base
+from tests.unit import rpc_fixture
+
+UUID = base_test.UUID
+OTHER_UUID = '7e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b'
+PROJECT = base_test.PROJECT
+HOST = base_test.HOST
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1_800_000_000.0
+
+    def __call__(self):
+        return self.now
+
+
+class SSHKeyTest(base.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.flags(key_ttl=60, group='ssh')
+        self.db = db_api.Database('sqlite:///%s/ca.sqlite' % self.state_path)
+        self.db.sync()
+        rpc = self.useFixture(rpc_fixture.InProcessRPC())
+        self.clock = Clock()
+        self.endpoint = manager.ConsoleAuthManager(
+            self.db, proxy_rpcapi.ProxyAPI(), clock=self.clock)
+        rpc.serve(rpcapi.TOPIC, self.endpoint)
+        self.compute = base_test.StandInCompute()
+        rpc.serve(compute_rpcapi.TOPIC, self.compute, server=HOST)
+        self.api = rpcapi.ConsoleAuthAPI()
+        self.api.report_instances({}, HOST, [
+            {'uuid': UUID, 'name': 'vm', 'state': 'running',
+             'project_id': PROJECT, 'user_id': 'u'},
+            {'uuid': OTHER_UUID, 'name': 'vm2', 'state': 'running',
+             'project_id': PROJECT, 'user_id': 'u'}])
+        self.compute.answers[UUID] = {'host': '192.0.2.7', 'port': 10042}
+        self.compute.answers[OTHER_UUID] = {'host': '192.0.2.7',
+                                            'port': 10043}
+        key = asyncssh.generate_private_key('ssh-ed25519')
+        self.public_key = key.export_public_key().decode().strip()
+        self.fingerprint = key.get_fingerprint('sha256')
+
+    def push(self, uuid=UUID, index=0, project_id=PROJECT):
+        return self.api.authorize_ssh_key(
+            {'user_id': 'u', 'project_id': PROJECT}, uuid, self.public_key,
+            index=index, project_id=project_id)
+
+    def acquire(self, uuid=UUID, index=0, fingerprint=None):
+        return self.api.acquire_session_by_ssh_key(
+            {}, 'proxy-1', uuid, index, fingerprint or self.fingerprint,
+            remote_address='198.51.100.4:50000')
+
+    def test_pushed_key_names_its_console_user_and_expiry(self):
+        answer = self.push(index=1)
+        self.assertEqual(UUID + '.port1', answer['user'])
+        self.assertEqual(self.fingerprint, answer['fingerprint'])
+        self.assertEqual(self.clock.now + 60, answer['expires_at'])
+        self.assertEqual([(UUID, 1)], self.compute.calls)
+
+    def test_only_the_fingerprint_and_public_key_are_stored(self):
+        self.push()
+        with self.db.session() as session:
+            row = session.execute(sa.text(
+                'SELECT fingerprint, public_key FROM console_ssh_keys')
+            ).one()
+        self.assertEqual(self.fingerprint, row.fingerprint)
+        self.assertEqual(self.public_key.split()[:2],
+                         row.public_key.split()[:2])
+        self.assertNotIn('PRIVATE', row.public_key)
+
+    def test_key_opens_its_console_once(self):
+        self.push()
+        self.assertTrue(self.api.check_ssh_key({}, UUID, 0,
+                                               self.fingerprint))
+        console = self.acquire()
+        self.assertEqual(('192.0.2.7', 10042, 'ssh'), (
+            console['host'], console['port'], console['transport']))
+        self.api.release_session({}, console['session_id'])
+        self.assertFalse(self.api.check_ssh_key({}, UUID, 0,
+                                                self.fingerprint))
+        self.assertRaises(exception.SSHKeyRefused, self.acquire)
+
+    def test_leased_session_is_listed_with_its_transport(self):
+        self.push()
+        console = self.acquire()
+        listed, = self.api.list_sessions({}, UUID)
+        self.assertEqual((console['session_id'], 'ssh'),
+                         (listed['id'], listed['transport']))
+
+    def test_key_for_port_0_does_not_open_port_1(self):
+        self.push(index=0)
+        self.assertFalse(self.api.check_ssh_key({}, UUID, 1,
+                                                self.fingerprint))
+        self.assertRaises(exception.SSHKeyRefused, self.acquire, index=1)
+
+    def test_key_for_another_server_is_refused(self):
+        self.push(uuid=OTHER_UUID)
+        self.assertRaises(exception.SSHKeyRefused, self.acquire)
+
+    def test_expired_key_is_refused(self):
+        self.push()
+        self.clock.now += 60
+        self.assertFalse(self.api.check_ssh_key({}, UUID, 0,
+                                                self.fingerprint))
+        self.assertRaises(exception.SSHKeyRefused, self.acquire)
+
+    def test_held_console_refuses_the_key_and_keeps_it(self):
+        token = self.api.authorize_instance_console({}, UUID)['token']
+        self.api.acquire_session({}, token, 'proxy-1')
+        self.push()
+        error = self.assertRaises(exception.ConsoleInUse, self.acquire)
+        self.assertIn('in use since', str(error))
+        self.assertTrue(self.api.check_ssh_key({}, UUID, 0,
+                                               self.fingerprint))
+
+    def test_ssh_session_holds_the_console_against_a_token(self):
+        self.push()
+        self.acquire()
+        token = self.api.authorize_instance_console({}, UUID)['token']
+        self.assertRaises(exception.ConsoleInUse, self.api.acquire_session,
+                          {}, token, 'proxy-2')
+
+    def test_stopping_the_instance_revokes_its_keys(self):
+        self.push()
+        self.api.instance_event({}, HOST, 'stopped', {
+            'uuid': UUID, 'name': 'vm', 'state': 'shutoff',
+            'project_id': PROJECT, 'user_id': 'u'})
+        self.assertRaises(exception.SSHKeyRefused, self.acquire)
+
+    def test_another_projects_server_is_not_found(self):
+        self.assertRaises(exception.InstanceNotFound, self.push,
+                          project_id='another')
+
+    def test_unknown_key_type_is_invalid(self):
+        self.public_key = 'ssh-dss AAAAB3NzaC1kc3MAAACBAP'
+        error = self.assertRaises(exception.InvalidSSHKey, self.push)
+        self.assertIn('ssh-dss', str(error))
+
+    def test_not_running_instance_is_a_conflict(self):
+        self.compute.answers[UUID] = exception.InstanceNotRunning(
+            instance_uuid=UUID)
+        self.assertRaises(exception.InstanceNotRunning, self.push)
+
+    def test_expired_keys_are_purged(self):
+        self.push()
+        self.clock.now += 61
+        self.endpoint.purge_expired()
+        with self.db.session() as session:
+            self.assertEqual(0, session.execute(sa.text(
+                'SELECT count(*) FROM console_ssh_keys')).scalar())
