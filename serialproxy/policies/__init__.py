@@ -7,6 +7,7 @@ import itertools
 
 from serialproxy.policies import base
 from serialproxy.policies import console_auth_tokens
+from serialproxy.policies import console_modes
 from serialproxy.policies import console_output
 from serialproxy.policies import console_sessions
 from serialproxy.policies import remote_consoles
@@ -21,4 +22,5 @@ def list_rules():
         console_output.list_rules(),
         console_auth_tokens.list_rules(),
         console_sessions.list_rules(),
+        console_modes.list_rules(),
     ))

@@ -11,6 +11,7 @@ import uuid
 from alembic import autogenerate
 from alembic import migration as alembic_migration
 from alembic import script
+import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 import testtools
 
@@ -67,8 +68,14 @@ class DatabaseBehaviour:
         self.assertIn('serialproxy-manage db sync', str(exc))
 
     def test_database_made_before_revisions_is_adopted_with_its_rows(self):
-        models.Base.metadata.create_all(self.db.engine)
-        self.db.add_token(**self._token('b' * 64))
+        # The tables as the first revision made them, with no revision.
+        migration.upgrade(self.db.engine, migration._FIRST_REVISION)
+        with self.db.engine.begin() as connection:
+            connection.execute(sa.text('DROP TABLE alembic_version'))
+            old_tokens = sa.Table('console_tokens', sa.MetaData(),
+                                  autoload_with=connection)
+            connection.execute(sa.insert(old_tokens).values(
+                self._token('b' * 64)))
         self.db.sync()
         self.assertEqual(migration.head(), migration.current(self.db.engine))
         self.assertIsNotNone(self.db.get_token('b' * 64))
