@@ -17,10 +17,25 @@ closes its browser with 4007 the same way when the browser falls behind.
 """
 
 import asyncio
+import struct
 
 from oslo_log import log as logging
 
+from serialproxy.proxy.close_codes import CloseCode
+
 LOG = logging.getLogger(__name__)
+
+# Relay records: output is b'D' + length + bytes; the writer's end is
+# b'E' + close code + length + reason, so that spectators end with what
+# ended the writer (an operator's 4001 reaches them before the cast).
+_OUTPUT = b'D'
+_END = b'E'
+_LENGTH = struct.Struct('>I')
+_END_HEAD = struct.Struct('>HI')
+# Writer's close codes spectators end with too; any other end of the
+# writer (it left, was taken over) is "nothing more to watch".
+SHARED_ENDS = frozenset((CloseCode.OPERATOR_DISCONNECT,
+                         CloseCode.CONSOLE_GONE, CloseCode.GOING_AWAY))
 
 # The key line: a token-sized secret and a newline.
 MAX_PREAMBLE = 128
@@ -40,7 +55,7 @@ async def start(proxy, host):
 
 def address_of(server):
     host, port = server.sockets[0].getsockname()[:2]
-    return '%s:%d' % (host, port)
+    return ('[%s]:%d' if ':' in host else '%s:%d') % (host, port)
 
 
 def split_address(address):
@@ -92,9 +107,13 @@ class RelayWatcher(asyncio.Protocol):
                      transport.get_write_buffer_size())
             transport.abort()
             return
-        transport.write(data)
+        transport.writelines((_OUTPUT + _LENGTH.pack(len(data)), data))
 
-    def close(self):
+    def end(self, code, reason):
+        """The writer's session ended: say how, then close."""
+        encoded = reason.encode('utf-8')[:1024]
+        self.transport.write(_END + _END_HEAD.pack(int(code), len(encoded)))
+        self.transport.write(encoded)
         self.transport.close()
 
     def connection_lost(self, exc):
@@ -103,3 +122,46 @@ class RelayWatcher(asyncio.Protocol):
         if self.writer is not None:
             self.writer.remove_watcher(self)
             self.writer = None
+
+
+class RelayDecoder:
+    """The spectator's side of the records, fed bytes as they come.
+
+    feed() returns a list of ('output', bytes) and ('end', code,
+    reason); bytes after an end record are ignored.
+    """
+
+    def __init__(self):
+        self._buffer = bytearray()
+        self.ended = False
+
+    def feed(self, data):
+        self._buffer += data
+        events = []
+        while not self.ended and self._buffer:
+            kind = bytes(self._buffer[:1])
+            if kind == _OUTPUT:
+                head = 1 + _LENGTH.size
+                if len(self._buffer) < head:
+                    break
+                length, = _LENGTH.unpack_from(self._buffer, 1)
+                if len(self._buffer) < head + length:
+                    break
+                events.append(('output', bytes(self._buffer[head:head +
+                                                            length])))
+                del self._buffer[:head + length]
+            elif kind == _END:
+                head = 1 + _END_HEAD.size
+                if len(self._buffer) < head:
+                    break
+                code, length = _END_HEAD.unpack_from(self._buffer, 1)
+                if len(self._buffer) < head + length:
+                    break
+                reason = bytes(self._buffer[head:head + length]).decode(
+                    'utf-8', 'replace')
+                events.append(('end', code, reason))
+                self.ended = True
+                self._buffer.clear()
+            else:
+                raise ValueError('not a relay record')
+        return events

@@ -646,7 +646,8 @@ class ClientConnection(asyncio.Protocol):
             history, (_, guest) = await asyncio.gather(
                 self.proxy.recent_output(console),
                 asyncio.get_running_loop().create_connection(
-                    lambda: GuestConnection(self), *address))
+                    lambda: (RelayConnection(self) if self.session.is_spectator
+                             else GuestConnection(self)), *address))
             if self.session.is_spectator:
                 guest.transport.write(relay.preamble(
                     console['writer']['relay_key']))
@@ -688,10 +689,10 @@ class ClientConnection(asyncio.Protocol):
         session = self.session
         self.proxy.session_ended(self)
         self.proxy.relay_keys.pop(session.console.get('relay_key'), None)
-        # The writer's spectators end with it: their relays close, and
-        # each spectator's proxy closes its browser.
+        # The writer's spectators end with it: their relays say how and
+        # close, and each spectator's proxy closes its browser.
         for watcher in list(self.watchers or ()):
-            watcher.close()
+            watcher.end(code, reason)
         self.proxy.metrics.session_closed()
         if self.recorder is not None:
             self.recorder.close()
@@ -730,3 +731,28 @@ class GuestConnection(asyncio.Protocol):
 
     def resume_writing(self):
         self.client.carry_out(self.client.session.guest_write_unblocked())
+
+
+class RelayConnection(GuestConnection):
+    """A spectator's "guest": the writer's relay (relay.py)."""
+
+    def __init__(self, client):
+        super().__init__(client)
+        self.decoder = relay.RelayDecoder()
+
+    def data_received(self, data):
+        try:
+            events = self.decoder.feed(data)
+        except ValueError:
+            LOG.warning('A console relay sent what is not a relay record')
+            self.transport.abort()
+            return
+        for event in events:
+            if event[0] == 'output':
+                self.client.guest_data(event[1])
+            else:
+                _, code, reason = event
+                if code not in relay.SHARED_ENDS:
+                    code, reason = CloseCode.NORMAL, \
+                        console_session.SPECTATED_WRITER_LEFT
+                self.client.close_session(code, reason)
