@@ -16,6 +16,7 @@ import concurrent.futures
 import dataclasses
 import functools
 import os
+import socket
 import time
 
 from oslo_log import log as logging
@@ -44,6 +45,9 @@ LOG = logging.getLogger(__name__)
 
 # Per-direction write buffer bound; past it the other side stops reading.
 WRITE_BUFFER_HIGH = 64 * 1024
+# The kernel's send buffer of a spectator's socket (see
+# ClientConnection._bound_send_buffer).
+SPECTATOR_SEND_BUFFER = 64 * 1024
 # What a stopping proxy gives close frames and lease releases to go out.
 SHUTDOWN_FLUSH_SECONDS = 0.2
 # Time limits are checked by one sweep over all connections, not a timer
@@ -678,12 +682,28 @@ class ClientConnection(asyncio.Protocol):
         self.proxy.session_started(self)
         if console.get('relay_key') and not session.is_spectator:
             self.proxy.relay_keys[console['relay_key']] = self
+        if session.is_spectator:
+            self._bound_send_buffer()
         self.proxy.metrics.session_opened(time.monotonic() - self.request_at)
-        self.recorder = self.proxy.recorder(console, session.session_id)
+        if not session.is_spectator:
+            # The writer's session records the console; spectators would
+            # record the same bytes again.
+            self.recorder = self.proxy.recorder(console, session.session_id)
         LOG.info('Console session %s started: instance %s index %d '
                  'client %s mode %s', session.session_id,
                  console['instance_uuid'], console['index'],
                  self.client_address, session.mode)
+
+    def _bound_send_buffer(self):
+        """A spectator's kernel send buffer is fixed, not autotuned up to
+        megabytes: what waits for a spectator that stops reading is then
+        bounded, and it is closed (4007) rather than fed into memory."""
+        sock = self.transport.get_extra_info('socket')
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF,
+                            SPECTATOR_SEND_BUFFER)
+        except (AttributeError, OSError) as exc:
+            LOG.debug('Spectator send buffer left as it is: %s', exc)
 
     def _ended(self, code, reason):
         session = self.session

@@ -11,6 +11,7 @@ import re
 import socket
 import time
 
+from testtools import content
 import websocket
 
 from tests.functional import fixtures as func_fixtures
@@ -53,7 +54,8 @@ def status_notes(ws, timeout=10):
 
 
 class SpectatorsTest(ts.TwoProxiesWorld):
-    options = {'console': {'max_spectators': MAX_SPECTATORS}}
+    options = {'console': {'max_spectators': MAX_SPECTATORS,
+                           'spectator_buffer_bytes': 64 * 1024}}
 
     def writer_and_spectators(self):
         writer = self.connect(self.url())
@@ -154,12 +156,16 @@ class SpectatorsTest(ts.TwoProxiesWorld):
             sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
         self.addCleanup(slow.close)
         # The slow spectator reads nothing while the guest prints a lot.
-        writer.send_binary(b'i=0; while [ $i -lt 8000 ]; do echo '
+        writer.send_binary(b'i=0; while [ $i -lt 12000 ]; do echo '
                            b'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'
                            b'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'
                            b'$i; i=$((i+1)); done; echo FLOOD-$((1+1))\n')
         self.assertIsNotNone(output_until(writer, b'\nFLOOD-2\r?\n', 120))
         watched = round_trips(writer, 'watched')
+        self.addDetail('round-trips', content.text_content(
+            'median echo round trip: %.4f s alone, %.4f s with a spectator '
+            'that reads nothing (%.2fx)' % (baseline, watched,
+                                            watched / baseline)))
         # The measured bound (1.2x) is in tools/bench; here a loose one
         # that a loaded test machine keeps.
         self.assertLess(watched, baseline * 2 + 0.05,
