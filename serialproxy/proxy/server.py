@@ -251,12 +251,7 @@ class ConsoleProxy:
         console = await self.leases.submit(
             {'token': token, 'remote_address': client_address,
              'relay_address': self.relay_address})
-        try:
-            self._check_console_type(console)
-        except Refusal:
-            self.release_lease(console['session_id'])
-            raise
-        return console
+        return self._checked(console)
 
     async def join_console(self, token, client_address):
         """A spectator's lease beside the console's writer (mode=view);
@@ -299,6 +294,8 @@ class ConsoleProxy:
             self.executor, functools.partial(method, *args, **kwargs))
 
     def _checked(self, console):
+        """console, unless it is not a serial one: then its lease is
+        given back and the token refused."""
         try:
             self._check_console_type(console)
         except Refusal:
