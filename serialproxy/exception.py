@@ -118,6 +118,21 @@ class ConsoleInUse(Conflict):
             started_at, datetime.timezone.utc).isoformat(timespec='seconds'))
 
 
+class ConsoleNotInUse(Conflict):
+    msg_fmt = ('Nobody is using this console: there is nothing to watch; '
+               'connect without mode=view')
+
+
+class ModeNotAllowed(SerialProxyException):
+    msg_fmt = 'This console URL does not allow mode=%(mode)s'
+    code = 403
+
+
+class TooManySpectators(SerialProxyException):
+    msg_fmt = 'This console already has %(limit)d spectators'
+    code = 429
+
+
 class SessionNotFound(NotFound):
     msg_fmt = 'Console session %(session_id)s could not be found.'
 

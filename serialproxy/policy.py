@@ -62,6 +62,14 @@ def authorize(context, action, target):
         raise exception.PolicyNotAuthorized(action=action)
 
 
+def allows(context, action, target):
+    """Whether context may do action, without raising."""
+    try:
+        return bool(get_enforcer().enforce(action, target, context))
+    except oslo_policy.InvalidScope:
+        return False
+
+
 def check_is_admin(context):
     """Whether context passes the context_is_admin rule."""
     return get_enforcer().enforce(

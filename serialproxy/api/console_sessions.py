@@ -26,7 +26,7 @@ LOG = logging.getLogger(__name__)
 
 _FIELDS = ('id', 'instance_uuid', 'index', 'user_id', 'project_id',
            'remote_address', 'proxy_host', 'bytes_to_guest',
-           'bytes_to_client', 'transport')
+           'bytes_to_client', 'transport', 'mode')
 
 
 def _timestamp(epoch):
@@ -38,6 +38,8 @@ def _timestamp(epoch):
 
 def session_view(session):
     view = {field: session.get(field) for field in _FIELDS}
+    # Sessions of a consoleauth from before spectators are all writers.
+    view['mode'] = view['mode'] or 'write'
     view['started_at'] = _timestamp(session.get('started_at'))
     return view
 

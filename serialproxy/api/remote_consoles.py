@@ -22,6 +22,7 @@ from serialproxy import conf as sp_conf
 from serialproxy import exception
 from serialproxy import notifications
 from serialproxy import policy
+from serialproxy.policies import console_modes
 from serialproxy.policies import remote_consoles as rc_policies
 from serialproxy import rpc
 
@@ -75,9 +76,12 @@ class RemoteConsolesController:
         server is InstanceNotFound (404) for a non-admin, as
         servers.lookup has it.
         """
+        project_id = None if ctxt.is_admin else ctxt.project_id
+        modes = [mode for mode, rule in console_modes.RULE_OF_MODE.items()
+                 if policy.authorized_for_any_owner(ctxt, rule, project_id)]
         return self.consoleauth_api.authorize_instance_console(
             ctxt.to_rpc(), server_id, index=index, console_type='serial',
-            project_id=None if ctxt.is_admin else ctxt.project_id)['token']
+            project_id=project_id, modes=modes)['token']
 
     def _token_in_three_calls(self, req, server_id, index):
         """Registry, policy, agent, token, one call after the other: when
@@ -91,9 +95,12 @@ class RemoteConsolesController:
         rpc_ctxt = ctxt.to_rpc()
         console = self.compute_api.get_serial_console(
             rpc_ctxt, instance['host'], server_id, index)
+        modes = [mode for mode, rule in console_modes.RULE_OF_MODE.items()
+                 if policy.allows(ctxt, rule, servers.target(instance))]
         return self.consoleauth_api.authorize_console(
             rpc_ctxt, server_id, instance['host'], console['host'],
-            console['port'], index=index, console_type='serial')
+            console['port'], index=index, console_type='serial',
+            modes=modes)
 
     @api_version.versioned('2.6')
     @validation.schema(schemas.create_v26, '2.6', '2.7')

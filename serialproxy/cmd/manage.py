@@ -42,15 +42,16 @@ def _consoleauth():
 def sessions_list():
     """List live console sessions, of one instance or all."""
     sessions = _consoleauth().list_sessions({}, CONF.category.instance)
-    print('%-36s  %-36s  %5s  %-15s  %-21s  %-20s  %s' % (
-        'session', 'instance', 'index', 'user', 'client', 'started',
+    print('%-36s  %-36s  %5s  %-9s  %-15s  %-21s  %-20s  %s' % (
+        'session', 'instance', 'index', 'mode', 'user', 'client', 'started',
         'proxy'))
     for s in sessions:
         started = datetime.datetime.fromtimestamp(
             s['started_at'], datetime.timezone.utc).strftime(
                 '%Y-%m-%dT%H:%M:%SZ')
-        print('%-36s  %-36s  %5d  %-15s  %-21s  %-20s  %s' % (
-            s['id'], s['instance_uuid'], s['index'], s['user_id'] or '-',
+        print('%-36s  %-36s  %5d  %-9s  %-15s  %-21s  %-20s  %s' % (
+            s['id'], s['instance_uuid'], s['index'],
+            s.get('mode', 'write'), s['user_id'] or '-',
             s['remote_address'] or '-', started, s['proxy_host']))
     return 0
 

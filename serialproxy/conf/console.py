@@ -142,6 +142,32 @@ console_opts = [
                     'has them (tools/test-setup.sh runs "npm ci"), else '
                     'the copy an installed sdist or wheel carries in '
                     'serialproxy/vendor.'),
+    cfg.IntOpt('max_spectators',
+               default=10,
+               min=0,
+               help='Read-only spectators (mode=view) one console may '
+                    'have at once, beside its writer. Each costs the '
+                    'proxy holding the guest connection a copy of the '
+                    'guest\'s output; past the cap a spectator is refused '
+                    'with 429. 0 turns watching off.'),
+    cfg.IntOpt('spectator_buffer_bytes',
+               default=256 * 1024,
+               min=4096,
+               help='Console output that may wait for one slow spectator '
+                    'before it is closed (close code 4007). A spectator '
+                    'never slows the writer or other spectators: output '
+                    'is not held back for it, it is dropped instead.'),
+    cfg.HostAddressOpt('relay_host',
+                       default='127.0.0.1',
+                       help='Internal address on which each proxy worker '
+                            'offers the output of the consoles it holds to '
+                            'the other proxies\' spectators (on an '
+                            'ephemeral port, recorded with the lease in '
+                            'consoleauth). With proxies on several hosts, '
+                            'set it to an address the other proxy hosts '
+                            'reach and keep it off public networks; a '
+                            'relay connection needs the lease\'s random '
+                            'relay key, which is never listed.'),
 ]
 
 

@@ -13,6 +13,7 @@ from serialproxy.consoleauth import ssh_keys
 from serialproxy.consoleauth import tokens
 from serialproxy.db import api as db_api
 from serialproxy import exception
+from serialproxy.proxy import close_codes
 from serialproxy import rpc
 
 CONF = sp_conf.CONF
@@ -35,6 +36,8 @@ REVOKING_EVENTS = ('undefined', 'stopped', 'crashed')
 # live sessions (their proxy could not renew), while a console of a proxy
 # that died is free to others at expiry all the same.
 EXPIRED_LEASE_GRACE = 3600
+# Connection modes a token may allow beyond the writer's.
+CONNECT_MODES = frozenset(('view', 'take_over'))
 
 
 class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
@@ -50,11 +53,14 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
           tokens those contradict are revoked
     1.4 - acquire_sessions, release_sessions: many leases per call
     1.5 - authorize_instance_console
-    1.8 - authorize_ssh_key, check_ssh_key, acquire_session_by_ssh_key
+    1.6 - join_session, take_over_session; authorize_console and
+          authorize_instance_console take modes; acquire_sessions
+          requests may carry relay_address and answer relay_key
+    1.7 - authorize_ssh_key, check_ssh_key, acquire_session_by_ssh_key
           (serialproxy.consoleauth.ssh_keys)
     """
 
-    target = messaging.Target(version='1.8')
+    target = messaging.Target(version='1.7')
 
     def __init__(self, database, proxy_api, clock=time.time,
                  compute_api=None):
@@ -66,8 +72,13 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
         self._last_heard = clock()
 
     def authorize_console(self, ctxt, instance_uuid, compute_host, host,
-                          port, index=0, console_type='serial'):
-        """Issue a token for one console; return it once, keep its hash."""
+                          port, index=0, console_type='serial', modes=None):
+        """Issue a token for one console; return it once, keep its hash.
+
+        modes: the connection modes beyond the writer's ('view',
+        'take_over') that the API's policy allowed the requester; the
+        token carries them, so the proxy needs no policy of its own.
+        """
         token = tokens.new_token()
         now = self.clock()
         self.db.add_token(
@@ -76,6 +87,7 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
             compute_host=compute_host, host=host, port=port,
             serial_index=index, created_at=now,
             user_id=ctxt.get('user_id'), project_id=ctxt.get('project_id'),
+            modes=' '.join(sorted(set(modes or ()) & CONNECT_MODES)) or None,
             expires_at=now + CONF.consoleauth.token_ttl)
         LOG.info('Issued a %s console token for instance %s index %d, '
                  'valid %ds', console_type, instance_uuid, index,
@@ -84,7 +96,8 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
 
     @messaging.expected_exceptions(exception.SerialProxyException)
     def authorize_instance_console(self, ctxt, instance_uuid, index=0,
-                                   console_type='serial', project_id=None):
+                                   console_type='serial', project_id=None,
+                                   modes=None):
         """authorize_console for an instance named by its id alone.
 
         What the API did in three calls (get_instance, the agent's
@@ -103,7 +116,8 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
                                        instance_uuid, index)
         token = self.authorize_console(
             ctxt, instance_uuid, instance['host'], console['host'],
-            console['port'], index=index, console_type=console_type)
+            console['port'], index=index, console_type=console_type,
+            modes=modes)
         return {'token': token, 'instance': instance}
 
     def _visible_instance(self, instance_uuid, project_id=None):
@@ -163,7 +177,8 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
                 'expires_at': row.expires_at,
                 # Who the URL was issued to, for the proxy's audit events.
                 'user_id': row.user_id,
-                'project_id': row.project_id}
+                'project_id': row.project_id,
+                'modes': (row.modes or '').split()}
 
     @messaging.expected_exceptions(exception.InvalidToken)
     def check_token(self, ctxt, token):
@@ -224,11 +239,9 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
         asked = [(number, request) for number, request in enumerate(requests)
                  if request.get('token') and
                  isinstance(request['token'], str)]
-        leases = [(tokens.hash_token(request['token']), {
-            'id': str(uuid.uuid4()),
-            'remote_address': request.get('remote_address'),
-            'proxy_host': proxy_host, 'started_at': now,
-            'expires_at': now + ttl}) for _, request in asked]
+        leases = [(tokens.hash_token(request['token']),
+                   self._new_lease(proxy_host, request, now))
+                  for _, request in asked]
         leased = self.db.lease_consoles(leases, now) if leases else []
         answers = [rpc.batch_error(exception.InvalidToken())] * len(requests)
         for (number, _), (_, lease), (row, acquired, holder) in zip(
@@ -245,8 +258,95 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
                      session_id, row.instance_uuid, row.serial_index,
                      proxy_host)
             answers[number] = rpc.batch_value(dict(
-                self._console(row), session_id=session_id, lease_ttl=ttl))
+                self._console(row), session_id=session_id, lease_ttl=ttl,
+                relay_key=lease['relay_key']))
         return answers
+
+    @staticmethod
+    def _new_lease(proxy_host, request, now):
+        """A new session's own lease columns; a writer's relay key lets
+        spectators on other proxies reach its output (proxy/relay.py)."""
+        return {'id': str(uuid.uuid4()),
+                'remote_address': request.get('remote_address'),
+                'relay_address': request.get('relay_address'),
+                'relay_key': tokens.new_token(),
+                'proxy_host': proxy_host, 'started_at': now,
+                'expires_at': now + CONF.consoleauth.session_lease_ttl}
+
+    @messaging.expected_exceptions(exception.InvalidToken,
+                                   exception.ConsoleNotInUse,
+                                   exception.ModeNotAllowed,
+                                   exception.TooManySpectators)
+    def join_session(self, ctxt, token, proxy_host, remote_address=None,
+                     max_spectators=10):
+        """Seat a read-only spectator (mode=view) beside a console's writer.
+
+        The spectator's lease is a session row of its own (mode 'view'):
+        it is renewed, listed, released and force-disconnected like the
+        writer's. Returns what acquire_session does plus 'writer': the
+        writer's session id, proxy host, relay address and relay key,
+        from which the spectator's proxy takes the output.
+        """
+        now = self.clock()
+        self._bridge_silence(now)
+        lease = self._new_lease(proxy_host, {'remote_address':
+                                             remote_address}, now)
+        lease['relay_key'] = None
+        row, writer = self.db.add_spectator(
+            tokens.hash_token(self._token_string(token)), lease, now,
+            max_spectators)
+        if row is None:
+            raise exception.InvalidToken()
+        LOG.info('Session %s watches console %s index %d on proxy %s',
+                 lease['id'], row.instance_uuid, row.serial_index,
+                 proxy_host)
+        return dict(self._console(row), session_id=lease['id'],
+                    lease_ttl=CONF.consoleauth.session_lease_ttl,
+                    writer={'session_id': writer.id,
+                            'proxy_host': writer.proxy_host,
+                            'relay_address': writer.relay_address,
+                            'relay_key': writer.relay_key})
+
+    @messaging.expected_exceptions(exception.InvalidToken,
+                                   exception.ConsoleInUse,
+                                   exception.ModeNotAllowed)
+    def take_over_session(self, ctxt, token, proxy_host, remote_address=None,
+                          relay_address=None):
+        """Make this session the console's writer, whoever held it.
+
+        The hand-over is one database transaction (no window for a third
+        session); the replaced writer is then closed with close code
+        4006 by whichever proxy holds it. Returns what acquire_session
+        does plus 'replaced': the replaced session's id, or None.
+        """
+        now = self.clock()
+        self._bridge_silence(now)
+        lease = self._new_lease(proxy_host, {
+            'remote_address': remote_address,
+            'relay_address': relay_address}, now)
+        row, replaced = self.db.take_over_console(
+            tokens.hash_token(self._token_string(token)), lease, now)
+        if row is None:
+            raise exception.InvalidToken()
+        if replaced is not None:
+            self.proxy_api.disconnect_sessions(
+                ctxt, [replaced.id], code=close_codes.CloseCode.TAKEN_OVER,
+                reason=close_codes.default_reason(
+                    close_codes.CloseCode.TAKEN_OVER))
+        LOG.info('Session %s took console %s index %d over%s on proxy %s',
+                 lease['id'], row.instance_uuid, row.serial_index,
+                 ' from session %s' % replaced.id if replaced else '',
+                 proxy_host)
+        return dict(self._console(row), session_id=lease['id'],
+                    lease_ttl=CONF.consoleauth.session_lease_ttl,
+                    relay_key=lease['relay_key'],
+                    replaced=replaced.id if replaced else None)
+
+    @staticmethod
+    def _token_string(token):
+        if not token or not isinstance(token, str):
+            raise exception.InvalidToken()
+        return token
 
     def renew_sessions(self, ctxt, proxy_host, sessions):
         """Extend a proxy's leases in one batch; return the ids it lost.

@@ -18,10 +18,13 @@ class ConsoleAuthAPI:
           'consoles' [{'index', 'port'}]
     1.4 - acquire_sessions, release_sessions
     1.5 - authorize_instance_console
-    1.8 - authorize_ssh_key, check_ssh_key, acquire_session_by_ssh_key
+    1.6 - join_session, take_over_session; authorize_console and
+          authorize_instance_console take modes; acquire_sessions
+          requests may carry relay_address
+    1.7 - authorize_ssh_key, check_ssh_key, acquire_session_by_ssh_key
     """
 
-    VERSION_CAP = '1.8'
+    VERSION_CAP = '1.7'
 
     def __init__(self, retry=None):
         """retry: see serialproxy.rpc.get_client."""
@@ -31,11 +34,24 @@ class ConsoleAuthAPI:
         self._can_authorize_instance_console = None
 
     def authorize_console(self, ctxt, instance_uuid, compute_host, host,
-                          port, index=0, console_type='serial'):
-        return self.client.call(
-            ctxt, 'authorize_console', instance_uuid=instance_uuid,
-            compute_host=compute_host, host=host, port=port, index=index,
-            console_type=console_type)
+                          port, index=0, console_type='serial', modes=None):
+        return self._with_modes(
+            modes, '1.0', ctxt, 'authorize_console',
+            instance_uuid=instance_uuid, compute_host=compute_host,
+            host=host, port=port, index=index, console_type=console_type)
+
+    def _with_modes(self, modes, version, ctxt, method, **kwargs):
+        """Call method with modes (1.6); a consoleauth from before 1.6
+        is asked without them and issues a writer-only token."""
+        if modes and self.client.can_send_version('1.6'):
+            try:
+                return self.client.prepare(version='1.6').call(
+                    ctxt, method, modes=list(modes), **kwargs)
+            except rpc.UNSUPPORTED_METHOD_ERRORS as exc:
+                if not rpc.is_unsupported_method(exc):
+                    raise
+        return self.client.prepare(version=version).call(ctxt, method,
+                                                         **kwargs)
 
     def can_authorize_instance_console(self):
         """Whether authorize_instance_console may be sent (version cap).
@@ -49,15 +65,17 @@ class ConsoleAuthAPI:
         return self._can_authorize_instance_console
 
     def authorize_instance_console(self, ctxt, instance_uuid, index=0,
-                                   console_type='serial', project_id=None):
+                                   console_type='serial', project_id=None,
+                                   modes=None):
         """A token for an instance's console in one call: consoleauth
         finds the instance (InstanceNotFound unless it is project_id's,
         when given), asks its compute agent for the address and issues
         the token. Returns {'token', 'instance': registry entry}. An older
         consoleauth refuses it (serialproxy.rpc.is_unsupported_method)."""
-        return self.client.prepare(version='1.5').call(
-            ctxt, 'authorize_instance_console', instance_uuid=instance_uuid,
-            index=index, console_type=console_type, project_id=project_id)
+        return self._with_modes(
+            modes, '1.5', ctxt, 'authorize_instance_console',
+            instance_uuid=instance_uuid, index=index,
+            console_type=console_type, project_id=project_id)
 
     def check_token(self, ctxt, token):
         return self.client.call(ctxt, 'check_token', token=token)
@@ -103,6 +121,20 @@ class ConsoleAuthAPI:
             ctxt, 'acquire_sessions', proxy_host=proxy_host,
             requests=requests)
 
+    def join_session(self, ctxt, token, proxy_host, remote_address=None,
+                     max_spectators=10):
+        """Seat a spectator (mode=view); see the manager."""
+        return self.client.prepare(version='1.6').call(
+            ctxt, 'join_session', token=token, proxy_host=proxy_host,
+            remote_address=remote_address, max_spectators=max_spectators)
+
+    def take_over_session(self, ctxt, token, proxy_host, remote_address=None,
+                          relay_address=None):
+        """Make the session the console's writer (mode=take_over)."""
+        return self.client.prepare(version='1.6').call(
+            ctxt, 'take_over_session', token=token, proxy_host=proxy_host,
+            remote_address=remote_address, relay_address=relay_address)
+
     def renew_sessions(self, ctxt, proxy_host, sessions, timeout=None):
         """timeout: seconds to wait for the answer, rpc_call_timeout by
         default; a renewal is safe to repeat, so a proxy need not wait
@@ -129,19 +161,19 @@ class ConsoleAuthAPI:
             ctxt, 'force_disconnect', instance_uuid=instance_uuid,
             session_id=session_id, revoke_tokens=revoke_tokens)
 
-    # One-time SSH keys (1.8)
+    # One-time SSH keys (1.7)
 
     def authorize_ssh_key(self, ctxt, instance_uuid, public_key, index=0,
                           project_id=None):
         """Let public_key open the instance's port index once, for
         [ssh] key_ttl; returns {'user', 'fingerprint', 'expires_at',
         'instance'}."""
-        return self.client.prepare(version='1.8').call(
+        return self.client.prepare(version='1.7').call(
             ctxt, 'authorize_ssh_key', instance_uuid=instance_uuid,
             public_key=public_key, index=index, project_id=project_id)
 
     def check_ssh_key(self, ctxt, instance_uuid, index, fingerprint):
-        return self.client.prepare(version='1.8').call(
+        return self.client.prepare(version='1.7').call(
             ctxt, 'check_ssh_key', instance_uuid=instance_uuid,
             index=index, fingerprint=fingerprint)
 
@@ -149,7 +181,7 @@ class ConsoleAuthAPI:
                                    index, fingerprint, remote_address=None):
         """A lease for a client that signed in with a one-time key, as
         acquire_session gives for a token (SSHKeyRefused, ConsoleInUse)."""
-        return self.client.prepare(version='1.8').call(
+        return self.client.prepare(version='1.7').call(
             ctxt, 'acquire_session_by_ssh_key', proxy_host=proxy_host,
             instance_uuid=instance_uuid, index=index,
             fingerprint=fingerprint, remote_address=remote_address)

@@ -24,7 +24,7 @@ TRANSPORT_SSH = 'ssh'
 
 
 class SSHKeyEndpoints:
-    """RPC 1.8 methods of ConsoleAuthManager (a mixin of it)."""
+    """RPC 1.7 methods of ConsoleAuthManager (a mixin of it)."""
 
     @messaging.expected_exceptions(exception.SerialProxyException)
     def authorize_ssh_key(self, ctxt, instance_uuid, public_key, index=0,

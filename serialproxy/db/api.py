@@ -18,7 +18,7 @@ INSTANCE_FIELDS = ('uuid', 'name', 'host', 'state', 'project_id', 'user_id')
 SESSION_FIELDS = ('id', 'instance_uuid', 'serial_index', 'user_id',
                   'project_id', 'remote_address', 'proxy_host', 'started_at',
                   'expires_at', 'bytes_to_guest', 'bytes_to_client',
-                  'transport')
+                  'transport', 'mode')
 
 # Rows per statement when renewing leases in bulk.
 _BATCH = 500
@@ -301,7 +301,8 @@ class Database:
                         sa.tuple_(leases.c.instance_uuid,
                                   leases.c.serial_index).in_(
                             {(rows[n]['instance_uuid'],
-                              rows[n]['serial_index']) for n in refused}))))
+                              rows[n]['serial_index']) for n in refused}),
+                        leases.c.seat == models.WRITER_SEAT)))
         results = []
         for number, (token_hash, _) in enumerate(requests):
             if number not in rows:
@@ -326,6 +327,87 @@ class Database:
                 values).on_conflict_do_nothing()
         # MySQL and MariaDB: a duplicate key becomes a warning, 0 rows.
         return sa.insert(table).values(values).prefix_with('IGNORE')
+
+    def _live_token(self, session, token_hash, now, mode):
+        """The live token row, None if unknown or expired; ModeNotAllowed
+        when its URL was not issued for mode."""
+        tokens = models.ConsoleToken.__table__
+        token = session.execute(sa.select(tokens).where(
+            tokens.c.token_hash == token_hash,
+            tokens.c.expires_at > now)).first()
+        if token is not None and mode not in (token.modes or '').split():
+            raise exception.ModeNotAllowed(mode=mode)
+        return token
+
+    @staticmethod
+    def _lease_row(token, token_hash, lease, **seat):
+        return {'bytes_to_guest': 0, 'bytes_to_client': 0, **lease, **seat,
+                'instance_uuid': token.instance_uuid,
+                'serial_index': token.serial_index,
+                'token_hash': token_hash, 'user_id': token.user_id,
+                'project_id': token.project_id}
+
+    def _live_writer(self, session, token, now):
+        leases = models.ConsoleSession.__table__
+        return session.execute(sa.select(leases).where(
+            leases.c.instance_uuid == token.instance_uuid,
+            leases.c.serial_index == token.serial_index,
+            leases.c.seat == models.WRITER_SEAT,
+            leases.c.expires_at > now)).first()
+
+    def add_spectator(self, token_hash, lease, now, max_spectators):
+        """Seat a spectator beside a console's live writer.
+
+        Returns (token, writer) with the writer's lease row; raises
+        ConsoleNotInUse without a writer, TooManySpectators at the cap,
+        ModeNotAllowed when the token does not allow watching. Token
+        None: unknown or expired. The count and the insert are one
+        transaction; racing spectators may pass the cap by the few that
+        raced, which bounds nothing important.
+        """
+        leases = models.ConsoleSession.__table__
+        with self.session() as session:
+            token = self._live_token(session, token_hash, now, 'view')
+            if token is None:
+                return None, None
+            writer = self._live_writer(session, token, now)
+            if writer is None:
+                raise exception.ConsoleNotInUse()
+            watching = session.scalar(sa.select(sa.func.count()).where(
+                leases.c.instance_uuid == token.instance_uuid,
+                leases.c.serial_index == token.serial_index,
+                leases.c.seat != models.WRITER_SEAT,
+                leases.c.expires_at > now))
+            if watching >= max_spectators:
+                raise exception.TooManySpectators(limit=max_spectators)
+            session.execute(sa.insert(leases).values(self._lease_row(
+                token, token_hash, lease, mode='view', seat=lease['id'])))
+            return token, writer
+
+    def take_over_console(self, token_hash, lease, now):
+        """Make a new session the console's writer, in one transaction.
+
+        The writer's lease (live or expired) is deleted and the new one
+        inserted together, so no third session can slip in between; of
+        two racing take-overs the unique constraint lets one win and the
+        other gets ConsoleInUse. Returns (token, replaced) with the
+        replaced lease row or None; token None: unknown or expired.
+        """
+        leases = models.ConsoleSession.__table__
+        with self.session() as session:
+            token = self._live_token(session, token_hash, now, 'take_over')
+            if token is None:
+                return None, None
+            replaced = self._live_writer(session, token, now)
+            session.execute(sa.delete(leases).where(
+                leases.c.instance_uuid == token.instance_uuid,
+                leases.c.serial_index == token.serial_index,
+                leases.c.seat == models.WRITER_SEAT))
+            if not session.execute(self._insert_unless_held(
+                    self._lease_row(token, token_hash, lease,
+                                    mode='take_over'))).rowcount:
+                raise exception.ConsoleInUse.since_epoch(now)
+            return token, replaced
 
     def renew_sessions(self, proxy_host, reports, expires_at):
         """Extend the leases of live sessions; return ids no longer held."""

@@ -9,6 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 
+WRITER_SEAT = 'writer'
+
+
 class Base(orm.DeclarativeBase):
     pass
 
@@ -27,23 +30,29 @@ class ConsoleToken(Base):
     serial_index = sa.Column(sa.Integer, nullable=False, default=0)
     user_id = sa.Column(sa.String(255), nullable=True)
     project_id = sa.Column(sa.String(255), nullable=True)
+    # The connection modes beyond the writer's that the API's policy
+    # allowed the requester when the URL was issued: a space-separated
+    # subset of 'view take_over' (see serialproxy/policies/console_modes).
+    modes = sa.Column(sa.String(64), nullable=True)
     created_at = sa.Column(sa.Double, nullable=False)
     expires_at = sa.Column(sa.Double, nullable=False, index=True)
 
 
 class ConsoleSession(Base):
-    """The lease that makes a console single-user.
+    """The lease that makes a console single-writer, and its spectators.
 
-    At most one row per (instance, serial index): the unique constraint is
-    what refuses the second user, whichever proxy they reach. A proxy
+    At most one writer row per (instance, serial index): a writer's seat
+    is 'writer', a spectator's its own id, so the unique constraint is
+    what refuses the second writer, whichever proxy they reach, and never
+    a spectator. A proxy
     renews its leases while the sessions live; a lease past expires_at
     belongs to a dead proxy and is taken over by the next user.
     """
 
     __tablename__ = 'console_sessions'
     __table_args__ = (
-        sa.UniqueConstraint('instance_uuid', 'serial_index',
-                            name='uniq_console_sessions0console'),
+        sa.UniqueConstraint('instance_uuid', 'serial_index', 'seat',
+                            name='uniq_console_sessions0console0seat'),
     )
 
     id = sa.Column(sa.String(36), primary_key=True)
@@ -60,6 +69,14 @@ class ConsoleSession(Base):
     bytes_to_client = sa.Column(sa.BigInteger, nullable=False, default=0)
     # 'websocket' or 'ssh'; None for leases taken before SSH consoles.
     transport = sa.Column(sa.String(16), nullable=True)
+    mode = sa.Column(sa.String(16), nullable=False, default='write',
+                     server_default='write')
+    seat = sa.Column(sa.String(36), nullable=False, default=WRITER_SEAT,
+                     server_default=WRITER_SEAT)
+    # Where a writer's proxy worker relays its output to spectators on
+    # other proxies (host:port), and the secret a relay connection shows.
+    relay_address = sa.Column(sa.String(255), nullable=True)
+    relay_key = sa.Column(sa.String(64), nullable=True)
 
 
 class Instance(Base):

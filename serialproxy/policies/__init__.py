@@ -7,6 +7,7 @@ import itertools
 
 from serialproxy.policies import base
 from serialproxy.policies import console_auth_tokens
+from serialproxy.policies import console_modes
 from serialproxy.policies import console_output
 from serialproxy.policies import console_sessions
 from serialproxy.policies import remote_consoles
@@ -25,4 +26,5 @@ def list_rules():
         console_sessions.list_rules(),
         serial_console_keys.list_rules(),
         ssh_keys.list_rules(),
+        console_modes.list_rules(),
     ))

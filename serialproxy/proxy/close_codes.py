@@ -24,6 +24,8 @@ class CloseCode(enum.IntEnum):
     IDLE_TIMEOUT = 4003
     LEASE_LOST = 4004
     CONSOLE_GONE = 4005
+    TAKEN_OVER = 4006
+    SPECTATOR_TOO_SLOW = 4007
 
 
 # code -> (the page's short status key, the text shown when the close
@@ -47,6 +49,14 @@ PAGE_TEXTS = {
     # the domain stops (shut down, destroyed, deleted).
     CloseCode.CONSOLE_GONE: ('gone', 'The console went away: the server '
                                      'stopped or was deleted'),
+    # Another user connected with mode=take_over and is the writer now.
+    CloseCode.TAKEN_OVER: ('taken-over', 'The console was taken over by '
+                                         'another user'),
+    # A spectator's browser read slower than the guest printed; the
+    # writer and other spectators are never held back for it.
+    CloseCode.SPECTATOR_TOO_SLOW: ('too-slow', 'Watching stopped: this '
+                                               'connection fell too far '
+                                               'behind the console'),
 }
 
 

@@ -11,6 +11,8 @@ Metrics (names are documented; keep them):
   serialproxy_ssh_sessions_total            counter, the sessions of
                                             serialproxy_sessions_total that
                                             came over SSH
+  serialproxy_spectator_input_dropped_bytes_total
+                                            counter, bytes spectators typed
 
 Labels are bounded sets: a direction, an HTTP status and a refusal class.
 Never a token, a client address or a reason's text (a 409's text carries a
@@ -58,7 +60,7 @@ SETUP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 REFUSAL_CLASSES = frozenset({
     'bad_request', 'path', 'method', 'origin', 'invalid_token', 'in_use',
     'rate_limited', 'capacity', 'unavailable', 'timeout', 'internal',
-    'tls_only'})
+    'tls_only', 'mode', 'not_in_use', 'max_spectators', 'relay'})
 # What refused() counts a class outside REFUSAL_CLASSES as.
 OTHER = 'other'
 
@@ -96,6 +98,10 @@ class _Metrics:
             'serialproxy_ssh_sessions',
             'Console sessions opened over SSH (counted in '
             'serialproxy_sessions too).', registry=self.registry)
+        self.spectator_input_dropped = prometheus_client.Counter(
+            'serialproxy_spectator_input_dropped_bytes',
+            'Bytes spectators (mode=view) typed, which never reach the '
+            'guest.', registry=self.registry)
         # Both directions show from the first scrape, at 0.
         self.to_guest = self.bytes.labels('to_guest')
         self.to_client = self.bytes.labels('to_client')
@@ -142,6 +148,7 @@ class ProxyMetrics:
         # bytes_to_guest(n), bytes_to_client(n): the children's inc itself.
         self.bytes_to_guest = m.to_guest.inc
         self.bytes_to_client = m.to_client.inc
+        self.spectator_input_dropped = m.spectator_input_dropped.inc
 
     def session_opened(self, setup_seconds):
         """A session reached 101 setup_seconds after its request."""

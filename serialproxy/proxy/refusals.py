@@ -37,6 +37,12 @@ def from_error(error, client_address='-'):
         return Refusal(401, 'Invalid or expired token')
     if isinstance(error, exception.ConsoleInUse):
         return Refusal(409, error.message)
+    if isinstance(error, exception.ConsoleNotInUse):
+        return Refusal(409, error.message, kind='not_in_use')
+    if isinstance(error, exception.ModeNotAllowed):
+        return Refusal(403, error.message, kind='mode')
+    if isinstance(error, exception.TooManySpectators):
+        return Refusal(429, error.message, kind='max_spectators')
     if isinstance(error, (messaging.MessagingException,
                           exception.ServiceUnavailable,
                           exception.HypervisorUnavailable)):

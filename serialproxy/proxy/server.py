@@ -16,6 +16,7 @@ import concurrent.futures
 import dataclasses
 import functools
 import os
+import socket
 import time
 
 from oslo_log import log as logging
@@ -26,12 +27,14 @@ from serialproxy import rpc
 from serialproxy.proxy import admin
 from serialproxy.proxy import admission
 from serialproxy.proxy import batching
+from serialproxy.proxy import close_codes
 from serialproxy.proxy.close_codes import CloseCode
 from serialproxy.proxy import framing
 from serialproxy.proxy import metrics
 from serialproxy.proxy import page_assets
 from serialproxy.proxy import recording
 from serialproxy.proxy import refusals
+from serialproxy.proxy import relay
 from serialproxy.proxy.refusals import Refusal
 from serialproxy.proxy import replay
 from serialproxy.proxy import session as console_session
@@ -43,6 +46,9 @@ LOG = logging.getLogger(__name__)
 
 # Per-direction write buffer bound; past it the other side stops reading.
 WRITE_BUFFER_HIGH = 64 * 1024
+# The kernel's send buffer of a spectator's socket (see
+# ClientConnection._bound_send_buffer).
+SPECTATOR_SEND_BUFFER = 64 * 1024
 # What a stopping proxy gives close frames and lease releases to go out.
 SHUTDOWN_FLUSH_SECONDS = 0.2
 # Time limits are checked by one sweep over all connections, not a timer
@@ -72,6 +78,8 @@ class ProxySettings:
     replay_lines: int = 0
     vendor_path: str = None
     drain_timeout: float = 0
+    max_spectators: int = 10
+    relay_host: str = '127.0.0.1'
 
     @classmethod
     def from_conf(cls, conf):
@@ -85,7 +93,8 @@ class ProxySettings:
                 handshake_timeout=conf.console.handshake_timeout,
                 idle_timeout=conf.console.idle_timeout,
                 enforce_session_timeout=(
-                    conf.console.enforce_session_timeout)),
+                    conf.console.enforce_session_timeout),
+                spectator_buffer_bytes=conf.console.spectator_buffer_bytes),
             proxy_host=conf.host,
             lease_ttl=conf.consoleauth.session_lease_ttl,
             ssl_only=conf.ssl_only,
@@ -97,7 +106,9 @@ class ProxySettings:
             record_retention_days=conf.console.record_retention_days,
             replay_lines=conf.console.replay_lines,
             vendor_path=conf.console.vendor_path,
-            drain_timeout=conf.console.drain_timeout)
+            drain_timeout=conf.console.drain_timeout,
+            max_spectators=conf.console.max_spectators,
+            relay_host=conf.console.relay_host)
 
 
 class ConsoleProxy:
@@ -125,6 +136,10 @@ class ConsoleProxy:
         self.connections = set()
         # session id -> ClientConnection, for renewal and disconnects
         self.sessions = {}
+        # relay key -> the writer's ClientConnection (see relay.py)
+        self.relay_keys = {}
+        self.relay_server = None
+        self.relay_address = None
         self.static = static_files.StaticFiles(
             vendor_root=settings.vendor_path,
             frame_ancestors=settings.session.frame_ancestors)
@@ -158,6 +173,8 @@ class ConsoleProxy:
         if listening_socket is None:
             listening_socket = tls.listening_socket(host, port)
         self.server.serve(listening_socket)
+        self.relay_server = await relay.start(self, self.settings.relay_host)
+        self.relay_address = relay.address_of(self.relay_server)
         if admin_socket is not None:
             self.admin_server = await admin.start_on_socket(self,
                                                             admin_socket)
@@ -196,7 +213,7 @@ class ConsoleProxy:
 
     async def stop(self, drain_timeout=0):
         """Stop accepting; after drain_timeout close what is left (1001)."""
-        for listener in (self.server, self.admin_server):
+        for listener in (self.server, self.admin_server, self.relay_server):
             if listener is not None:
                 listener.close()
         loop = asyncio.get_running_loop()
@@ -233,7 +250,53 @@ class ConsoleProxy:
         if not token:
             raise Refusal(401, 'Missing token')
         console = await self.leases.submit(
-            {'token': token, 'remote_address': client_address})
+            {'token': token, 'remote_address': client_address,
+             'relay_address': self.relay_address})
+        return self._checked(console)
+
+    async def join_console(self, token, client_address):
+        """A spectator's lease beside the console's writer (mode=view);
+        the answer names the writer's relay."""
+        if not token:
+            raise Refusal(401, 'Missing token')
+        console = await self._call(
+            self.consoleauth_api.join_session, {}, token,
+            self.settings.proxy_host, remote_address=client_address,
+            max_spectators=self.settings.max_spectators)
+        if not console['writer'].get('relay_address'):
+            # A writer on a proxy from before relays: nothing to watch.
+            self.release_lease(console['session_id'])
+            raise Refusal(409, 'The console\'s user is on a proxy that '
+                               'cannot relay to spectators', kind='relay')
+        return self._checked(console)
+
+    async def take_over_console(self, token, client_address):
+        """The writer's lease, taken from whoever held it (take_over).
+
+        consoleauth hands the lease over in one transaction and casts the
+        replaced session's close (4006) to every proxy; when it is held
+        here it is closed at once, so that its guest connection is free
+        for the new writer without waiting for the cast.
+        """
+        if not token:
+            raise Refusal(401, 'Missing token')
+        console = await self._call(
+            self.consoleauth_api.take_over_session, {}, token,
+            self.settings.proxy_host, remote_address=client_address,
+            relay_address=self.relay_address)
+        if console.get('replaced'):
+            self.disconnect([console['replaced']], CloseCode.TAKEN_OVER,
+                            close_codes.default_reason(CloseCode.TAKEN_OVER))
+        return self._checked(console)
+
+    async def _call(self, method, *args, **kwargs):
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.executor, functools.partial(method, *args, **kwargs))
+
+    def _checked(self, console):
+        """console, unless it is not a serial one: then its lease is
+        given back and the token refused."""
         try:
             self._check_console_type(console)
         except Refusal:
@@ -251,20 +314,28 @@ class ConsoleProxy:
         proxy) is given back at once."""
         self.release_lease(console['session_id'])
 
-    async def check_console(self, token):
-        """Whether a token would open its console now; raises if not."""
+    async def check_console(self, token, mode=console_session.WRITE):
+        """Whether a token would open its console now in mode; raises if
+        not."""
         if not token:
             raise Refusal(401, 'Missing token')
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.executor, self._check_blocking,
-                                   token)
+                                   token, mode)
 
-    def _check_blocking(self, token):
+    def _check_blocking(self, token, mode):
         console = self.consoleauth_api.check_token({}, token)
-        for held in self.consoleauth_api.list_sessions(
-                {}, console['instance_uuid']):
-            if held['index'] == console['index']:
-                raise exception.ConsoleInUse.since_epoch(held['started_at'])
+        if mode != console_session.WRITE and \
+                mode not in console.get('modes', ()):
+            raise exception.ModeNotAllowed(mode=mode)
+        writer = [held for held in self.consoleauth_api.list_sessions(
+            {}, console['instance_uuid'])
+            if held['index'] == console['index'] and
+            held.get('mode', 'write') != console_session.VIEW]
+        if mode == console_session.VIEW and not writer:
+            raise exception.ConsoleNotInUse()
+        if mode == console_session.WRITE and writer:
+            raise exception.ConsoleInUse.since_epoch(writer[0]['started_at'])
         self._check_console_type(console)
         # A check is not the hot path: it may ask the agent too.
         if not self.compute_api.validate_console_port(
@@ -435,6 +506,10 @@ class ClientConnection(asyncio.Protocol):
         self.ticket = None
         self.recorder = None
         self.request_at = None
+        # A writer's spectators' relay connections (relay.RelayWatcher);
+        # None until the first, so the output path without spectators
+        # costs one test per chunk.
+        self.watchers = None
 
     # asyncio callbacks -----------------------------------------------------
 
@@ -474,7 +549,23 @@ class ClientConnection(asyncio.Protocol):
     def guest_data(self, data):
         if self.recorder is not None and self.session.is_open:
             self.recorder.output(data)
+        if self.watchers:
+            limit = self.proxy.settings.session.spectator_buffer_bytes
+            for watcher in list(self.watchers):
+                watcher.send(data, limit)
         self.carry_out(self.session.guest_data(data))
+
+    def add_watcher(self, watcher):
+        if self.watchers is None:
+            self.watchers = set()
+        self.watchers.add(watcher)
+        self.carry_out(self.session.spectators_changed(len(self.watchers)))
+
+    def remove_watcher(self, watcher):
+        if self.watchers and watcher in self.watchers:
+            self.watchers.discard(watcher)
+            self.carry_out(self.session.spectators_changed(
+                len(self.watchers)))
 
     def close_session(self, code, reason):
         self.carry_out(self.session.close(code, reason))
@@ -497,6 +588,8 @@ class ClientConnection(asyncio.Protocol):
                     if chunks and not self.transport.is_closing():
                         self.transport.writelines(chunks)
                     self.proxy.bytes_to_client += payload_bytes
+                case console_session.InputDropped(nbytes):
+                    self.proxy.metrics.spectator_input_dropped(nbytes)
                 case console_session.SendToGuest(chunks, payload_bytes):
                     self.guest.transport.writelines(chunks)
                     self.proxy.bytes_to_guest += payload_bytes
@@ -538,22 +631,31 @@ class ClientConnection(asyncio.Protocol):
     async def _authorize(self, request, lease):
         try:
             if not lease:
-                await self.proxy.check_console(request.token)
+                await self.proxy.check_console(request.token,
+                                               self.session.mode)
                 self.carry_out(self.session.check_passed())
                 return
             self.ticket = self.proxy.admission.admit(self.client_host,
                                                      request.token)
-            console = await self.proxy.lease_console(request.token,
-                                                     self.client_address)
+            console = await self._lease(request.token)
             self.carry_out(self.session.leased(console))
             if self.session.state is not console_session.State.AUTHORIZING:
                 return
+            # A spectator's "guest" is the writer's relay (relay.py).
+            if self.session.is_spectator:
+                address = relay.split_address(
+                    console['writer']['relay_address'])
+            else:
+                address = console['host'], console['port']
             # The replay is fetched while the guest connection is made.
             history, (_, guest) = await asyncio.gather(
                 self.proxy.recent_output(console),
                 asyncio.get_running_loop().create_connection(
-                    lambda: GuestConnection(self), console['host'],
-                    console['port']))
+                    lambda: (RelayConnection(self) if self.session.is_spectator
+                             else GuestConnection(self)), *address))
+            if self.session.is_spectator:
+                guest.transport.write(relay.preamble(
+                    console['writer']['relay_key']))
         except Exception as exc:
             if isinstance(exc, OSError) and self.session.console:
                 console = self.session.console
@@ -566,20 +668,53 @@ class ClientConnection(asyncio.Protocol):
         self.guest = guest
         self.carry_out(self.session.guest_connected(history))
 
+    async def _lease(self, token):
+        mode = self.session.mode
+        if mode == console_session.VIEW:
+            return await self.proxy.join_console(token, self.client_address)
+        if mode == console_session.TAKE_OVER:
+            return await self.proxy.take_over_console(token,
+                                                      self.client_address)
+        return await self.proxy.lease_console(token, self.client_address)
+
     def _started(self):
         session = self.session
         console = session.console
         self.proxy.session_started(self)
+        if console.get('relay_key') and not session.is_spectator:
+            self.proxy.relay_keys[console['relay_key']] = self
+        if session.is_spectator:
+            self._bound_send_buffer()
         self.proxy.metrics.session_opened(time.monotonic() - self.request_at)
-        self.recorder = self.proxy.recorder(console, session.session_id)
+        if not session.is_spectator:
+            # The writer's session records the console; spectators would
+            # record the same bytes again.
+            self.recorder = self.proxy.recorder(console, session.session_id)
         self._notify(notifications.SESSION_STARTED)
         LOG.info('Console session %s started: instance %s index %d '
-                 'client %s', session.session_id, console['instance_uuid'],
-                 console['index'], self.client_address)
+                 'client %s mode %s', session.session_id,
+                 console['instance_uuid'], console['index'],
+                 self.client_address, session.mode)
+
+    def _bound_send_buffer(self):
+        """A spectator's kernel send buffer is fixed, not autotuned up to
+        megabytes: what waits for a spectator that stops reading is then
+        bounded, and it is closed (4007) rather than fed into memory."""
+        sock = self.transport.get_extra_info('socket')
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF,
+                            SPECTATOR_SEND_BUFFER)
+        except (AttributeError, OSError) as exc:
+            LOG.debug('Spectator send buffer left as it is: %s', exc)
 
     def _ended(self, code, reason):
         session = self.session
         self.proxy.session_ended(self)
+        self.proxy.relay_keys.pop(session.console.get('relay_key'), None)
+        # The writer's spectators end with it: their relays say how and
+        # close, and each spectator's proxy closes its browser.
+        for watcher in list(self.watchers or ()):
+            watcher.end(code, reason)
         self.proxy.metrics.session_closed()
         if self.recorder is not None:
             self.recorder.close()
@@ -636,3 +771,28 @@ class GuestConnection(asyncio.Protocol):
 
     def resume_writing(self):
         self.client.carry_out(self.client.session.guest_write_unblocked())
+
+
+class RelayConnection(GuestConnection):
+    """A spectator's "guest": the writer's relay (relay.py)."""
+
+    def __init__(self, client):
+        super().__init__(client)
+        self.decoder = relay.RelayDecoder()
+
+    def data_received(self, data):
+        try:
+            events = self.decoder.feed(data)
+        except ValueError:
+            LOG.warning('A console relay sent what is not a relay record')
+            self.transport.abort()
+            return
+        for event in events:
+            if event[0] == 'output':
+                self.client.guest_data(event[1])
+            else:
+                _, code, reason = event
+                if code not in relay.SHARED_ENDS:
+                    code, reason = CloseCode.NORMAL, \
+                        console_session.SPECTATED_WRITER_LEFT
+                self.client.close_session(code, reason)

@@ -11,6 +11,7 @@ is tested by feeding it bytes.
 
 import dataclasses
 import enum
+import json
 import time
 import typing
 
@@ -25,6 +26,15 @@ from serialproxy.proxy import websocket
 # sends it after a failed upgrade, because browsers hide the HTTP status
 # of a refused websocket handshake.
 CHECK_HEADER = 'X-Serialproxy-Check'
+
+# ?mode= of a console URL: the writer (the default), a read-only
+# spectator, or a writer replacing the current one.
+WRITE = 'write'
+VIEW = 'view'
+TAKE_OVER = 'take_over'
+MODES = (WRITE, VIEW, TAKE_OVER)
+SPECTATED_WRITER_LEFT = ('The console\'s user left or was replaced: '
+                         'nothing more to watch')
 
 
 class State(enum.Enum):
@@ -52,6 +62,9 @@ class Settings:
     close_grace: float = 2.0
     idle_timeout: float = 0
     enforce_session_timeout: bool = False
+    # Output that may wait for a spectator whose client stopped reading,
+    # beyond the transport's own write buffer, before it is closed.
+    spectator_buffer_bytes: int = 256 * 1024
 
 
 # Actions -------------------------------------------------------------------
@@ -124,6 +137,12 @@ class ReleaseLease:
 
 
 @dataclasses.dataclass(frozen=True)
+class InputDropped:
+    """A spectator typed: its bytes were not sent (for metrics)."""
+    nbytes: int
+
+
+@dataclasses.dataclass(frozen=True)
 class CloseGuest:
     pass
 
@@ -149,7 +168,12 @@ class ConsoleSession:
         self.bytes_to_client = 0
         self.started_at = None
         self.end_reason = None
+        self.mode = WRITE
+        self.input_dropped = 0
         self._ws = None
+        # A spectator's output written since its client stopped reading;
+        # None while it reads.
+        self._unread = None
         self._request_bytes = bytearray()
         self._early_bytes = b''
         self._deadline = clock() + settings.handshake_timeout
@@ -185,11 +209,22 @@ class ConsoleSession:
                                             self.end_reason)]
         return actions + self._release()
 
+    @property
+    def is_spectator(self):
+        return self.mode == VIEW
+
     def client_write_blocked(self):
+        if self.is_spectator:
+            # Never hold the writer's guest back for a spectator.
+            self._unread = 0
+            return []
         # The client reads slower than the guest writes: stop the guest.
         return [PauseReading(Side.GUEST)] if self.is_open else []
 
     def client_write_unblocked(self):
+        if self.is_spectator:
+            self._unread = None
+            return []
         return [ResumeReading(Side.GUEST)] if self.is_open else []
 
     # Events from authorization ------------------------------------------
@@ -243,12 +278,22 @@ class ConsoleSession:
     def guest_data(self, data):
         if not self.is_open:
             return []
+        if self._unread is not None:
+            self._unread += len(data)
+            if self._unread > self.settings.spectator_buffer_bytes:
+                return self.close(CloseCode.SPECTATOR_TOO_SLOW,
+                                  close_codes.default_reason(
+                                      CloseCode.SPECTATOR_TOO_SLOW))
         self._last_activity = self.clock()
         self.bytes_to_client += len(data)
         self._ws.send_binary(data)
         return self._outbound(len(data))
 
     def guest_eof(self):
+        if self.is_spectator:
+            # A spectator's output comes through the writer's relay, which
+            # ends with the writer's session.
+            return self.close(CloseCode.NORMAL, SPECTATED_WRITER_LEFT)
         return self.close(CloseCode.CONSOLE_GONE,
                           close_codes.default_reason(CloseCode.CONSOLE_GONE))
 
@@ -258,6 +303,13 @@ class ConsoleSession:
 
     def guest_write_unblocked(self):
         return [ResumeReading(Side.CLIENT)] if self.is_open else []
+
+    def spectators_changed(self, count):
+        """Tell the writer's page how many watch (a text frame)."""
+        if not self.is_open or self.is_spectator:
+            return []
+        self._ws.send_text(json.dumps({'spectators': count}))
+        return self._outbound()
 
     # Orders and the clock ------------------------------------------------
 
@@ -319,6 +371,7 @@ class ConsoleSession:
             self._early_bytes = bytes(self._request_bytes[consumed:])
             self._request_bytes = None
             handshake.check_path(request)
+            self.mode = connect_mode(request)
             if not request.is_websocket:
                 if request.headers.get(CHECK_HEADER) is None:
                     self.state = State.ANSWERED
@@ -342,10 +395,14 @@ class ConsoleSession:
         actions = []
         messages = [message for message in self._ws.receive(data) if message]
         if messages and self.is_open:
-            self._last_activity = self.clock()
             payload_bytes = sum(map(len, messages))
-            self.bytes_to_guest += payload_bytes
-            actions.append(SendToGuest(messages, payload_bytes))
+            if self.is_spectator:
+                self.input_dropped += payload_bytes
+                actions.append(InputDropped(payload_bytes))
+            else:
+                self._last_activity = self.clock()
+                self.bytes_to_guest += payload_bytes
+                actions.append(SendToGuest(messages, payload_bytes))
         return actions + self._after_client_input()
 
     def _after_client_input(self):
@@ -382,3 +439,12 @@ class ConsoleSession:
             return []
         self.lease_held = False
         return [ReleaseLease(self.session_id)]
+
+
+def connect_mode(request):
+    """The mode a console URL's ?mode= asks for; a 400 for an unknown
+    one, rather than a writer's session the user did not ask for."""
+    values = request.query.get('mode') or [WRITE]
+    if len(values) != 1 or values[0] not in MODES:
+        raise Refusal(400, 'Unknown mode: use %s' % ', '.join(MODES))
+    return values[0]

@@ -318,6 +318,12 @@ class ServerWebSocket(websocket.WebSocket):
         if not self.close_sent:
             self.sendmsg(data)
 
+    def send_text(self, text):
+        """Queue one text message: the proxy's status notes to the page,
+        which console bytes (always binary) are never mistaken for."""
+        if not self.close_sent:
+            self._sendmsg(0x1, text.encode('utf-8'))
+
     def close_with(self, code, reason):
         """Start a close handshake with a code and reason for the client."""
         if not self.close_sent and not self.is_closed:

@@ -24,6 +24,9 @@
   var statusText = document.getElementById('status-text');
   var sizeText = document.getElementById('size');
   var reconnectButton = document.getElementById('reconnect');
+  var watchButton = document.getElementById('watch');
+  var takeOverButton = document.getElementById('take-over');
+  var watchersText = document.getElementById('watchers');
   var fullscreenButton = document.getElementById('fullscreen');
   var container = document.getElementById('terminal');
 
@@ -38,9 +41,23 @@
                          location.pathname + (rest ? '?' + rest : '') +
                          location.hash);
   }
-  var consolePath = location.pathname + consoleQuery;
-  var websocketURL = (location.protocol === 'https:' ? 'wss:' : 'ws:') +
-      '//' + location.host + consolePath;
+  // ?mode=: the writer (default), a read-only spectator ("view") or a
+  // writer replacing the current one ("take_over"). The buttons offered
+  // on a console in use change it.
+  var mode = params.get('mode') || 'write';
+  function consolePath() {
+    var query = new URLSearchParams(consoleQuery);
+    if (mode === 'write') {
+      query.delete('mode');
+    } else {
+      query.set('mode', mode);
+    }
+    return location.pathname + '?' + query.toString();
+  }
+  function websocketURL() {
+    return (location.protocol === 'https:' ? 'wss:' : 'ws:') +
+        '//' + location.host + consolePath();
+  }
 
   // --- status line -------------------------------------------------------
   function showStatus(state, key, text, detail) {
@@ -51,6 +68,30 @@
     // Reconnecting cannot help without a token or without xterm.js.
     reconnectButton.hidden = state !== 'disconnected' ||
         key === 'no-token' || key === 'no-xterm';
+    // Someone else types in it: watch, or (policy permitting) take over.
+    watchButton.hidden = takeOverButton.hidden = key !== 'in-use';
+    if (state !== 'connected') {
+      showWatchers(0);
+    }
+  }
+
+  // The writer hears from the proxy how many watch (a text frame).
+  function showWatchers(count) {
+    watchersText.hidden = !count;
+    watchersText.textContent = count === 1 ? '1 watching' :
+        count + ' watching';
+  }
+
+  function proxyNote(text) {
+    var note;
+    try {
+      note = JSON.parse(text);
+    } catch (e) {
+      return;
+    }
+    if (note && typeof note.spectators === 'number') {
+      showWatchers(note.spectators);
+    }
   }
 
   function withLocalTime(reason) {
@@ -221,7 +262,8 @@
   var encoder = new TextEncoder();
 
   function send(bytes) {
-    if (socket && socket.readyState === WebSocket.OPEN) {
+    // A spectator's keys would be dropped by the proxy anyway.
+    if (mode !== 'view' && socket && socket.readyState === WebSocket.OPEN) {
       socket.send(bytes);
     }
   }
@@ -242,7 +284,7 @@
       return;
     }
     showStatus('connecting', 'connecting', 'Connecting\u2026');
-    var ws = new WebSocket(websocketURL, ['binary']);
+    var ws = new WebSocket(websocketURL(), ['binary']);
     ws.binaryType = 'arraybuffer';
     socket = ws;
     var opened = false;
@@ -257,6 +299,14 @@
     ws.onopen = function () {
       opened = true;
       everOpened = true;
+      if (mode === 'take_over') {
+        // Taken: a reconnect is the writer's, not a second take-over.
+        mode = 'write';
+      }
+      if (mode === 'view') {
+        showStatus('connected', 'watching', 'Watching (read-only)');
+        return;
+      }
       showStatus('connected', 'connected', 'Connected');
       quietTimer = setTimeout(function () {
         if (socket === ws && !heard) {
@@ -267,17 +317,21 @@
       term.focus();
     };
     ws.onmessage = function (ev) {
+      if (typeof ev.data === 'string') {
+        // Console bytes are binary frames; text is the proxy's notes.
+        proxyNote(ev.data);
+        return;
+      }
       if (!heard) {
         heard = true;
         if (resetOnFirstData) {
           term.reset();
         }
-        if (body.dataset.reason === 'quiet') {
+        if (body.dataset.reason === 'quiet' && mode !== 'view') {
           showStatus('connected', 'connected', 'Connected');
         }
       }
-      term.write(typeof ev.data === 'string' ? ev.data
-                                             : new Uint8Array(ev.data));
+      term.write(new Uint8Array(ev.data));
     };
     ws.onclose = function (ev) {
       clearTimeout(quietTimer);
@@ -304,7 +358,7 @@
   }
 
   function explainRefusal() {
-    return fetch(consolePath, {
+    return fetch(consolePath(), {
       headers: {'X-Serialproxy-Check': '1'},
       cache: 'no-store',
       credentials: 'same-origin',
@@ -357,6 +411,14 @@
   }
 
   reconnectButton.addEventListener('click', connect);
+  watchButton.addEventListener('click', function () {
+    mode = 'view';
+    connect();
+  });
+  takeOverButton.addEventListener('click', function () {
+    mode = 'take_over';
+    connect();
+  });
 
   window.addEventListener('beforeunload', function (ev) {
     // Ctrl+W outside full screen closes the tab: ask first.

@@ -51,14 +51,21 @@ def close_frame(ws, timeout=20):
     raise AssertionError('no close frame')
 
 
-class TwoProxiesTest(testtools.TestCase):
+class TwoProxiesWorld(testtools.TestCase):
+    """A guest, consoleauth, compute, API and two proxies (the second of
+    two workers) over RabbitMQ, leases in MariaDB."""
+
+    # {section: {name: value}} added to every service's configuration.
+    options = {}
+
     def setUp(self):
         super().setUp()
         self.guest = self.useFixture(func_fixtures.Guest())
         vhost = self.useFixture(func_fixtures.RabbitVhost())
+        options = {'consoleauth': {'session_lease_ttl': LEASE_TTL}}
+        options.update(self.options)
         self.deployment = self.useFixture(func_fixtures.Deployment(
-            transport_url=vhost.url, database='mysql',
-            options={'consoleauth': {'session_lease_ttl': LEASE_TTL}}))
+            transport_url=vhost.url, database='mysql', options=options))
         self.deployment.run('serialproxy-manage', 'db', 'sync')
         for name in ('serialproxy-consoleauth', 'serialproxy-compute',
                      'serialproxy-api', 'serialproxy-proxy'):
@@ -78,6 +85,8 @@ class TwoProxiesTest(testtools.TestCase):
         self.addCleanup(ws.close)
         return ws
 
+
+class TwoProxiesTest(TwoProxiesWorld):
     def test_second_user_on_other_proxy_gets_409_while_first_connected(self):
         first = self.connect(self.url())
         self.assertIsNotNone(shell_answers(first, 'first'))

@@ -76,8 +76,8 @@ class ConsoleSessionsTest(base.APITestCase):
                           'user_id': base.USER, 'project_id': base.PROJECT,
                           'remote_address': '203.0.113.7:52814',
                           'proxy_host': 'proxy-1', 'bytes_to_guest': 0,
-                          'bytes_to_client': 0, 'transport': 'websocket'},
-                         session)
+                          'bytes_to_client': 0, 'transport': 'websocket',
+                          'mode': 'write'}, session)
 
     def test_other_project_cannot_see_the_sessions(self):
         self.assertFault(self.request('GET', self.path, token='other'),

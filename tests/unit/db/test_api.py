@@ -68,12 +68,14 @@ class DatabaseBehaviour:
         self.assertIn('serialproxy-manage db sync', str(exc))
 
     def test_database_made_before_revisions_is_adopted_with_its_rows(self):
-        # Such a database has the first revision's tables and no record
-        # of any revision.
+        # The tables as the first revision made them, with no revision.
         migration.upgrade(self.db.engine, migration._FIRST_REVISION)
         with self.db.engine.begin() as connection:
             connection.execute(sa.text('DROP TABLE alembic_version'))
-        self.db.add_token(**self._token('b' * 64))
+            old_tokens = sa.Table('console_tokens', sa.MetaData(),
+                                  autoload_with=connection)
+            connection.execute(sa.insert(old_tokens).values(
+                self._token('b' * 64)))
         self.db.sync()
         self.assertEqual(migration.head(), migration.current(self.db.engine))
         self.assertIsNotNone(self.db.get_token('b' * 64))

@@ -1,7 +1,7 @@
 """One-time SSH keys, and the transport of a session lease.
 
 Revision ID: c4e7a2d91f05
-Revises: 8f1c0a3d2b71
+Revises: 3c9e5a7b1d42
 Create Date: 2026-11-30
 """
 
@@ -9,7 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = 'c4e7a2d91f05'
-down_revision = '8f1c0a3d2b71'
+down_revision = '3c9e5a7b1d42'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,58 @@
+"""Watching and taking a console over, from the page, in Chromium.
+
+The second browser on a console in use is offered Watch and Take over;
+watching shows the writer's output read-only and the writer how many
+watch; taking over moves the console to the second browser at once.
+"""
+
+from tests.e2e import test_console_page as tcp
+
+
+class WatchTakeOverTest(tcp.ConsolePageTestCase):
+
+    def second_sees_in_use(self, name):
+        second, _ = self.open_console(name)
+        state, reason, text = second.wait_for_state('disconnected')
+        self.assertEqual('in-use', reason)
+        self.assertTrue(second.page.is_visible('#watch'))
+        self.assertTrue(second.page.is_visible('#take-over'))
+        return second
+
+    def test_watch_shows_the_writers_output_read_only(self):
+        first, _ = self.open_connected('watch-writer')
+        second = self.second_sees_in_use('watch-spectator')
+        second.page.click('#watch')
+        state, reason, text = second.wait_for_state('connected')
+        self.assertEqual(('watching', 'Watching (read-only)'),
+                         (reason, text))
+        first.page.wait_for_selector('#watchers:has-text("1 watching")')
+        probe, expected = self.marker('shown', 1)
+        first.type_line('echo ' + probe)
+        second.wait_for_screen('^%s$' % expected)
+        # The spectator's keys never reach the guest.
+        spy, spied = self.marker('spy', 2)
+        second.page.click('#terminal')
+        second.type_line('echo ' + spy)
+        probe, expected = self.marker('after', 3)
+        first.type_line('echo ' + probe)
+        first.wait_for_screen('^%s$' % expected)
+        second.wait_for_screen('^%s$' % expected)
+        self.assertNotIn(spied, first.screen())
+        first.screenshot('watch-writer-sees-count')
+        second.screenshot('watch-spectator-read-only')
+
+    def test_take_over_moves_the_console_at_once(self):
+        first, _ = self.open_connected('take-over-first')
+        second = self.second_sees_in_use('take-over-second')
+        second.page.click('#take-over')
+        second.wait_for_state('connected')
+        state, reason, text = first.wait_for_state('disconnected')
+        self.assertEqual(('taken-over',
+                          'The console was taken over by another user'),
+                         (reason, text))
+        probe, expected = self.marker('mine', 4)
+        second.page.click('#terminal')
+        second.type_line('echo ' + probe)
+        second.wait_for_screen('^%s$' % expected)
+        first.screenshot('take-over-first-told')
+        second.screenshot('take-over-second-types')

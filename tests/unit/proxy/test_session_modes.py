@@ -1,0 +1,129 @@
+"""Spectators (mode=view) and take-over (mode=take_over) in the console
+session, driven with bytes only."""
+
+import json
+
+from serialproxy.proxy.close_codes import CloseCode
+from serialproxy.proxy import session as cs
+from serialproxy.proxy.session import Side
+from tests.unit.proxy.fakes import client_frame
+from tests.unit.proxy.fakes import server_frames
+from tests.unit.proxy import test_session as ts
+
+
+class ModeTestCase(ts.SessionTestCase):
+    settings = cs.Settings(max_frame_bytes=ts.LIMIT,
+                           spectator_buffer_bytes=8192)
+
+    def open_as(self, mode, history=b''):
+        actions = self.session.client_data(ts.request(
+            target='/?token=%s&mode=%s' % (ts.TOKEN, mode)))
+        self.assertTrue(ts.of_type(actions, cs.Authorize))
+        self.session.leased(dict(ts.CONSOLE))
+        return self.session.guest_connected(history)
+
+
+class ModeParsingTest(ModeTestCase):
+    def test_no_mode_is_the_writer(self):
+        self.open()
+        self.assertEqual(cs.WRITE, self.session.mode)
+        self.assertFalse(self.session.is_spectator)
+
+    def test_view_and_take_over_are_read_from_the_query(self):
+        self.open_as('view')
+        self.assertTrue(self.session.is_spectator)
+        other = cs.ConsoleSession(self.settings, clock=self.clock)
+        other.client_data(ts.request(
+            target='/?token=%s&mode=take_over' % ts.TOKEN))
+        self.assertEqual(cs.TAKE_OVER, other.mode)
+
+    def test_unknown_mode_is_a_400_naming_the_modes(self):
+        actions = self.session.client_data(ts.request(
+            target='/?token=%s&mode=admin' % ts.TOKEN))
+        self.assertEqual('HTTP/1.1 400 Bad Request', ts.status_line(actions))
+        self.assertIn(b'Unknown mode: use write, view, take_over',
+                      ts.to_client(actions))
+        self.assertFalse(ts.of_type(actions, cs.Authorize))
+
+    def test_two_modes_are_a_400(self):
+        actions = self.session.client_data(ts.request(
+            target='/?token=%s&mode=view&mode=write' % ts.TOKEN))
+        self.assertEqual('HTTP/1.1 400 Bad Request', ts.status_line(actions))
+
+
+class SpectatorTest(ModeTestCase):
+    def test_spectator_sees_replay_and_output(self):
+        actions = self.open_as('view', history=b'before\r\n')
+        body = ts.to_client(actions)
+        body = body[body.index(b'\r\n\r\n') + 4:]
+        self.assertEqual([(0x2, b'before\r\n')], server_frames(body))
+        out = self.session.guest_data(b'hello')
+        self.assertEqual([(0x2, b'hello')],
+                         server_frames(ts.to_client(out)))
+
+    def test_spectator_keys_are_dropped_and_counted(self):
+        self.open_as('view')
+        actions = self.session.client_data(client_frame(0x2, b'reboot\n'))
+        self.assertEqual([], ts.to_guest(actions))
+        self.assertEqual([cs.InputDropped(7)],
+                         ts.of_type(actions, cs.InputDropped))
+        self.assertEqual(7, self.session.input_dropped)
+        self.assertEqual(0, self.session.bytes_to_guest)
+
+    def test_writer_keys_still_reach_the_guest(self):
+        self.open()
+        actions = self.session.client_data(client_frame(0x2, b'ls\n'))
+        self.assertEqual([b'ls\n'], ts.to_guest(actions))
+        self.assertEqual([], ts.of_type(actions, cs.InputDropped))
+
+    def test_slow_spectator_never_pauses_the_guest(self):
+        self.open_as('view')
+        self.assertEqual([], self.session.client_write_blocked())
+        self.assertEqual([], self.session.client_write_unblocked())
+
+    def test_slow_writer_still_pauses_the_guest(self):
+        self.open()
+        self.assertEqual([cs.PauseReading(Side.GUEST)],
+                         self.session.client_write_blocked())
+
+    def test_spectator_past_its_buffer_is_closed_with_4007(self):
+        self.open_as('view')
+        self.session.client_write_blocked()
+        self.assertIsNone(ts.close_frame(self.session.guest_data(
+            b'x' * 8192)))
+        actions = self.session.guest_data(b'y')
+        self.assertEqual(CloseCode.SPECTATOR_TOO_SLOW,
+                         ts.close_frame(actions)[0])
+        self.assertIn(cs.ReleaseLease('session-1'), actions)
+        self.assertIn(cs.CloseGuest(), actions)
+
+    def test_spectator_that_reads_again_starts_a_new_allowance(self):
+        self.open_as('view')
+        self.session.client_write_blocked()
+        self.session.guest_data(b'x' * 8000)
+        self.session.client_write_unblocked()
+        self.session.client_write_blocked()
+        self.assertIsNone(ts.close_frame(self.session.guest_data(
+            b'x' * 8000)))
+
+    def test_relay_end_tells_the_spectator_its_writer_left(self):
+        self.open_as('view')
+        code, reason = ts.close_frame(self.session.guest_eof())
+        self.assertEqual(CloseCode.NORMAL, code)
+        self.assertEqual(cs.SPECTATED_WRITER_LEFT, reason)
+
+
+class SpectatorCountTest(ModeTestCase):
+    def test_writer_is_told_the_count_in_a_text_frame(self):
+        self.open()
+        frames = server_frames(ts.to_client(
+            self.session.spectators_changed(2)))
+        self.assertEqual([(0x1, json.dumps({'spectators': 2}).encode())],
+                         frames)
+
+    def test_spectators_are_not_told(self):
+        self.open_as('view')
+        self.assertEqual([], self.session.spectators_changed(3))
+
+    def test_nothing_is_told_before_open(self):
+        self.assertEqual([], self.session.spectators_changed(1))
