@@ -10,8 +10,8 @@ from oslo_policy import policy
 
 from serialproxy.policies import base
 
-VIEW = 'serial_console:view'
-TAKE_OVER = 'serial_console:take_over'
+VIEW = 'serialproxy:serial_console:view'
+TAKE_OVER = 'serialproxy:serial_console:take_over'
 
 # mode in the console URL's query -> the rule allowing it
 RULE_OF_MODE = {'view': VIEW, 'take_over': TAKE_OVER}
