@@ -367,6 +367,14 @@ class ConsoleProxy:
             return b''
         return replay.history(text)
 
+    async def send_sysrq(self, console, key):
+        """Alt+SysRq+key on the console's guest, for a session that holds
+        its lease (an SSH user's break and key)."""
+        await asyncio.get_running_loop().run_in_executor(
+            self.executor, functools.partial(
+                self.compute_api.send_sysrq, {}, console['compute_host'],
+                console['instance_uuid'], key))
+
     def _outputs_blocking(self, host, instance_uuids):
         return rpc.batch_results(self.compute_api.get_console_outputs(
             {}, host, instance_uuids, self.settings.replay_lines))

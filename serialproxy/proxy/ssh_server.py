@@ -26,6 +26,7 @@ from serialproxy import exception
 from serialproxy.proxy.close_codes import CloseCode
 from serialproxy.proxy import refusals
 from serialproxy.ssh import keys as ssh_keys
+from serialproxy import sysrq
 
 LOG = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ WRITE_BUFFER_HIGH = 64 * 1024
 RATE_WINDOW = 60.0
 # Exit statuses the ssh client returns: refused before the console
 # opened, ended by the proxy or the console service, the guest gone.
+# Seconds after a break (ssh's ~B) in which the next key is SysRq.
+SYSRQ_WINDOW = 5
 EXIT_REFUSED = 1
 EXIT_CLOSED = 2
 EXIT_GUEST_GONE = 3
@@ -181,6 +184,9 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         self._early_input = []
         self._early_bytes = 0
         self._early_eof = False
+        # When the user's last break came (monotonic), while its SysRq
+        # key is awaited.
+        self._sysrq_armed_at = None
 
     # Channel requests: a pty and a shell, nothing else -----------------
 
@@ -211,17 +217,56 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         return False
 
     def break_received(self, msec):
-        """An RFC 4335 break (ssh's ~B). The hook for SysRq: a proxy with
-        a console control (send_break) gets it; otherwise the user is
-        told that breaks do not reach this console."""
-        send_break = getattr(self.proxy, 'send_break', None)
-        if send_break is None or not self.session.is_open:
+        """An RFC 4335 break (ssh's ~B): as on a real serial line, the key
+        typed next, within SYSRQ_WINDOW seconds, is sent to the guest as
+        Alt+SysRq+key (the kernel's serial console reads break+key the
+        same way; a TCP chardev cannot carry a break)."""
+        if not self.session.is_open:
             self.chan.write_stderr(
-                b'\r\nserialproxy: a break cannot be sent to this console '
-                b'yet.\r\n')
+                b'\r\nserialproxy: a break needs an open console.\r\n')
             return False
-        send_break(self.session.console, self.session.session_id, msec)
+        self._sysrq_armed_at = time.monotonic()
+        self.chan.write_stderr(
+            ('\r\nserialproxy: break: type a SysRq key within %d s '
+             '(h: help)\r\n' % SYSRQ_WINDOW).encode())
         return True
+
+    def _take_sysrq_key(self, data):
+        """data less the key that follows a break, which is sent as
+        SysRq instead of typed."""
+        armed_at = self._sysrq_armed_at
+        if armed_at is None or time.monotonic() - armed_at > SYSRQ_WINDOW:
+            self._sysrq_armed_at = None
+            return data
+        # ssh sends the line end that began its escape after the break.
+        line_ends = len(data) - len(data.lstrip(b'\r\n'))
+        if line_ends == len(data):
+            return data
+        self._sysrq_armed_at = None
+        return data[:line_ends] + self._sysrq_key(data[line_ends:])
+
+    def _sysrq_key(self, data):
+        """data less its first key, sent as SysRq if it is one."""
+        key = data[:1].lower().decode('ascii', 'replace')
+        if key not in sysrq.KEYS:
+            self.chan.write_stderr(
+                ('\r\nserialproxy: %r is not a SysRq key (%s); break '
+                 'ignored\r\n' % (key, sysrq.KEYS)).encode())
+            return data[1:]
+        asyncio.get_running_loop().create_task(self._send_sysrq(key))
+        return data[1:]
+
+    async def _send_sysrq(self, key):
+        try:
+            await self.proxy.send_sysrq(self.session.console, key)
+        except Exception as exc:
+            message = 'SysRq %s not sent: %s' % (
+                key, str(exc) or type(exc).__name__)
+        else:
+            message = 'SysRq %s sent' % key
+        if not self._closed:
+            self.chan.write_stderr(
+                ('\r\nserialproxy: %s\r\n' % message).encode())
 
     def terminal_size_changed(self, width, height, pixwidth, pixheight):
         self.term_size = (width, height, pixwidth, pixheight)
@@ -352,7 +397,9 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
                 self._early_input.append(data)
                 self._early_bytes += len(data)
             return
-        self._to_guest(data)
+        data = self._take_sysrq_key(data)
+        if data:
+            self._to_guest(data)
 
     def _to_guest(self, data):
         self._last_activity = time.monotonic()

@@ -182,14 +182,25 @@ class SSHConsoleTest(func_fixtures.SharedWorldTestCase):
         self.assertIsNotNone(self.read_until(
             proc, rb'stty rows 30 cols 100'))
 
-    def test_break_is_answered_until_sysrq_exists(self):
+    def test_break_then_h_is_sysrq_help_from_the_guest_kernel(self):
         proc, _ = self.open_console()
-        # ssh's escape ~B, at the start of a line, sends an RFC 4335 break.
+        # ssh's escape ~B, at the start of a line, sends an RFC 4335 break;
+        # the key after it is SysRq, as on a real serial line, not typed.
         proc.stdin.write(b'\r~B')
         proc.stdin.flush()
+        time.sleep(0.5)
+        proc.stdin.write(b'h')
+        proc.stdin.flush()
+        if self.read_until(proc, rb'sysrq: HELP') is None:
+            func_fixtures.terminate(proc, 5)
+            self.fail('no SysRq help from the guest: %s\n%s' % (
+                proc.stderr.read().decode(errors='replace'),
+                self.deployment.logs()[-3000:]))
         self.assertTrue(self.shell_answers(proc, 'after-break'))
         proc.stdin.close()
-        self.assertIn('a break cannot be sent', self.stderr_of(proc))
+        stderr = self.stderr_of(proc)
+        self.assertIn('type a SysRq key', stderr)
+        self.assertIn('SysRq h sent', stderr)
 
     def test_key_opens_its_console_once(self):
         key_path, answer = self.pushed()
