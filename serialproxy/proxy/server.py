@@ -699,6 +699,9 @@ class ClientConnection(asyncio.Protocol):
             # record the same bytes again.
             self.recorder = self.proxy.recorder(console, session.session_id)
         self._notify(notifications.SESSION_STARTED)
+        if console.get('replaced'):
+            self._notify(notifications.SESSION_TAKEN_OVER,
+                         reason='replaced session %s' % console['replaced'])
         LOG.info('Console session %s started: instance %s index %d '
                  'client %s mode %s', session.session_id,
                  console['instance_uuid'], console['index'],
@@ -751,7 +754,8 @@ class ClientConnection(asyncio.Protocol):
             user_id=console.get('user_id'),
             project_id=console.get('project_id'),
             remote_address=self.client_address,
-            proxy_host=self.proxy.settings.proxy_host, **fields))
+            proxy_host=self.proxy.settings.proxy_host,
+            mode=self.session.mode, **fields))
 
 
 class GuestConnection(asyncio.Protocol):

@@ -135,6 +135,26 @@ class SysRqAndNMITest(testtools.TestCase):
         self.assertIsNotNone(output, 'no NMI report on the console')
         self.check_event(notifications.NMI_SENT, user_id='admin')
 
+    def test_take_over_is_announced_with_the_session_it_replaced(self):
+        self.console()
+        _, first = self.check_event(notifications.SESSION_STARTED,
+                                    mode='write')
+        taker = websocket.create_connection(
+            self.url + '&mode=take_over', subprotocols=['binary'],
+            timeout=10)
+        self.addCleanup(taker.close)
+        publisher, taken = self.check_event(
+            notifications.SESSION_TAKEN_OVER, mode='take_over',
+            instance_uuid=self.guest.uuid, index=0, user_id='admin')
+        self.assertTrue(publisher.startswith('serialproxy-proxy:'),
+                        publisher)
+        self.assertEqual('replaced session %s' % first['session_id'],
+                         taken['reason'])
+        self.assertNotEqual(first['session_id'], taken['session_id'])
+        _, ended = self.check_event(notifications.SESSION_ENDED,
+                                    session_id=first['session_id'])
+        self.assertTrue(ended['reason'].startswith('4006 '), ended)
+
     def test_refusals_are_clear(self):
         status, body = self.call('sysrq', {'sysrq': {'key': 'a'}})
         self.assertEqual(400, status)
