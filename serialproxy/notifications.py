@@ -71,6 +71,23 @@ def payload(**data):
             'serialproxy_object.data': fields}
 
 
+def emit_console_event(event_type, console, session_id, remote_address,
+                       proxy_host, mode=MODE_WRITE, **fields):
+    """A proxy's event about one console session, whatever its transport.
+
+    console: what consoleauth answered for the session (may be None when
+    refused before it was known).
+    """
+    console = console or {}
+    emit(event_type, payload(
+        instance_uuid=console.get('instance_uuid'),
+        index=console.get('index'), session_id=session_id,
+        user_id=console.get('user_id'),
+        project_id=console.get('project_id'),
+        remote_address=remote_address, proxy_host=proxy_host, mode=mode,
+        **fields))
+
+
 def init(service, host=None):
     """Name this process's publisher, e.g. serialproxy-proxy:<host>."""
     global _publisher

@@ -746,16 +746,10 @@ class ClientConnection(asyncio.Protocol):
 
     def _notify(self, event_type, **fields):
         # emit() only queues: the event loop never waits for the broker.
-        console = self.session.console or {}
-        notifications.emit(event_type, notifications.payload(
-            instance_uuid=console.get('instance_uuid'),
-            index=console.get('index'),
-            session_id=self.session.session_id,
-            user_id=console.get('user_id'),
-            project_id=console.get('project_id'),
-            remote_address=self.client_address,
-            proxy_host=self.proxy.settings.proxy_host,
-            mode=self.session.mode, **fields))
+        notifications.emit_console_event(
+            event_type, self.session.console, self.session.session_id,
+            self.client_address, self.proxy.settings.proxy_host,
+            mode=self.session.mode, **fields)
 
 
 class GuestConnection(asyncio.Protocol):

@@ -23,6 +23,7 @@ import asyncssh
 from oslo_log import log as logging
 
 from serialproxy import exception
+from serialproxy import notifications
 from serialproxy.proxy.close_codes import CloseCode
 from serialproxy.proxy import refusals
 from serialproxy.ssh import keys as ssh_keys
@@ -337,6 +338,8 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
             refusal = refusals.from_error(exc, self.server.client_address)
         LOG.info('Refused SSH console session from %s: %d %s',
                  self.server.client_address, refusal.status, refusal.reason)
+        self._notify(notifications.SESSION_REFUSED,
+                     reason='%d %s' % (refusal.status, refusal.reason))
         self.front_door.refused(refusal.kind, refusal.status)
         self._exit(refusal.reason, EXIT_REFUSED)
 
@@ -350,6 +353,7 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         self.proxy.metrics.ssh_session_opened()
         self.recorder = self.proxy.recorder(session.console,
                                             session.session_id)
+        self._notify(notifications.SESSION_STARTED)
         LOG.info('Console session %s started over SSH: instance %s index '
                  '%d client %s', session.session_id,
                  session.console['instance_uuid'], session.console['index'],
@@ -476,6 +480,12 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
             if self.recorder is not None:
                 self.recorder.close()
                 self.recorder = None
+            self._notify(notifications.SESSION_ENDED,
+                         bytes_to_guest=session.bytes_to_guest,
+                         bytes_to_client=session.bytes_to_client,
+                         duration=round(
+                             time.monotonic() - session.started_at, 3),
+                         reason=reason)
             LOG.info('Console session %s over SSH ended: instance %s index '
                      '%d client %s bytes_to_guest %d bytes_to_client %d '
                      'duration %.1fs reason: %s', session.session_id,
@@ -485,6 +495,12 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
                      time.monotonic() - session.started_at, reason)
         if status is not None:
             self._exit(reason if status else None, status)
+
+    def _notify(self, event_type, **fields):
+        notifications.emit_console_event(
+            event_type, self.session.console, self.session.session_id,
+            self.server.client_address, self.proxy.settings.proxy_host,
+            **fields)
 
     def _uncount(self):
         if self._counted:

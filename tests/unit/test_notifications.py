@@ -22,6 +22,34 @@ class PayloadTest(base.TestCase):
     def test_unknown_field_is_a_programming_error(self):
         self.assertRaises(TypeError, notifications.payload, token='x')
 
+    def test_console_event_takes_who_and_what_from_the_console(self):
+        caught = self.useFixture(notification_fixture.CaughtNotifications())
+        console = {'instance_uuid': 'uuid-1', 'index': 1, 'user_id': 'u',
+                   'project_id': 'p', 'token': 'never-sent',
+                   'host': '10.0.0.5', 'port': 10001}
+        notifications.emit_console_event(
+            notifications.SESSION_STARTED, console, 'session-1',
+            '203.0.113.7:52814', 'proxy-1', mode='view')
+        [(_, body)] = caught.caught(notifications.SESSION_STARTED)
+        data = body['serialproxy_object.data']
+        self.assertEqual(
+            ('uuid-1', 1, 'session-1', 'u', 'p', '203.0.113.7:52814',
+             'proxy-1', 'view'),
+            (data['instance_uuid'], data['index'], data['session_id'],
+             data['user_id'], data['project_id'], data['remote_address'],
+             data['proxy_host'], data['mode']))
+        self.assertNotIn('never-sent', str(body))
+
+    def test_console_event_of_a_refusal_before_any_console(self):
+        caught = self.useFixture(notification_fixture.CaughtNotifications())
+        notifications.emit_console_event(
+            notifications.SESSION_REFUSED, None, None, '203.0.113.7:1',
+            'proxy-1', reason='401 Invalid or expired token')
+        [(_, body)] = caught.caught(notifications.SESSION_REFUSED)
+        data = body['serialproxy_object.data']
+        self.assertIsNone(data['instance_uuid'])
+        self.assertEqual('write', data['mode'])
+
     def test_taken_over_event_is_defined_for_the_take_over_work(self):
         self.assertIn('serial_console.session_taken_over',
                       notifications.EVENT_TYPES)
