@@ -7,6 +7,7 @@ other proxy and worker get its output through the relay.
 """
 
 import json
+import os
 import re
 import socket
 import time
@@ -147,35 +148,49 @@ class SpectatorsTest(ts.TwoProxiesWorld):
     def test_slow_spectator_is_dropped_and_never_slows_the_writer(self):
         writer = self.connect(self.url())
         self.assertIsNotNone(ts.shell_answers(writer, 'warm'))
-        baseline = round_trips(writer, 'base')
-        # A small receive window, so that what it does not read backs up
-        # into the proxy rather than into this process's socket.
-        slow = websocket.create_connection(
-            ts.on_port(with_mode(self.url(), 'view'), self.port_b),
-            subprotocols=['binary'], timeout=20,
-            sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
-        self.addCleanup(slow.close)
-        # The slow spectator reads nothing while the guest prints a lot.
+        # Alone and with a spectator that reads nothing, alternately, so
+        # that the machine's load weighs on both alike.
+        alone, watched = [], []
+        for rnd in range(4):
+            alone += round_trips(writer, 'alone%d-' % rnd)
+            # A small receive window, so that what it does not read backs
+            # up into the proxy rather than into this process's socket.
+            slow = websocket.create_connection(
+                ts.on_port(with_mode(self.url(), 'view'), self.port_b),
+                subprotocols=['binary'], timeout=20,
+                sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
+            self.addCleanup(slow.close)
+            watched += round_trips(writer, 'watched%d-' % rnd)
+            if rnd < 3:
+                slow.close()
+        alone_p50, watched_p50 = median(alone), median(watched)
+        figures = ('median echo round trip over %d each: %.2f ms alone, '
+                   '%.2f ms with a spectator that reads nothing (%.2fx)'
+                   % (len(alone), alone_p50 * 1000, watched_p50 * 1000,
+                      watched_p50 / alone_p50))
+        self.addDetail('round-trips', content.text_content(figures))
+        if os.environ.get('SERIALPROXY_PRINT_FIGURES'):
+            print(figures)
+        # The issue's bar, with a millisecond for the clock's and the
+        # scheduler's noise on a loaded 2-core machine.
+        self.assertLessEqual(watched_p50, alone_p50 * 1.2 + 0.001, figures)
+        # Then the guest prints far more than the spectator's buffer
+        # holds: it is dropped, and the writer reads everything.
         writer.send_binary(b'i=0; while [ $i -lt 12000 ]; do echo '
                            b'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'
                            b'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'
                            b'$i; i=$((i+1)); done; echo FLOOD-$((1+1))\n')
         self.assertIsNotNone(output_until(writer, b'\nFLOOD-2\r?\n', 120))
-        watched = round_trips(writer, 'watched')
-        self.addDetail('round-trips', content.text_content(
-            'median echo round trip: %.4f s alone, %.4f s with a spectator '
-            'that reads nothing (%.2fx)' % (baseline, watched,
-                                            watched / baseline)))
-        # The measured bound (1.2x) is in tools/bench; here a loose one
-        # that a loaded test machine keeps.
-        self.assertLess(watched, baseline * 2 + 0.05,
-                        (baseline, watched))
         code, _ = ts.close_frame(slow, timeout=60)
         self.assertEqual(4007, code)
 
 
-def round_trips(ws, label, count=15):
-    """Median seconds of one echo round trip."""
+def median(values):
+    return sorted(values)[len(values) // 2]
+
+
+def round_trips(ws, label, count=10):
+    """Seconds of each of count echo round trips."""
     times = []
     for number in range(count):
         started = time.monotonic()
@@ -184,4 +199,4 @@ def round_trips(ws, label, count=15):
         if output_until(ws, (r'\n%s-5\r?\n' % marker).encode()) is None:
             raise AssertionError('no answer to %s' % marker)
         times.append(time.monotonic() - started)
-    return sorted(times)[len(times) // 2]
+    return times
