@@ -1,6 +1,7 @@
 """The policy enforcer: one per process, rules from serialproxy.policies."""
 
 import threading
+import time
 
 from oslo_policy import _checks
 from oslo_policy import policy as oslo_policy
@@ -24,6 +25,12 @@ _OWNER_MONOTONE_LEAVES = (_checks.RoleCheck, _checks.GenericCheck,
 
 _ENFORCER = None
 _ENFORCER_LOCK = threading.Lock()
+# How often the policy file and policy.d are looked for and checked for
+# changes. oslo.policy does it on every check: with no policy file it
+# searches every config directory again each time, a sixth of a console
+# URL's CPU in the API, several checks per request.
+POLICY_FILE_CHECK_INTERVAL = 1.0
+_next_file_check = 0.0
 
 
 def get_enforcer():
@@ -39,14 +46,30 @@ def get_enforcer():
             if _ENFORCER is None:
                 enforcer = oslo_policy.Enforcer(CONF)
                 enforcer.register_defaults(policies.list_rules())
-                enforcer.load_rules()
+                _reload_if_changed(enforcer)
                 _ENFORCER = enforcer
+    elif time.monotonic() >= _next_file_check:
+        with _ENFORCER_LOCK:
+            if time.monotonic() >= _next_file_check:
+                _reload_if_changed(_ENFORCER)
     return _ENFORCER
+
+
+def _reload_if_changed(enforcer):
+    """Load the rules if the policy files changed, then let the checks
+    until the next interval use them as they are (use_conf off: an
+    enforce() then leaves the files alone)."""
+    global _next_file_check
+    enforcer.use_conf = True
+    enforcer.load_rules()
+    enforcer.use_conf = False
+    _next_file_check = time.monotonic() + POLICY_FILE_CHECK_INTERVAL
 
 
 def reset():
     """Forget the enforcer, so tests see the rules of their own CONF."""
-    global _ENFORCER
+    global _ENFORCER, _next_file_check
+    _next_file_check = 0.0
     if _ENFORCER is not None:
         _ENFORCER.clear()
     _ENFORCER = None

@@ -59,9 +59,25 @@ class EmitTest(base.TestCase):
     def test_no_driver_sends_nothing_and_starts_no_thread(self):
         notifications.reset()
         self.addCleanup(notifications.reset)
+        threads = threading.active_count()
         notifications.emit(notifications.URL_ISSUED,
                            notifications.payload())
-        self.assertIsNone(notifications._sender)
+        self.assertIsInstance(notifications._sender,
+                              notifications._NullSender)
+        self.assertEqual(threads, threading.active_count())
+
+    def test_no_driver_is_decided_once_not_per_event(self):
+        notifications.reset()
+        self.addCleanup(notifications.reset)
+        made = []
+        real = notifications._make_notifier
+        self.patch(notifications, '_make_notifier',
+                   lambda: made.append(1) or real())
+        for _ in range(3):
+            notifications.emit(notifications.URL_ISSUED,
+                               notifications.payload())
+        notifications.flush()
+        self.assertEqual([1], made)
 
     def test_emitted_event_arrives_with_publisher_and_priority(self):
         caught = self.useFixture(notification_fixture.CaughtNotifications())

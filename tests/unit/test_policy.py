@@ -56,10 +56,7 @@ class AuthorizedForAnyOwnerTest(base.TestCase):
         self.addCleanup(policy.reset)
 
     def use_rule(self, rule):
-        path = os.path.join(self.state_path, 'policy.yaml')
-        with open(path, 'w') as f:
-            f.write('"%s": "%s"\n' % (self.ACTION, rule))
-        self.flags(group='oslo_policy', policy_file=path)
+        self.use_policy_file({self.ACTION: rule})
 
     @staticmethod
     def caller(*roles, project='p1', user='u1'):
@@ -122,3 +119,49 @@ class EnforcerTest(base.TestCase):
         for thread in threads:
             thread.join()
         self.assertEqual([], errors)
+
+
+class PolicyFileReloadTest(base.TestCase):
+    """Policy files are checked once per interval, not on every check."""
+
+    ACTION = AuthorizedForAnyOwnerTest.ACTION
+
+    def setUp(self):
+        super().setUp()
+        sp_conf.CONF([], project='serialproxy', default_config_files=[])
+        self.now = [1000.0]
+        self.patch(policy.time, 'monotonic', lambda: self.now[0])
+        self.path = self.use_policy_file({self.ACTION: 'role:member'})
+        self.reader = context.RequestContext(user_id='u', project_id='p',
+                                             roles=['reader'])
+
+    def write_rule(self, rule):
+        with open(self.path, 'w') as f:
+            f.write('"%s": "%s"\n' % (self.ACTION, rule))
+        # A new mtime even within the file system's granularity.
+        stamp = os.stat(self.path).st_mtime + len(rule)
+        os.utime(self.path, (stamp, stamp))
+
+    def allowed(self):
+        return policy.allows(self.reader, self.ACTION,
+                             {'project_id': 'p', 'user_id': 'u'})
+
+    def test_an_edited_file_applies_from_the_next_interval(self):
+        self.assertFalse(self.allowed())
+        self.write_rule('role:reader')
+        self.assertFalse(self.allowed())  # within the interval
+        self.now[0] += policy.POLICY_FILE_CHECK_INTERVAL
+        self.assertTrue(self.allowed())
+
+    def test_files_are_not_searched_within_an_interval(self):
+        self.allowed()
+        looked = []
+        real = sp_conf.CONF.find_file
+        self.patch(sp_conf.CONF, 'find_file',
+                   lambda name: looked.append(name) or real(name))
+        for _ in range(5):
+            self.allowed()
+        self.assertEqual([], looked)
+        self.now[0] += policy.POLICY_FILE_CHECK_INTERVAL
+        self.allowed()
+        self.assertNotEqual([], looked)

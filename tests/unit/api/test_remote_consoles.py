@@ -208,11 +208,8 @@ class RemoteConsolesTest(RemoteConsolesTestBase):
         self.assertFault(self.post(self.define()), 501, 'notImplemented')
 
     def test_policy_file_can_open_consoles_to_readers(self):
-        policy_file = '%s/policy.yaml' % self.state_path
-        with open(policy_file, 'w') as f:
-            f.write('"serialproxy:remote_consoles:create": '
-                    '"rule:project_reader_or_admin"\n')
-        self.flags(group='oslo_policy', policy_file=policy_file)
+        self.use_policy_file({'serialproxy:remote_consoles:create':
+                              'rule:project_reader_or_admin'})
         self.assertEqual(200, self.post(self.define(),
                                         token='reader').status_int)
 
@@ -227,10 +224,7 @@ class RoundTripsTest(RemoteConsolesTestBase):
             cls, method, autospec=True, side_effect=real)).mock
 
     def use_policy(self, rule):
-        policy_file = '%s/policy.yaml' % self.state_path
-        with open(policy_file, 'w') as f:
-            f.write('"serialproxy:remote_consoles:create": "%s"\n' % rule)
-        self.flags(group='oslo_policy', policy_file=policy_file)
+        self.use_policy_file({'serialproxy:remote_consoles:create': rule})
 
     def test_a_url_costs_the_api_one_consoleauth_call(self):
         server_id = self.define()
