@@ -394,8 +394,10 @@ class ConsoleProxy:
         self.sessions.pop(connection.session.session_id, None)
 
     def release_lease(self, session_id):
-        self.releases.submit(session_id).add_done_callback(
-            _log_release_failure)
+        """Give a lease back; returns the future of the release."""
+        released = self.releases.submit(session_id)
+        released.add_done_callback(_log_release_failure)
+        return released
 
     def _release_blocking(self, session_ids):
         self.consoleauth_api.release_sessions({}, session_ids)
@@ -623,8 +625,12 @@ class ClientConnection(asyncio.Protocol):
                     self._started()
                 case console_session.Ended(code, reason):
                     self._ended(code, reason)
-                case console_session.ReleaseLease(session_id):
-                    self.proxy.release_lease(session_id)
+                case console_session.ReleaseLease(session_id, then_answer):
+                    released = self.proxy.release_lease(session_id)
+                    if then_answer:
+                        released.add_done_callback(
+                            lambda _: self.carry_out(
+                                self.session.lease_released()))
                 case console_session.CloseGuest():
                     if self.guest is not None:
                         self.guest.transport.close()

@@ -133,7 +133,10 @@ class Ended:
 
 @dataclasses.dataclass(frozen=True)
 class ReleaseLease:
+    """Give the lease back; with then_answer, tell the session
+    (lease_released()) once consoleauth has it back."""
     session_id: str
+    then_answer: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,6 +182,8 @@ class ConsoleSession:
         self._deadline = clock() + settings.handshake_timeout
         self._last_activity = None
         self._expires_at = None
+        # The answer to a client's close, held until the console is free.
+        self._held_answer = None
 
     @property
     def is_open(self):
@@ -202,6 +207,7 @@ class ConsoleSession:
     def client_lost(self):
         """The client connection is gone, for whatever reason."""
         previous, self.state = self.state, State.CLOSED
+        self._held_answer = None
         actions = []
         if previous is State.OPEN:
             self.end_reason = self.end_reason or 'connection lost'
@@ -345,7 +351,8 @@ class ConsoleSession:
                                             kind='timeout'))
         elif self.state is State.CLOSING:
             if now >= self._deadline:
-                return [CloseClient()]
+                # consoleauth is slow to take the lease back: answer.
+                return self.lease_released() or [CloseClient()]
         elif self.state is State.OPEN:
             if self._expires_at is not None and now >= self._expires_at:
                 return self.close(
@@ -406,6 +413,10 @@ class ConsoleSession:
         return actions + self._after_client_input()
 
     def _after_client_input(self):
+        if self._held_answer is not None:
+            return []  # closed by the client, answered by lease_released
+        if self._ws.is_closed and self.is_open and self.lease_held:
+            return self._client_closed()
         actions = self._outbound()
         if self._ws.is_closed:
             if self.is_open:
@@ -425,6 +436,27 @@ class ConsoleSession:
             actions += [CloseGuest(), Ended(code, self.end_reason)]
             actions += self._release()
         return actions
+
+    def _client_closed(self):
+        """The client closed the websocket first: its close is answered
+        once consoleauth has the lease back (or after close_grace), so
+        that a client reconnecting as soon as its close completes, here
+        or on another proxy, finds the console free."""
+        code = self._ws.close_code or CloseCode.ABNORMAL
+        self.end_reason = 'client closed (%s)' % code
+        self.state = State.CLOSING
+        self._deadline = self.clock() + self.settings.close_grace
+        self._held_answer = self._ws.take_outbound()
+        self.lease_held = False
+        return [CloseGuest(), Ended(code, self.end_reason),
+                ReleaseLease(self.session_id, then_answer=True)]
+
+    def lease_released(self):
+        """consoleauth took back the lease of a client-closed session."""
+        held, self._held_answer = self._held_answer, None
+        if held is None:
+            return []
+        return ([SendToClient(held)] if held else []) + [CloseClient()]
 
     def _outbound(self, payload_bytes=0):
         chunks = self._ws.take_outbound()

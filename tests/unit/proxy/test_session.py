@@ -432,8 +432,10 @@ class ClosingTest(SessionTestCase):
             client_frame(0x2, b'after close')
         actions = self.send(wire)
         self.assertEqual([b'last words'], to_guest(actions))
+        self.assertIn(cs.ReleaseLease('session-1', then_answer=True),
+                      actions)
+        actions = self.session.lease_released()
         self.assertEqual((1000, 'bye'), close_frame(actions))
-        self.assertIn(cs.ReleaseLease('session-1'), actions)
         self.assertEqual(cs.CloseClient(), actions[-1])
         # Guest output racing the close goes nowhere.
         self.assertEqual([], self.session.guest_data(b'late output'))
@@ -469,8 +471,38 @@ class ClosingTest(SessionTestCase):
 
     def test_eof_from_the_client_ends_the_session(self):
         actions = self.session.client_eof()
-        self.assertEqual(cs.CloseClient(), actions[-1])
         self.assertIn(cs.Ended(1006, 'client closed (1006)'), actions)
+        self.assertEqual([cs.CloseClient()], self.session.lease_released())
+
+    def test_client_close_is_answered_once_the_console_is_free(self):
+        # So that a client reconnecting as soon as its close completes
+        # (a script, a reload, another proxy) is not refused with 409.
+        actions = self.send(client_frame(0x8, struct.pack('>H', 1000)))
+        self.assertIsNone(close_frame(actions))
+        self.assertNotIn(cs.CloseClient(), actions)
+        self.assertEqual([cs.ReleaseLease('session-1', then_answer=True)],
+                         [a for a in actions
+                          if isinstance(a, cs.ReleaseLease)])
+        # Nothing the client sends meanwhile changes that.
+        self.assertEqual([], self.session.client_eof())
+        actions = self.session.lease_released()
+        self.assertEqual(1000, close_frame(actions)[0])
+        self.assertEqual(cs.CloseClient(), actions[-1])
+        self.assertEqual([], self.session.lease_released())
+
+    def test_client_close_is_answered_after_close_grace_without_release(self):
+        self.send(client_frame(0x8, struct.pack('>H', 1000)))
+        self.assertEqual([], self.session.tick())
+        self.clock.now += self.settings.close_grace
+        actions = self.session.tick()
+        self.assertEqual(1000, close_frame(actions)[0])
+        self.assertEqual(cs.CloseClient(), actions[-1])
+        self.assertEqual([], self.session.lease_released())
+
+    def test_connection_lost_before_the_release_answers_nothing(self):
+        self.send(client_frame(0x8, struct.pack('>H', 1000)))
+        self.session.client_lost()
+        self.assertEqual([], self.session.lease_released())
 
 
 class BackpressureTest(SessionTestCase):

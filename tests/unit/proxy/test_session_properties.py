@@ -136,6 +136,7 @@ class SessionPropertiesTest(base.TestCase):
             client_frame(0x8, struct.pack('>H', code) + reason))
         # Bytes after a close are not for the guest.
         actions += session.client_data(client_frame(0x2, b'late' + after))
+        actions += session.lease_released()
         self.assertEqual([], sent_to_guest(actions))
         # The client's code echoed when a frame may carry it and its
         # reason is text; a protocol error otherwise.
