@@ -261,3 +261,31 @@ class ServerWebSocketTest(base.TestCase):
                          (opcode, struct.unpack('>H', payload[:2])[0]))
         self.assertEqual(0, ws.buffered_bytes)
         self.assertEqual([], ws.receive(b'x' * 1000))
+
+    def test_many_small_frames_in_one_read_come_out_in_order(self):
+        ws, _, _ = self.open()
+        payloads = [os.urandom(n) for n in
+                    [0, 1, 5000, 3, 125, 126, 4096] * 20 + [70000, 9]]
+        wire = b''.join(client_frame(0x2, p) for p in payloads)
+        self.assertEqual(payloads, ws.receive(wire))
+        self.assertFalse(ws.close_sent)
+
+    def test_frame_over_the_limit_after_small_ones_in_one_read(self):
+        ws, _, _ = self.open()
+        payloads = [b'a' * n for n in range(1, 12)]
+        wire = b''.join(client_frame(0x2, p) for p in payloads) + \
+            b'\x82\xff' + struct.pack('>Q', MAX + 1) + os.urandom(4)
+        self.assertEqual(payloads, ws.receive(wire))
+        (opcode, payload), = server_frames(b''.join(ws.take_outbound()))
+        self.assertEqual((0x8, CloseCode.MESSAGE_TOO_BIG),
+                         (opcode, struct.unpack('>H', payload[:2])[0]))
+
+    def test_whole_frames_inside_a_fragmented_message_are_refused(self):
+        ws, _, _ = self.open()
+        wire = client_frame(0x2, b'ab', fin=False) + \
+            client_frame(0x2, b'cd') + client_frame(0x2, b'ef')
+        self.assertNotIn(b'abcd', ws.receive(wire))
+        opcodes_codes = [(opcode, struct.unpack('>H', payload[:2])[0])
+                         for opcode, payload in
+                         server_frames(b''.join(ws.take_outbound()))]
+        self.assertEqual((0x8, CloseCode.PROTOCOL_ERROR), opcodes_codes[0])
