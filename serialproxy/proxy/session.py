@@ -79,8 +79,9 @@ class SendToClient:
 class SendToGuest:
     """The messages one read from the client completed, in order.
 
-    One write carries them all: the guest's serial port is a byte stream,
-    and a write per message would cost a system call per 4 KB frame.
+    The guest's serial port is a byte stream: the layer writes them as it
+    likes best (server.guest_writes joins small ones, since a write per
+    message would cost a system call per 4 KB frame).
     """
     chunks: list
     payload_bytes: int = 0

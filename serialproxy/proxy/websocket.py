@@ -29,6 +29,15 @@ CONTROL_OPCODES = frozenset((0x8, 0x9, 0xA))
 MAX_CONTROL_PAYLOAD = 125
 # Two bytes, eight of extended length, four of mask key.
 MAX_HEADER_BYTES = 14
+# A piece of a frame at least this large is held as a view of the read
+# it came in, not copied (see ServerWebSocket._hold).
+BEGUN_VIEW_MIN_BYTES = 16 * 1024
+# At most this many unfragmented binary frames, together no larger than
+# RUN_BYTES, go to websockify in one piece (see _relay_frames).
+RUN_FRAMES = 8
+RUN_BYTES = 32 * 1024
+_LENGTH_16 = struct.Struct('>H')
+_LENGTH_64 = struct.Struct('>Q')
 
 
 class FrameHeader:
@@ -109,7 +118,11 @@ class ServerWebSocket(websocket.WebSocket):
         super().__init__()
         self.max_message_bytes = max_message_bytes
         self._memory = _MemorySocket()
-        self._unframed = bytearray()
+        # The frame begun in an earlier read: its pieces so far, their
+        # size, and its whole length once its header is in.
+        self._begun = []
+        self._begun_bytes = 0
+        self._begun_length = None
         self._message_bytes = 0
         self._held_start = False
         self._refusing_input = False
@@ -150,104 +163,188 @@ class ServerWebSocket(websocket.WebSocket):
         """
         if self._refusing_input or self.is_closed:
             return []
+        if type(data) is not bytes:
+            # Held pieces may be views of data: it must not change later.
+            data = bytes(data)
         messages = []
-        problem = None
-        with memoryview(data) as view:
-            offset = 0
-            # A frame begun in an earlier read is completed in the holding
-            # buffer with only the bytes it lacks: copying every read
-            # into it would cost a pass over all the data.
-            while self._unframed and offset < len(view) and \
-                    problem is None:
-                lacking = self._bytes_lacking(self._unframed)
-                self._unframed += view[offset:offset + lacking]
-                offset += lacking
-                consumed, problem = self._relay_frames(
-                    self._unframed, 0, messages)
-                del self._unframed[:consumed]
-            if not self._unframed and problem is None:
-                offset, problem = self._relay_frames(data, offset,
-                                                     messages)
-                self._unframed += view[offset:]
+        offset, problem = 0, None
+        if self._begun:
+            offset, frame, problem = self._complete_begun(data)
+            if frame is not None:
+                _, problem = self._relay_frames(frame, 0, messages)
+        if problem is None and not self._begun:
+            offset, problem = self._relay_frames(data, offset, messages)
+            if problem is None and offset < len(data) and \
+                    not self.is_closed:
+                self._keep_begun(data, offset)
         if problem is not None and not self.is_closed:
             self._refusing_input = True
-            self._unframed.clear()
+            self._drop_begun()
             self.shutdown(None, *problem)
         return messages
+
+    @property
+    def buffered_bytes(self):
+        """Bytes of a frame not yet whole, held until the rest comes."""
+        return self._begun_bytes
 
     def receive_eof(self):
         """The client's side of the TCP connection ended."""
         self._memory.eof = True
         self._decode_into([])
 
-    def _bytes_lacking(self, buf):
-        """How many more bytes the frame begun in buf may need: its rest,
-        or, with its header incomplete, what the longest header needs."""
-        header = parse_frame_header(buf)
-        if header is None:
-            return MAX_HEADER_BYTES - len(buf)
-        if self._check_frame(header) is not None:
-            return 0
-        return header.length - len(buf)
+    def _keep_begun(self, data, offset):
+        """Keep data[offset:], the start of a frame, until it is whole.
+
+        A large piece is kept as a view of data (bytes, which cannot
+        change), small ones are copied together: the frame then costs
+        one copy when it is joined, and a client trickling bytes costs
+        no object per read.
+        """
+        piece = memoryview(data)[offset:]
+        if not self._begun:
+            header = parse_frame_header(data, offset)
+            self._begun_length = header.length if header else None
+        if len(piece) >= BEGUN_VIEW_MIN_BYTES:
+            self._begun.append(piece)
+        elif self._begun and type(self._begun[-1]) is bytearray:
+            self._begun[-1] += piece
+        else:
+            self._begun.append(bytearray(piece))
+        self._begun_bytes += len(piece)
+
+    def _drop_begun(self):
+        self._begun = []
+        self._begun_bytes = 0
+        self._begun_length = None
+
+    def _complete_begun(self, data):
+        """Add to the held frame what it lacks from data.
+
+        Returns (bytes of data used, the frame once whole or None, a
+        (code, reason) that must end the websocket or None).
+        """
+        if self._begun_length is None:
+            # Its header was cut: at most MAX_HEADER_BYTES, so small.
+            head = b''.join(self._begun) + data[:MAX_HEADER_BYTES]
+            header = parse_frame_header(head)
+            if header is None:
+                self._keep_begun(data, 0)
+                return len(data), None, None
+            problem = self._check_frame(header)
+            if problem is not None:
+                return 0, None, problem
+            self._begun_length = header.length
+        lacking = self._begun_length - self._begun_bytes
+        if len(data) < lacking:
+            self._keep_begun(data, 0)
+            return len(data), None, None
+        pieces = self._begun
+        pieces.append(memoryview(data)[:lacking])
+        frame = b''.join(pieces)
+        self._drop_begun()
+        return lacking, frame, None
 
     def _relay_frames(self, buf, offset, messages):
-        """Hand websockify the whole frames of buf from offset on.
+        """Hand websockify the whole frames of buf (bytes) from offset on.
 
-        Frame by frame: websockify copies what follows a frame each time
-        it decodes one, which is quadratic in a read holding many frames.
-        Appends the messages completed to messages; returns (offset of
-        the first byte not used, a (code, reason) that must end the
-        websocket or None).
+        websockify copies what follows a frame each time it decodes one,
+        which is quadratic in a read holding many frames: it is given one
+        frame at a time, or a short run of small binary ones (a call per
+        4 KB frame costs more than those copies). Appends the messages
+        completed to messages; returns (offset of the first byte not
+        used, a (code, reason) that must end the websocket or None).
         """
-        with memoryview(buf) as view:
-            while not self.is_closed:
-                header = parse_frame_header(buf, offset)
-                if header is None:
-                    return offset, None
-                stop = offset + header.length
-                if buf[offset] == WHOLE_BINARY_MESSAGE:
-                    # The common case, without the bookkeeping fragments
-                    # and empty starts need.
-                    if header.payload_length > self.max_message_bytes:
-                        return offset, self._too_big()
-                    if len(buf) < stop:
-                        return offset, None
-                    self._message_bytes = 0
-                    self._held_start = False
-                    first_byte = None
+        end = len(buf)
+        memory = self._memory
+        limit = self.max_message_bytes
+        problem = None
+        run_start = run_frames = 0
+        # "while not self.is_closed", without a property call per frame.
+        while self.socket is not None or not memory.closed:
+            if end - offset < 2:
+                break
+            second = buf[offset + 1]
+            if buf[offset] == WHOLE_BINARY_MESSAGE and second & 0x80:
+                # A masked, unfragmented binary frame: nearly every frame
+                # a console sees, read here without the bookkeeping that
+                # fragments, control frames and protocol errors need.
+                length = second & 0x7f
+                if length < 126:
+                    start = offset + 6
+                elif length == 126:
+                    start = offset + 8
+                    if end < start:
+                        break
+                    length, = _LENGTH_16.unpack_from(buf, offset + 2)
                 else:
-                    problem = self._check_frame(header)
-                    if problem is not None:
-                        return offset, problem
-                    if len(buf) < stop:
-                        return offset, None
-                    self._count_frame(header)
-                    held, first_byte = self._hold_empty_start(
-                        buf[offset], header)
-                    if held:
-                        offset = stop
-                        continue
-                if first_byte is not None:
-                    frame = bytes((first_byte,)) + view[offset + 1:stop]
-                elif offset == 0 and stop == len(buf) and \
-                        type(buf) is bytes:
-                    frame = buf
-                else:
-                    frame = view[offset:stop].tobytes()
-                self._memory.inbound = frame
-                if first_byte is None and buf[offset] == WHOLE_BINARY_MESSAGE:
-                    # One frame, one message: websockify returns it, or
-                    # refuses the frame and wants more.
-                    try:
-                        message = self.recvmsg()
-                    except websocket.WebSocketWantReadError:
-                        message = None
-                    if message is not None:
-                        messages.append(message)
-                else:
-                    self._decode_into(messages)
+                    start = offset + 14
+                    if end < start:
+                        break
+                    length, = _LENGTH_64.unpack_from(buf, offset + 2)
+                if length > limit:
+                    problem = self._too_big()
+                    break
+                stop = start + length
+                if stop > end:
+                    break
+                if run_frames and stop - run_start > RUN_BYTES:
+                    self._decode_run(buf, run_start, offset, run_frames,
+                                     messages)
+                    run_frames = 0
+                if not run_frames:
+                    run_start = offset
+                run_frames += 1
                 offset = stop
-        return offset, None
+                if run_frames == RUN_FRAMES:
+                    self._decode_run(buf, run_start, offset, run_frames,
+                                     messages)
+                    run_frames = 0
+                continue
+            if run_frames:
+                self._decode_run(buf, run_start, offset, run_frames,
+                                 messages)
+                run_frames = 0
+            header = parse_frame_header(buf, offset)
+            if header is None:
+                break
+            problem = self._check_frame(header)
+            if problem is not None:
+                break
+            stop = offset + header.length
+            if end < stop:
+                break
+            self._count_frame(header)
+            held, first_byte = self._hold_empty_start(buf[offset], header)
+            if not held:
+                if first_byte is None:
+                    memory.inbound = buf[offset:stop]
+                else:
+                    memory.inbound = bytes((first_byte,)) + \
+                        buf[offset + 1:stop]
+                self._decode_into(messages)
+            offset = stop
+        if run_frames:
+            self._decode_run(buf, run_start, offset, run_frames, messages)
+        return offset, problem
+
+    def _decode_run(self, buf, start, stop, frames, messages):
+        """Append the messages of buf[start:stop], that many whole
+        unfragmented binary frames, to messages."""
+        self._message_bytes = 0
+        self._held_start = False
+        self._memory.inbound = buf if start == 0 and stop == len(buf) \
+            else buf[start:stop]
+        # A frame each call; a frame websockify refuses (one arriving
+        # inside a fragmented message) is skipped within a call, and the
+        # call that then finds none left wants more.
+        for _ in range(frames):
+            try:
+                message = self.recvmsg()
+            except websocket.WebSocketWantReadError:
+                break
+            if message is not None:
+                messages.append(message)
 
     def _check_frame(self, header):
         """What must not be buffered, as (code, reason); else None."""

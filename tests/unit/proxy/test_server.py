@@ -190,6 +190,24 @@ class ByteMetricsTest(base.TestCase):
         self.assertEqual(0, proxy.bytes_to_guest)
 
 
+class GuestWritesTest(base.TestCase):
+    def test_small_messages_are_joined_and_large_ones_written_alone(self):
+        small = [b'ls\n', b'x' * 4096, b'y' * 100]
+        large = os.urandom(server.OWN_WRITE_BYTES)
+        messages = small[:2] + [large] + small[2:] + [b'z']
+        buffers = server.guest_writes(messages)
+        self.assertEqual([b'ls\n' + b'x' * 4096, large, b'y' * 100 + b'z'],
+                         [bytes(buffer) for buffer in buffers])
+
+    def test_large_message_is_written_without_a_copy(self):
+        large = os.urandom(server.OWN_WRITE_BYTES * 4)
+        buffer, = server.guest_writes([large])
+        self.assertIs(large, memoryview(buffer).obj)
+
+    def test_no_messages_no_writes(self):
+        self.assertEqual([], server.guest_writes([]))
+
+
 class EchoGuest(asyncio.Protocol):
     def connection_made(self, transport):
         self.transport = transport

@@ -57,7 +57,7 @@ def feed(session, pieces):
     actions = []
     for piece in pieces:
         actions += session.client_data(piece)
-        assert len(session._ws._unframed) <= LIMIT + MAX_HEADER
+        assert session._ws.buffered_bytes <= LIMIT + MAX_HEADER
     return actions
 
 

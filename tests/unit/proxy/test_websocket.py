@@ -2,6 +2,7 @@ import base64
 import hashlib
 import os
 import struct
+import tracemalloc
 
 from serialproxy.proxy.close_codes import CloseCode
 from serialproxy.proxy import handshake
@@ -208,3 +209,83 @@ class ServerWebSocketTest(base.TestCase):
         ws.receive_eof()
         self.assertTrue(ws.is_closed)
         self.assertEqual(1006, ws.close_code)
+
+    def test_frame_trickled_a_byte_a_read_costs_no_object_per_read(self):
+        ws, _, _ = self.open()
+        payload = os.urandom(70000)
+        wire = client_frame(0x2, payload)
+        half = len(wire) // 2
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for i in range(half):
+                self.assertEqual([], ws.receive(wire[i:i + 1]))
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        self.assertEqual(half, ws.buffered_bytes)
+        # The bytes themselves and a growing buffer's slack; an object per
+        # read would be over a megabyte.
+        self.assertLess(held, 2 * half)
+        self.assertEqual([payload], ws.receive(wire[half:]))
+        self.assertEqual(0, ws.buffered_bytes)
+
+    def test_frame_begun_in_a_buffer_the_caller_reuses_comes_out_intact(self):
+        ws, _, _ = self.open()
+        payload = os.urandom(100000)
+        wire = client_frame(0x2, b'first') + client_frame(0x2, payload)
+        read = bytearray(wire[:60000])
+        self.assertEqual([b'first'], ws.receive(read))
+        read[:] = b'\0' * len(read)
+        self.assertEqual([payload], ws.receive(wire[60000:]))
+
+    def test_frame_in_three_reads_with_a_whole_read_inside_comes_out(self):
+        ws, _, _ = self.open()
+        payloads = [os.urandom(300000), b'after']
+        wire = b''.join(client_frame(0x2, p) for p in payloads)
+        received = ws.receive(wire[:50000]) + ws.receive(wire[50000:250000])
+        self.assertEqual([], received)
+        self.assertEqual(250000, ws.buffered_bytes)
+        self.assertEqual(payloads, ws.receive(wire[250000:]))
+
+    def test_oversized_length_in_a_header_cut_in_three_is_refused(self):
+        ws, _, _ = self.open()
+        wire = client_frame(0x2, b'ok') + b'\x82\xff' + \
+            struct.pack('>Q', MAX + 1) + os.urandom(4)
+        received = ws.receive(wire[:9]) + ws.receive(wire[9:12])
+        self.assertEqual([b'ok'], received)
+        self.assertFalse(ws.close_sent)
+        ws.receive(wire[12:] + b'x' * 1000)
+        (opcode, payload), = server_frames(b''.join(ws.take_outbound()))
+        self.assertEqual((0x8, CloseCode.MESSAGE_TOO_BIG),
+                         (opcode, struct.unpack('>H', payload[:2])[0]))
+        self.assertEqual(0, ws.buffered_bytes)
+        self.assertEqual([], ws.receive(b'x' * 1000))
+
+    def test_many_small_frames_in_one_read_come_out_in_order(self):
+        ws, _, _ = self.open()
+        payloads = [os.urandom(n) for n in
+                    [0, 1, 5000, 3, 125, 126, 4096] * 20 + [70000, 9]]
+        wire = b''.join(client_frame(0x2, p) for p in payloads)
+        self.assertEqual(payloads, ws.receive(wire))
+        self.assertFalse(ws.close_sent)
+
+    def test_frame_over_the_limit_after_small_ones_in_one_read(self):
+        ws, _, _ = self.open()
+        payloads = [b'a' * n for n in range(1, 12)]
+        wire = b''.join(client_frame(0x2, p) for p in payloads) + \
+            b'\x82\xff' + struct.pack('>Q', MAX + 1) + os.urandom(4)
+        self.assertEqual(payloads, ws.receive(wire))
+        (opcode, payload), = server_frames(b''.join(ws.take_outbound()))
+        self.assertEqual((0x8, CloseCode.MESSAGE_TOO_BIG),
+                         (opcode, struct.unpack('>H', payload[:2])[0]))
+
+    def test_whole_frames_inside_a_fragmented_message_are_refused(self):
+        ws, _, _ = self.open()
+        wire = client_frame(0x2, b'ab', fin=False) + \
+            client_frame(0x2, b'cd') + client_frame(0x2, b'ef')
+        self.assertNotIn(b'abcd', ws.receive(wire))
+        opcodes_codes = [(opcode, struct.unpack('>H', payload[:2])[0])
+                         for opcode, payload in
+                         server_frames(b''.join(ws.take_outbound()))]
+        self.assertEqual((0x8, CloseCode.PROTOCOL_ERROR), opcodes_codes[0])
