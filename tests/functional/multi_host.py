@@ -71,7 +71,7 @@ def require_components():
     (a skip raised inside a fixture's set-up would read as an error)."""
     require(os.geteuid() == 0, 'root, for network namespaces')
     for command in ('ip', 'haproxy', 'socat', 'openssl', 'setpriv',
-                    'virsh'):
+                    'virsh', 'ssh', 'ssh-keygen', 'ssh-keyscan'):
         require(shutil.which(command), command)
 
 
@@ -397,6 +397,10 @@ CONSOLE_NODES = {'console1': '10.0.0.21', 'console2': '10.0.0.22'}
 COMPUTE_HOSTS = {'compute1': '10.0.0.31', 'compute2': '10.0.0.32'}
 PUBLIC_ADDRESS = '203.0.113.10'
 PUBLIC_NAME = 'console.example.com'
+HOST_KEY_DIR = '/etc/serialproxy/ssh'
+# The proxy's host key files, as the guide makes them with ssh-keygen.
+HOST_KEY_TYPES = {'ssh_host_ed25519_key': ['-t', 'ed25519'],
+                  'ssh_host_ecdsa_key': ['-t', 'ecdsa', '-b', '256']}
 HOSTS = {'lb': 10, 'console1': 21, 'console2': 22, 'compute1': 31,
          'compute2': 32}
 
@@ -452,6 +456,7 @@ class Site(fixtures.Fixture):
                            RABBIT_PORT, vhost),
                        CONTROLLER: self.controller}
         self.guests = {}
+        self._make_host_keys()
         # Booting under TCG is the slow part: the rest starts meanwhile.
         booting = [GuestBoot(*self._guest(name)) for name in COMPUTE_HOSTS]
         self.addCleanup(_in_parallel, [boot.clean_up for boot in booting])
@@ -472,7 +477,8 @@ class Site(fixtures.Fixture):
                                    self.processes.started
                                    if label != 'haproxy'])
         func_fixtures.wait_for(self._backends_up, 30,
-                               'HAProxy to see both console nodes up')
+                               'HAProxy to see both console nodes up, for '
+                               'websockets and SSH')
         for host, guest in self.guests.items():
             func_fixtures.wait_for(
                 lambda: self.instance_host(guest.uuid) == host, 60,
@@ -487,6 +493,34 @@ class Site(fixtures.Fixture):
             for p in (path, os.path.join(path, 'state')):
                 os.chown(p, owner, owner)
         return path
+
+    def _make_host_keys(self):
+        """The guide's procedure: the SSH host keys made once, and their
+        fingerprints, to compare with what every console node serves."""
+        self.host_keys = os.path.join(self.dir, 'host-keys')
+        os.makedirs(self.host_keys, mode=0o700)
+        for name, key_type in HOST_KEY_TYPES.items():
+            run(['ssh-keygen', '-q', *key_type, '-N', '', '-C', '', '-f',
+                 os.path.join(self.host_keys, name)])
+        self.host_key_fingerprints = sorted(
+            run(['ssh-keygen', '-l', '-f', os.path.join(
+                self.host_keys, name + '.pub')]).stdout.split()[1]
+            for name in HOST_KEY_TYPES)
+
+    def _install_host_keys(self, directory, private):
+        """A copy of the host keys for a host: all of them for a console
+        node, the .pub files for the API's host."""
+        key_dir = os.path.join(directory, 'ssh')
+        os.makedirs(key_dir, mode=0o700)
+        for name in HOST_KEY_TYPES:
+            for suffix, mode in (('', 0o600), ('.pub', 0o644)):
+                if suffix == '' and not private:
+                    continue
+                path = os.path.join(key_dir, name + suffix)
+                shutil.copyfile(os.path.join(self.host_keys, name + suffix),
+                                path)
+                os.chmod(path, mode)
+        return key_dir
 
     def _overrides(self, directory, **sections):
         """The test-only settings of a host, read after the guide's."""
@@ -550,7 +584,8 @@ class Site(fixtures.Fixture):
         replacements = dict(self.rabbit, **{
             'postgresql+psycopg2://serialproxy:DB_PASS@%s/serialproxy'
             % CONTROLLER: self.db.url,
-            PUBLIC_NAME: self.public})
+            PUBLIC_NAME: self.public,
+            HOST_KEY_DIR: self._install_host_keys(directory, private=False)})
         # Keystone is another test's subject (test_keystone.py).
         overrides = self._overrides(directory,
                                     api={'auth_strategy': 'noauth'})
@@ -579,7 +614,9 @@ class Site(fixtures.Fixture):
         address = self.net.address(name)
         config = render('proxy.conf', dict(
             self.rabbit, console1=name,
-            **{CONSOLE_NODES['console1']: address}),
+            **{CONSOLE_NODES['console1']: address,
+               HOST_KEY_DIR: self._install_host_keys(directory,
+                                                     private=True)}),
             os.path.join(directory, 'serialproxy.conf'))
         self.processes.start(name, [
             *self.net.inside(name),
@@ -588,6 +625,7 @@ class Site(fixtures.Fixture):
         parsed = configparser.ConfigParser(interpolation=None)
         parsed.read(config)
         self.proxy_port = int(parsed['serial_console']['serialproxy_port'])
+        self.ssh_port = int(parsed['ssh']['listen_port'])
 
     def _start_load_balancer(self):
         directory = self._host_dir('lb')
@@ -606,24 +644,33 @@ class Site(fixtures.Fixture):
 
     # Questions -----------------------------------------------------------
 
+    def haproxy_stats(self, backend):
+        """{server: its row of HAProxy's "show stat"} of a backend."""
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(self.stats_socket)
+            sock.sendall(b'show stat\n')
+            stats = b''
+            while chunk := sock.recv(65536):
+                stats += chunk
+        lines = stats.decode().splitlines()
+        header = lines[0].lstrip('# ').split(',')
+        rows = [dict(zip(header, line.split(','))) for line in lines[1:]
+                if line]
+        return {row['svname']: row for row in rows
+                if row['pxname'] == backend
+                and row['svname'] in CONSOLE_NODES}
+
     def _backends_up(self):
         self.processes.check_alive()
         try:
-            with socket.socket(socket.AF_UNIX) as sock:
-                sock.connect(self.stats_socket)
-                sock.sendall(b'show stat\n')
-                stats = b''
-                while chunk := sock.recv(65536):
-                    stats += chunk
+            for backend in ('console_proxies', 'console_ssh'):
+                stats = self.haproxy_stats(backend)
+                if {name for name, row in stats.items()
+                        if row['status'] == 'UP'} != set(CONSOLE_NODES):
+                    return False
         except OSError:
             return False
-        up = set()
-        for line in stats.decode().splitlines():
-            fields = line.split(',')
-            if len(fields) > 17 and fields[0] == 'console_proxies' \
-                    and fields[17] == 'UP':
-                up.add(fields[1])
-        return up >= set(CONSOLE_NODES)
+        return True
 
     def log(self, label):
         path, = [p for name, _, p in self.processes.started if name == label]

@@ -5,14 +5,21 @@ console nodes behind HAProxy terminating TLS, the API and two consoleauth
 processes over RabbitMQ and PostgreSQL: each in a network namespace of
 its own (tests/functional/multi_host.py). Clients connect with wss://
 through HAProxy, as browsers would, or straight to one console node
-where a test must pick it.
+where a test must pick it; over SSH, with OpenSSH's client, through
+HAProxy's SSH port.
 """
 
 import http.client
+import json
+import os
+import random
+import socket
 import ssl
+import subprocess
 import time
 import urllib.parse
 
+import fixtures
 from testtools import content
 import websocket
 
@@ -177,3 +184,115 @@ class MultiHostTest(func_fixtures.SharedWorldTestCase):
         self.assertEqual(301, response.status)
         self.assertEqual('https://%s/?x=1' % self.site.public,
                          response.getheader('Location'))
+
+    # Over SSH --------------------------------------------------------------
+
+    def push_key(self, guest):
+        """A new key pair, its public half pushed through the API: (path
+        of the private key, the API's answer)."""
+        path = os.path.join(self.useFixture(fixtures.TempDir()).path, 'key')
+        subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '',
+                        '-f', path], check=True)
+        with open(path + '.pub') as f:
+            public_key = f.read()
+        status, body = self.site.api_request(
+            'POST', '/v2.1/servers/%s/serial-console/ssh-keys' % guest.uuid,
+            {'ssh_key': {'public_key': public_key}})
+        self.assertEqual(202, status, body)
+        return path, json.loads(body)['ssh_key']
+
+    def ssh(self, key_path, answer):
+        """OpenSSH to the answer's host and port, trusting only the host
+        keys the API named, as serialproxy-console --ssh does."""
+        known_hosts = key_path + '.known_hosts'
+        with open(known_hosts, 'w') as f:
+            for line in answer['host_keys']:
+                f.write('[%s]:%d %s\n' % (answer['host'], answer['port'],
+                                          line))
+        proc = subprocess.Popen(
+            ['ssh', '-tt', '-F', '/dev/null', '-i', key_path,
+             '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes',
+             '-o', 'StrictHostKeyChecking=yes',
+             '-o', 'UserKnownHostsFile=%s' % known_hosts,
+             '-o', 'ConnectTimeout=20', '-p', str(answer['port']),
+             '%s@%s' % (answer['user'], answer['host'])],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        self.addCleanup(func_fixtures.terminate, proc, 5)
+        return proc
+
+    def ssh_shell_answers(self, proc, name):
+        """The guest's shell works out a marker over the ssh client; the
+        output up to it, or None."""
+        base = random.randrange(10000, 90000)
+        proc.stdin.write(b'echo %s-$((%d+42))\n' % (name.encode(), base))
+        proc.stdin.flush()
+        fd = proc.stdout.fileno()
+        os.set_blocking(fd, False)
+
+        def recv(size):
+            try:
+                return os.read(fd, size)
+            except BlockingIOError:
+                time.sleep(0.05)
+                raise socket.timeout()
+        return func_fixtures.read_until(
+            recv, rb'\n%s-%d\r?\n' % (name.encode(), base + 42), 30)
+
+    def host_key_fingerprints(self, address, port):
+        """The SHA-256 fingerprints of the host keys served at address and
+        port, as ssh-keyscan sees them before any sign-in."""
+        scanned = subprocess.run(
+            ['ssh-keyscan', '-T', '10', '-t', 'ed25519,ecdsa', '-p',
+             str(port), address], capture_output=True, text=True,
+            check=True).stdout
+        found = subprocess.run(['ssh-keygen', '-l', '-f', '-'],
+                               input=scanned, capture_output=True,
+                               text=True, check=True).stdout
+        return sorted(line.split()[1] for line in found.splitlines())
+
+    def test_ssh_console_through_the_load_balancer_on_either_node(self):
+        guest = self.site.guests['compute1']
+        seen = set()
+        # Least connections, round robin among equals: consecutive
+        # sessions alternate between the console nodes, and the client's
+        # strict host key check passes on each.
+        for attempt in range(6):
+            key_path, answer = self.push_key(guest)
+            self.assertEqual((self.site.public, self.site.ssh_port),
+                             (answer['host'], answer['port']))
+            # The API's host has the guide's keys' .pub files.
+            self.assertEqual(self.site.host_key_fingerprints,
+                             sorted(answer['host_key_fingerprints']))
+            proc = self.ssh(key_path, answer)
+            if self.ssh_shell_answers(proc, 'ssh-%d' % attempt) is None:
+                func_fixtures.terminate(proc, 5)
+                self.fail('no echo over ssh through HAProxy: %s' %
+                          proc.stderr.read().decode(errors='replace'))
+            session, = self.site.sessions(guest.uuid)
+            self.assertEqual('ssh', session['transport'])
+            seen.add(session['proxy_host'])
+            proc.stdin.close()
+            proc.wait(30)
+            stderr = proc.stderr.read().decode(errors='replace')
+            self.assertEqual(0, proc.returncode, stderr)
+            self.assertIn('connected to console port 0', stderr)
+            self._wait_consoles_free()
+            if seen == set(multi_host.CONSOLE_NODES):
+                break
+        self.assertEqual(set(multi_host.CONSOLE_NODES), seen)
+
+    def test_every_console_node_serves_the_same_host_keys(self):
+        expected = self.site.host_key_fingerprints
+        for name in multi_host.CONSOLE_NODES:
+            self.assertEqual(expected, self.host_key_fingerprints(
+                self.site.net.address(name), self.site.ssh_port), name)
+        before = self.site.haproxy_stats('console_ssh')
+        for _ in range(4):
+            self.assertEqual(expected, self.host_key_fingerprints(
+                self.site.public, self.site.ssh_port))
+        after = self.site.haproxy_stats('console_ssh')
+        # Both console nodes answered some of those through HAProxy.
+        for name in multi_host.CONSOLE_NODES:
+            self.assertGreater(int(after[name]['stot']),
+                               int(before[name]['stot']), name)
