@@ -4,9 +4,9 @@ A ConsoleSession is fed what happens (bytes from the client, the result
 of authorization, bytes and EOF from the guest, a disconnect order, the
 clock) and answers with the actions the event loop layer must carry out
 (send to either side, pause or resume reading either side, close,
-release the console's lease). It owns the HTTP request, the websocket
-codec and the time limits; it never touches a socket, so every rule here
-is tested by feeding it bytes.
+release the console's lease, run a page's SysRq or NMI command). It
+owns the HTTP request, the websocket codec and the time limits; it never
+touches a socket, so every rule here is tested by feeding it bytes.
 """
 
 import dataclasses
@@ -19,6 +19,7 @@ from serialproxy.proxy import close_codes
 from serialproxy.proxy.close_codes import CloseCode
 from serialproxy.proxy import framing
 from serialproxy.proxy import handshake
+from serialproxy.proxy import page_commands
 from serialproxy.proxy.refusals import Refusal
 from serialproxy.proxy import websocket
 
@@ -143,6 +144,16 @@ class InputDropped:
 
 
 @dataclasses.dataclass(frozen=True)
+class RunPageCommand:
+    """The writer's page asked for a SysRq key or an NMI its token allows.
+
+    The layer has the compute agent carry it out and answers with
+    page_command_done().
+    """
+    command: page_commands.Command
+
+
+@dataclasses.dataclass(frozen=True)
 class CloseGuest:
     pass
 
@@ -170,7 +181,15 @@ class ConsoleSession:
         self.end_reason = None
         self.mode = WRITE
         self.input_dropped = 0
+        # What the writer's page may send besides console bytes
+        # (page_commands.PERMISSIONS its token carries).
+        self.permissions = ()
         self._ws = None
+        # The page's command being carried out: one at a time, so a page
+        # cannot queue compute calls.
+        self._command_pending = None
+        # Whether the client stopped reading what we send (a writer).
+        self._client_blocked = False
         # A spectator's output written since its client stopped reading;
         # None while it reads.
         self._unread = None
@@ -218,6 +237,7 @@ class ConsoleSession:
             # Never hold the writer's guest back for a spectator.
             self._unread = 0
             return []
+        self._client_blocked = True
         # The client reads slower than the guest writes: stop the guest.
         return [PauseReading(Side.GUEST)] if self.is_open else []
 
@@ -225,6 +245,7 @@ class ConsoleSession:
         if self.is_spectator:
             self._unread = None
             return []
+        self._client_blocked = False
         return [ResumeReading(Side.GUEST)] if self.is_open else []
 
     # Events from authorization ------------------------------------------
@@ -234,6 +255,9 @@ class ConsoleSession:
         self.console = console
         self.session_id = console['session_id']
         self.lease_held = True
+        if not self.is_spectator:
+            self.permissions = page_commands.permissions_of(
+                console.get('modes'))
         if self.state is not State.AUTHORIZING:
             return self._release()
         if self.settings.enforce_session_timeout:
@@ -252,6 +276,11 @@ class ConsoleSession:
                                 handshake.offered_subprotocols(self.request))
         # Held for hours by thousands of sessions: keep no headers.
         self.request = None
+        if self.permissions:
+            # The page offers only what its token allows; other clients
+            # (which get no frame without permissions) may ignore it.
+            self._ws.send_text(page_commands.permissions_note(
+                self.permissions))
         if history:
             self._ws.send_binary(history)
         actions = [Started(), *self._outbound(), ResumeReading(Side.CLIENT),
@@ -303,6 +332,15 @@ class ConsoleSession:
 
     def guest_write_unblocked(self):
         return [ResumeReading(Side.CLIENT)] if self.is_open else []
+
+    def page_command_done(self, error=None):
+        """The page's command was carried out, or not: error says why."""
+        command, self._command_pending = self._command_pending, None
+        if command is None or not self.is_open:
+            return []
+        self._ws.send_text(page_commands.error_note(error) if error
+                           else page_commands.sent_note(command))
+        return self._outbound()
 
     def spectators_changed(self, count):
         """Tell the writer's page how many watch (a text frame)."""
@@ -393,17 +431,56 @@ class ConsoleSession:
 
     def _websocket_data(self, data):
         actions = []
-        messages = [message for message in self._ws.receive(data) if message]
-        if messages and self.is_open:
-            payload_bytes = sum(map(len, messages))
-            if self.is_spectator:
-                self.input_dropped += payload_bytes
-                actions.append(InputDropped(payload_bytes))
-            else:
-                self._last_activity = self.clock()
-                self.bytes_to_guest += payload_bytes
-                actions.append(SendToGuest(messages, payload_bytes))
+        console_bytes = []
+        for message in self._ws.receive(data):
+            if type(message) is str:
+                # Text is the page's commands: what came before it goes
+                # first.
+                actions += self._client_input(console_bytes)
+                console_bytes = []
+                actions += self._page_command(message)
+            elif message:
+                console_bytes.append(message)
+        actions += self._client_input(console_bytes)
         return actions + self._after_client_input()
+
+    def _client_input(self, messages):
+        """Console bytes from the client: to the guest, or dropped."""
+        if not messages or not self.is_open:
+            return []
+        payload_bytes = sum(map(len, messages))
+        if self.is_spectator:
+            self.input_dropped += payload_bytes
+            return [InputDropped(payload_bytes)]
+        self._last_activity = self.clock()
+        self.bytes_to_guest += payload_bytes
+        return [SendToGuest(messages, payload_bytes)]
+
+    def _page_command(self, text):
+        """A text message: a SysRq or NMI command to run, or an error
+        note back; the session goes on either way."""
+        if not self.is_open:
+            return []
+        try:
+            if self.is_spectator:
+                raise page_commands.CommandRefused(
+                    'Watching read-only: a spectator cannot send SysRq or '
+                    'NMI')
+            command = page_commands.parse(text, self.permissions)
+            if self._command_pending is not None:
+                raise page_commands.CommandRefused(
+                    '%s is still being sent: wait for its answer'
+                    % self._command_pending)
+        except page_commands.CommandRefused as refused:
+            if self._client_blocked or self._unread is not None:
+                # A client that sends bad commands and reads nothing
+                # must not fill our memory with answers.
+                return []
+            self._ws.send_text(page_commands.error_note(str(refused)))
+            return self._outbound()
+        self._command_pending = command
+        self._last_activity = self.clock()
+        return [RunPageCommand(command)]
 
     def _after_client_input(self):
         actions = self._outbound()
