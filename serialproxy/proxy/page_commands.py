@@ -3,15 +3,19 @@
 The page holds a console token, not a Keystone token, so it cannot call
 the API's SysRq and NMI calls. Instead the API records on the token
 whether its policy lets the requester send SysRq ('sysrq') and NMIs
-('nmi'); the proxy tells the writer's page what its token allows, in one
-text frame, and the page sends its commands as text frames:
+('nmi'). The page asks the proxy what its token allows and sends its
+commands, all as text frames:
 
-    proxy -> page  {"permissions": ["sysrq", "nmi"]}
+    page -> proxy  {"permissions": true}
+    proxy -> page  {"permissions": ["sysrq", "nmi"]}   ([] for spectators)
     page -> proxy  {"sysrq": "h"}   or   {"nmi": true}
     proxy -> page  {"sent": {"sysrq": "h"}}   or   {"error": "..."}
 
-Console bytes stay binary frames both ways. This module checks a
-command and words the notes; it does no I/O.
+The page asks rather than being told unasked: websocket clients that
+know nothing of this (CLIs, scripts, Nova-era clients) send no text and
+so get none of it in their console stream. Console bytes stay binary
+frames both ways. This module checks a command and words the notes; it
+does no I/O.
 """
 
 import dataclasses
@@ -25,12 +29,15 @@ from serialproxy import sysrq
 
 SYSRQ = 'sysrq'
 NMI = 'nmi'
+# The page's question: what may I send?
+ASK_PERMISSIONS = 'permissions'
 # In the order the page lists them.
 PERMISSIONS = (SYSRQ, NMI)
 # A command is a few bytes; anything much longer is not one, and is not
 # parsed.
 MAX_COMMAND_LENGTH = 256
-USAGE = 'send {"sysrq": KEY} or {"nmi": true}'
+USAGE = ('send {"sysrq": KEY}, {"nmi": true} or {"permissions": '
+         'true}')
 _WHAT = {SYSRQ: 'SysRq', NMI: 'NMI'}
 
 
@@ -60,7 +67,8 @@ def permissions_of(modes):
 
 def parse(text, permissions):
     """The Command a text frame asks for; CommandRefused if it is none,
-    or one that permissions (permissions_of the token) do not allow."""
+    or one that permissions (permissions_of the token) do not allow.
+    Command(ASK_PERMISSIONS) is a question, not a command to run."""
     if len(text) > MAX_COMMAND_LENGTH:
         raise CommandRefused('Command too long (over %d characters): %s'
                              % (MAX_COMMAND_LENGTH, USAGE))
@@ -80,6 +88,12 @@ def parse(text, permissions):
         if value is not True:
             raise CommandRefused('An NMI is asked for with {"nmi": true}')
         command = Command(NMI)
+    elif kind == ASK_PERMISSIONS:
+        if value is not True:
+            raise CommandRefused('Permissions are asked for with '
+                                 '{"permissions": true}')
+        # Anyone may ask; the answer says what they may do.
+        return Command(ASK_PERMISSIONS)
     else:
         raise CommandRefused('Unknown command %r: %s' % (kind[:40], USAGE))
     if kind not in permissions:

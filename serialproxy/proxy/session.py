@@ -276,11 +276,6 @@ class ConsoleSession:
                                 handshake.offered_subprotocols(self.request))
         # Held for hours by thousands of sessions: keep no headers.
         self.request = None
-        if self.permissions:
-            # The page offers only what its token allows; other clients
-            # (which get no frame without permissions) may ignore it.
-            self._ws.send_text(page_commands.permissions_note(
-                self.permissions))
         if history:
             self._ws.send_binary(history)
         actions = [Started(), *self._outbound(), ResumeReading(Side.CLIENT),
@@ -462,25 +457,36 @@ class ConsoleSession:
         if not self.is_open:
             return []
         try:
-            if self.is_spectator:
-                raise page_commands.CommandRefused(
-                    'Watching read-only: a spectator cannot send SysRq or '
-                    'NMI')
-            command = page_commands.parse(text, self.permissions)
+            try:
+                # A spectator's permissions are none, whatever its token
+                # allows: it may ask, and is told so.
+                command = page_commands.parse(text, self.permissions)
+            except page_commands.CommandRefused:
+                if self.is_spectator:
+                    raise page_commands.CommandRefused(
+                        'Watching read-only: a spectator cannot send SysRq '
+                        'or NMI')
+                raise
+            if command.kind == page_commands.ASK_PERMISSIONS:
+                return self._reply_note(page_commands.permissions_note(
+                    self.permissions))
             if self._command_pending is not None:
                 raise page_commands.CommandRefused(
                     '%s is still being sent: wait for its answer'
                     % self._command_pending)
         except page_commands.CommandRefused as refused:
-            if self._client_blocked or self._unread is not None:
-                # A client that sends bad commands and reads nothing
-                # must not fill our memory with answers.
-                return []
-            self._ws.send_text(page_commands.error_note(str(refused)))
-            return self._outbound()
+            return self._reply_note(page_commands.error_note(str(refused)))
         self._command_pending = command
         self._last_activity = self.clock()
         return [RunPageCommand(command)]
+
+    def _reply_note(self, text):
+        """A text frame answering the client's; none to a client that
+        stopped reading, whose questions must not fill our memory."""
+        if self._client_blocked or self._unread is not None:
+            return []
+        self._ws.send_text(text)
+        return self._outbound()
 
     def _after_client_input(self):
         actions = self._outbound()

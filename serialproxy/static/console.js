@@ -135,9 +135,10 @@
   }
 
   // --- SysRq and NMI: offered as far as the token allows --------------------
-  // The proxy tells the writer's page what its console URL allows
-  // ({"permissions": [...]}); the page sends {"sysrq": KEY} or {"nmi":
-  // true} as text frames and hears {"sent": ...} or {"error": ...}.
+  // The writer's page asks the proxy what its console URL allows
+  // ({"permissions": true} -> {"permissions": [...]}); it sends {"sysrq":
+  // KEY} or {"nmi": true} as text frames and hears {"sent": ...} or
+  // {"error": ...}. Clients that send no text get none of this.
   var commandPending = null;
   var commandStatusTimer = null;
   var confirming = null;
@@ -498,6 +499,7 @@
         return;
       }
       showStatus('connected', 'connected', 'Connected');
+      ws.send(JSON.stringify({permissions: true}));
       quietTimer = setTimeout(function () {
         if (socket === ws && !heard) {
           showStatus('connected', 'quiet', 'Connected',

@@ -163,6 +163,7 @@ class SysRqAndNMITest(testtools.TestCase):
     def test_the_console_page_sends_sysrq_over_its_websocket(self):
         # What the page's menu does: a member's URL allows SysRq, not NMI.
         ws = self.console(self.member_console_url())
+        ws.send('{"permissions": true}')
         _, notes = self.read_frames(ws, lambda output, notes: notes)
         self.assertEqual([{'permissions': ['sysrq']}], notes)
         ws.send('{"nmi": true}')

@@ -55,6 +55,12 @@ class ParseTest(base.TestCase):
             self.assertRefused(json.dumps({'sysrq': value}),
                                'is not a SysRq key')
 
+    def test_anyone_may_ask_for_their_permissions(self):
+        for permissions in (BOTH, ()):
+            self.assertEqual(pc.Command(pc.ASK_PERMISSIONS),
+                             pc.parse('{"permissions": true}', permissions))
+        self.assertRefused('{"permissions": 1}', '{"permissions": true}')
+
     def test_nmi_must_be_asked_for_with_true(self):
         for value in (1, 'true', False, None, {}):
             self.assertRefused(json.dumps({'nmi': value}),

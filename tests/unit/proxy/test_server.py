@@ -408,6 +408,8 @@ class PageCommandsTest(base.TestCase):
         proxy = make_proxy(auth, compute=compute)
         await proxy.start('127.0.0.1', 0)
         client = await open_websocket(loop, proxy.bound_port)
+        await loop.sock_sendall(client,
+                                client_frame(0x1, b'{"permissions": true}'))
         self.assertEqual([(0x1, b'{"permissions": ["sysrq"]}')],
                          await self.read_frames(loop, client, 1))
         await loop.sock_sendall(client, client_frame(0x1, b'{"sysrq": "h"}'))

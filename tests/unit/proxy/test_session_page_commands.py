@@ -37,29 +37,40 @@ class PageCommandsTestCase(ts.SessionTestCase):
 
 
 class PermissionsNoteTest(PageCommandsTestCase):
-    def test_writer_hears_its_permissions_before_the_replay(self):
+    def ask(self):
+        return notes(self.send(command('{"permissions": true}')))
+
+    def test_nothing_is_said_unasked(self):
+        # Clients that know nothing of the page see the stream as before.
         actions = self.open_with(BOTH_MODES, history=b'login: ')
         body = ts.to_client(actions)
-        frames = server_frames(body[body.index(b'\r\n\r\n') + 4:])
-        self.assertEqual([(0x1, b'{"permissions": ["sysrq", "nmi"]}'),
-                          (0x2, b'login: ')], frames)
+        self.assertEqual([(0x2, b'login: ')],
+                         server_frames(body[body.index(b'\r\n\r\n') + 4:]))
+
+    def test_the_writer_that_asks_hears_its_permissions(self):
+        self.open_with(BOTH_MODES)
+        self.assertEqual([{'permissions': ['sysrq', 'nmi']}], self.ask())
 
     def test_only_the_allowed_ones_are_listed(self):
-        self.assertEqual([{'permissions': ['sysrq']}],
-                         notes(self.open_with(['sysrq', 'view'])))
-
-    def test_a_token_without_permissions_gets_no_text_frame(self):
-        # Clients that know nothing of the page see the stream as before.
-        self.assertEqual([], notes(self.open_with(['view', 'take_over'])))
-        self.assertEqual((), self.session.permissions)
+        self.open_with(['sysrq', 'view'])
+        self.assertEqual([{'permissions': ['sysrq']}], self.ask())
+        self.session = cs.ConsoleSession(self.settings, clock=self.clock)
+        self.open_with(['view', 'take_over'])
+        self.assertEqual([{'permissions': []}], self.ask())
 
     def test_a_taking_over_writer_hears_its_permissions(self):
-        self.assertEqual([{'permissions': ['sysrq', 'nmi']}],
-                         notes(self.open_with(BOTH_MODES, 'take_over')))
+        self.open_with(BOTH_MODES, 'take_over')
+        self.assertEqual([{'permissions': ['sysrq', 'nmi']}], self.ask())
 
-    def test_a_spectator_gets_none_whatever_its_token_allows(self):
-        self.assertEqual([], notes(self.open_with(BOTH_MODES, 'view')))
+    def test_a_spectator_has_none_whatever_its_token_allows(self):
+        self.open_with(BOTH_MODES, 'view')
+        self.assertEqual([{'permissions': []}], self.ask())
         self.assertEqual((), self.session.permissions)
+
+    def test_asking_is_answered_while_a_command_runs(self):
+        self.open_with(['sysrq'])
+        self.send(command('{"sysrq": "h"}'))
+        self.assertEqual([{'permissions': ['sysrq']}], self.ask())
 
 
 class RunTest(PageCommandsTestCase):

@@ -197,6 +197,7 @@ class PageCommandPropertiesTest(base.TestCase):
                          'sysrq': st.one_of(st.text(max_size=3),
                                             st.integers(), st.none()),
                          'nmi': st.one_of(st.booleans(), st.none()),
+                         'permissions': st.booleans(),
                          'x': st.text(max_size=5)}).map(json.dumps)),
            st.lists(st.sampled_from(['sysrq', 'nmi', 'view']), max_size=3),
            st.lists(st.integers(0, 500), max_size=3))
