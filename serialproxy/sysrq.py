@@ -22,7 +22,48 @@ KEYCODES = {
 
 KEYS = ''.join(sorted(KEYCODES))
 
-# Reboot, crash and power off: the page asks before sending these.
+# What each key makes the kernel do, in the words of sysrq.rst, as the
+# console page's menu lists them (in this order).
+LABELS = {
+    'h': 'Help: list the keys',
+    's': 'Sync all filesystems',
+    'u': 'Remount all read-only',
+    'j': 'Thaw frozen filesystems',
+    'e': 'Terminate all tasks (SIGTERM)',
+    'i': 'Kill all tasks (SIGKILL)',
+    'k': 'Kill console programs (SAK)',
+    'f': 'Run the OOM killer',
+    'n': 'Make real-time tasks nice',
+    'r': 'Keyboard out of raw mode',
+    'v': 'Restore framebuffer console',
+    'l': 'Backtrace of active CPUs',
+    'm': 'Memory information',
+    'p': 'Registers and flags',
+    'q': 'Armed hrtimers, clockevents',
+    't': 'Task list',
+    'w': 'Blocked (D state) tasks',
+    'd': 'Held locks',
+    'z': 'Dump the ftrace buffer',
+    'g': 'Kernel debugger (kgdb)',
+    'x': 'Architecture-specific (x)',
+    'y': 'Architecture-specific (y)',
+    'b': 'Reboot at once',
+    'c': 'Crash the kernel',
+    'o': 'Power off at once',
+}
+LABELS.update(('%d' % level, 'Console log level %d' % level)
+              for level in range(10))
+
+# Reboot, crash and power off: the page asks before sending these, and
+# says why.
+CONSEQUENCES = {
+    'b': 'The server restarts at once, without syncing or unmounting its '
+         'disks: data not yet written is lost.',
+    'c': 'The kernel panics: the server stops, and restarts or takes a '
+         'crash dump only if it is set up to.',
+    'o': 'The server powers off at once, without syncing or unmounting '
+         'its disks.',
+}
 DESTRUCTIVE = 'bco'
 
 

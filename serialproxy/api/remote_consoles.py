@@ -24,6 +24,7 @@ from serialproxy import notifications
 from serialproxy import policy
 from serialproxy.policies import console_modes
 from serialproxy.policies import remote_consoles as rc_policies
+from serialproxy.policies import serial_console_keys as key_policies
 from serialproxy import rpc
 
 CONF = sp_conf.CONF
@@ -37,6 +38,19 @@ def console_url(base_url, token):
     query.append(('token', token))
     return urllib.parse.urlunsplit(
         parts._replace(query=urllib.parse.urlencode(query)))
+
+
+# token mode -> the rule that must allow the requester for the token to
+# carry it: connection modes (mode=view, mode=take_over) and what the
+# console page's SysRq menu may send.
+RULE_OF_TOKEN_MODE = dict(console_modes.RULE_OF_MODE,
+                          **key_policies.RULE_OF_PERMISSION)
+
+
+def token_modes(allows):
+    """The modes a new token carries: those whose rule allows(rule)."""
+    return sorted(mode for mode, rule in RULE_OF_TOKEN_MODE.items()
+                  if allows(rule))
 
 
 class RemoteConsolesController:
@@ -77,8 +91,8 @@ class RemoteConsolesController:
         servers.lookup has it.
         """
         project_id = None if ctxt.is_admin else ctxt.project_id
-        modes = [mode for mode, rule in console_modes.RULE_OF_MODE.items()
-                 if policy.authorized_for_any_owner(ctxt, rule, project_id)]
+        modes = token_modes(lambda rule: policy.authorized_for_any_owner(
+            ctxt, rule, project_id))
         return self.consoleauth_api.authorize_instance_console(
             ctxt.to_rpc(), server_id, index=index, console_type='serial',
             project_id=project_id, modes=modes)['token']
@@ -95,8 +109,8 @@ class RemoteConsolesController:
         rpc_ctxt = ctxt.to_rpc()
         console = self.compute_api.get_serial_console(
             rpc_ctxt, instance['host'], server_id, index)
-        modes = [mode for mode, rule in console_modes.RULE_OF_MODE.items()
-                 if policy.allows(ctxt, rule, servers.target(instance))]
+        modes = token_modes(lambda rule: policy.allows(
+            ctxt, rule, servers.target(instance)))
         return self.consoleauth_api.authorize_console(
             rpc_ctxt, server_id, instance['host'], console['host'],
             console['port'], index=index, console_type='serial',

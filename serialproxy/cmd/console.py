@@ -20,6 +20,9 @@ ESCAPE = b'\x1d'  # Ctrl-], as telnet
 
 
 def _pump(ws, stdin_fd, stdout):
+    # Whether the message being received is text: the proxy's notes to
+    # the console page, not console bytes (which are always binary).
+    text = False
     while True:
         readable, _, _ = select.select([ws.sock, stdin_fd], [], [])
         if stdin_fd in readable:
@@ -33,8 +36,10 @@ def _pump(ws, stdin_fd, stdout):
                 code, reason = _close_status(frame.data)
                 return 'closed by the proxy: %s %s' % (code, reason)
             if frame.opcode in (websocket.ABNF.OPCODE_BINARY,
-                                websocket.ABNF.OPCODE_TEXT,
-                                websocket.ABNF.OPCODE_CONT):
+                                websocket.ABNF.OPCODE_TEXT):
+                text = frame.opcode == websocket.ABNF.OPCODE_TEXT
+            if not text and frame.opcode in (websocket.ABNF.OPCODE_BINARY,
+                                             websocket.ABNF.OPCODE_CONT):
                 stdout.write(frame.data)
                 stdout.flush()
 

@@ -38,6 +38,12 @@ REVOKING_EVENTS = ('undefined', 'stopped', 'crashed')
 EXPIRED_LEASE_GRACE = 3600
 # Connection modes a token may allow beyond the writer's.
 CONNECT_MODES = frozenset(('view', 'take_over'))
+# What the console page may send on the writer's websocket besides
+# console bytes (serialproxy/proxy/page_commands.py).
+PAGE_PERMISSIONS = frozenset(('sysrq', 'nmi'))
+# Every mode a token may carry; its modes column (64 characters) holds
+# them all, space-separated.
+TOKEN_MODES = CONNECT_MODES | PAGE_PERMISSIONS
 
 
 class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
@@ -76,8 +82,10 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
         """Issue a token for one console; return it once, keep its hash.
 
         modes: the connection modes beyond the writer's ('view',
-        'take_over') that the API's policy allowed the requester; the
-        token carries them, so the proxy needs no policy of its own.
+        'take_over') and the console page's permissions ('sysrq',
+        'nmi') that the API's policy allowed the requester; the token
+        carries them, so the proxy needs no policy of its own. Others
+        are dropped.
         """
         token = tokens.new_token()
         now = self.clock()
@@ -87,7 +95,7 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
             compute_host=compute_host, host=host, port=port,
             serial_index=index, created_at=now,
             user_id=ctxt.get('user_id'), project_id=ctxt.get('project_id'),
-            modes=' '.join(sorted(set(modes or ()) & CONNECT_MODES)) or None,
+            modes=' '.join(sorted(set(modes or ()) & TOKEN_MODES)) or None,
             expires_at=now + CONF.consoleauth.token_ttl)
         LOG.info('Issued a %s console token for instance %s index %d, '
                  'valid %ds', console_type, instance_uuid, index,

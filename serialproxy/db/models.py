@@ -30,9 +30,11 @@ class ConsoleToken(Base):
     serial_index = sa.Column(sa.Integer, nullable=False, default=0)
     user_id = sa.Column(sa.String(255), nullable=True)
     project_id = sa.Column(sa.String(255), nullable=True)
-    # The connection modes beyond the writer's that the API's policy
-    # allowed the requester when the URL was issued: a space-separated
-    # subset of 'view take_over' (see serialproxy/policies/console_modes).
+    # The connection modes beyond the writer's, and the console page's
+    # SysRq and NMI permissions, that the API's policy allowed the
+    # requester when the URL was issued: a space-separated subset of
+    # 'nmi sysrq take_over view' (see serialproxy/policies/console_modes
+    # and serial_console_keys).
     modes = sa.Column(sa.String(64), nullable=True)
     created_at = sa.Column(sa.Double, nullable=False)
     expires_at = sa.Column(sa.Double, nullable=False, index=True)

@@ -16,6 +16,7 @@ class CloseCode(enum.IntEnum):
     UNSUPPORTED_DATA = 1003
     # Never sent: what a browser reports when the connection just drops.
     ABNORMAL = 1006
+    INVALID_PAYLOAD = 1007
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
     # RFC 6455 leaves 4000-4999 to applications.
@@ -34,8 +35,9 @@ PAGE_TEXTS = {
     CloseCode.NORMAL: ('closed', 'The console connection closed'),
     CloseCode.GOING_AWAY: ('shutdown', 'Console proxy shutting down'),
     CloseCode.PROTOCOL_ERROR: ('error', 'Websocket protocol error'),
-    CloseCode.UNSUPPORTED_DATA: ('error', 'Only binary frames are served'),
+    CloseCode.UNSUPPORTED_DATA: ('error', 'Unsupported websocket frame'),
     CloseCode.ABNORMAL: ('lost', 'Connection lost'),
+    CloseCode.INVALID_PAYLOAD: ('error', 'Text message not valid UTF-8'),
     CloseCode.MESSAGE_TOO_BIG: ('error', 'Message too large'),
     CloseCode.INTERNAL_ERROR: ('error',
                                'Internal error in the console proxy'),

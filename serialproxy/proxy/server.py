@@ -32,6 +32,7 @@ from serialproxy.proxy.close_codes import CloseCode
 from serialproxy.proxy import framing
 from serialproxy.proxy import metrics
 from serialproxy.proxy import page_assets
+from serialproxy.proxy import page_commands
 from serialproxy.proxy import recording
 from serialproxy.proxy import refusals
 from serialproxy.proxy import relay
@@ -372,11 +373,16 @@ class ConsoleProxy:
 
     async def send_sysrq(self, console, key):
         """Alt+SysRq+key on the console's guest, for a session that holds
-        its lease (an SSH user's break and key)."""
-        await asyncio.get_running_loop().run_in_executor(
-            self.executor, functools.partial(
-                self.compute_api.send_sysrq, {}, console['compute_host'],
-                console['instance_uuid'], key))
+        its lease (an SSH user's break and key, the page's SysRq menu)."""
+        await self._call(self.compute_api.send_sysrq, {},
+                         console['compute_host'], console['instance_uuid'],
+                         key)
+
+    async def inject_nmi(self, console):
+        """An NMI into the console's guest, for a session that holds its
+        lease and whose token allows it (the page's menu)."""
+        await self._call(self.compute_api.inject_nmi, {},
+                         console['compute_host'], console['instance_uuid'])
 
     def _outputs_blocking(self, host, instance_uuids):
         return rpc.batch_results(self.compute_api.get_console_outputs(
@@ -650,6 +656,9 @@ class ClientConnection(asyncio.Protocol):
                     self._notify(notifications.SESSION_REFUSED,
                                  reason='%d %s' % (refusal.status,
                                                    refusal.reason))
+                case console_session.RunPageCommand(command):
+                    asyncio.get_running_loop().create_task(
+                        self._run_page_command(command))
                 case console_session.Started():
                     self._started()
                 case console_session.Ended(code, reason):
@@ -719,6 +728,32 @@ class ClientConnection(asyncio.Protocol):
             return await self.proxy.take_over_console(token,
                                                       self.client_address)
         return await self.proxy.lease_console(token, self.client_address)
+
+    async def _run_page_command(self, command):
+        """Have the compute agent carry out the page's SysRq key or NMI,
+        announced as the REST calls announce theirs."""
+        session = self.session
+        console = session.console
+        try:
+            if command.kind == page_commands.SYSRQ:
+                await self.proxy.send_sysrq(console, command.key)
+            else:
+                await self.proxy.inject_nmi(console)
+        except Exception as exc:
+            LOG.warning('Console session %s: %s for instance %s not sent: '
+                        '%s', session.session_id, command,
+                        console['instance_uuid'], type(exc).__name__)
+            self.carry_out(session.page_command_done(
+                page_commands.failure_reason(command, exc)))
+            return
+        LOG.info('Console session %s of user %s sent %s to instance %s',
+                 session.session_id, console.get('user_id'), command,
+                 console['instance_uuid'])
+        if command.kind == page_commands.SYSRQ:
+            self._notify(notifications.SYSRQ_SENT, sysrq_key=command.key)
+        else:
+            self._notify(notifications.NMI_SENT)
+        self.carry_out(session.page_command_done())
 
     def _started(self):
         session = self.session

@@ -4,9 +4,9 @@ A ConsoleSession is fed what happens (bytes from the client, the result
 of authorization, bytes and EOF from the guest, a disconnect order, the
 clock) and answers with the actions the event loop layer must carry out
 (send to either side, pause or resume reading either side, close,
-release the console's lease). It owns the HTTP request, the websocket
-codec and the time limits; it never touches a socket, so every rule here
-is tested by feeding it bytes.
+release the console's lease, run a page's SysRq or NMI command). It
+owns the HTTP request, the websocket codec and the time limits; it never
+touches a socket, so every rule here is tested by feeding it bytes.
 """
 
 import dataclasses
@@ -19,6 +19,7 @@ from serialproxy.proxy import close_codes
 from serialproxy.proxy.close_codes import CloseCode
 from serialproxy.proxy import framing
 from serialproxy.proxy import handshake
+from serialproxy.proxy import page_commands
 from serialproxy.proxy.refusals import Refusal
 from serialproxy.proxy import websocket
 
@@ -147,6 +148,16 @@ class InputDropped:
 
 
 @dataclasses.dataclass(frozen=True)
+class RunPageCommand:
+    """The writer's page asked for a SysRq key or an NMI its token allows.
+
+    The layer has the compute agent carry it out and answers with
+    page_command_done().
+    """
+    command: page_commands.Command
+
+
+@dataclasses.dataclass(frozen=True)
 class CloseGuest:
     pass
 
@@ -174,7 +185,15 @@ class ConsoleSession:
         self.end_reason = None
         self.mode = WRITE
         self.input_dropped = 0
+        # What the writer's page may send besides console bytes
+        # (page_commands.PERMISSIONS its token carries).
+        self.permissions = ()
         self._ws = None
+        # The page's command being carried out: one at a time, so a page
+        # cannot queue compute calls.
+        self._command_pending = None
+        # Whether the client stopped reading what we send (a writer).
+        self._client_blocked = False
         # A spectator's output written since its client stopped reading;
         # None while it reads.
         self._unread = None
@@ -225,6 +244,7 @@ class ConsoleSession:
             # Never hold the writer's guest back for a spectator.
             self._unread = 0
             return []
+        self._client_blocked = True
         # The client reads slower than the guest writes: stop the guest.
         return [PauseReading(Side.GUEST)] if self.is_open else []
 
@@ -232,6 +252,7 @@ class ConsoleSession:
         if self.is_spectator:
             self._unread = None
             return []
+        self._client_blocked = False
         return [ResumeReading(Side.GUEST)] if self.is_open else []
 
     # Events from authorization ------------------------------------------
@@ -241,6 +262,9 @@ class ConsoleSession:
         self.console = console
         self.session_id = console['session_id']
         self.lease_held = True
+        if not self.is_spectator:
+            self.permissions = page_commands.permissions_of(
+                console.get('modes'))
         if self.state is not State.AUTHORIZING:
             return self._release()
         if self.settings.enforce_session_timeout:
@@ -310,6 +334,15 @@ class ConsoleSession:
 
     def guest_write_unblocked(self):
         return [ResumeReading(Side.CLIENT)] if self.is_open else []
+
+    def page_command_done(self, error=None):
+        """The page's command was carried out, or not: error says why."""
+        command, self._command_pending = self._command_pending, None
+        if command is None or not self.is_open:
+            return []
+        self._ws.send_text(page_commands.error_note(error) if error
+                           else page_commands.sent_note(command))
+        return self._outbound()
 
     def spectators_changed(self, count):
         """Tell the writer's page how many watch (a text frame)."""
@@ -401,17 +434,67 @@ class ConsoleSession:
 
     def _websocket_data(self, data):
         actions = []
-        messages = [message for message in self._ws.receive(data) if message]
-        if messages and self.is_open:
-            payload_bytes = sum(map(len, messages))
-            if self.is_spectator:
-                self.input_dropped += payload_bytes
-                actions.append(InputDropped(payload_bytes))
-            else:
-                self._last_activity = self.clock()
-                self.bytes_to_guest += payload_bytes
-                actions.append(SendToGuest(messages, payload_bytes))
+        console_bytes = []
+        for message in self._ws.receive(data):
+            if type(message) is str:
+                # Text is the page's commands: what came before it goes
+                # first.
+                actions += self._client_input(console_bytes)
+                console_bytes = []
+                actions += self._page_command(message)
+            elif message:
+                console_bytes.append(message)
+        actions += self._client_input(console_bytes)
         return actions + self._after_client_input()
+
+    def _client_input(self, messages):
+        """Console bytes from the client: to the guest, or dropped."""
+        if not messages or not self.is_open:
+            return []
+        payload_bytes = sum(map(len, messages))
+        if self.is_spectator:
+            self.input_dropped += payload_bytes
+            return [InputDropped(payload_bytes)]
+        self._last_activity = self.clock()
+        self.bytes_to_guest += payload_bytes
+        return [SendToGuest(messages, payload_bytes)]
+
+    def _page_command(self, text):
+        """A text message: a SysRq or NMI command to run, or an error
+        note back; the session goes on either way."""
+        if not self.is_open:
+            return []
+        try:
+            try:
+                # A spectator's permissions are none, whatever its token
+                # allows: it may ask, and is told so.
+                command = page_commands.parse(text, self.permissions)
+            except page_commands.CommandRefused:
+                if self.is_spectator:
+                    raise page_commands.CommandRefused(
+                        'Watching read-only: a spectator cannot send SysRq '
+                        'or NMI')
+                raise
+            if command.kind == page_commands.ASK_PERMISSIONS:
+                return self._reply_note(page_commands.permissions_note(
+                    self.permissions))
+            if self._command_pending is not None:
+                raise page_commands.CommandRefused(
+                    '%s is still being sent: wait for its answer'
+                    % self._command_pending)
+        except page_commands.CommandRefused as refused:
+            return self._reply_note(page_commands.error_note(str(refused)))
+        self._command_pending = command
+        self._last_activity = self.clock()
+        return [RunPageCommand(command)]
+
+    def _reply_note(self, text):
+        """A text frame answering the client's; none to a client that
+        stopped reading, whose questions must not fill our memory."""
+        if self._client_blocked or self._unread is not None:
+            return []
+        self._ws.send_text(text)
+        return self._outbound()
 
     def _after_client_input(self):
         if self._held_answer is not None:

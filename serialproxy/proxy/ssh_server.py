@@ -265,6 +265,8 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
                 key, str(exc) or type(exc).__name__)
         else:
             message = 'SysRq %s sent' % key
+            # Audited as the REST call and the console page's menu are.
+            self._notify(notifications.SYSRQ_SENT, sysrq_key=key)
         if not self._closed:
             self.chan.write_stderr(
                 ('\r\nserialproxy: %s\r\n' % message).encode())

@@ -21,6 +21,7 @@ from serialproxy.proxy import close_codes
 from serialproxy.proxy import framing
 from serialproxy.proxy import handshake
 from serialproxy.proxy import page_assets
+from serialproxy.proxy import page_commands
 
 STATIC_ROOT = os.path.join(page_assets.PACKAGE_DIR, 'static')
 # URL path under vendor/ -> file inside the npm packages directory.
@@ -30,6 +31,7 @@ VENDOR_PREFIX = '/vendor/'
 # holds a copy of them.
 GENERATED_SCRIPTS = {
     '/close-codes.js': close_codes.page_script,
+    '/sysrq-keys.js': page_commands.page_script,
 }
 
 _CONTENT_SECURITY_POLICY = (

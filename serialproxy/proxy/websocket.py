@@ -11,6 +11,11 @@ The codec decodes frames only once they are whole. To relay every frame
 as soon as its last byte arrives, and to refuse an oversized message
 before buffering it, this module reads each frame's header itself (RFC
 6455 section 5.2) and hands websockify whole frames only.
+
+websockify refuses text messages; the console page's commands are text
+(page_commands.py). A text message's first frame is handed over marked
+binary, and the message comes back as str: console bytes are always
+binary, so the two are never mistaken for each other.
 """
 
 import errno
@@ -22,7 +27,9 @@ from serialproxy.proxy import close_codes
 from serialproxy.proxy.close_codes import CloseCode
 
 OPCODE_CONTINUATION = 0x0
+OPCODE_TEXT = 0x1
 OPCODE_BINARY = 0x2
+DATA_OPCODES = frozenset((OPCODE_TEXT, OPCODE_BINARY))
 # First byte of an unfragmented binary message: FIN, no reserved bits.
 WHOLE_BINARY_MESSAGE = 0x80 | OPCODE_BINARY
 CONTROL_OPCODES = frozenset((0x8, 0x9, 0xA))
@@ -126,6 +133,8 @@ class ServerWebSocket(websocket.WebSocket):
         self._message_bytes = 0
         self._held_start = False
         self._refusing_input = False
+        # Whether the message being received began with a text frame.
+        self._text_message = False
         self.close_sent = False
         # The code of the close frame we sent, which websockify does not
         # keep (its close_code is the peer's, or 1000 for a local close).
@@ -155,7 +164,8 @@ class ServerWebSocket(websocket.WebSocket):
                          reason)
 
     def receive(self, data):
-        """Feed bytes from the client; return the messages now complete.
+        """Feed bytes from the client; return the messages now complete:
+        bytes for a binary message, str for a text one.
 
         Every message whose last frame is in is returned, however large,
         up to max_message_bytes; a larger one closes the websocket with
@@ -315,14 +325,24 @@ class ServerWebSocket(websocket.WebSocket):
             if end < stop:
                 break
             self._count_frame(header)
+            if header.opcode in DATA_OPCODES:
+                self._text_message = header.opcode == OPCODE_TEXT
             held, first_byte = self._hold_empty_start(buf[offset], header)
             if not held:
+                if header.opcode == OPCODE_TEXT:
+                    first_byte = (buf[offset] & 0xf0) | OPCODE_BINARY
                 if first_byte is None:
                     memory.inbound = buf[offset:stop]
                 else:
                     memory.inbound = bytes((first_byte,)) + \
                         buf[offset + 1:stop]
+                before = len(messages)
                 self._decode_into(messages)
+                if self._text_message and len(messages) > before:
+                    problem = self._decode_text(messages)
+                    if problem is not None:
+                        offset = stop
+                        break
             offset = stop
         if run_frames:
             self._decode_run(buf, run_start, offset, run_frames, messages)
@@ -345,6 +365,18 @@ class ServerWebSocket(websocket.WebSocket):
                 break
             if message is not None:
                 messages.append(message)
+
+    @staticmethod
+    def _decode_text(messages):
+        """The last message as the str it was sent as; else what must
+        end the websocket (RFC 6455 section 8.1)."""
+        try:
+            messages[-1] = messages[-1].decode('utf-8')
+        except UnicodeDecodeError:
+            del messages[-1]
+            return (CloseCode.INVALID_PAYLOAD,
+                    'Text message is not valid UTF-8')
+        return None
 
     def _check_frame(self, header):
         """What must not be buffered, as (code, reason); else None."""

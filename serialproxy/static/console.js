@@ -15,6 +15,19 @@
   // gave no reason of its own: close-codes.js, which the proxy renders from
   // its own definition of the codes.
   var CLOSE_TEXTS = window.SERIALPROXY_CLOSE_CODES || {};
+  // The SysRq keys the menu lists, what each does, and why the
+  // destructive ones are confirmed: sysrq-keys.js, rendered by the proxy
+  // from the key set the API and the compute agent use.
+  var SYSRQ_KEYS = window.SERIALPROXY_SYSRQ_KEYS || [];
+  var NMI = {
+    note: {nmi: true},
+    name: 'NMI',
+    label: 'Inject a non-maskable interrupt',
+    confirm: 'Many kernels panic on an NMI (kernel.panic_on_unrecovered_nmi,' +
+             ' kdump): the server may stop or restart.'
+  };
+  // How long the answer to a SysRq or NMI stays in the toolbar.
+  var COMMAND_STATUS_MS = 10000;
   var NEW_URL_HINT = 'Ask for a new console URL.';
   // A guest sitting at a prompt prints nothing until a key is pressed.
   var QUIET_GUEST_MS = 2000;
@@ -29,6 +42,13 @@
   var watchersText = document.getElementById('watchers');
   var fullscreenButton = document.getElementById('fullscreen');
   var container = document.getElementById('terminal');
+  var sysrqButton = document.getElementById('sysrq');
+  var sysrqMenu = document.getElementById('sysrq-menu');
+  var sysrqKeys = document.getElementById('sysrq-keys');
+  var sysrqLevels = document.getElementById('sysrq-level-keys');
+  var nmiButton = document.getElementById('nmi');
+  var commandStatus = document.getElementById('command-status');
+  var confirmDialog = document.getElementById('confirm');
 
   // --- the token: remembered here, removed from the address bar ----------
   var consoleQuery = location.search;
@@ -72,6 +92,13 @@
     watchButton.hidden = takeOverButton.hidden = key !== 'in-use';
     if (state !== 'connected') {
       showWatchers(0);
+      // SysRq and NMI go over the session: none without one.
+      showPermissions([]);
+      if (commandPending) {
+        showCommandStatus(commandPending.name + ': the connection closed ' +
+                          'before the proxy answered', 'failed');
+        commandPending = null;
+      }
     }
   }
 
@@ -89,8 +116,172 @@
     } catch (e) {
       return;
     }
-    if (note && typeof note.spectators === 'number') {
+    if (!note || typeof note !== 'object') {
+      return;
+    }
+    if (typeof note.spectators === 'number') {
       showWatchers(note.spectators);
+    }
+    if (Array.isArray(note.permissions)) {
+      showPermissions(note.permissions);
+    }
+    if (note.sent && typeof note.sent === 'object') {
+      commandAnswered((note.sent.nmi ? 'NMI' : 'SysRq ' + note.sent.sysrq) +
+                      ' sent', false);
+    }
+    if (typeof note.error === 'string') {
+      commandAnswered(note.error, true);
+    }
+  }
+
+  // --- SysRq and NMI: offered as far as the token allows --------------------
+  // The writer's page asks the proxy what its console URL allows
+  // ({"permissions": true} -> {"permissions": [...]}); it sends {"sysrq":
+  // KEY} or {"nmi": true} as text frames and hears {"sent": ...} or
+  // {"error": ...}. Clients that send no text get none of this.
+  var commandPending = null;
+  var commandStatusTimer = null;
+  var confirming = null;
+
+  function keyCommand(entry) {
+    return {note: {sysrq: entry.key}, name: 'SysRq ' + entry.key,
+            label: entry.label, confirm: entry.confirm};
+  }
+
+  function keyButton(entry, text) {
+    var button = document.createElement('button');
+    button.type = 'button';
+    var kbd = document.createElement('kbd');
+    kbd.textContent = entry.key;
+    button.appendChild(kbd);
+    if (text) {
+      button.appendChild(document.createTextNode(text));
+    } else {
+      button.setAttribute('aria-label', entry.label);
+    }
+    button.title = 'SysRq ' + entry.key + ': ' + entry.label +
+        (entry.confirm ? ' (asks first)' : '');
+    if (entry.confirm) {
+      button.className = 'destructive';
+    }
+    button.addEventListener('click', function () {
+      ask(keyCommand(entry));
+    });
+    return button;
+  }
+  SYSRQ_KEYS.forEach(function (entry) {
+    if (/^[0-9]$/.test(entry.key)) {
+      sysrqLevels.appendChild(keyButton(entry, ''));
+    } else {
+      sysrqKeys.appendChild(keyButton(entry, entry.label));
+    }
+  });
+  nmiButton.addEventListener('click', function () {
+    ask(NMI);
+  });
+
+  function showPermissions(list) {
+    var sysrq = list.indexOf('sysrq') >= 0 && SYSRQ_KEYS.length > 0;
+    var nmi = list.indexOf('nmi') >= 0;
+    sysrqKeys.hidden = sysrqLevels.parentNode.hidden = !sysrq;
+    nmiButton.hidden = !nmi;
+    sysrqButton.hidden = !sysrq && !nmi;
+    if (sysrqButton.hidden) {
+      showMenu(false);
+      if (confirmDialog.open) {
+        confirmDialog.close();
+      }
+    }
+  }
+
+  function showMenu(open) {
+    sysrqMenu.hidden = !open;
+    sysrqButton.setAttribute('aria-expanded', String(open));
+  }
+
+  sysrqButton.addEventListener('click', function () {
+    showMenu(sysrqMenu.hidden);
+    if (!sysrqMenu.hidden) {
+      var first = sysrqKeys.hidden ? nmiButton :
+          sysrqKeys.querySelector('button');
+      if (first) {
+        first.focus();
+      }
+    }
+  });
+  sysrqMenu.addEventListener('keydown', function (ev) {
+    if (ev.key === 'Escape') {
+      showMenu(false);
+      sysrqButton.focus();
+    }
+  });
+  // A click anywhere else closes the menu; capture, as the terminal
+  // keeps its mouse events to itself.
+  document.addEventListener('mousedown', function (ev) {
+    if (!sysrqMenu.hidden && !sysrqMenu.parentNode.contains(ev.target)) {
+      showMenu(false);
+    }
+  }, true);
+
+  // The keys that reboot, crash or stop the server, and the NMI, are
+  // sent only once the user says so in a modal dialog; Cancel has the
+  // focus, so Enter does not send them.
+  function ask(command) {
+    showMenu(false);
+    if (!command.confirm) {
+      sendCommand(command);
+      return;
+    }
+    confirming = command;
+    document.getElementById('confirm-title').textContent =
+        command.name + ': ' + command.label + '?';
+    document.getElementById('confirm-text').textContent = command.confirm;
+    document.getElementById('confirm-send').textContent =
+        'Send ' + command.name;
+    confirmDialog.returnValue = '';
+    confirmDialog.showModal();
+    document.getElementById('confirm-cancel').focus();
+  }
+  confirmDialog.addEventListener('close', function () {
+    var command = confirming;
+    confirming = null;
+    if (command && confirmDialog.returnValue === 'send') {
+      sendCommand(command);
+    } else if (command) {
+      showCommandStatus(command.name + ' not sent', 'cancelled');
+    }
+    term.focus();
+  });
+
+  function sendCommand(command) {
+    if (!socket || socket.readyState !== WebSocket.OPEN) {
+      showCommandStatus(command.name + ' not sent: not connected', 'failed');
+    } else if (commandPending) {
+      showCommandStatus(commandPending.name + ' is still being sent',
+                        'failed');
+    } else {
+      commandPending = command;
+      // Text, not binary: the proxy reads it as a command, not as keys.
+      socket.send(JSON.stringify(command.note));
+      showCommandStatus('Sending ' + command.name + '\u2026', 'busy');
+    }
+    term.focus();
+  }
+
+  function commandAnswered(text, failed) {
+    commandPending = null;
+    showCommandStatus(text, failed ? 'failed' : 'sent');
+  }
+
+  function showCommandStatus(text, kind) {
+    clearTimeout(commandStatusTimer);
+    commandStatus.textContent = text;
+    commandStatus.className = kind;
+    commandStatus.hidden = false;
+    if (kind !== 'busy') {
+      commandStatusTimer = setTimeout(function () {
+        commandStatus.hidden = true;
+      }, COMMAND_STATUS_MS * (kind === 'failed' ? 2 : 1));
     }
   }
 
@@ -308,6 +499,7 @@
         return;
       }
       showStatus('connected', 'connected', 'Connected');
+      ws.send(JSON.stringify({permissions: true}));
       quietTimer = setTimeout(function () {
         if (socket === ws && !heard) {
           showStatus('connected', 'quiet', 'Connected',

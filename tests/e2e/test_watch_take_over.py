@@ -26,6 +26,9 @@ class WatchTakeOverTest(tcp.ConsolePageTestCase):
         self.assertEqual(('watching', 'Watching (read-only)'),
                          (reason, text))
         first.page.wait_for_selector('#watchers:has-text("1 watching")')
+        # SysRq is the writer's: a spectator is offered none.
+        self.assertTrue(first.page.is_visible('#sysrq'))
+        self.assertFalse(second.page.is_visible('#sysrq'))
         probe, expected = self.marker('shown', 1)
         first.type_line('echo ' + probe)
         second.wait_for_screen('^%s$' % expected)
@@ -50,6 +53,9 @@ class WatchTakeOverTest(tcp.ConsolePageTestCase):
         self.assertEqual(('taken-over',
                           'The console was taken over by another user'),
                          (reason, text))
+        # The new writer is offered SysRq; the old one no longer.
+        second.page.wait_for_selector('#sysrq', state='visible')
+        self.assertFalse(first.page.is_visible('#sysrq'))
         probe, expected = self.marker('mine', 4)
         second.page.click('#terminal')
         second.type_line('echo ' + probe)

@@ -4,6 +4,7 @@ event arrives on RabbitMQ as its documented notification."""
 import json
 import queue
 import re
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -78,27 +79,59 @@ class SysRqAndNMITest(testtools.TestCase):
         self.token = urllib.parse.parse_qs(
             urllib.parse.urlsplit(self.url).query)['token'][0]
 
-    def call(self, path, body, user='admin'):
-        """POST as user (noauth: "admin" is an admin, others members)."""
+    def call(self, path, body, user='admin', version=None,
+             under='serial-console/'):
+        """POST to the server's under + path as user (noauth: "admin" is
+        an admin, others members)."""
         data = None if body is None else json.dumps(body).encode()
+        headers = {'Content-Type': 'application/json',
+                   'X-Auth-Token': user if user == 'admin'
+                   else '%s:%s' % (user, PROJECT)}
+        if version:
+            headers['OpenStack-API-Version'] = 'compute %s' % version
         req = urllib.request.Request(
-            'http://127.0.0.1:%d/v2.1/servers/%s/serial-console/%s' % (
-                self.deployment.api_port, self.guest.uuid, path),
-            data=data, method='POST', headers={
-                'Content-Type': 'application/json',
-                'X-Auth-Token': user if user == 'admin'
-                else '%s:%s' % (user, PROJECT)})
+            'http://127.0.0.1:%d/v2.1/servers/%s/%s%s' % (
+                self.deployment.api_port, self.guest.uuid, under, path),
+            data=data, method='POST', headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 return resp.status, resp.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
 
-    def console(self):
-        ws = websocket.create_connection(self.url, subprotocols=['binary'],
-                                         timeout=5)
+    def console(self, url=None):
+        ws = websocket.create_connection(url or self.url,
+                                         subprotocols=['binary'], timeout=5)
         self.addCleanup(ws.close)
         return ws
+
+    def member_console_url(self):
+        """A console URL issued to a member of the owning project."""
+        status, body = self.call('remote-consoles', {'remote_console': {
+            'protocol': 'serial', 'type': 'serial'}}, user=MEMBER,
+            version='2.6', under='')
+        self.assertEqual(200, status, body)
+        return json.loads(body)['remote_console']['url']
+
+    @staticmethod
+    def read_frames(ws, done, timeout=30):
+        """Read frames until done(output, notes) is true; return those:
+        output the console bytes, notes the text frames as JSON."""
+        output, notes = b'', []
+        deadline = time.monotonic() + timeout
+        while not done(output, notes):
+            if time.monotonic() > deadline:
+                raise AssertionError('gave up; output %r, notes %r'
+                                     % (output[-300:], notes))
+            try:
+                opcode, data = ws.recv_data()
+            except websocket.WebSocketTimeoutException:
+                continue
+            if opcode == websocket.ABNF.OPCODE_TEXT:
+                notes.append(json.loads(data))
+            else:
+                output += data
+        return output, notes
 
     def read_console(self, ws, pattern, timeout=30):
         return func_fixtures.read_until(lambda _: ws.recv_data()[1],
@@ -126,6 +159,35 @@ class SysRqAndNMITest(testtools.TestCase):
             instance_uuid=self.guest.uuid)
         self.assertTrue(publisher.startswith('serialproxy-api:'),
                         publisher)
+
+    def test_the_console_page_sends_sysrq_over_its_websocket(self):
+        # What the page's menu does: a member's URL allows SysRq, not NMI.
+        ws = self.console(self.member_console_url())
+        ws.send('{"permissions": true}')
+        _, notes = self.read_frames(ws, lambda output, notes: notes)
+        self.assertEqual([{'permissions': ['sysrq']}], notes)
+        ws.send('{"nmi": true}')
+        _, notes = self.read_frames(ws, lambda output, notes: notes)
+        self.assertEqual(
+            [{'error': 'NMI is not allowed with this console URL'}], notes)
+        ws.send('{"sysrq": "h"}')
+        output, notes = self.read_frames(
+            ws, lambda output, notes: notes and
+            re.search(rb'sysrq: HELP ?:', output))
+        self.assertEqual([{'sent': {'sysrq': 'h'}}], notes)
+        publisher, data = self.check_event(
+            notifications.SYSRQ_SENT, sysrq_key='h', user_id=MEMBER,
+            project_id=PROJECT, instance_uuid=self.guest.uuid, index=0,
+            mode='write')
+        self.assertTrue(publisher.startswith('serialproxy-proxy:'),
+                        publisher)
+        self.assertIsNotNone(data['session_id'])
+        # The session went on: the shell still answers.
+        ws.send_binary(b'echo page-$((40+3))\n')
+        self.assertIsNotNone(self.read_console(ws, rb'\npage-43\r?\n'))
+        # No NMI was sent.
+        self.assertRaises(AssertionError, self.listener.wait_for,
+                          notifications.NMI_SENT, 1)
 
     def test_nmi_is_reported_by_the_kernel(self):
         ws = self.console()

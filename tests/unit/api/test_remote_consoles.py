@@ -308,6 +308,59 @@ class RoundTripsTest(RemoteConsolesTestBase):
                          409, 'conflictingRequest')
 
 
+class TokenModesTest(RemoteConsolesTestBase):
+    """The policy decides, when the URL is issued, what its token carries:
+    connection modes, and what the console page's SysRq menu may send."""
+
+    def modes(self, token, server_id=None):
+        resp = self.post(server_id or self.define(), token=token)
+        self.assertEqual(200, resp.status_int, resp.body)
+        query = urllib.parse.urlsplit(resp.json['remote_console']['url'])
+        console_token, = urllib.parse.parse_qs(query.query)['token']
+        return consoleauth_rpcapi.ConsoleAuthAPI().check_token(
+            {}, console_token)['modes']
+
+    def use_policy(self, rules):
+        policy_file = '%s/policy.yaml' % self.state_path
+        with open(policy_file, 'w') as f:
+            for name, rule in rules.items():
+                f.write('"%s": "%s"\n' % (name, rule))
+        self.flags(group='oslo_policy', policy_file=policy_file)
+
+    def test_member_may_send_sysrq_from_the_page_but_no_nmi(self):
+        self.assertEqual(['sysrq', 'take_over', 'view'],
+                         self.modes('member'))
+
+    def test_admin_may_send_both(self):
+        self.assertEqual(['nmi', 'sysrq', 'take_over', 'view'],
+                         self.modes('admin'))
+
+    def test_policy_file_moves_sysrq_and_nmi_like_the_rest_calls(self):
+        self.use_policy({'serialproxy:serial_console:sysrq': '!',
+                         'serialproxy:serial_console:nmi':
+                             'rule:project_member_or_admin'})
+        self.assertEqual(['nmi', 'take_over', 'view'], self.modes('member'))
+
+    def test_three_call_path_checks_them_on_the_owner(self):
+        # A URL rule on the owner's user: the API looks the owner up and
+        # checks every mode's rule on it.
+        self.use_policy({'serialproxy:remote_consoles:create':
+                         'role:member and user_id:%(user_id)s',
+                         'serialproxy:serial_console:nmi':
+                         'role:member and user_id:%(user_id)s'})
+        get_instance = self.useFixture(fixtures.MockPatchObject(
+            consoleauth_rpcapi.ConsoleAuthAPI, 'get_instance',
+            autospec=True,
+            side_effect=consoleauth_rpcapi.ConsoleAuthAPI.get_instance)).mock
+        self.assertEqual(['nmi', 'sysrq', 'take_over', 'view'],
+                         self.modes('member'))
+        self.assertEqual(1, get_instance.call_count)
+
+    def test_token_modes_cover_every_rule_a_token_may_carry(self):
+        self.assertEqual(consoleauth_manager.TOKEN_MODES,
+                         set(remote_consoles.RULE_OF_TOKEN_MODE))
+
+
 class ConsoleUrlTest(base.base.TestCase):
     def test_token_is_appended_to_an_existing_query(self):
         self.assertEqual(

@@ -127,6 +127,7 @@ class DbCommandsTest(base.TestCase):
             f.write('[database]\nconnection = %s\n' % self.url)
         self.stdout = self.useFixture(
             fixtures.MonkeyPatch('sys.stdout', io.StringIO())).new_value
+        self.addCleanup(SerialConsoleAddTest.forget_command)
 
     def manage(self, *args):
         code = manage.main(['serialproxy-manage', '--config-file',

@@ -26,6 +26,16 @@ class ModesTest(tm.ConsoleAuthTestBase):
         self.assertEqual(['view'],
                          self.manager.check_token({}, token)['modes'])
 
+    def test_token_carries_the_pages_sysrq_and_nmi_permissions(self):
+        every = ('view', 'take_over', 'sysrq', 'nmi')
+        token = self.token(modes=every + ('reboot',))
+        self.assertEqual(['nmi', 'sysrq', 'take_over', 'view'],
+                         self.manager.check_token({}, token)['modes'])
+        # The lease answer carries them to the proxy too.
+        leased = self.manager.acquire_session({}, token, 'proxy-a')
+        self.assertEqual(['nmi', 'sysrq', 'take_over', 'view'],
+                         leased['modes'])
+
     def test_spectator_gets_the_writers_relay(self):
         writer = self.manager.acquire_sessions({}, 'proxy-a', [
             {'token': self.token(), 'remote_address': 'x',

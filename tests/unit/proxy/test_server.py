@@ -1,6 +1,7 @@
 """The proxy's event loop layer on real sockets, auth stubbed at the edge."""
 
 import asyncio
+import json
 import os
 import resource
 import struct
@@ -9,6 +10,7 @@ import uuid
 
 import fixtures
 
+from serialproxy import notifications
 from serialproxy.proxy import admission
 from serialproxy.proxy import framing
 from serialproxy.proxy import metrics
@@ -16,6 +18,8 @@ from serialproxy.proxy import server
 from serialproxy.proxy import session
 from serialproxy import rpc
 from tests.unit import base
+from tests.unit import notification_fixture
+from tests.unit.proxy import fakes
 from tests.unit.proxy.fakes import client_frame
 from tests.unit.proxy.fakes import make_proxy
 from tests.unit.proxy.fakes import open_websocket
@@ -377,3 +381,78 @@ class FrameAncestorsSettingsTest(base.TestCase):
                                 server.ProxySettings.from_conf,
                                 self.conf.conf)
         self.assertIn("'horizon.example' is not", str(exc))
+
+
+class PermittedConsoleAuth(StubConsoleAuth):
+    """Tokens whose URL was issued with SysRq allowed, NMI not."""
+
+    def check_token(self, ctxt, token):
+        return dict(super().check_token(ctxt, token), modes=['sysrq'],
+                    user_id='u-1', project_id='p-1')
+
+
+class RecordingCompute(fakes.StubCompute):
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def send_sysrq(self, ctxt, host, instance_uuid, key):
+        self.calls.append(('send_sysrq', host, instance_uuid, key))
+
+    def inject_nmi(self, ctxt, host, instance_uuid):
+        self.calls.append(('inject_nmi', host, instance_uuid))
+
+
+class PageCommandsTest(base.TestCase):
+    """The page's text frames reach the compute agent as the SSH
+    front door's SysRq does, or are answered with an error note."""
+
+    def test_allowed_sysrq_reaches_compute_and_nmi_is_refused(self):
+        self.notes = self.useFixture(
+            notification_fixture.CaughtNotifications())
+        asyncio.run(self._scenario())
+
+    async def read_frames(self, loop, client, count):
+        data = b''
+        while len(server_frames(data)) < count:
+            data += await asyncio.wait_for(loop.sock_recv(client, 4096), 5)
+        return server_frames(data)
+
+    async def _scenario(self):
+        loop = asyncio.get_running_loop()
+        guest = await loop.create_server(EchoGuest, '127.0.0.1', 0)
+        auth = PermittedConsoleAuth(guest.sockets[0].getsockname()[1])
+        compute = RecordingCompute()
+        proxy = make_proxy(auth, compute=compute)
+        await proxy.start('127.0.0.1', 0)
+        client = await open_websocket(loop, proxy.bound_port)
+        await loop.sock_sendall(client,
+                                client_frame(0x1, b'{"permissions": true}'))
+        self.assertEqual([(0x1, b'{"permissions": ["sysrq"]}')],
+                         await self.read_frames(loop, client, 1))
+        await loop.sock_sendall(client, client_frame(0x1, b'{"sysrq": "h"}'))
+        self.assertEqual([(0x1, b'{"sent": {"sysrq": "h"}}')],
+                         await self.read_frames(loop, client, 1))
+        self.assertEqual([('send_sysrq', 'c-1', 'i-1', 'h')], compute.calls)
+        (event, body), = self.notes.caught(notifications.SYSRQ_SENT)
+        self.assertEqual([], notification_fixture.mismatches(event, body))
+        data = body['serialproxy_object.data']
+        self.assertEqual(('i-1', 'h', 'session-1', 'test-proxy', 'u-1',
+                          'write'),
+                         (data['instance_uuid'], data['sysrq_key'],
+                          data['session_id'], data['proxy_host'],
+                          data['user_id'], data['mode']))
+        await loop.sock_sendall(client, client_frame(0x1, b'{"nmi": true}'))
+        (opcode, payload), = await self.read_frames(loop, client, 1)
+        self.assertEqual((0x1, {'error': 'NMI is not allowed with this '
+                                         'console URL'}),
+                         (opcode, json.loads(payload)))
+        self.assertEqual(1, len(compute.calls))
+        self.assertEqual([], self.notes.caught(notifications.NMI_SENT))
+        # The session goes on: keys still reach the guest.
+        await loop.sock_sendall(client, client_frame(0x2, b'still here'))
+        self.assertEqual([(0x2, b'still here')],
+                         await self.read_frames(loop, client, 1))
+        client.close()
+        await proxy.stop()
+        guest.close()

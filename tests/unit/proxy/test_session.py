@@ -447,7 +447,8 @@ class ClosingTest(SessionTestCase):
     def test_protocol_errors_close_with_their_codes(self):
         cases = [
             (client_frame(0x2, b'unmasked', mask=False), 1002),
-            (client_frame(0x1, b'text'), 1003),
+            (client_frame(0x3, b'reserved opcode'), 1003),
+            (client_frame(0x1, b'\xc3('), 1007),
             (client_frame(0x9, b'p' * 126), 1002),
             (bytes([0xC2]) + client_frame(0x2, b'x')[1:], 1002),
             (client_frame(0x0, b'no message to continue'), 1002),

@@ -9,6 +9,7 @@ guest once and in order, and every close it sends carries a code the page
 knows.
 """
 
+import json
 import struct
 
 from hypothesis import given
@@ -181,3 +182,38 @@ class SessionPropertiesTest(base.TestCase):
         self.assertEqual([b'before'], sent_to_guest(actions))
         self.assertEqual([CloseCode.MESSAGE_TOO_BIG],
                          close_codes_sent(actions))
+
+
+def open_writer_with(modes):
+    session = cs.ConsoleSession(SETTINGS, clock=lambda: 1000.0)
+    session.client_data(request())
+    session.leased(dict(CONSOLE, modes=modes))
+    session.guest_connected()
+    return session
+
+
+class PageCommandPropertiesTest(base.TestCase):
+    @given(st.one_of(st.text(max_size=400),
+                     st.fixed_dictionaries({}, optional={
+                         'sysrq': st.one_of(st.text(max_size=3),
+                                            st.integers(), st.none()),
+                         'nmi': st.one_of(st.booleans(), st.none()),
+                         'permissions': st.booleans(),
+                         'x': st.text(max_size=5)}).map(json.dumps)),
+           st.lists(st.sampled_from(['sysrq', 'nmi', 'view']), max_size=3),
+           st.lists(st.integers(0, 500), max_size=3))
+    def test_text_is_run_or_answered_and_the_session_goes_on(
+            self, text, modes, points):
+        session = open_writer_with(modes)
+        actions = feed(session, cut(client_frame(0x1, text.encode()),
+                                    points))
+        self.assertEqual([], sent_to_guest(actions))
+        self.assertEqual([], close_codes_sent(actions))
+        self.assertTrue(session.is_open)
+        runs = [a for a in actions if isinstance(a, cs.RunPageCommand)]
+        notes = [p for opcode, p in server_frames(sent_to_client(actions))
+                 if opcode == 0x1]
+        # One answer, or one command to run: never both, never neither.
+        self.assertEqual(1, len(runs) + len(notes), (runs, notes))
+        for run in runs:
+            self.assertIn(run.command.kind, modes)

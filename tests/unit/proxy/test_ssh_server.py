@@ -3,8 +3,10 @@
 import asyncio
 import types
 
+from serialproxy import notifications
 from serialproxy.proxy import ssh_server
 from tests.unit import base
+from tests.unit import notification_fixture
 
 
 class Clock:
@@ -52,6 +54,8 @@ class FakeChannel:
 
 
 class FakeProxy:
+    settings = types.SimpleNamespace(proxy_host='proxy-1')
+
     def __init__(self):
         self.sysrq = []
 
@@ -66,11 +70,15 @@ class BreakThenKeyTest(base.TestCase):
         super().setUp()
         self.proxy = FakeProxy()
         server = types.SimpleNamespace(
-            front_door=types.SimpleNamespace(proxy=self.proxy))
+            front_door=types.SimpleNamespace(proxy=self.proxy),
+            client_address='192.0.2.9:40000')
         self.ssh = ssh_server.ConsoleSSHSession(server)
         self.ssh.chan = FakeChannel()
-        self.ssh.session.console = {'instance_uuid': 'uuid-1'}
+        self.ssh.session.console = {'instance_uuid': 'uuid-1', 'index': 0,
+                                    'user_id': 'u-1', 'project_id': 'p-1'}
         self.ssh.session.is_open = True
+        self.notes = self.useFixture(
+            notification_fixture.CaughtNotifications())
 
     def typed(self, data):
         """What reaches the guest of data typed now, SysRq sent."""
@@ -88,6 +96,15 @@ class BreakThenKeyTest(base.TestCase):
         # Only the one key: the next is typed.
         self.assertEqual(b'h', self.typed(b'h'))
         self.assertEqual(1, len(self.proxy.sysrq))
+        # Audited as the REST call is.
+        (event, body), = self.notes.caught(notifications.SYSRQ_SENT)
+        self.assertEqual([], notification_fixture.mismatches(event, body))
+        data = body['serialproxy_object.data']
+        self.assertEqual(('uuid-1', 'h', 'u-1', '192.0.2.9:40000',
+                          'proxy-1'),
+                         (data['instance_uuid'], data['sysrq_key'],
+                          data['user_id'], data['remote_address'],
+                          data['proxy_host']))
 
     def test_line_end_of_the_escape_is_typed_and_the_key_still_awaited(self):
         self.ssh.break_received(0)
@@ -100,6 +117,7 @@ class BreakThenKeyTest(base.TestCase):
         self.assertEqual(b'', self.typed(b'a'))
         self.assertEqual([], self.proxy.sysrq)
         self.assertIn(b"'a' is not a SysRq key", self.ssh.chan.stderr)
+        self.assertEqual([], self.notes.caught(notifications.SYSRQ_SENT))
 
     def test_key_long_after_the_break_is_typed(self):
         self.ssh.break_received(0)

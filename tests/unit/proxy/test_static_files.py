@@ -6,6 +6,7 @@ from serialproxy.proxy.close_codes import CloseCode
 from serialproxy.proxy import framing
 from serialproxy.proxy import handshake
 from serialproxy.proxy import static_files
+from serialproxy import sysrq
 from tests.unit import base
 
 
@@ -46,6 +47,16 @@ class StaticFilesTest(base.TestCase):
                          sorted(int(code) for code in table))
         self.assertEqual(['operator', 'Disconnected by an operator'],
                          table[str(int(CloseCode.OPERATOR_DISCONNECT))])
+
+    def test_sysrq_keys_script_lists_the_kernels_keys(self):
+        raw = self.static.response(get('/sysrq-keys.js'))
+        head, body = raw.split(b'\r\n\r\n', 1)
+        self.assertIn(b'javascript', head)
+        keys = json.loads(body.decode().split(' = ', 1)[1].rstrip(';\n'))
+        self.assertEqual(sorted(sysrq.KEYS), sorted(k['key'] for k in keys))
+        self.assertEqual('h', keys[0]['key'])
+        self.assertEqual(sorted(sysrq.DESTRUCTIVE),
+                         sorted(k['key'] for k in keys if k['confirm']))
 
     def test_directories_are_not_listed(self):
         self.assertTrue(self.static.response(get('/js/')).startswith(

@@ -181,9 +181,46 @@ class ServerWebSocketTest(base.TestCase):
         ws.receive(client_frame(0x8, struct.pack('>H', 4001)))
         self.assertTrue(ws.is_closed)
 
-    def test_text_frames_are_refused_with_1003(self):
+    def test_text_messages_come_out_as_str_between_binary_ones(self):
         ws, _, _ = self.open()
-        ws.receive(client_frame(0x1, b'text'))
+        wire = client_frame(0x2, b'ls\n') + \
+            client_frame(0x1, '{"sysrq": "h"} é'.encode()) + \
+            client_frame(0x2, b'{"sysrq": "h"}')
+        received = []
+        for i in range(len(wire)):
+            received += ws.receive(wire[i:i + 1])
+        self.assertEqual([b'ls\n', '{"sysrq": "h"} é',
+                          b'{"sysrq": "h"}'], received)
+        self.assertEqual([str, bytes], [type(m) for m in received[1:]])
+        self.assertEqual([], ws.take_outbound())
+
+    def test_fragmented_text_with_a_ping_between_is_one_str(self):
+        ws, _, _ = self.open()
+        # An empty first fragment, which websockify alone would refuse.
+        received = ws.receive(
+            client_frame(0x1, b'', fin=False) +
+            client_frame(0x0, b'{"nmi"', fin=False) +
+            client_frame(0x9, b'p') +
+            client_frame(0x0, b': true}'))
+        self.assertEqual(['{"nmi": true}'], received)
+        self.assertEqual([(0xA, b'p')],
+                         server_frames(b''.join(ws.take_outbound())))
+        # The next message is binary again.
+        self.assertEqual([b'x'], ws.receive(client_frame(0x2, b'x')))
+
+    def test_text_that_is_not_utf8_closes_with_1007(self):
+        ws, _, _ = self.open()
+        received = ws.receive(client_frame(0x2, b'before') +
+                              client_frame(0x1, b'\xff\xfe') +
+                              client_frame(0x2, b'after'))
+        self.assertEqual([b'before'], received)
+        (opcode, payload), = server_frames(b''.join(ws.take_outbound()))
+        self.assertEqual((0x8, 1007), (opcode,
+                                       struct.unpack('>H', payload[:2])[0]))
+
+    def test_unknown_opcodes_are_refused_with_1003(self):
+        ws, _, _ = self.open()
+        ws.receive(client_frame(0x3, b'what'))
         (opcode, payload), = server_frames(b''.join(ws.take_outbound()))
         self.assertEqual((0x8, 1003), (opcode,
                                        struct.unpack('>H', payload[:2])[0]))
