@@ -1,5 +1,6 @@
 """The policy enforcer: one per process, rules from serialproxy.policies."""
 
+import re
 import threading
 import time
 
@@ -22,6 +23,10 @@ UNKNOWN_OWNER = '\x00'
 # another service (http:).
 _OWNER_MONOTONE_LEAVES = (_checks.RoleCheck, _checks.GenericCheck,
                           _checks.TrueCheck, _checks.FalseCheck)
+
+# The fields of a policy target that say who owns it (servers.target).
+OWNER_FIELDS = ('project_id', 'user_id')
+_TARGET_FIELD = re.compile(r'%\((\w+)\)s')
 
 _ENFORCER = None
 _ENFORCER_LOCK = threading.Lock()
@@ -135,3 +140,37 @@ def authorized_for_any_owner(context, action, project_id=None):
     enforcer = get_enforcer()
     return _passes_for_every_owner(enforcer.rules.get(action),
                                    enforcer.rules)
+
+
+def reads_unknown_owner(action, project_id=None):
+    """Whether action's rule may read an owner field that is unknown while
+    only project_id (nothing, when None) is: then a refusal by
+    authorized_for_any_owner() is not yet the answer for the real owner.
+    Otherwise the rule's answer is the same whoever owns the target.
+    """
+    unknown = set(OWNER_FIELDS)
+    if project_id is not None:
+        unknown.discard('project_id')
+    enforcer = get_enforcer()
+    return _looks_at(enforcer.rules.get(action), enforcer.rules, unknown)
+
+
+def _looks_at(check, rules, fields, depth=0):
+    """Whether check may read one of fields of the target: a leaf that
+    substitutes one into its match, or one it cannot see into."""
+    if depth > 16:
+        return True
+    if isinstance(check, (oslo_policy.AndCheck, oslo_policy.OrCheck)):
+        return any(_looks_at(c, rules, fields, depth + 1)
+                   for c in check.rules)
+    if isinstance(check, _checks.NotCheck):
+        return _looks_at(check.rule, rules, fields, depth + 1)
+    if isinstance(check, oslo_policy.RuleCheck):
+        rule = rules.get(check.match)
+        return rule is not None and _looks_at(rule, rules, fields,
+                                              depth + 1)
+    if isinstance(check, (_checks.TrueCheck, _checks.FalseCheck)):
+        return False
+    if isinstance(check, (_checks.RoleCheck, _checks.GenericCheck)):
+        return bool(fields & set(_TARGET_FIELD.findall(check.match)))
+    return True

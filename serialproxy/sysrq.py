@@ -54,8 +54,9 @@ LABELS = {
 LABELS.update(('%d' % level, 'Console log level %d' % level)
               for level in range(10))
 
-# Reboot, crash and power off: the page asks before sending these, and
-# says why.
+# Reboot, crash, power off, and the two that end every process but init
+# (its services with them): the page asks before sending these, and says
+# why.
 CONSEQUENCES = {
     'b': 'The server restarts at once, without syncing or unmounting its '
          'disks: data not yet written is lost.',
@@ -63,8 +64,12 @@ CONSEQUENCES = {
          'crash dump only if it is set up to.',
     'o': 'The server powers off at once, without syncing or unmounting '
          'its disks.',
+    'e': 'Every process but init is asked to end (SIGTERM): services stop '
+         'and users are logged out.',
+    'i': 'Every process but init is killed at once (SIGKILL): services '
+         'stop without cleaning up and users are logged out.',
 }
-DESTRUCTIVE = 'bco'
+DESTRUCTIVE = 'bceio'
 
 
 def keycodes(key):

@@ -61,13 +61,14 @@ class RemoteConsolesController:
     def serial_console_url(self, req, server_id, index=0):
         """Authorize the caller, locate the port, issue a token: the URL."""
         ctxt = req.context
+        modes = None
         if CONF.serial_console.enabled and \
-                self.consoleauth_api.can_authorize_instance_console() and \
-                policy.authorized_for_any_owner(
-                    ctxt, rc_policies.NAME,
-                    None if ctxt.is_admin else ctxt.project_id):
+                self.consoleauth_api.can_authorize_instance_console():
+            modes = self._modes_before_lookup(ctxt)
+        if modes is not None:
             try:
-                token = self._token_in_one_call(ctxt, server_id, index)
+                token = self._token_in_one_call(ctxt, server_id, index,
+                                                modes)
             except rpc.UNSUPPORTED_METHOD_ERRORS as exc:
                 if not rpc.is_unsupported_method(exc):
                     raise
@@ -83,23 +84,40 @@ class RemoteConsolesController:
             project_id=ctxt.project_id, remote_address=req.remote_addr))
         return console_url(CONF.serial_console.base_url, token)
 
-    def _token_in_one_call(self, ctxt, server_id, index):
+    @staticmethod
+    def _modes_before_lookup(ctxt):
+        """The token's modes, when every policy answer (the URL's, each
+        mode's) is known before the server's owner is: consoleauth may
+        then find the server, ask its agent and issue the token in one
+        call. None when an answer waits for the owner."""
+        project_id = None if ctxt.is_admin else ctxt.project_id
+        if not policy.authorized_for_any_owner(ctxt, rc_policies.NAME,
+                                               project_id):
+            return None
+        modes = []
+        for mode, rule in sorted(RULE_OF_TOKEN_MODE.items()):
+            if policy.authorized_for_any_owner(ctxt, rule, project_id):
+                modes.append(mode)
+            elif policy.reads_unknown_owner(rule, project_id):
+                return None
+        return modes
+
+    def _token_in_one_call(self, ctxt, server_id, index, modes):
         """consoleauth finds the server, asks its agent, issues the token.
 
         The policy passed whoever owns the server; another project's
         server is InstanceNotFound (404) for a non-admin, as
         servers.lookup has it.
         """
-        project_id = None if ctxt.is_admin else ctxt.project_id
-        modes = token_modes(lambda rule: policy.authorized_for_any_owner(
-            ctxt, rule, project_id))
         return self.consoleauth_api.authorize_instance_console(
             ctxt.to_rpc(), server_id, index=index, console_type='serial',
-            project_id=project_id, modes=modes)['token']
+            project_id=None if ctxt.is_admin else ctxt.project_id,
+            modes=modes)['token']
 
     def _token_in_three_calls(self, req, server_id, index):
         """Registry, policy, agent, token, one call after the other: when
-        the policy depends on who owns the server, for disabled consoles
+        a policy answer (the URL's, a token mode's) depends on who owns
+        the server, for disabled consoles
         (404 and 403 come before 501) and for an older consoleauth."""
         instance = servers.lookup(req, self.consoleauth_api, server_id)
         ctxt = req.context

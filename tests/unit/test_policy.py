@@ -43,8 +43,8 @@ class PolicyDefaultsTest(base.TestCase):
                 '"tox -e genpolicy" and commit the result')
 
 
-class AuthorizedForAnyOwnerTest(base.TestCase):
-    """The check made before a call that learns the server's owner."""
+class OwnerRuleTestBase(base.TestCase):
+    """A rule of the API's, as the caller's policy file sets it."""
 
     ACTION = 'serialproxy:remote_consoles:create'
 
@@ -62,6 +62,10 @@ class AuthorizedForAnyOwnerTest(base.TestCase):
     def caller(*roles, project='p1', user='u1'):
         return context.RequestContext(user_id=user, project_id=project,
                                       roles=list(roles))
+
+
+class AuthorizedForAnyOwnerTest(OwnerRuleTestBase):
+    """The check made before a call that learns the server's owner."""
 
     def allowed(self, ctxt, project_id='p1'):
         return policy.authorized_for_any_owner(ctxt, self.ACTION, project_id)
@@ -92,6 +96,36 @@ class AuthorizedForAnyOwnerTest(base.TestCase):
         self.use_rule('rule:project_member_or_admin or '
                       '(role:member and not role:auditor)')
         self.assertFalse(self.allowed(self.caller('member')))
+
+
+class ReadsUnknownOwnerTest(OwnerRuleTestBase):
+    """Whether a refusal made before the owner is known is the answer."""
+
+    def reads(self, project_id='p1'):
+        return policy.reads_unknown_owner(self.ACTION, project_id)
+
+    def test_rules_on_roles_alone_do_not(self):
+        self.use_rule('role:member or rule:project_reader_or_admin or '
+                      'rule:no_such_rule')
+        self.assertFalse(self.reads())
+        self.use_rule('!')
+        self.assertFalse(self.reads())
+
+    def test_rule_on_the_owner_user_does(self):
+        self.use_rule('role:member and user_id:%(user_id)s')
+        self.assertTrue(self.reads())
+
+    def test_owner_project_is_read_only_while_unknown(self):
+        self.use_rule('role:reader and project_id:%(project_id)s')
+        self.assertFalse(self.reads())
+        self.assertTrue(self.reads(project_id=None))
+
+    def test_not_and_rule_references_are_looked_into(self):
+        self.use_rule("role:member and not 'u2':%(user_id)s")
+        self.assertTrue(self.reads())
+        self.use_policy_file({self.ACTION: 'rule:mine',
+                              'mine': 'role:%(user_id)s'})
+        self.assertTrue(self.reads())
 
 
 class EnforcerTest(base.TestCase):

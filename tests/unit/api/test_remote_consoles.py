@@ -23,6 +23,11 @@ class RemoteConsolesTestBase(base.APITestCase):
                             '/v2.1/servers/%s/remote-consoles' % server_id,
                             body=body, version=version, **kwargs)
 
+    def spy(self, cls, method):
+        real = getattr(cls, method)
+        return self.useFixture(fixtures.MockPatchObject(
+            cls, method, autospec=True, side_effect=real)).mock
+
     def assertOpensConsole(self, url, server_id):
         parts = urllib.parse.urlsplit(url)
         self.assertEqual(('wss', 'console.example', '/serial/'),
@@ -218,11 +223,6 @@ class RoundTripsTest(RemoteConsolesTestBase):
     """A URL is one consoleauth call, whatever the answer; the order of
     answers (404, then 403, then 501, then the agent's) stays Nova's."""
 
-    def spy(self, cls, method):
-        real = getattr(cls, method)
-        return self.useFixture(fixtures.MockPatchObject(
-            cls, method, autospec=True, side_effect=real)).mock
-
     def use_policy(self, rule):
         self.use_policy_file({'serialproxy:remote_consoles:create': rule})
 
@@ -348,13 +348,34 @@ class TokenModesTest(RemoteConsolesTestBase):
                          'role:member and user_id:%(user_id)s',
                          'serialproxy:serial_console:nmi':
                          'role:member and user_id:%(user_id)s'})
-        get_instance = self.useFixture(fixtures.MockPatchObject(
-            consoleauth_rpcapi.ConsoleAuthAPI, 'get_instance',
-            autospec=True,
-            side_effect=consoleauth_rpcapi.ConsoleAuthAPI.get_instance)).mock
+        get_instance = self.spy(consoleauth_rpcapi.ConsoleAuthAPI,
+                                'get_instance')
         self.assertEqual(['nmi', 'sysrq', 'take_over', 'view'],
                          self.modes('member'))
         self.assertEqual(1, get_instance.call_count)
+
+    def test_mode_rule_on_the_owner_alone_is_checked_on_the_owner(self):
+        # The URL's rule needs no owner, one mode's does: that mode is not
+        # dropped for want of the owner; the owner is looked up first.
+        self.use_policy({'serialproxy:serial_console:nmi':
+                         'role:member and user_id:%(user_id)s'})
+        get_instance = self.spy(consoleauth_rpcapi.ConsoleAuthAPI,
+                                'get_instance')
+        self.assertEqual(['nmi', 'sysrq', 'take_over', 'view'],
+                         self.modes('member'))
+        self.assertEqual(1, get_instance.call_count)
+        other_user = self._token(base.PROJECT, ['member', 'reader'],
+                                 user_id='0ther0ther0ther0ther0ther0ther00')
+        self.assertEqual(['sysrq', 'take_over', 'view'],
+                         self.modes(other_user))
+
+    def test_mode_rules_without_the_owner_keep_the_one_call(self):
+        self.use_policy({'serialproxy:serial_console:nmi': 'role:member',
+                         'serialproxy:serial_console:sysrq': '!'})
+        get_instance = self.spy(consoleauth_rpcapi.ConsoleAuthAPI,
+                                'get_instance')
+        self.assertEqual(['nmi', 'take_over', 'view'], self.modes('member'))
+        self.assertEqual(0, get_instance.call_count)
 
     def test_token_modes_cover_every_rule_a_token_may_carry(self):
         self.assertEqual(consoleauth_manager.TOKEN_MODES,
