@@ -81,8 +81,8 @@ class SendToGuest:
     """The messages one read from the client completed, in order.
 
     The guest's serial port is a byte stream: the layer writes them as it
-    likes best (server.guest_writes joins small ones, since a write per
-    message would cost a system call per 4 KB frame).
+    likes best (server.guest_write joins them, since a write per message
+    would cost a system call each).
     """
     chunks: list
     payload_bytes: int = 0

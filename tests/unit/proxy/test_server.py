@@ -194,22 +194,18 @@ class ByteMetricsTest(base.TestCase):
         self.assertEqual(0, proxy.bytes_to_guest)
 
 
-class GuestWritesTest(base.TestCase):
-    def test_small_messages_are_joined_and_large_ones_written_alone(self):
-        small = [b'ls\n', b'x' * 4096, b'y' * 100]
-        large = os.urandom(server.OWN_WRITE_BYTES)
-        messages = small[:2] + [large] + small[2:] + [b'z']
-        buffers = server.guest_writes(messages)
-        self.assertEqual([b'ls\n' + b'x' * 4096, large, b'y' * 100 + b'z'],
-                         [bytes(buffer) for buffer in buffers])
+class GuestWriteTest(base.TestCase):
+    def test_messages_of_a_read_go_in_one_write_in_order(self):
+        messages = [b'ls\n', b'x' * 4096, os.urandom(64 * 1024), b'z']
+        self.assertEqual(b''.join(messages),
+                         bytes(server.guest_write(messages)))
 
-    def test_large_message_is_written_without_a_copy(self):
-        large = os.urandom(server.OWN_WRITE_BYTES * 4)
-        buffer, = server.guest_writes([large])
-        self.assertIs(large, memoryview(buffer).obj)
+    def test_lone_message_is_written_without_a_copy(self):
+        large = os.urandom(64 * 1024)
+        self.assertIs(large, memoryview(server.guest_write([large])).obj)
 
-    def test_no_messages_no_writes(self):
-        self.assertEqual([], server.guest_writes([]))
+    def test_no_messages_no_write(self):
+        self.assertIsNone(server.guest_write([]))
 
 
 class EchoGuest(asyncio.Protocol):
