@@ -44,7 +44,7 @@ class SysRqMenuTest(tcp.ConsolePageTestCase):
                          page.locator('#sysrq-level-keys button').count())
         self.assertTrue(page.is_visible('#nmi'))
         self.assertEqual(
-            ['b', 'c', 'o'],
+            ['b', 'c', 'e', 'i', 'o'],
             sorted(page.locator('#sysrq-keys button.destructive kbd')
                    .all_inner_texts()))
         page.click(key_button('h'))
