@@ -12,6 +12,12 @@ proxy.sessions (lease renewal, force-disconnect orders) and in
 proxy.connections (time limits, shutdown), counted in the metrics and
 recorded. Every refusal and close says why on stderr and ends with a
 non-zero exit status.
+
+SysRq (a break, ssh's ~B, then a key) is sent only when the session's
+console carries the 'sysrq' mode: the API checked the SysRq policy for
+the user who pushed the key, as it does for a console URL, and
+consoleauth carried the answer from the key to the lease. The proxy has
+no policy of its own.
 """
 
 import asyncio
@@ -24,7 +30,9 @@ from oslo_log import log as logging
 
 from serialproxy import exception
 from serialproxy import notifications
+from serialproxy.policies import serial_console_keys as key_policies
 from serialproxy.proxy.close_codes import CloseCode
+from serialproxy.proxy import page_commands
 from serialproxy.proxy import refusals
 from serialproxy.ssh import keys as ssh_keys
 from serialproxy import sysrq
@@ -46,6 +54,8 @@ EXIT_GUEST_GONE = 3
 CONSOLE_USER_HELP = ('Connect as <server id>.port<N>, with a key pushed '
                      'through the API (POST /v2.1/servers/{id}/'
                      'serial-console/ssh-keys).')
+SYSRQ_NOT_ALLOWED = ('SysRq is not allowed for you on this server (policy '
+                     '%s)' % key_policies.SYSRQ)
 
 
 @dataclasses.dataclass
@@ -226,7 +236,14 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
             self.chan.write_stderr(
                 b'\r\nserialproxy: a break needs an open console.\r\n')
             return False
+        # Armed even when SysRq is not allowed: the key meant for it is
+        # then dropped, not typed into the guest.
         self._sysrq_armed_at = time.monotonic()
+        if not self._sysrq_allowed():
+            self.chan.write_stderr(
+                ('\r\nserialproxy: break: %s; the next key is dropped'
+                 '\r\n' % SYSRQ_NOT_ALLOWED).encode())
+            return True
         self.chan.write_stderr(
             ('\r\nserialproxy: break: type a SysRq key within %d s '
              '(h: help)\r\n' % SYSRQ_WINDOW).encode())
@@ -246,9 +263,21 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         self._sysrq_armed_at = None
         return data[:line_ends] + self._sysrq_key(data[line_ends:])
 
+    def _sysrq_allowed(self):
+        """Whether the session's console carries the 'sysrq' mode (the
+        API's policy allowed it to the key's pusher)."""
+        modes = (self.session.console or {}).get('modes')
+        return page_commands.SYSRQ in page_commands.permissions_of(modes)
+
     def _sysrq_key(self, data):
-        """data less its first key, sent as SysRq if it is one."""
+        """data less its first key, sent as SysRq if it is one and the
+        session may send SysRq."""
         key = data[:1].lower().decode('ascii', 'replace')
+        if not self._sysrq_allowed():
+            self.chan.write_stderr(('\r\nserialproxy: SysRq %r not sent: '
+                                    '%s\r\n' % (key, SYSRQ_NOT_ALLOWED)
+                                    ).encode())
+            return data[1:]
         if key not in sysrq.KEYS:
             self.chan.write_stderr(
                 ('\r\nserialproxy: %r is not a SysRq key (%s); break '
