@@ -18,6 +18,11 @@ console carries the 'sysrq' mode: the API checked the SysRq policy for
 the user who pushed the key, as it does for a console URL, and
 consoleauth carried the answer from the key to the lease. The proxy has
 no policy of its own.
+
+A session the user ends (the end of their input) answers with its exit
+status only once consoleauth has its lease back, or after close_grace:
+an ssh client that reconnects as soon as the first one returned finds
+the console free, as a websocket client does after its close.
 """
 
 import asyncio
@@ -198,6 +203,8 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         # When the user's last break came (monotonic), while its SysRq
         # key is awaited.
         self._sysrq_armed_at = None
+        # The exit status held until the lease is back (_exit_released).
+        self._held_exit = None
 
     # Channel requests: a pty and a shell, nothing else -----------------
 
@@ -358,7 +365,7 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         for data in early:
             self._to_guest(data)
         if self._early_eof:
-            self._end('client closed', 0)
+            self._end('client closed', 0, after_release=True)
             return
         await self._relay_guest()
 
@@ -460,8 +467,9 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         if not self.session.is_open and self._early_input is not None:
             self._early_eof = True
             return True
-        self._end('client closed', 0)
-        return False
+        self._end('client closed', 0, after_release=True)
+        # Half open: the exit status closes the channel, once sent.
+        return True
 
     def connection_lost(self, exc):
         self._end('connection lost', None)
@@ -495,19 +503,27 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         if self.chan is not None:
             self.chan.abort()
 
-    def _end(self, reason, status, code=None):
+    def _end(self, reason, status, code=None, after_release=False):
+        """End the session; the user gets status (None: they are gone).
+
+        after_release: the user ended it, and their client returns when
+        the exit status comes; it comes once consoleauth has the lease
+        back (or after close_grace), so that the client's next session
+        finds the console free.
+        """
         if self._closed:
             return
         self._closed = True
         self._uncount()
         session = self.session
+        released = None
         if self.guest_writer is not None:
             self.guest_writer.close()
         if session.is_open:
             session.is_open = False
             self.proxy.sessions.pop(session.session_id, None)
             self.proxy.metrics.session_closed()
-            self.proxy.release_lease(session.session_id)
+            released = self.proxy.release_lease(session.session_id)
             if self.recorder is not None:
                 self.recorder.close()
                 self.recorder = None
@@ -524,8 +540,20 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
                      session.console['index'], self.server.client_address,
                      session.bytes_to_guest, session.bytes_to_client,
                      time.monotonic() - session.started_at, reason)
-        if status is not None:
+        if status is None:
+            return
+        if after_release and released is not None:
+            self._held_exit = asyncio.get_running_loop().create_task(
+                self._exit_released(released, status))
+        else:
             self._exit(reason if status else None, status)
+
+    async def _exit_released(self, released, status):
+        """Exit with status once the release is answered (a failed one
+        included: it is logged where it is made) or close_grace passed."""
+        await asyncio.wait(
+            [released], timeout=self.proxy.settings.session.close_grace)
+        self._exit(None, status)
 
     def _notify(self, event_type, **fields):
         notifications.emit_console_event(

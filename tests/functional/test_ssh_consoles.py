@@ -4,7 +4,8 @@ serialproxy-all with [ssh] enabled and a QEMU guest: keys pushed through
 the API, `ssh -tt` to the proxy's SSH server, the guest's shell answering;
 one writer per console across SSH and websocket; force-disconnect; keys
 refused for the wrong server, port or time; SysRq after a break only for
-whom the policy allows it; host key checks; hostile clients.
+whom the policy allows it; reconnecting the moment a session ended; host
+key checks; hostile clients.
 """
 
 import json
@@ -13,9 +14,11 @@ import random
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -30,6 +33,8 @@ IDLE_TIMEOUT = 8
 # The guest's owners; noauth makes MEMBER a member (not an admin) of it.
 PROJECT = 'a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5'
 MEMBER = 'ssh-member'
+# Sessions ended and started again in a row, none waiting for the last.
+RECONNECTS = 6
 
 
 def sysrq_for_admins_only(world):
@@ -268,6 +273,40 @@ class SSHConsoleTest(func_fixtures.SharedWorldTestCase):
         active = re.search(r'^serialproxy_sessions_active (\S+)$', scrape,
                            re.M)
         self.assertEqual(1, float(active.group(1)))
+
+    def consoleauth_slow_to_write(self, seconds):
+        """Another writer holds consoleauth's SQLite file for seconds:
+        what consoleauth is asked to write meanwhile (a lease release)
+        waits, as it would behind a busy database or broker."""
+        other = sqlite3.connect(
+            os.path.join(self.deployment.dir, 'serialproxy.sqlite'),
+            timeout=10, isolation_level=None, check_same_thread=False)
+        self.addCleanup(other.close)
+        other.execute('BEGIN IMMEDIATE')
+        timer = threading.Timer(seconds, other.execute, ['COMMIT'])
+        timer.start()
+        self.addCleanup(timer.join)
+
+    def test_new_session_right_after_the_last_ended_opens_every_time(self):
+        # Each next key is pushed while the session before it is open, so
+        # the next ssh starts the moment the last returned, with no retry:
+        # the lease must be back in consoleauth by then, also when
+        # consoleauth takes its time (every other round).
+        key_path, answer = self.pushed()
+        for number in range(RECONNECTS):
+            proc = self.start_ssh(key_path, answer)
+            if self.shell_answers(proc, 'round%d' % number) is None:
+                func_fixtures.terminate(proc, 5)
+                self.fail('round %d: no echo: %s' % (
+                    number, proc.stderr.read().decode(errors='replace')))
+            key_path, answer = self.pushed()
+            if number % 2:
+                self.consoleauth_slow_to_write(0.5)
+            proc.stdin.close()
+            stderr = self.stderr_of(proc)
+            self.assertEqual(0, proc.returncode,
+                             'round %d: %s' % (number, stderr))
+            self.assertIn('connected to console port 0', stderr)
 
     def test_second_ssh_user_and_browser_get_in_use(self):
         self.open_console()

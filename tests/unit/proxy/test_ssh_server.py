@@ -1,5 +1,6 @@
 """The SSH front door's rules that need no network: sign-in limits,
-SysRq after a break and who may send it."""
+SysRq after a break and who may send it, when a session's exit status
+is sent."""
 
 import asyncio
 import types
@@ -195,3 +196,64 @@ class SysRqNotAllowedTest(SSHSessionTestBase):
         self.ssh.break_received(0)
         self.typed(b'h')
         self.assertEqual([], self.proxy.sysrq)
+
+
+class ExitAfterReleaseTest(SSHSessionTestBase):
+    """The user ends the session: its exit status, which their ssh client
+    returns on, is sent once consoleauth has the lease back."""
+
+    def run_loop(self, steps):
+        async def run():
+            for step in steps:
+                step()
+                await asyncio.sleep(0)
+                await asyncio.sleep(0)
+        asyncio.run(run())
+
+    def released(self):
+        self.proxy.releases['session-1'].set_result(None)
+
+    def test_end_of_input_exits_once_the_lease_is_released(self):
+        seen = []
+        self.run_loop([
+            self.ssh.eof_received,
+            lambda: seen.append(self.ssh.chan.exit_status),
+            self.released,
+            lambda: seen.append(self.ssh.chan.exit_status)])
+        self.assertEqual([None, 0], seen)
+
+    def test_eof_keeps_the_channel_half_open_for_the_exit_status(self):
+        async def run():
+            kept = self.ssh.eof_received()
+            self.released()
+            await asyncio.sleep(0)
+            return kept
+        self.assertTrue(asyncio.run(run()))
+
+    def test_failed_release_exits_all_the_same(self):
+        def failed():
+            self.proxy.releases['session-1'].set_exception(
+                OSError('consoleauth gone'))
+        self.run_loop([self.ssh.eof_received, failed])
+        self.assertEqual(0, self.ssh.chan.exit_status)
+
+    def test_release_not_answered_exits_after_close_grace(self):
+        self.proxy.settings = types.SimpleNamespace(
+            proxy_host='proxy-1',
+            session=types.SimpleNamespace(close_grace=0.05))
+
+        async def run():
+            self.ssh.eof_received()
+            await asyncio.sleep(0.01)
+            early = self.ssh.chan.exit_status
+            await asyncio.sleep(0.1)
+            return early, self.ssh.chan.exit_status
+        self.assertEqual((None, 0), asyncio.run(run()))
+
+    def test_proxy_ends_a_session_at_once(self):
+        # Force-disconnect, idle, shutdown: the user is told now.
+        async def run():
+            self.ssh.close_session(4000, 'Disconnected by an operator')
+            return self.ssh.chan.exit_status
+        self.assertEqual(ssh_server.EXIT_CLOSED, asyncio.run(run()))
+        self.assertIn(b'Disconnected by an operator', self.ssh.chan.stderr)
