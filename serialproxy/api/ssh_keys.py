@@ -7,6 +7,12 @@ public_host (the host of [serial_console] base_url when unset) and
 public_port (listen_port when unset). Which host keys: the public halves
 under [ssh] host_key_dir, which the API's host shares with the proxies
 (serialproxy-all has one state path; a site copies the .pub files).
+
+What the key's session may do besides typing is decided here too, as
+for a console URL: the rules of serialproxy.policies.serial_console_keys
+are checked for the pusher on the server, and those that pass go with
+the key to consoleauth (SysRq after ssh's break, ~B). The proxy has no
+policy of its own.
 """
 
 import datetime
@@ -21,6 +27,7 @@ from serialproxy.api.schemas import ssh_keys as schemas
 from serialproxy import conf as sp_conf
 from serialproxy import exception
 from serialproxy import policy
+from serialproxy.policies import serial_console_keys as key_policies
 from serialproxy.policies import ssh_keys as ssh_key_policies
 from serialproxy import rpc
 from serialproxy.ssh import keys
@@ -36,6 +43,15 @@ def ssh_endpoint():
         host = urllib.parse.urlsplit(
             CONF.serial_console.base_url).hostname or 'localhost'
     return host, CONF.ssh.public_port or CONF.ssh.listen_port
+
+
+def key_modes(ctxt, instance):
+    """What a key pushed by ctxt for instance lets its session do besides
+    typing: the permissions whose rule allows ctxt on the server."""
+    target = servers.target(instance)
+    return sorted(mode for mode, rule in
+                  key_policies.RULE_OF_PERMISSION.items()
+                  if policy.allows(ctxt, rule, target))
 
 
 def _timestamp(epoch):
@@ -64,7 +80,8 @@ class SSHKeysController:
         try:
             answer = self.consoleauth_api.authorize_ssh_key(
                 ctxt.to_rpc(), server_id, wanted['public_key'], index=index,
-                project_id=None if ctxt.is_admin else ctxt.project_id)
+                project_id=None if ctxt.is_admin else ctxt.project_id,
+                modes=key_modes(ctxt, instance))
         except rpc.UNSUPPORTED_METHOD_ERRORS as exc:
             if rpc.is_unsupported_method(exc):
                 raise exception.FeatureUnavailable(

@@ -36,14 +36,8 @@ REVOKING_EVENTS = ('undefined', 'stopped', 'crashed')
 # live sessions (their proxy could not renew), while a console of a proxy
 # that died is free to others at expiry all the same.
 EXPIRED_LEASE_GRACE = 3600
-# Connection modes a token may allow beyond the writer's.
-CONNECT_MODES = frozenset(('view', 'take_over'))
-# What the console page may send on the writer's websocket besides
-# console bytes (serialproxy/proxy/page_commands.py).
-PAGE_PERMISSIONS = frozenset(('sysrq', 'nmi'))
-# Every mode a token may carry; its modes column (64 characters) holds
-# them all, space-separated.
-TOKEN_MODES = CONNECT_MODES | PAGE_PERMISSIONS
+# The modes a token may carry (serialproxy.consoleauth.tokens).
+TOKEN_MODES = tokens.TOKEN_MODES
 
 
 class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
@@ -64,9 +58,11 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
           requests may carry relay_address and answer relay_key
     1.7 - authorize_ssh_key, check_ssh_key, acquire_session_by_ssh_key
           (serialproxy.consoleauth.ssh_keys)
+    1.8 - authorize_ssh_key takes modes ('sysrq', 'nmi'), which the
+          console of acquire_session_by_ssh_key carries
     """
 
-    target = messaging.Target(version='1.7')
+    target = messaging.Target(version='1.8')
 
     def __init__(self, database, proxy_api, clock=time.time,
                  compute_api=None):
@@ -95,7 +91,7 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
             compute_host=compute_host, host=host, port=port,
             serial_index=index, created_at=now,
             user_id=ctxt.get('user_id'), project_id=ctxt.get('project_id'),
-            modes=' '.join(sorted(set(modes or ()) & TOKEN_MODES)) or None,
+            modes=tokens.modes_column(modes),
             expires_at=now + CONF.consoleauth.token_ttl)
         LOG.info('Issued a %s console token for instance %s index %d, '
                  'valid %ds', console_type, instance_uuid, index,

@@ -22,9 +22,10 @@ class ConsoleAuthAPI:
           authorize_instance_console take modes; acquire_sessions
           requests may carry relay_address
     1.7 - authorize_ssh_key, check_ssh_key, acquire_session_by_ssh_key
+    1.8 - authorize_ssh_key takes modes
     """
 
-    VERSION_CAP = '1.7'
+    VERSION_CAP = '1.8'
 
     def __init__(self, retry=None):
         """retry: see serialproxy.rpc.get_client."""
@@ -40,12 +41,14 @@ class ConsoleAuthAPI:
             instance_uuid=instance_uuid, compute_host=compute_host,
             host=host, port=port, index=index, console_type=console_type)
 
-    def _with_modes(self, modes, version, ctxt, method, **kwargs):
-        """Call method with modes (1.6); a consoleauth from before 1.6
-        is asked without them and issues a writer-only token."""
-        if modes and self.client.can_send_version('1.6'):
+    def _with_modes(self, modes, version, ctxt, method,
+                    modes_version='1.6', **kwargs):
+        """Call method with modes (from modes_version on); a consoleauth
+        from before it is asked without them, at version, and issues a
+        writer-only token (or key: its SSH sessions may not send SysRq)."""
+        if modes and self.client.can_send_version(modes_version):
             try:
-                return self.client.prepare(version='1.6').call(
+                return self.client.prepare(version=modes_version).call(
                     ctxt, method, modes=list(modes), **kwargs)
             except rpc.UNSUPPORTED_METHOD_ERRORS as exc:
                 if not rpc.is_unsupported_method(exc):
@@ -164,13 +167,16 @@ class ConsoleAuthAPI:
     # One-time SSH keys (1.7)
 
     def authorize_ssh_key(self, ctxt, instance_uuid, public_key, index=0,
-                          project_id=None):
+                          project_id=None, modes=None):
         """Let public_key open the instance's port index once, for
         [ssh] key_ttl; returns {'user', 'fingerprint', 'expires_at',
-        'instance'}."""
-        return self.client.prepare(version='1.7').call(
-            ctxt, 'authorize_ssh_key', instance_uuid=instance_uuid,
-            public_key=public_key, index=index, project_id=project_id)
+        'instance'}. modes (1.8): what its session may do besides
+        typing ('sysrq', 'nmi'); a 1.7 consoleauth is asked without them,
+        and the key's session may then only type."""
+        return self._with_modes(
+            modes, '1.7', ctxt, 'authorize_ssh_key', modes_version='1.8',
+            instance_uuid=instance_uuid, public_key=public_key, index=index,
+            project_id=project_id)
 
     def check_ssh_key(self, ctxt, instance_uuid, index, fingerprint):
         return self.client.prepare(version='1.7').call(

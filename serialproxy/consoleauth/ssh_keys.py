@@ -5,6 +5,12 @@ a serial index), once, within [ssh] key_ttl. The proxy asks here whether
 a key it is offered is such a key, then leases the console with it
 through the same lease path a websocket token takes: one writer per
 console, whichever way they came.
+
+What a key's session may do besides typing (SysRq after a break) is
+what the API's policy allowed its pusher when the key was pushed: the
+key keeps those modes, and the console its lease answers with carries
+them to the proxy, as a console token's do. A key pushed without them
+(an API from before 1.8) opens a console that may only be typed in.
 """
 
 import uuid
@@ -24,17 +30,20 @@ TRANSPORT_SSH = 'ssh'
 
 
 class SSHKeyEndpoints:
-    """RPC 1.7 methods of ConsoleAuthManager (a mixin of it)."""
+    """RPC 1.7 and 1.8 methods of ConsoleAuthManager (a mixin of it)."""
 
     @messaging.expected_exceptions(exception.SerialProxyException)
     def authorize_ssh_key(self, ctxt, instance_uuid, public_key, index=0,
-                          project_id=None):
+                          project_id=None, modes=None):
         """Let public_key open the instance's serial port index once.
 
         The instance is found and its host's agent asked for the port as
         for a console token (InstanceNotFound unless it is project_id's,
-        when given; the agent's errors as they are). Returns {'user',
-        'fingerprint', 'expires_at', 'instance'}.
+        when given; the agent's errors as they are). modes (1.8): what
+        the API's policy allows the pusher besides typing, 'sysrq' and
+        'nmi'; others are dropped, connection modes too (an SSH session
+        is always the console's writer). Returns {'user', 'fingerprint',
+        'expires_at', 'instance', 'modes'}.
         """
         key = ssh_keys.PublicKey.parse(public_key)
         instance = self._visible_instance(instance_uuid, project_id)
@@ -42,19 +51,20 @@ class SSHKeyEndpoints:
                                        instance_uuid, index)
         now = self.clock()
         expires_at = now + CONF.ssh.key_ttl
+        stored_modes = tokens.modes_column(modes, tokens.PAGE_PERMISSIONS)
         self.db.add_ssh_key(
             id=str(uuid.uuid4()), fingerprint=key.fingerprint,
             public_key=key.openssh(), instance_uuid=instance_uuid,
             serial_index=index, compute_host=instance['host'],
             host=console['host'], port=console['port'],
             user_id=ctxt.get('user_id'), project_id=ctxt.get('project_id'),
-            created_at=now, expires_at=expires_at)
+            modes=stored_modes, created_at=now, expires_at=expires_at)
         LOG.info('Accepted a one-time %s key %s for instance %s index %d, '
                  'valid %ds', key.algorithm, key.fingerprint, instance_uuid,
                  index, CONF.ssh.key_ttl)
         return {'user': ssh_keys.console_user(instance_uuid, index),
                 'fingerprint': key.fingerprint, 'expires_at': expires_at,
-                'instance': instance}
+                'instance': instance, 'modes': (stored_modes or '').split()}
 
     def check_ssh_key(self, ctxt, instance_uuid, index, fingerprint):
         """Whether a live key with that fingerprint opens that console
@@ -71,7 +81,9 @@ class SSHKeyEndpoints:
         The console is leased exactly as for a token (ConsoleInUse when
         someone holds it, by websocket or SSH), through a token made for
         this one lease and dropped at once; the key is used up when the
-        lease is taken, and kept for another try when it is not.
+        lease is taken, and kept for another try when it is not. That
+        token carries the key's modes, so the console answered has them
+        as a token's console has its own.
         """
         now = self.clock()
         self._bridge_silence(now)
@@ -84,7 +96,8 @@ class SSHKeyEndpoints:
             console_type='serial', compute_host=key.compute_host,
             host=key.host, port=key.port, serial_index=key.serial_index,
             created_at=now, user_id=key.user_id,
-            project_id=key.project_id, expires_at=key.expires_at)
+            project_id=key.project_id, modes=key.modes,
+            expires_at=key.expires_at)
         ttl = CONF.consoleauth.session_lease_ttl
         lease = {'id': str(uuid.uuid4()), 'remote_address': remote_address,
                  'proxy_host': proxy_host, 'started_at': now,

@@ -112,5 +112,9 @@ class ConsoleSSHKey(Base):
     port = sa.Column(sa.Integer, nullable=False)
     user_id = sa.Column(sa.String(255), nullable=True)
     project_id = sa.Column(sa.String(255), nullable=True)
+    # What the API's policy allowed the pusher beyond typing, as a
+    # token's modes column holds it: 'sysrq' (a break and a key over
+    # SSH) and 'nmi'. The session's console carries them to the proxy.
+    modes = sa.Column(sa.String(64), nullable=True)
     created_at = sa.Column(sa.Double, nullable=False)
     expires_at = sa.Column(sa.Double, nullable=False, index=True)

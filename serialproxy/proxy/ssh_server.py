@@ -12,6 +12,17 @@ proxy.sessions (lease renewal, force-disconnect orders) and in
 proxy.connections (time limits, shutdown), counted in the metrics and
 recorded. Every refusal and close says why on stderr and ends with a
 non-zero exit status.
+
+SysRq (a break, ssh's ~B, then a key) is sent only when the session's
+console carries the 'sysrq' mode: the API checked the SysRq policy for
+the user who pushed the key, as it does for a console URL, and
+consoleauth carried the answer from the key to the lease. The proxy has
+no policy of its own.
+
+A session the user ends (the end of their input) answers with its exit
+status only once consoleauth has its lease back, or after close_grace:
+an ssh client that reconnects as soon as the first one returned finds
+the console free, as a websocket client does after its close.
 """
 
 import asyncio
@@ -24,7 +35,9 @@ from oslo_log import log as logging
 
 from serialproxy import exception
 from serialproxy import notifications
+from serialproxy.policies import serial_console_keys as key_policies
 from serialproxy.proxy.close_codes import CloseCode
+from serialproxy.proxy import page_commands
 from serialproxy.proxy import refusals
 from serialproxy.ssh import keys as ssh_keys
 from serialproxy import sysrq
@@ -46,6 +59,8 @@ EXIT_GUEST_GONE = 3
 CONSOLE_USER_HELP = ('Connect as <server id>.port<N>, with a key pushed '
                      'through the API (POST /v2.1/servers/{id}/'
                      'serial-console/ssh-keys).')
+SYSRQ_NOT_ALLOWED = ('SysRq is not allowed for you on this server (policy '
+                     '%s)' % key_policies.SYSRQ)
 
 
 @dataclasses.dataclass
@@ -188,6 +203,8 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         # When the user's last break came (monotonic), while its SysRq
         # key is awaited.
         self._sysrq_armed_at = None
+        # The exit status held until the lease is back (_exit_released).
+        self._held_exit = None
 
     # Channel requests: a pty and a shell, nothing else -----------------
 
@@ -226,7 +243,14 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
             self.chan.write_stderr(
                 b'\r\nserialproxy: a break needs an open console.\r\n')
             return False
+        # Armed even when SysRq is not allowed: the key meant for it is
+        # then dropped, not typed into the guest.
         self._sysrq_armed_at = time.monotonic()
+        if not self._sysrq_allowed():
+            self.chan.write_stderr(
+                ('\r\nserialproxy: break: %s; the next key is dropped'
+                 '\r\n' % SYSRQ_NOT_ALLOWED).encode())
+            return True
         self.chan.write_stderr(
             ('\r\nserialproxy: break: type a SysRq key within %d s '
              '(h: help)\r\n' % SYSRQ_WINDOW).encode())
@@ -246,9 +270,21 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         self._sysrq_armed_at = None
         return data[:line_ends] + self._sysrq_key(data[line_ends:])
 
+    def _sysrq_allowed(self):
+        """Whether the session's console carries the 'sysrq' mode (the
+        API's policy allowed it to the key's pusher)."""
+        modes = (self.session.console or {}).get('modes')
+        return page_commands.SYSRQ in page_commands.permissions_of(modes)
+
     def _sysrq_key(self, data):
-        """data less its first key, sent as SysRq if it is one."""
+        """data less its first key, sent as SysRq if it is one and the
+        session may send SysRq."""
         key = data[:1].lower().decode('ascii', 'replace')
+        if not self._sysrq_allowed():
+            self.chan.write_stderr(('\r\nserialproxy: SysRq %r not sent: '
+                                    '%s\r\n' % (key, SYSRQ_NOT_ALLOWED)
+                                    ).encode())
+            return data[1:]
         if key not in sysrq.KEYS:
             self.chan.write_stderr(
                 ('\r\nserialproxy: %r is not a SysRq key (%s); break '
@@ -329,7 +365,7 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         for data in early:
             self._to_guest(data)
         if self._early_eof:
-            self._end('client closed', 0)
+            self._end('client closed', 0, after_release=True)
             return
         await self._relay_guest()
 
@@ -431,8 +467,9 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         if not self.session.is_open and self._early_input is not None:
             self._early_eof = True
             return True
-        self._end('client closed', 0)
-        return False
+        self._end('client closed', 0, after_release=True)
+        # Half open: the exit status closes the channel, once sent.
+        return True
 
     def connection_lost(self, exc):
         self._end('connection lost', None)
@@ -466,19 +503,27 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         if self.chan is not None:
             self.chan.abort()
 
-    def _end(self, reason, status, code=None):
+    def _end(self, reason, status, code=None, after_release=False):
+        """End the session; the user gets status (None: they are gone).
+
+        after_release: the user ended it, and their client returns when
+        the exit status comes; it comes once consoleauth has the lease
+        back (or after close_grace), so that the client's next session
+        finds the console free.
+        """
         if self._closed:
             return
         self._closed = True
         self._uncount()
         session = self.session
+        released = None
         if self.guest_writer is not None:
             self.guest_writer.close()
         if session.is_open:
             session.is_open = False
             self.proxy.sessions.pop(session.session_id, None)
             self.proxy.metrics.session_closed()
-            self.proxy.release_lease(session.session_id)
+            released = self.proxy.release_lease(session.session_id)
             if self.recorder is not None:
                 self.recorder.close()
                 self.recorder = None
@@ -495,8 +540,20 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
                      session.console['index'], self.server.client_address,
                      session.bytes_to_guest, session.bytes_to_client,
                      time.monotonic() - session.started_at, reason)
-        if status is not None:
+        if status is None:
+            return
+        if after_release and released is not None:
+            self._held_exit = asyncio.get_running_loop().create_task(
+                self._exit_released(released, status))
+        else:
             self._exit(reason if status else None, status)
+
+    async def _exit_released(self, released, status):
+        """Exit with status once the release is answered (a failed one
+        included: it is logged where it is made) or close_grace passed."""
+        await asyncio.wait(
+            [released], timeout=self.proxy.settings.session.close_grace)
+        self._exit(None, status)
 
     def _notify(self, event_type, **fields):
         notifications.emit_console_event(

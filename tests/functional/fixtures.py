@@ -496,10 +496,15 @@ class Deployment(fixtures.Fixture):
                 raise AssertionError('%s exited with %s' % (name,
                                                             proc.returncode))
 
-    def api_request(self, method, path, body=None, version=None):
+    def api_request(self, method, path, body=None, version=None,
+                    token=None):
+        """token: noauth's "user_id:project_id" (a member of that
+        project); the admin by default."""
         data = None if body is None else json.dumps(
             body).encode()
         headers = {'Content-Type': 'application/json'}
+        if token:
+            headers['X-Auth-Token'] = token
         if version:
             headers['OpenStack-API-Version'] = 'compute %s' % version
         req = urllib.request.Request(

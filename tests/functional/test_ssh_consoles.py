@@ -3,8 +3,9 @@
 serialproxy-all with [ssh] enabled and a QEMU guest: keys pushed through
 the API, `ssh -tt` to the proxy's SSH server, the guest's shell answering;
 one writer per console across SSH and websocket; force-disconnect; keys
-refused for the wrong server, port or time; host key checks; hostile
-clients.
+refused for the wrong server, port or time; SysRq after a break only for
+whom the policy allows it; reconnecting the moment a session ended; host
+key checks; hostile clients.
 """
 
 import json
@@ -13,12 +14,15 @@ import random
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
+import fixtures
 import websocket
 
 from tests.functional import fixtures as func_fixtures
@@ -26,6 +30,22 @@ from tests.functional import fixtures as func_fixtures
 KEY_TTL = 15
 MAX_AUTH_FAILURES = 12
 IDLE_TIMEOUT = 8
+# The guest's owners; noauth makes MEMBER a member (not an admin) of it.
+PROJECT = 'a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5'
+MEMBER = 'ssh-member'
+# Sessions ended and started again in a row, none waiting for the last.
+RECONNECTS = 6
+
+
+def sysrq_for_admins_only(world):
+    """The [oslo_policy] options of a policy file that keeps SysRq for
+    admins, as a site may: MEMBER may push keys and type in the console,
+    not send SysRq."""
+    path = os.path.join(world.useFixture(fixtures.TempDir()).path,
+                        'policy.yaml')
+    with open(path, 'w') as f:
+        f.write('"serialproxy:serial_console:sysrq": "role:admin"\n')
+    return {'oslo_policy': {'policy_file': path}}
 
 
 class SSHWorld(func_fixtures.AllInOneWithGuest):
@@ -37,9 +57,10 @@ class SSHWorld(func_fixtures.AllInOneWithGuest):
                                  'openssh-client (tools/test-setup.sh)')
         self.ssh_port = func_fixtures.free_port()
         self.guest = self.useFixture(func_fixtures.Guest(
-            project_id=self.project_id, user_id=self.user_id))
+            project_id=PROJECT, user_id=MEMBER))
         self.deployment = self.useFixture(func_fixtures.Deployment(
-            options={'console': {'idle_timeout': IDLE_TIMEOUT,
+            options={**sysrq_for_admins_only(self),
+                     'console': {'idle_timeout': IDLE_TIMEOUT,
                                  'enforce_session_timeout': 'true'},
                      'ssh': {
                 'enabled': 'true', 'listen_host': '127.0.0.1',
@@ -75,13 +96,16 @@ class SSHConsoleTest(func_fixtures.SharedWorldTestCase):
                         '-f', path], check=True)
         return path
 
-    def push(self, key_path, server=None, index=0):
+    def push(self, key_path, server=None, index=0, user=None):
+        """Push the key as user (a member of the guest's project), or as
+        the admin."""
         with open(key_path + '.pub') as f:
             public_key = f.read()
         status, body = self.deployment.api_request(
             'POST', '/v2.1/servers/%s/serial-console/ssh-keys'
             % (server or self.guest.uuid),
-            {'ssh_key': {'public_key': public_key, 'index': index}})
+            {'ssh_key': {'public_key': public_key, 'index': index}},
+            token=user and '%s:%s' % (user, PROJECT))
         return status, json.loads(body or b'{}')
 
     def pushed(self, **kwargs):
@@ -202,6 +226,29 @@ class SSHConsoleTest(func_fixtures.SharedWorldTestCase):
         self.assertIn('type a SysRq key', stderr)
         self.assertIn('SysRq h sent', stderr)
 
+    def test_break_without_the_sysrq_policy_is_refused_and_sends_nothing(
+            self):
+        # The world's policy keeps SysRq for admins; MEMBER may still
+        # push a key and use the console.
+        proc, _ = self.open_console(user=MEMBER)
+        proc.stdin.write(b'\r~B')
+        proc.stdin.flush()
+        time.sleep(0.5)
+        proc.stdin.write(b'h')
+        proc.stdin.flush()
+        # The guest's kernel prints nothing (the replay of an earlier
+        # test's help was read before the shell answered).
+        self.assertIsNone(self.read_until(proc, rb'sysrq: HELP', 8))
+        # Nor was the key typed: the shell runs the next line as it is.
+        self.assertTrue(self.shell_answers(proc, 'after-refusal'))
+        proc.stdin.close()
+        stderr = self.stderr_of(proc)
+        self.assertEqual(0, proc.returncode, stderr)
+        self.assertIn('SysRq is not allowed for you on this server '
+                      '(policy serialproxy:serial_console:sysrq)', stderr)
+        self.assertNotIn('SysRq h sent', stderr)
+        self.assertNotIn('type a SysRq key', stderr)
+
     def test_key_opens_its_console_once(self):
         key_path, answer = self.pushed()
         first = self.run_ssh(key_path, answer, stdin=b'')
@@ -226,6 +273,40 @@ class SSHConsoleTest(func_fixtures.SharedWorldTestCase):
         active = re.search(r'^serialproxy_sessions_active (\S+)$', scrape,
                            re.M)
         self.assertEqual(1, float(active.group(1)))
+
+    def consoleauth_slow_to_write(self, seconds):
+        """Another writer holds consoleauth's SQLite file for seconds:
+        what consoleauth is asked to write meanwhile (a lease release)
+        waits, as it would behind a busy database or broker."""
+        other = sqlite3.connect(
+            os.path.join(self.deployment.dir, 'serialproxy.sqlite'),
+            timeout=10, isolation_level=None, check_same_thread=False)
+        self.addCleanup(other.close)
+        other.execute('BEGIN IMMEDIATE')
+        timer = threading.Timer(seconds, other.execute, ['COMMIT'])
+        timer.start()
+        self.addCleanup(timer.join)
+
+    def test_new_session_right_after_the_last_ended_opens_every_time(self):
+        # Each next key is pushed while the session before it is open, so
+        # the next ssh starts the moment the last returned, with no retry:
+        # the lease must be back in consoleauth by then, also when
+        # consoleauth takes its time (every other round).
+        key_path, answer = self.pushed()
+        for number in range(RECONNECTS):
+            proc = self.start_ssh(key_path, answer)
+            if self.shell_answers(proc, 'round%d' % number) is None:
+                func_fixtures.terminate(proc, 5)
+                self.fail('round %d: no echo: %s' % (
+                    number, proc.stderr.read().decode(errors='replace')))
+            key_path, answer = self.pushed()
+            if number % 2:
+                self.consoleauth_slow_to_write(0.5)
+            proc.stdin.close()
+            stderr = self.stderr_of(proc)
+            self.assertEqual(0, proc.returncode,
+                             'round %d: %s' % (number, stderr))
+            self.assertIn('connected to console port 0', stderr)
 
     def test_second_ssh_user_and_browser_get_in_use(self):
         self.open_console()
@@ -394,10 +475,12 @@ class SSHOverRabbitWorld(func_fixtures.AllInOneWithGuest):
 
     def _setUp(self):
         self.ssh_port = func_fixtures.free_port()
-        self.guest = self.useFixture(func_fixtures.Guest())
+        self.guest = self.useFixture(func_fixtures.Guest(
+            project_id=PROJECT, user_id=MEMBER))
         vhost = self.useFixture(func_fixtures.RabbitVhost())
         self.deployment = self.useFixture(func_fixtures.Deployment(
             transport_url=vhost.url, options={
+                **sysrq_for_admins_only(self),
                 'console': {'workers': 2},
                 'ssh': {'enabled': 'true', 'listen_host': '127.0.0.1',
                         'listen_port': self.ssh_port,

@@ -91,6 +91,43 @@ class SSHKeysTest(base.APITestCase):
                 % self.server_id, body=body)
             self.assertFault(resp, 400, 'badRequest')
 
+    def key_modes(self):
+        """The modes of the pushed key's session, as the proxy gets them;
+        the session ends again."""
+        api = consoleauth_rpcapi.ConsoleAuthAPI()
+        console = api.acquire_session_by_ssh_key(
+            {}, 'proxy-1', self.server_id, 0, self.fingerprint)
+        api.release_session({}, console['session_id'])
+        return console['modes']
+
+    def test_member_key_may_send_sysrq_but_no_nmi(self):
+        self.assertEqual(202, self.push().status_int)
+        self.assertEqual(['sysrq'], self.key_modes())
+
+    def test_admin_key_may_send_both(self):
+        self.assertEqual(202, self.push(token='admin').status_int)
+        self.assertEqual(['nmi', 'sysrq'], self.key_modes())
+
+    def test_role_without_the_sysrq_rule_gets_a_key_without_sysrq(self):
+        # Readers may push keys here; SysRq stays with members.
+        self.use_policy_file({'serialproxy:serial_console:ssh_key':
+                              'rule:project_reader_or_admin'})
+        self.assertEqual(202, self.push(token='reader').status_int)
+        self.assertEqual([], self.key_modes())
+
+    def test_sysrq_rule_is_checked_on_the_server(self):
+        # A rule on the owner: the API checks it on the server it found.
+        self.use_policy_file({'serialproxy:serial_console:sysrq':
+                              'role:member and project_id:%(project_id)s',
+                              'serialproxy:serial_console:nmi': '!'})
+        self.assertEqual(202, self.push().status_int)
+        self.assertEqual(['sysrq'], self.key_modes())
+        self.use_policy_file({'serialproxy:serial_console:sysrq':
+                              'role:member and project_id:someone-else'})
+        self.public_key, self.fingerprint = public_key()
+        self.assertEqual(202, self.push().status_int)
+        self.assertEqual([], self.key_modes())
+
     def test_disabled_ssh_is_not_implemented(self):
         self.flags(group='ssh', enabled=False)
         self.assertFault(self.push(), 501, 'notImplemented')

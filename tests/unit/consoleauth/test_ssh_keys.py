@@ -1,6 +1,8 @@
 """One-time SSH keys in consoleauth: one console port, once, in time."""
 
 import asyncssh
+import fixtures
+import oslo_messaging as messaging
 import sqlalchemy as sa
 
 from serialproxy.compute import rpcapi as compute_rpcapi
@@ -29,6 +31,8 @@ class Clock:
 
 class SSHKeyTest(base.TestCase):
 
+    endpoint_class = manager.ConsoleAuthManager
+
     def setUp(self):
         super().setUp()
         self.flags(key_ttl=60, group='ssh')
@@ -36,7 +40,7 @@ class SSHKeyTest(base.TestCase):
         self.db.sync()
         rpc = self.useFixture(rpc_fixture.InProcessRPC())
         self.clock = Clock()
-        self.endpoint = manager.ConsoleAuthManager(
+        self.endpoint = self.endpoint_class(
             self.db, proxy_rpcapi.ProxyAPI(), clock=self.clock)
         rpc.serve(rpcapi.TOPIC, self.endpoint)
         self.compute = base_test.StandInCompute()
@@ -54,10 +58,10 @@ class SSHKeyTest(base.TestCase):
         self.public_key = key.export_public_key().decode().strip()
         self.fingerprint = key.get_fingerprint('sha256')
 
-    def push(self, uuid=UUID, index=0, project_id=PROJECT):
+    def push(self, uuid=UUID, index=0, project_id=PROJECT, modes=None):
         return self.api.authorize_ssh_key(
             {'user_id': 'u', 'project_id': PROJECT}, uuid, self.public_key,
-            index=index, project_id=project_id)
+            index=index, project_id=project_id, modes=modes)
 
     def acquire(self, uuid=UUID, index=0, fingerprint=None):
         return self.api.acquire_session_by_ssh_key(
@@ -100,6 +104,27 @@ class SSHKeyTest(base.TestCase):
         listed, = self.api.list_sessions({}, UUID)
         self.assertEqual((console['session_id'], 'ssh'),
                          (listed['id'], listed['transport']))
+
+    def test_key_keeps_its_modes_and_its_console_carries_them(self):
+        answer = self.push(modes=['sysrq', 'nmi', 'view', 'reboot'])
+        # Only what a session may send: an SSH session is the writer, so
+        # connection modes (view, take_over) are dropped with the rest.
+        self.assertEqual(['nmi', 'sysrq'], answer['modes'])
+        with self.db.session() as session:
+            self.assertEqual('nmi sysrq', session.execute(sa.text(
+                'SELECT modes FROM console_ssh_keys')).scalar())
+        self.assertEqual(['nmi', 'sysrq'], self.acquire()['modes'])
+
+    def test_key_pushed_without_modes_opens_a_console_without_them(self):
+        self.push()
+        self.assertEqual([], self.acquire()['modes'])
+
+    def test_client_capped_at_1_7_pushes_keys_without_modes(self):
+        self.useFixture(fixtures.MockPatchObject(
+            rpcapi.ConsoleAuthAPI, 'VERSION_CAP', '1.7'))
+        self.api = rpcapi.ConsoleAuthAPI()
+        self.push(modes=['sysrq'])
+        self.assertEqual([], self.acquire()['modes'])
 
     def test_key_for_port_0_does_not_open_port_1(self):
         self.push(index=0)
@@ -162,3 +187,31 @@ class SSHKeyTest(base.TestCase):
         with self.db.session() as session:
             self.assertEqual(0, session.execute(sa.text(
                 'SELECT count(*) FROM console_ssh_keys')).scalar())
+
+
+class ConsoleAuthOf1_7(manager.ConsoleAuthManager):
+    """consoleauth as it was before 1.8: authorize_ssh_key takes no
+    modes."""
+
+    target = messaging.Target(version='1.7')
+
+    def authorize_ssh_key(self, ctxt, instance_uuid, public_key, index=0,
+                          project_id=None):
+        return super().authorize_ssh_key(
+            ctxt, instance_uuid, public_key, index=index,
+            project_id=project_id)
+
+
+class OlderConsoleAuthTest(SSHKeyTest):
+    """A 1.8 API in front of a 1.7 consoleauth (a rolling upgrade): keys
+    are pushed without modes, and their sessions may not send SysRq."""
+
+    endpoint_class = ConsoleAuthOf1_7
+
+    def test_key_keeps_its_modes_and_its_console_carries_them(self):
+        # Asked at 1.8 first, it refuses (UnsupportedVersion); asked
+        # again at 1.7, it takes the key.
+        answer = self.push(modes=['sysrq', 'nmi'])
+        self.assertEqual(self.fingerprint, answer['fingerprint'])
+        console = self.acquire()
+        self.assertEqual([], console['modes'])

@@ -1,4 +1,6 @@
-"""The SSH front door's rules that need no network: sign-in limits."""
+"""The SSH front door's rules that need no network: sign-in limits,
+SysRq after a break and who may send it, when a session's exit status
+is sent."""
 
 import asyncio
 import types
@@ -48,23 +50,44 @@ class AuthAttemptsTest(base.TestCase):
 class FakeChannel:
     def __init__(self):
         self.stderr = b''
+        self.exit_status = None
 
     def write_stderr(self, data):
         self.stderr += data
 
+    def exit(self, status):
+        self.exit_status = status
+
+
+class FakeMetrics:
+    def session_closed(self):
+        pass
+
 
 class FakeProxy:
-    settings = types.SimpleNamespace(proxy_host='proxy-1')
+    settings = types.SimpleNamespace(
+        proxy_host='proxy-1', session=types.SimpleNamespace(close_grace=2.0))
 
     def __init__(self):
         self.sysrq = []
+        self.sessions = {}
+        self.metrics = FakeMetrics()
+        # Futures of the lease releases asked for, by session id.
+        self.releases = {}
 
     async def send_sysrq(self, console, key):
         self.sysrq.append((console['instance_uuid'], key))
 
+    def release_lease(self, session_id):
+        released = asyncio.get_running_loop().create_future()
+        self.releases[session_id] = released
+        return released
 
-class BreakThenKeyTest(base.TestCase):
-    """ssh's ~B, then a key: that key is SysRq, not typed."""
+
+class SSHSessionTestBase(base.TestCase):
+    """An open session of a key whose pusher had modes."""
+
+    modes = ['sysrq']
 
     def setUp(self):
         super().setUp()
@@ -75,7 +98,9 @@ class BreakThenKeyTest(base.TestCase):
         self.ssh = ssh_server.ConsoleSSHSession(server)
         self.ssh.chan = FakeChannel()
         self.ssh.session.console = {'instance_uuid': 'uuid-1', 'index': 0,
-                                    'user_id': 'u-1', 'project_id': 'p-1'}
+                                    'user_id': 'u-1', 'project_id': 'p-1',
+                                    'modes': self.modes}
+        self.ssh.session.session_id = 'session-1'
         self.ssh.session.is_open = True
         self.notes = self.useFixture(
             notification_fixture.CaughtNotifications())
@@ -87,6 +112,10 @@ class BreakThenKeyTest(base.TestCase):
             await asyncio.sleep(0)
             return rest
         return asyncio.run(run())
+
+
+class BreakThenKeyTest(SSHSessionTestBase):
+    """ssh's ~B, then a key: that key is SysRq, not typed."""
 
     def test_key_after_a_break_is_sent_as_sysrq_and_not_typed(self):
         self.assertTrue(self.ssh.break_received(0))
@@ -129,3 +158,102 @@ class BreakThenKeyTest(base.TestCase):
         self.ssh.session.is_open = False
         self.assertFalse(self.ssh.break_received(0))
         self.assertIn(b'needs an open console', self.ssh.chan.stderr)
+
+
+class SysRqNotAllowedTest(SSHSessionTestBase):
+    """A key whose pusher the SysRq policy did not allow (its console has
+    no 'sysrq' mode): a break and a key send nothing, and say why."""
+
+    modes = []
+
+    def test_break_says_sysrq_is_not_allowed_naming_the_policy(self):
+        self.assertTrue(self.ssh.break_received(0))
+        self.assertIn(b'serialproxy: break: SysRq is not allowed for you '
+                      b'on this server (policy '
+                      b'serialproxy:serial_console:sysrq)',
+                      self.ssh.chan.stderr)
+        self.assertNotIn(b'type a SysRq key', self.ssh.chan.stderr)
+
+    def test_key_after_the_break_is_neither_sent_nor_typed(self):
+        self.ssh.break_received(0)
+        self.assertEqual(b'ls\n', self.typed(b'bls\n'))
+        self.assertEqual([], self.proxy.sysrq)
+        self.assertIn(b"SysRq 'b' not sent: SysRq is not allowed",
+                      self.ssh.chan.stderr)
+        self.assertEqual([], self.notes.caught(notifications.SYSRQ_SENT))
+        # The break is used up: the next key is typed.
+        self.assertEqual(b'b', self.typed(b'b'))
+
+    def test_console_without_modes_may_not_send_sysrq(self):
+        # What a consoleauth from before 1.8 answers: no modes at all.
+        del self.ssh.session.console['modes']
+        self.ssh.break_received(0)
+        self.assertEqual(b'', self.typed(b'h'))
+        self.assertEqual([], self.proxy.sysrq)
+
+    def test_nmi_alone_does_not_allow_sysrq(self):
+        self.ssh.session.console['modes'] = ['nmi']
+        self.ssh.break_received(0)
+        self.typed(b'h')
+        self.assertEqual([], self.proxy.sysrq)
+
+
+class ExitAfterReleaseTest(SSHSessionTestBase):
+    """The user ends the session: its exit status, which their ssh client
+    returns on, is sent once consoleauth has the lease back."""
+
+    def run_loop(self, steps):
+        async def run():
+            for step in steps:
+                step()
+                await asyncio.sleep(0)
+                await asyncio.sleep(0)
+        asyncio.run(run())
+
+    def released(self):
+        self.proxy.releases['session-1'].set_result(None)
+
+    def test_end_of_input_exits_once_the_lease_is_released(self):
+        seen = []
+        self.run_loop([
+            self.ssh.eof_received,
+            lambda: seen.append(self.ssh.chan.exit_status),
+            self.released,
+            lambda: seen.append(self.ssh.chan.exit_status)])
+        self.assertEqual([None, 0], seen)
+
+    def test_eof_keeps_the_channel_half_open_for_the_exit_status(self):
+        async def run():
+            kept = self.ssh.eof_received()
+            self.released()
+            await asyncio.sleep(0)
+            return kept
+        self.assertTrue(asyncio.run(run()))
+
+    def test_failed_release_exits_all_the_same(self):
+        def failed():
+            self.proxy.releases['session-1'].set_exception(
+                OSError('consoleauth gone'))
+        self.run_loop([self.ssh.eof_received, failed])
+        self.assertEqual(0, self.ssh.chan.exit_status)
+
+    def test_release_not_answered_exits_after_close_grace(self):
+        self.proxy.settings = types.SimpleNamespace(
+            proxy_host='proxy-1',
+            session=types.SimpleNamespace(close_grace=0.05))
+
+        async def run():
+            self.ssh.eof_received()
+            await asyncio.sleep(0.01)
+            early = self.ssh.chan.exit_status
+            await asyncio.sleep(0.1)
+            return early, self.ssh.chan.exit_status
+        self.assertEqual((None, 0), asyncio.run(run()))
+
+    def test_proxy_ends_a_session_at_once(self):
+        # Force-disconnect, idle, shutdown: the user is told now.
+        async def run():
+            self.ssh.close_session(4000, 'Disconnected by an operator')
+            return self.ssh.chan.exit_status
+        self.assertEqual(ssh_server.EXIT_CLOSED, asyncio.run(run()))
+        self.assertIn(b'Disconnected by an operator', self.ssh.chan.stderr)
