@@ -57,6 +57,12 @@ class IdleClientsTest(testtools.TestCase):
         self.assertLess(took, 2.0)
         self.assertLess(threads_of(self.api.pid), THREADS_LIMIT)
 
+    def test_noauth_is_a_warning_at_start_and_loopback_is_not(self):
+        logs = self.deployment.logs()
+        self.assertIn('WARNING serialproxy.insecure_settings [-] [api] '
+                      'auth_strategy = noauth', logs)
+        self.assertNotIn('without TLS', logs)
+
     def test_idle_socket_is_closed_after_client_timeout(self):
         sock = self.connect()
         started = time.monotonic()
