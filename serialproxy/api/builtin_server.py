@@ -125,11 +125,13 @@ class PooledWSGIServer(wsgiref.simple_server.WSGIServer):
         self._waiting = collections.OrderedDict()
         self._wake_r, self._wake_w = socket.socketpair()
         self._stopping = False
+        self._serving = False
         self._stopped = threading.Event()
         self._in_flight = 0
         self._changed = threading.Condition()
 
     def serve_forever(self, poll_interval=None):
+        self._serving = True
         self.socket.setblocking(False)
         self._selector.register(self.socket, selectors.EVENT_READ)
         self._selector.register(self._wake_r, selectors.EVENT_READ)
@@ -151,7 +153,8 @@ class PooledWSGIServer(wsgiref.simple_server.WSGIServer):
         """Stop accepting and drop sockets that sent no whole request."""
         self._stopping = True
         self._wake_w.send(b'x')
-        self._stopped.wait()
+        if self._serving:
+            self._stopped.wait()
 
     def server_close(self):
         super().server_close()
