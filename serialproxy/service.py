@@ -6,14 +6,13 @@ runs the same pieces the separate commands run.
 
 import asyncio
 import signal
-import socketserver
 import sys
 import threading
-import wsgiref.simple_server
 
 import oslo_messaging as messaging
 from oslo_log import log as logging
 
+from serialproxy.api import builtin_server
 from serialproxy.api import pipeline as api_pipeline
 from serialproxy.api import wsgi as api_wsgi
 from serialproxy.compute import libvirt_driver
@@ -195,52 +194,7 @@ def compute_service():
                           events, pool)
 
 
-class _ThreadingWSGIServer(socketserver.ThreadingMixIn,
-                           wsgiref.simple_server.WSGIServer):
-    """A thread per request; knows how many requests are in flight.
-
-    Request threads are daemons, so a request stuck on a dead peer never
-    holds the process; stop() waits for the others by the count instead.
-    """
-
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def server_activate(self):
-        super().server_activate()
-        self._in_flight = 0
-        self._changed = threading.Condition()
-
-    def process_request(self, request, client_address):
-        # Counted before its thread starts: a request accepted just before
-        # a stop is waited for too.
-        with self._changed:
-            self._in_flight += 1
-        try:
-            super().process_request(request, client_address)
-        except Exception:
-            self._finished()
-            raise
-
-    def process_request_thread(self, request, client_address):
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._finished()
-
-    def _finished(self):
-        with self._changed:
-            self._in_flight -= 1
-            self._changed.notify_all()
-
-    def wait_idle(self, timeout):
-        """Wait up to timeout for requests in flight; True if none left."""
-        with self._changed:
-            return self._changed.wait_for(lambda: self._in_flight == 0,
-                                          timeout)
-
-
-class _QuietHandler(wsgiref.simple_server.WSGIRequestHandler):
+class _QuietHandler(builtin_server.RequestHandler):
     def log_message(self, fmt, *args):
         # Access logs go to oslo.log rather than stderr, and a console
         # token in a request line (GET /os-console-auth-tokens/T) never
@@ -250,7 +204,7 @@ class _QuietHandler(wsgiref.simple_server.WSGIRequestHandler):
 
 
 class APIService:
-    """The REST API on a threaded WSGI server.
+    """The REST API on the built-in server (a bounded thread pool).
 
     The application is the api-paste.ini pipeline, so a WSGI server such
     as uwsgi can host the same thing (serialproxy.api.pipeline.load_app).
@@ -261,9 +215,9 @@ class APIService:
             app = api_pipeline.load_app()
         self.drain_timeout = CONF.api.drain_timeout \
             if drain_timeout is None else drain_timeout
-        self.httpd = wsgiref.simple_server.make_server(
-            host, port, app,
-            server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
+        self.httpd = builtin_server.make_server(
+            host, port, app, _QuietHandler, CONF.api.server_threads,
+            CONF.api.client_timeout)
         self._thread = threading.Thread(target=self.httpd.serve_forever,
                                         name='api', daemon=True)
 

@@ -25,6 +25,7 @@ from serialproxy.api import pipeline
 from serialproxy.api import wsgi as api_wsgi
 from serialproxy import config
 from serialproxy import conf as sp_conf
+from serialproxy import insecure_settings
 from serialproxy import notifications
 from serialproxy import rpc
 
@@ -91,6 +92,8 @@ def init_application():
             'workers fork: set lazy-apps = true')
     config.parse_args(['serialproxy-api'],
                       default_config_files=config_files())
+    # The WSGI server, not [api] listen, says where the API listens.
+    insecure_settings.warn_api(CONF, listener=False)
     rpc.init(CONF)
     notifications.init('serialproxy-api')
     atexit.register(rpc.cleanup)

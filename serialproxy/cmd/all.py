@@ -10,6 +10,7 @@ from serialproxy.cmd import proxy as proxy_cmd
 from serialproxy import config
 from serialproxy import conf as sp_conf
 from serialproxy.db import api as db_api
+from serialproxy import insecure_settings
 from serialproxy import notifications
 from serialproxy.proxy import framing
 from serialproxy.proxy import tls as proxy_tls
@@ -21,6 +22,8 @@ CONF = sp_conf.CONF
 
 def main():
     config.parse_args(sys.argv)
+    insecure_settings.warn_api(CONF)
+    insecure_settings.warn_proxy(CONF)
     proxy_cmd.raise_open_files_limit()
     rpc.init(CONF, transport_url=rpc.IN_PROCESS_TRANSPORT_URL)
     notifications.init('serialproxy-all')

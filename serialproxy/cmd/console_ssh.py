@@ -10,8 +10,10 @@ sign-in within [ssh] key_ttl anyway.
 """
 
 import argparse
+import ipaddress
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +26,11 @@ import asyncssh
 from serialproxy.ssh import keys as ssh_keys
 
 PROG = 'serialproxy-console --ssh'
+# What a user name may hold (POSIX's portable characters, never a leading
+# '-'), and a host name (RFC 1123 labels); an IP address also passes.
+# Anything else from the API could reach ssh as an option or a second word.
+USER_NAME = re.compile(r'[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\Z')
+HOST_LABEL = re.compile(r'(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z')
 
 
 class ConsoleSSHError(Exception):
@@ -100,7 +107,39 @@ def trusted_host_keys(answer):
     return trusted
 
 
+def _is_host_name(host):
+    if not isinstance(host, str) or not host or len(host) > 253:
+        return False
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    labels = host[:-1].split('.') if host.endswith('.') else \
+        host.split('.')
+    return all(HOST_LABEL.match(label) for label in labels)
+
+
+def ssh_destination(answer):
+    """user@host from the API's answer, or ConsoleSSHError if either, or
+    the port, is not what it should be."""
+    user, host, port = answer.get('user'), answer.get('host'), \
+        answer.get('port')
+    if not isinstance(user, str) or not USER_NAME.match(user):
+        raise ConsoleSSHError('the API gave an SSH user that is not a user '
+                              'name: %r' % (user,))
+    if not _is_host_name(host):
+        raise ConsoleSSHError('the API gave an SSH host that is not a host '
+                              'name or address: %r' % (host,))
+    if type(port) is not int or not 0 < port < 65536:
+        raise ConsoleSSHError('the API gave an SSH port that is not a port '
+                              'number: %r' % (port,))
+    return '%s@%s' % (user, host)
+
+
 def ssh_argv(ssh_command, answer, identity, known_hosts):
+    """ssh's command line; the destination after '--', so that nothing
+    the API says is read as an option."""
     return [ssh_command, '-t', '-F', '/dev/null',
             '-o', 'IdentitiesOnly=yes', '-o', 'IdentityFile=%s' % identity,
             '-o', 'PasswordAuthentication=no',
@@ -109,7 +148,7 @@ def ssh_argv(ssh_command, answer, identity, known_hosts):
             '-o', 'UserKnownHostsFile=%s' % known_hosts,
             '-o', 'GlobalKnownHostsFile=/dev/null',
             '-p', str(answer['port']),
-            '%s@%s' % (answer['user'], answer['host'])]
+            '--', ssh_destination(answer)]
 
 
 def main(argv):
@@ -134,6 +173,7 @@ def main(argv):
                 out.write(key.export_private_key())
         answer = push_key(args.api_url, args.token, args.server,
                           args.index, public_key)
+        ssh_destination(answer)  # before the host is written anywhere
         known_hosts = os.path.join(workdir, 'known_hosts')
         with open(known_hosts, 'w') as out:
             out.write(ssh_keys.known_hosts_line(

@@ -17,6 +17,7 @@ from oslo_log import log as logging
 
 from serialproxy import config
 from serialproxy import conf as sp_conf
+from serialproxy import insecure_settings
 from serialproxy import notifications
 from serialproxy.proxy import admission
 from serialproxy.proxy import framing
@@ -61,6 +62,7 @@ def worker_count():
 
 def main():
     config.parse_args(sys.argv)
+    insecure_settings.warn_proxy(CONF)
     count = worker_count()
     raise_open_files_limit(count)
     try:

@@ -40,6 +40,24 @@ api_opts = [
                     'SIGTERM, after it stops accepting new ones. (Under '
                     'uwsgi, uwsgi\'s own reload and shutdown options '
                     'apply.)'),
+    cfg.IntOpt('server_threads',
+               default=16,
+               min=1,
+               help='Requests the built-in server of serialproxy-api and '
+                    'serialproxy-all runs at once, each on a thread of a '
+                    'fixed pool; up to four times as many more wait for a '
+                    'thread, and beyond that a request gets 503. Sockets '
+                    'that have not sent a whole request take no thread. '
+                    '(Under uwsgi, uwsgi\'s processes and threads apply.)'),
+    cfg.IntOpt('client_timeout',
+               default=10,
+               min=1,
+               help='Seconds a client of the built-in server has to send '
+                    'its request head after connecting, and the longest '
+                    'any later read or write on its connection may wait; '
+                    'then the server closes the connection. Bounds what '
+                    'idle and slow clients hold. (Under uwsgi, its '
+                    'socket-timeout and harakiri apply.)'),
 ]
 
 

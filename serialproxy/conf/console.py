@@ -37,7 +37,8 @@ console_opts = [
                default=10,
                min=1,
                help='Seconds a client has to send its HTTP request before '
-                    'the proxy drops it.'),
+                    'the proxy drops it, on the console port and on the '
+                    'admin listener (which answers 408).'),
     cfg.IntOpt('max_sessions_per_address',
                default=16,
                min=1,

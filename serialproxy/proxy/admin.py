@@ -12,15 +12,30 @@ from serialproxy.proxy import handshake
 from serialproxy.proxy import metrics
 
 LOG = logging.getLogger(__name__)
+# Seconds a client has to send its request; the proxy passes its
+# [console] handshake_timeout.
+READ_TIMEOUT = 10
 
 
 class AdminConnection(asyncio.Protocol):
-    def __init__(self, proxy):
+    def __init__(self, proxy, read_timeout=READ_TIMEOUT):
         self.proxy = proxy
+        self.read_timeout = read_timeout
         self.received = b''
+        self._timer = None
 
     def connection_made(self, transport):
         self.transport = transport
+        # A client that never finishes its request would hold a socket.
+        self._timer = asyncio.get_running_loop().call_later(
+            self.read_timeout, self._timed_out)
+
+    def connection_lost(self, exc):
+        self._timer.cancel()
+
+    def _timed_out(self):
+        self._answer(handshake.response(408, 'Request not received in '
+                                             'time'))
 
     def data_received(self, data):
         self.received += data
@@ -54,28 +69,30 @@ class AdminConnection(asyncio.Protocol):
         return handshake.response(404, 'Not found')
 
     def _answer(self, raw):
+        self._timer.cancel()
         self.transport.write(raw)
         self.transport.close()
 
 
-async def start(proxy, host, port):
+async def start(proxy, host, port, read_timeout=READ_TIMEOUT):
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: AdminConnection(proxy), host,
-                                      port, reuse_address=True)
+    server = await loop.create_server(
+        lambda: AdminConnection(proxy, read_timeout), host, port,
+        reuse_address=True)
     LOG.info('Proxy admin listener (metrics, healthcheck) on %s:%s', host,
              port)
     return server
 
 
-async def start_on_socket(proxy, sock):
+async def start_on_socket(proxy, sock, read_timeout=READ_TIMEOUT):
     """Serve an admin socket already listening, e.g. one a worker inherits.
 
     Worker processes share the parent's socket: whichever accepts a
     connection answers it.
     """
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: AdminConnection(proxy),
-                                      sock=sock)
+    server = await loop.create_server(
+        lambda: AdminConnection(proxy, read_timeout), sock=sock)
     LOG.info('Proxy admin listener (metrics, healthcheck) on %s',
              sock.getsockname())
     return server

@@ -177,11 +177,12 @@ class ConsoleProxy:
         self.relay_server = await relay.start(self, self.settings.relay_host)
         self.relay_address = relay.address_of(self.relay_server)
         if admin_socket is not None:
-            self.admin_server = await admin.start_on_socket(self,
-                                                            admin_socket)
+            self.admin_server = await admin.start_on_socket(
+                self, admin_socket, self.settings.session.handshake_timeout)
         elif admin_port:
-            self.admin_server = await admin.start(self, admin_host,
-                                                  admin_port)
+            self.admin_server = await admin.start(
+                self, admin_host, admin_port,
+                self.settings.session.handshake_timeout)
         self._tasks = [loop.create_task(self._renew_leases()),
                        loop.create_task(self._sweep())]
         if self.settings.record_dir:

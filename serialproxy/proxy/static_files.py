@@ -67,6 +67,16 @@ class StaticFiles:
     def resolve(self, url_path):
         """The file a URL path names, or None; '/' is index.html."""
         path = posixpath.normpath(urllib.parse.unquote(url_path))
+        if '\x00' in path:
+            return None  # no file name holds a NUL
+        try:
+            return self._find(path)
+        except (OSError, ValueError):
+            # A name longer than the file system takes, and the like:
+            # not a file of ours either.
+            return None
+
+    def _find(self, path):
         if path in ('/', '.'):
             path = '/index.html'
         if path.startswith(VENDOR_PREFIX):

@@ -153,6 +153,11 @@ class RefusalsTest(AllInOneWithGuest):
         self.assertIn('<html', body.lower())
         self.assertEqual(404, raw_get(self.port, '/../setup.cfg')[0])
 
+    def test_paths_no_file_can_have_are_404_without_traceback(self):
+        for target in ('/%00', '/vendor/%00'):
+            self.assertEqual(404, raw_get(self.port, target)[0], target)
+        self.assertNotIn('Traceback', self.deployment.logs())
+
     def test_metrics_count_refusals_and_bytes_without_tokens(self):
         url = self.url()
         self.assertEqual(401, refusal(url + 'x')[0])

@@ -527,3 +527,21 @@ class AdminListenerTest(base.TestCase):
         self.assertTrue(health.startswith('HTTP/1.1 200 OK'))
         self.assertTrue(scrape.startswith('HTTP/1.1 200 OK'))
         self.assertIn('serialproxy_sessions_total', scrape)
+
+    def test_silent_client_is_answered_408_and_dropped(self):
+        async def scenario():
+            server = await admin.start(FakeProxy(), '127.0.0.1', 0,
+                                       read_timeout=0.3)
+            port = server.sockets[0].getsockname()[1]
+            try:
+                reader, writer = await asyncio.open_connection('127.0.0.1',
+                                                               port)
+                writer.write(b'GET /metrics HTTP/1.1\r\n')
+                # Never finishes its request: the listener must not wait
+                # for it forever.
+                reply = await asyncio.wait_for(reader.read(), 5)
+                writer.close()
+                return reply.decode()
+            finally:
+                server.close()
+        self.assertTrue(asyncio.run(scenario()).startswith('HTTP/1.1 408'))

@@ -68,6 +68,14 @@ class StaticFilesTest(base.TestCase):
             self.assertTrue(self.static.response(get(target)).startswith(
                 b'HTTP/1.1 404'), target)
 
+    def test_paths_no_file_can_have_are_404(self):
+        # A NUL, invalid UTF-8, a name longer than any file system takes.
+        for target in ('/%00', '/vendor/%00', '/js/%00.js',
+                       '/%ff%fe', '/%ed%a0%80', '/' + 'a' * 5000,
+                       '/js/' + 'a/' * 3000 + 'x', '/vendor/%ff'):
+            self.assertTrue(self.static.response(get(target)).startswith(
+                b'HTTP/1.1 404'), target[:40])
+
     def test_page_may_be_framed_by_itself_only_by_default(self):
         head = self.static.response(get('/?token=abc')).split(b'\r\n\r\n')[0]
         csp, = [line for line in head.split(b'\r\n')
