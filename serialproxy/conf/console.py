@@ -91,10 +91,9 @@ console_opts = [
                     'or SSH, writer or spectator) is closed, busy or not '
                     '(close code 4008; SSH: exit status 2 and a message). '
                     'A session outlives the token or key that opened it '
-                    'and the roles of the user who asked for it (see '
-                    'OSSN-0008); this bounds by how much. The user asks '
-                    'for a new URL, which checks their roles again. 0 '
-                    'turns it off.'),
+                    'and the roles of the user who asked for it; this '
+                    'bounds by how much. The user asks for a new URL, '
+                    'which checks their roles again. 0 turns it off.'),
     cfg.IntOpt('replay_lines',
                default=50,
                min=0,

@@ -61,7 +61,7 @@ PAGE_TEXTS = {
                                                'connection fell too far '
                                                'behind the console'),
     # [console] max_session_age: no session outlives the roles its URL
-    # was issued for by more than that (OSSN-0008).
+    # was issued for by more than that.
     CloseCode.SESSION_MAX_AGE: ('max-age', 'The session reached the '
                                            'longest a console session may '
                                            'last: ask for a new console '
