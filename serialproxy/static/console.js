@@ -550,8 +550,10 @@
           ['closed', 'Disconnected (code ' + ev.code + ')'];
       var text = ev.reason || known[1];
       var key = known[0];
+      var needsNewURL = key === 'expired' ||
+          FINAL_ENDINGS.indexOf(key) !== -1;
       showStatus('disconnected', key, text,
-                 key === 'expired' || FINAL_ENDINGS.indexOf(key) !== -1 ?
+                 needsNewURL && !/new console URL/i.test(text) ?
                      NEW_URL_HINT : '');
       done();
     };

@@ -529,6 +529,22 @@ class ServerGoneTest(ConsolePageTestCase):
         console.screenshot('server-gone-message')
 
 
+class MaxSessionAgeTest(ConsolePageTestCase):
+    """[console] max_session_age ends the page's session for good."""
+    world_config = {'console': {'max_session_age': 10}}
+
+    def test_old_session_is_closed_and_offers_no_reconnect(self):
+        console, _ = self.open_connected('max-session-age')
+        state, reason, text = console.wait_for_state('disconnected',
+                                                     timeout=30)
+        self.assertEqual('max-age', reason)
+        self.assertTrue(text.startswith('The session reached the longest '
+                                        'a console session may last'), text)
+        # Said once: the reason asks for a new URL, the page adds nothing.
+        self.assertEqual(1, text.count('new console URL'), text)
+        self.assertFalse(console.page.is_visible('#reconnect'))
+
+
 class ProxyGoneTest(ConsolePageTestCase):
     """Proxies of a four-process deployment stop and die under the page."""
     separate_services = True
