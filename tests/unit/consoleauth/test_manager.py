@@ -1,5 +1,6 @@
 import threading
 
+import fixtures
 import oslo_messaging as messaging
 import sqlalchemy as sa
 
@@ -290,6 +291,19 @@ class SessionLeaseTest(ConsoleAuthTestBase):
         self.acquire(token)
         self.manager.force_disconnect({}, UUID, revoke_session_tokens=False)
         self.acquire(token, 'proxy-b')
+
+    def test_client_capped_at_1_8_revokes_all_the_instances_tokens(self):
+        # A 1.8-capped client (pinned during an upgrade) cannot ask for
+        # the ended session's token alone: it asks for all of them.
+        self.useFixture(fixtures.MockPatchObject(
+            rpcapi.ConsoleAuthAPI, 'VERSION_CAP', '1.8'))
+        capped = rpcapi.ConsoleAuthAPI()
+        ended = self._authorize()
+        spare = self._authorize()
+        self.acquire(ended)
+        capped.force_disconnect({}, UUID)
+        self.assertRaises(exception.InvalidToken, self.acquire, ended)
+        self.assertRaises(exception.InvalidToken, self.acquire, spare)
 
     def test_force_disconnect_of_unknown_session_is_404(self):
         exc = self.assertRaises(exception.SessionNotFound,
