@@ -1,10 +1,12 @@
 """Live serial console sessions of a server: our extension to Nova's API.
 
 Nova cannot say who holds a serial console, nor take it away; here a
-project sees its console sessions and an operator ends them, optionally
-revoking every console token of the server so nobody reconnects with a
-URL handed out earlier. consoleauth owns the sessions (its leases); this
-controller only asks it.
+project sees its console sessions and an operator ends them. The tokens
+the ended sessions were opened with are revoked too, so that the ended
+page cannot simply reconnect (revoke_tokens=false keeps them;
+revoke_tokens=true revokes every console token of the server, so nobody
+reconnects with a URL handed out earlier). consoleauth owns the sessions
+(its leases); this controller only asks it.
 """
 
 import datetime
@@ -80,10 +82,17 @@ class ConsoleSessionsController:
         ctxt = req.context
         policy.authorize(ctxt, cs_policies.PREFIX % 'delete',
                          servers.target(instance))
-        revoke = strutils.bool_from_string(
-            req.GET.get('revoke_tokens', 'false'), strict=True)
+        # Absent: the ended sessions' tokens; true: all of the server's;
+        # false: none.
+        asked = req.GET.get('revoke_tokens')
+        revoke = asked is not None and strutils.bool_from_string(
+            asked, strict=True)
+        keep = asked is not None and not revoke
         ended = self._call('force_disconnect', ctxt.to_rpc(), server_id,
-                           session_id=session_id, revoke_tokens=revoke)
+                           session_id=session_id, revoke_tokens=revoke,
+                           revoke_session_tokens=not keep)
+        revoked = ('' if keep else ', tokens revoked' if revoke else
+                   ', its token revoked')
         # consoleauth answers with the ids of the sessions it ended.
         for ended_id in ended:
             notifications.emit(
@@ -92,11 +101,10 @@ class ConsoleSessionsController:
                     user_id=ctxt.user_id, project_id=ctxt.project_id,
                     remote_address=req.remote_addr,
                     reason='force-disconnected by user %s%s' % (
-                        ctxt.user_id,
-                        ', tokens revoked' if revoke else '')))
+                        ctxt.user_id, revoked)))
         LOG.info('User %s force-disconnected %d console sessions of '
                  'server %s%s', ctxt.user_id, len(ended), server_id,
-                 ' and revoked its console tokens' if revoke else '')
+                 revoked)
 
     @wsgi.response(204)
     @validation.query_schema(schemas.delete_query)

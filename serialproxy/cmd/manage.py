@@ -58,16 +58,21 @@ def sessions_list():
 
 def sessions_disconnect():
     """Force sessions of an instance off its consoles."""
+    category = CONF.category
     try:
         ids = _consoleauth().force_disconnect(
-            {}, CONF.category.instance, session_id=CONF.category.session,
-            revoke_tokens=CONF.category.revoke_tokens)
+            {}, category.instance, session_id=category.session,
+            revoke_tokens=category.revoke_tokens,
+            revoke_session_tokens=not category.keep_tokens)
     except exception.SessionNotFound as exc:
         print('serialproxy-manage: %s' % exc, file=sys.stderr)
         return 1
     print('Disconnected %d session(s)%s.' % (
-        len(ids), ' and revoked the tokens' if CONF.category.revoke_tokens
-        else ''))
+        len(ids),
+        ' and revoked the instance\'s tokens' if category.revoke_tokens
+        else '' if category.keep_tokens
+        else ' and revoked its token' if len(ids) == 1
+        else ' and revoked their tokens' if ids else ''))
     return 0
 
 
@@ -132,9 +137,15 @@ def _add_command_parsers(subparsers):
                                     help=sessions_disconnect.__doc__)
     disconnect.add_argument('instance', help='Instance UUID.')
     disconnect.add_argument('--session', help='Only this session.')
-    disconnect.add_argument('--revoke-tokens', action='store_true',
-                            help='Also revoke the instance\'s tokens, so '
-                                 'the URLs handed out no longer open.')
+    revocation = disconnect.add_mutually_exclusive_group()
+    revocation.add_argument('--revoke-tokens', action='store_true',
+                            help='Revoke every token of the instance, so '
+                                 'no URL handed out opens any more (by '
+                                 'default only the tokens the ended '
+                                 'sessions were opened with are).')
+    revocation.add_argument('--keep-tokens', action='store_true',
+                            help='Keep the ended sessions\' tokens: their '
+                                 'URLs may open the console again.')
     disconnect.set_defaults(func=sessions_disconnect)
     serial = subparsers.add_parser(
         'serial-console', help='Serial consoles of this host\'s domains.')

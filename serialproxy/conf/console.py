@@ -85,6 +85,16 @@ console_opts = [
                 help='End a session when its token expires (code 4002), '
                      'as Nova\'s option of that name does. Off, a session '
                      'outlives its token; the token only gates opening.'),
+    cfg.IntOpt('max_session_age',
+               default=0,
+               min=0,
+               help='Seconds after which any console session (websocket '
+                    'or SSH, writer or spectator) is closed, busy or not '
+                    '(close code 4008; SSH: exit status 2 and a message). '
+                    'A session outlives the token or key that opened it '
+                    'and the roles of the user who asked for it; this '
+                    'bounds by how much. The user asks for a new URL, '
+                    'which checks their roles again. 0 turns it off.'),
     cfg.IntOpt('replay_lines',
                default=50,
                min=0,

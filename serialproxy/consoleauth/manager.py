@@ -60,9 +60,10 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
           (serialproxy.consoleauth.ssh_keys)
     1.8 - authorize_ssh_key takes modes ('sysrq', 'nmi'), which the
           console of acquire_session_by_ssh_key carries
+    1.9 - force_disconnect takes revoke_session_tokens
     """
 
-    target = messaging.Target(version='1.8')
+    target = messaging.Target(version='1.9')
 
     def __init__(self, database, proxy_api, clock=time.time,
                  compute_api=None):
@@ -377,11 +378,18 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
 
     @messaging.expected_exceptions(exception.SessionNotFound)
     def force_disconnect(self, ctxt, instance_uuid, session_id=None,
-                         revoke_tokens=False):
-        """End sessions of an instance at once; the consoles are free now."""
+                         revoke_tokens=False, revoke_session_tokens=False):
+        """End sessions of an instance at once; the consoles are free now.
+
+        revoke_session_tokens (1.9): revoke the tokens the ended sessions
+        were opened with, so that their pages cannot open them again
+        (callers from before 1.9 did not ask, and keep them).
+        revoke_tokens: revoke every token of the instance.
+        """
         ids = self.db.delete_sessions(
             instance_uuid=instance_uuid,
-            session_ids=None if session_id is None else [session_id])
+            session_ids=None if session_id is None else [session_id],
+            with_tokens=revoke_session_tokens)
         if session_id is not None and not ids:
             raise exception.SessionNotFound(session_id=session_id)
         if revoke_tokens:
@@ -390,7 +398,8 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
             self.proxy_api.disconnect_sessions(ctxt, ids)
         LOG.info('Force-disconnected %d sessions of instance %s%s',
                  len(ids), instance_uuid,
-                 ' and revoked its tokens' if revoke_tokens else '')
+                 ' and revoked its tokens' if revoke_tokens else
+                 ' and revoked their tokens' if revoke_session_tokens else '')
         return ids
 
     def revoke_tokens(self, ctxt, instance_uuid, compute_host=None):

@@ -1,8 +1,11 @@
 """Client side of the consoleauth RPC API; what other services import."""
 
+from oslo_log import log as logging
 import oslo_messaging as messaging
 
 from serialproxy import rpc
+
+LOG = logging.getLogger(__name__)
 
 TOPIC = 'serialproxy-consoleauth'
 
@@ -23,9 +26,10 @@ class ConsoleAuthAPI:
           requests may carry relay_address
     1.7 - authorize_ssh_key, check_ssh_key, acquire_session_by_ssh_key
     1.8 - authorize_ssh_key takes modes
+    1.9 - force_disconnect takes revoke_session_tokens
     """
 
-    VERSION_CAP = '1.8'
+    VERSION_CAP = '1.9'
 
     def __init__(self, retry=None):
         """retry: see serialproxy.rpc.get_client."""
@@ -159,10 +163,33 @@ class ConsoleAuthAPI:
             ctxt, 'list_sessions', instance_uuid=instance_uuid)
 
     def force_disconnect(self, ctxt, instance_uuid, session_id=None,
-                         revoke_tokens=False):
+                         revoke_tokens=False, revoke_session_tokens=True):
+        """End sessions; return their ids.
+
+        revoke_session_tokens: revoke the tokens of the sessions ended, so
+        that the URL the ended page holds opens nothing (the default).
+        revoke_tokens: revoke every token of the instance. A consoleauth
+        from before 1.9 cannot single out the ended sessions' tokens: it
+        is asked to revoke all of the instance's instead, which keeps the
+        ended session out too.
+        """
+        kwargs = dict(instance_uuid=instance_uuid, session_id=session_id,
+                      revoke_tokens=revoke_tokens)
+        if revoke_session_tokens and not revoke_tokens:
+            if self.client.can_send_version('1.9'):
+                try:
+                    return self.client.prepare(version='1.9').call(
+                        ctxt, 'force_disconnect',
+                        revoke_session_tokens=True, **kwargs)
+                except rpc.UNSUPPORTED_METHOD_ERRORS as exc:
+                    if not rpc.is_unsupported_method(exc):
+                        raise
+            LOG.warning('consoleauth is older than 1.9: revoking every '
+                        'console token of instance %s, not only those of '
+                        'the sessions ended', instance_uuid)
+            kwargs['revoke_tokens'] = True
         return self.client.prepare(version='1.1').call(
-            ctxt, 'force_disconnect', instance_uuid=instance_uuid,
-            session_id=session_id, revoke_tokens=revoke_tokens)
+            ctxt, 'force_disconnect', **kwargs)
 
     # One-time SSH keys (1.7)
 

@@ -465,14 +465,23 @@ class Database:
                                      'bytes_to_client')), rows)
         return [r['id'] for r in reports if r['id'] not in held]
 
-    def delete_sessions(self, instance_uuid=None, session_ids=None):
-        """Delete leases, of an instance or by id; return the ids deleted."""
+    def delete_sessions(self, instance_uuid=None, session_ids=None,
+                        with_tokens=False):
+        """Delete leases, of an instance or by id; return the ids deleted.
+
+        with_tokens: revoke the tokens those sessions were opened with
+        too, in the same transaction, so that their URLs cannot open a
+        new session (an operator's force-disconnect). Other tokens of the
+        instance stay.
+        """
         table = models.ConsoleSession.__table__
         which = []
         if instance_uuid is not None:
             which.append(table.c.instance_uuid == instance_uuid)
         if session_ids is not None:
             which.append(table.c.id.in_(session_ids))
+        if with_tokens:
+            return self._delete_sessions_and_tokens(table, which)
         if self.engine.dialect.delete_returning:
             # Every ended session is one: one statement, not two.
             with self.statement() as connection:
@@ -485,6 +494,19 @@ class Database:
                 connection.execute(sa.delete(table).where(
                     table.c.id.in_(ids)))
         return ids
+
+    def _delete_sessions_and_tokens(self, table, which):
+        tokens = models.ConsoleToken.__table__
+        with self.connection() as connection:
+            rows = connection.execute(sa.select(
+                table.c.id, table.c.token_hash).where(*which)).all()
+            if rows:
+                connection.execute(sa.delete(table).where(
+                    table.c.id.in_([row.id for row in rows])))
+                connection.execute(sa.delete(tokens).where(
+                    tokens.c.token_hash.in_(
+                        {row.token_hash for row in rows})))
+        return [row.id for row in rows]
 
     def list_sessions(self, now, instance_uuid=None):
         query = sa.select(models.ConsoleSession).where(

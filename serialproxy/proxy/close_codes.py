@@ -27,6 +27,7 @@ class CloseCode(enum.IntEnum):
     CONSOLE_GONE = 4005
     TAKEN_OVER = 4006
     SPECTATOR_TOO_SLOW = 4007
+    SESSION_MAX_AGE = 4008
 
 
 # code -> (the page's short status key, the text shown when the close
@@ -59,6 +60,12 @@ PAGE_TEXTS = {
     CloseCode.SPECTATOR_TOO_SLOW: ('too-slow', 'Watching stopped: this '
                                                'connection fell too far '
                                                'behind the console'),
+    # [console] max_session_age: no session outlives the roles its URL
+    # was issued for by more than that.
+    CloseCode.SESSION_MAX_AGE: ('max-age', 'The session reached the '
+                                           'longest a console session may '
+                                           'last: ask for a new console '
+                                           'URL'),
 }
 
 

@@ -95,6 +95,7 @@ class ProxySettings:
                 idle_timeout=conf.console.idle_timeout,
                 enforce_session_timeout=(
                     conf.console.enforce_session_timeout),
+                max_session_age=conf.console.max_session_age,
                 spectator_buffer_bytes=conf.console.spectator_buffer_bytes),
             proxy_host=conf.host,
             lease_ttl=conf.consoleauth.session_lease_ttl,
@@ -446,7 +447,9 @@ class ConsoleProxy:
         session = self.settings.session
         # Open sessions have time limits only when configured; thousands
         # of them ticked for nothing would stall the loop once a second.
-        limits_open = session.idle_timeout or session.enforce_session_timeout
+        limits_open = (session.idle_timeout or
+                       session.enforce_session_timeout or
+                       session.max_session_age)
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
             self.flush_metrics()

@@ -63,6 +63,8 @@ class Settings:
     close_grace: float = 2.0
     idle_timeout: float = 0
     enforce_session_timeout: bool = False
+    # Longest a session may stay open, whoever uses it; 0: no limit.
+    max_session_age: float = 0
     # Output that may wait for a spectator whose client stopped reading,
     # beyond the transport's own write buffer, before it is closed.
     spectator_buffer_bytes: int = 256 * 1024
@@ -388,6 +390,11 @@ class ConsoleSession:
                 # consoleauth is slow to take the lease back: answer.
                 return self.lease_released() or [CloseClient()]
         elif self.state is State.OPEN:
+            if self.settings.max_session_age and now - self.started_at >= \
+                    self.settings.max_session_age:
+                return self.close(
+                    CloseCode.SESSION_MAX_AGE,
+                    close_codes.default_reason(CloseCode.SESSION_MAX_AGE))
             if self._expires_at is not None and now >= self._expires_at:
                 return self.close(
                     CloseCode.TOKEN_EXPIRED,

@@ -59,6 +59,10 @@ EXIT_GUEST_GONE = 3
 CONSOLE_USER_HELP = ('Connect as <server id>.port<N>, with a key pushed '
                      'through the API (POST /v2.1/servers/{id}/'
                      'serial-console/ssh-keys).')
+# A key opens one session: a user past [console] max_session_age needs
+# the API again, which checks their roles again.
+MAX_AGE_REASON = ('The session reached the longest a console session may '
+                  'last: push a new key to connect again')
 SYSRQ_NOT_ALLOWED = ('SysRq is not allowed for you on this server (policy '
                      '%s)' % key_policies.SYSRQ)
 
@@ -180,7 +184,10 @@ class ConsoleSSHServer(asyncssh.SSHServer):
 class ConsoleSSHSession(asyncssh.SSHServerSession):
     """One console over one SSH session channel."""
 
-    def __init__(self, server):
+    def __init__(self, server, clock=time.monotonic):
+        # The time limits' clock (the websocket session's is injected
+        # likewise).
+        self.clock = clock
         self.server = server
         self.front_door = server.front_door
         self.proxy = server.front_door.proxy
@@ -191,7 +198,7 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         self.guest_writer = None
         self.recorder = None
         self.requested_at = None
-        self._last_activity = time.monotonic()
+        self._last_activity = self.clock()
         self._closed = False
         self._counted = False
         self._relay = None
@@ -245,7 +252,7 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
             return False
         # Armed even when SysRq is not allowed: the key meant for it is
         # then dropped, not typed into the guest.
-        self._sysrq_armed_at = time.monotonic()
+        self._sysrq_armed_at = self.clock()
         if not self._sysrq_allowed():
             self.chan.write_stderr(
                 ('\r\nserialproxy: break: %s; the next key is dropped'
@@ -260,7 +267,7 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         """data less the key that follows a break, which is sent as
         SysRq instead of typed."""
         armed_at = self._sysrq_armed_at
-        if armed_at is None or time.monotonic() - armed_at > SYSRQ_WINDOW:
+        if armed_at is None or self.clock() - armed_at > SYSRQ_WINDOW:
             self._sysrq_armed_at = None
             return data
         # ssh sends the line end that began its escape after the break.
@@ -311,7 +318,7 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         self.term_size = (width, height, pixwidth, pixheight)
 
     def session_started(self):
-        self.requested_at = time.monotonic()
+        self.requested_at = self.clock()
         self._relay = asyncio.get_running_loop().create_task(self._open())
 
     # Opening the console -----------------------------------------------
@@ -384,10 +391,10 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
     def _started(self):
         session = self.session
         session.is_open = True
-        session.started_at = time.monotonic()
+        session.started_at = self.clock()
         self.proxy.sessions[session.session_id] = self
         self.proxy.metrics.session_opened(
-            time.monotonic() - self.requested_at)
+            self.clock() - self.requested_at)
         self.proxy.metrics.ssh_session_opened()
         self.recorder = self.proxy.recorder(session.console,
                                             session.session_id)
@@ -424,7 +431,7 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
             await asyncio.sleep(0.01)
 
     def _to_client(self, data):
-        self._last_activity = time.monotonic()
+        self._last_activity = self.clock()
         self.session.bytes_to_client += len(data)
         self.proxy.bytes_to_client += len(data)
         self.chan.write(data)
@@ -444,7 +451,7 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
             self._to_guest(data)
 
     def _to_guest(self, data):
-        self._last_activity = time.monotonic()
+        self._last_activity = self.clock()
         self.session.bytes_to_guest += len(data)
         self.proxy.bytes_to_guest += len(data)
         self.guest_writer.write(data)
@@ -482,18 +489,22 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         self._end(reason, status, code)
 
     def tick(self):
-        """The time limits of [console]: idle_timeout, and with
-        enforce_session_timeout the one-time key's expiry, as a token's
-        ends a websocket session."""
+        """The time limits of [console]: max_session_age, idle_timeout,
+        and with enforce_session_timeout the one-time key's expiry, as
+        they end a websocket session."""
         if not self.session.is_open:
             return
         limits = self.proxy.settings.session
-        if limits.enforce_session_timeout and \
+        if limits.max_session_age and \
+                self.clock() - self.session.started_at >= \
+                limits.max_session_age:
+            self.close_session(CloseCode.SESSION_MAX_AGE, MAX_AGE_REASON)
+        elif limits.enforce_session_timeout and \
                 time.time() >= self.session.console['expires_at']:
             self.close_session(CloseCode.TOKEN_EXPIRED,
                                'The one-time key of this session expired')
         elif limits.idle_timeout and \
-                time.monotonic() - self._last_activity >= \
+                self.clock() - self._last_activity >= \
                 limits.idle_timeout:
             self.close_session(CloseCode.IDLE_TIMEOUT, 'Idle timeout')
 
@@ -531,7 +542,7 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
                          bytes_to_guest=session.bytes_to_guest,
                          bytes_to_client=session.bytes_to_client,
                          duration=round(
-                             time.monotonic() - session.started_at, 3),
+                             self.clock() - session.started_at, 3),
                          reason=reason)
             LOG.info('Console session %s over SSH ended: instance %s index '
                      '%d client %s bytes_to_guest %d bytes_to_client %d '
@@ -539,7 +550,7 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
                      session.console['instance_uuid'],
                      session.console['index'], self.server.client_address,
                      session.bytes_to_guest, session.bytes_to_client,
-                     time.monotonic() - session.started_at, reason)
+                     self.clock() - session.started_at, reason)
         if status is None:
             return
         if after_release and released is not None:

@@ -29,6 +29,12 @@
   // How long the answer to a SysRq or NMI stays in the toolbar.
   var COMMAND_STATUS_MS = 10000;
   var NEW_URL_HINT = 'Ask for a new console URL.';
+  // Sessions that were ended on purpose: reconnecting with the same URL
+  // would undo it (an operator's disconnect revokes the URL's token
+  // anyway, and the longest session age is there to make the user ask
+  // the API, and so their roles, again).
+  var FINAL_ENDINGS = ['operator', 'max-age'];
+  var NO_RECONNECT = ['no-token', 'no-xterm'].concat(FINAL_ENDINGS);
   // A guest sitting at a prompt prints nothing until a key is pressed.
   var QUIET_GUEST_MS = 2000;
   var ISO_TIME = /\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?/;
@@ -85,9 +91,10 @@
     body.dataset.reason = key;
     statusText.textContent = detail ?
         text.replace(/[.\s]+$/, '') + '. ' + detail : text;
-    // Reconnecting cannot help without a token or without xterm.js.
+    // Reconnecting cannot help without a token or without xterm.js, and
+    // must not undo an ending that was meant.
     reconnectButton.hidden = state !== 'disconnected' ||
-        key === 'no-token' || key === 'no-xterm';
+        NO_RECONNECT.indexOf(key) !== -1;
     // Someone else types in it: watch, or (policy permitting) take over.
     watchButton.hidden = takeOverButton.hidden = key !== 'in-use';
     if (state !== 'connected') {
@@ -543,8 +550,11 @@
           ['closed', 'Disconnected (code ' + ev.code + ')'];
       var text = ev.reason || known[1];
       var key = known[0];
+      var needsNewURL = key === 'expired' ||
+          FINAL_ENDINGS.indexOf(key) !== -1;
       showStatus('disconnected', key, text,
-                 key === 'expired' ? NEW_URL_HINT : '');
+                 needsNewURL && !/new console URL/i.test(text) ?
+                     NEW_URL_HINT : '');
       done();
     };
   }

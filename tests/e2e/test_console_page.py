@@ -139,22 +139,24 @@ class ConsolePageTest(ConsolePageTestCase):
         # Nor any service's log, though the page asked for assets with it.
         self.assertNotIn(token, self.world.deployment.logs())
 
-    def test_operator_disconnect_through_the_api_with_revoked_tokens(self):
-        console, _ = self.open_connected('operator-disconnect-api')
+    def test_operator_disconnect_through_the_api_offers_no_reconnect(self):
+        console, url = self.open_connected('operator-disconnect-api')
         status, body = self.world.deployment.api_request(
             'DELETE', '/v2.1/servers/%s/serial-console/sessions'
-            '?revoke_tokens=true' % self.world.guest.uuid)
+            % self.world.guest.uuid)
         self.assertEqual(204, status, body)
         state, reason, text = console.wait_for_state('disconnected')
-        self.assertEqual(('operator', 'Disconnected by an operator'),
+        self.assertEqual(('operator', 'Disconnected by an operator. Ask '
+                                      'for a new console URL.'),
                          (reason, text))
-        # The token went with the session: Reconnect is refused and says so.
-        console.page.click('#reconnect')
-        console.page.wait_for_function(
-            "() => document.getElementById('status-text').textContent"
-            ".startsWith('Token expired or invalid')")
-        self.assertEqual(('disconnected', 'expired'),
-                         tuple(console.status()[:2]))
+        # One click must not undo the operator's decision.
+        self.assertFalse(console.page.is_visible('#reconnect'))
+        # Nor can the URL itself: its token went with the session.
+        again, _ = self.open_console('operator-disconnect-api-again',
+                                     url=url)
+        state, reason, text = again.wait_for_state('disconnected')
+        self.assertEqual('expired', reason)
+        self.assertTrue(text.startswith('Token expired or invalid'), text)
 
     def test_page_is_self_contained_readable_and_keyboard_usable(self):
         requests = []
@@ -498,21 +500,21 @@ class OperatorDisconnectTest(ConsolePageTestCase):
     """The four services over RabbitMQ: serialproxy-manage reaches them."""
     separate_services = True
 
-    def test_operator_disconnect_shows_its_message_and_reconnect_works(self):
+    def test_operator_disconnect_shows_why_and_offers_no_reconnect(self):
         console, _ = self.open_connected('operator-disconnect')
         self.world.deployment.run('serialproxy-manage', 'sessions',
                                   'disconnect', self.world.guest.uuid)
         state, reason, text = console.wait_for_state('disconnected')
         self.assertEqual('operator', reason)
-        self.assertEqual('Disconnected by an operator', text)
-        self.assertTrue(console.page.is_visible('#reconnect'))
+        self.assertEqual('Disconnected by an operator. Ask for a new '
+                         'console URL.', text)
         console.screenshot('operator-disconnect-message')
-        # The token is still good (not revoked): Reconnect gets back in.
-        console.page.click('#reconnect')
-        console.wait_for_state('connected')
+        self.assertFalse(console.page.is_visible('#reconnect'))
+        # The page is done: a new URL opens the console again.
+        fresh = self.open_connected('operator-disconnect-new-url')[0]
         probe, expected = self.marker('back', 0)
-        console.type_line('echo ' + probe)
-        console.wait_for_screen('^%s$' % expected)
+        fresh.type_line('echo ' + probe)
+        fresh.wait_for_screen('^%s$' % expected)
 
 
 class ServerGoneTest(ConsolePageTestCase):
@@ -525,6 +527,22 @@ class ServerGoneTest(ConsolePageTestCase):
         self.assertEqual(('gone', 'The console went away: the server '
                                   'stopped or was deleted'), (reason, text))
         console.screenshot('server-gone-message')
+
+
+class MaxSessionAgeTest(ConsolePageTestCase):
+    """[console] max_session_age ends the page's session for good."""
+    world_config = {'console': {'max_session_age': 10}}
+
+    def test_old_session_is_closed_and_offers_no_reconnect(self):
+        console, _ = self.open_connected('max-session-age')
+        state, reason, text = console.wait_for_state('disconnected',
+                                                     timeout=30)
+        self.assertEqual('max-age', reason)
+        self.assertTrue(text.startswith('The session reached the longest '
+                                        'a console session may last'), text)
+        # Said once: the reason asks for a new URL, the page adds nothing.
+        self.assertEqual(1, text.count('new console URL'), text)
+        self.assertFalse(console.page.is_visible('#reconnect'))
 
 
 class ProxyGoneTest(ConsolePageTestCase):

@@ -2,7 +2,8 @@
 
 A client holds the console in a websocket; the API lists that session
 with who and where; an operator's DELETE closes the websocket with the
-operator's reason and, with revoke_tokens, the old URL no longer opens.
+operator's reason and the ended session's URL no longer opens (with
+revoke_tokens=true no URL of the server does; with false it opens again).
 """
 
 import json
@@ -51,3 +52,38 @@ class ApiSessionsTest(testtools.TestCase):
         self.assertEqual(401, test_sessions.refusal(url)[0])
         status, body = self.deployment.api_request('GET', self.path)
         self.assertEqual([], json.loads(body)['sessions'])
+
+    def test_force_disconnect_revokes_the_ended_sessions_url(self):
+        url = self.deployment.console_url(self.guest.uuid)
+        other_url = self.deployment.console_url(self.guest.uuid)
+        held = websocket.create_connection(url, subprotocols=['binary'],
+                                           timeout=20)
+        self.addCleanup(held.close)
+        self.assertIsNotNone(test_sessions.shell_answers(held, 'once'))
+
+        status, body = self.deployment.api_request('DELETE', self.path)
+        self.assertEqual(204, status, body)
+        self.assertEqual(4001, test_sessions.close_frame(held)[0])
+        # One click on the page's Reconnect would use the same URL.
+        self.assertEqual(401, test_sessions.refusal(url)[0])
+        # Only the ended session's token: another URL still opens.
+        other = websocket.create_connection(other_url,
+                                            subprotocols=['binary'],
+                                            timeout=20)
+        self.addCleanup(other.close)
+        self.assertIsNotNone(test_sessions.shell_answers(other, 'other'))
+
+    def test_revoke_tokens_false_keeps_the_ended_sessions_url(self):
+        url = self.deployment.console_url(self.guest.uuid)
+        held = websocket.create_connection(url, subprotocols=['binary'],
+                                           timeout=20)
+        self.addCleanup(held.close)
+        self.assertIsNotNone(test_sessions.shell_answers(held, 'kept'))
+        status, body = self.deployment.api_request(
+            'DELETE', self.path + '?revoke_tokens=false')
+        self.assertEqual(204, status, body)
+        self.assertEqual(4001, test_sessions.close_frame(held)[0])
+        again = websocket.create_connection(url, subprotocols=['binary'],
+                                            timeout=20)
+        self.addCleanup(again.close)
+        self.assertIsNotNone(test_sessions.shell_answers(again, 'again'))

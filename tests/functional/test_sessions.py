@@ -147,6 +147,27 @@ class TwoProxiesTest(TwoProxiesWorld):
         status, body = refusal(url)
         self.assertEqual(401, status)
 
+    def test_disconnected_sessions_url_no_longer_opens_by_default(self):
+        url = on_port(self.url(), self.port_b)
+        held = self.connect(url)
+        self.assertIsNotNone(shell_answers(held, 'd'))
+        out = self.deployment.run('serialproxy-manage', 'sessions',
+                                  'disconnect', self.guest.uuid)
+        self.assertEqual(4001, close_frame(held)[0])
+        self.assertEqual(401, refusal(url)[0])
+        self.assertEqual(
+            401, refusal(on_port(url, self.deployment.proxy_port))[0])
+        self.assertIn('revoked its token', out.stdout)
+
+    def test_keep_tokens_lets_the_url_open_again(self):
+        url = self.url()
+        held = self.connect(url)
+        self.assertIsNotNone(shell_answers(held, 'k'))
+        self.deployment.run('serialproxy-manage', 'sessions', 'disconnect',
+                            self.guest.uuid, '--keep-tokens')
+        self.assertEqual(4001, close_frame(held)[0])
+        self.assertIsNotNone(shell_answers(self.connect(url), 'k2'))
+
     def test_killed_proxy_frees_its_consoles_within_the_lease_ttl(self):
         held = self.connect(on_port(self.url(), self.port_b))
         self.assertIsNotNone(shell_answers(held, 'k'))
@@ -172,3 +193,23 @@ class TwoProxiesTest(TwoProxiesWorld):
                                   check=False)
         self.assertEqual(1, out.returncode)
         self.assertIn('could not be found', out.stderr)
+
+
+MAX_SESSION_AGE = 3
+
+
+class MaxSessionAgeTest(TwoProxiesWorld):
+    options = {'console': {'max_session_age': MAX_SESSION_AGE}}
+
+    def test_live_session_is_closed_at_max_session_age(self):
+        held = self.connect(self.url())
+        opened_at = time.monotonic()
+        self.assertIsNotNone(shell_answers(held, 'young'))
+        code, reason = close_frame(held, timeout=MAX_SESSION_AGE + 10)
+        self.assertEqual(4008, code)
+        self.assertIn('longest a console session may last', reason)
+        self.assertGreaterEqual(time.monotonic() - opened_at,
+                                MAX_SESSION_AGE - 0.5)
+        # The console is free again for a new session.
+        self.assertIsNotNone(shell_answers(self.connect(self.url()),
+                                           'next'))

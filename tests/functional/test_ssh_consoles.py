@@ -51,6 +51,9 @@ def sysrq_for_admins_only(world):
 class SSHWorld(func_fixtures.AllInOneWithGuest):
     """serialproxy-all with its SSH server on a free port, and a guest."""
 
+    # [console] options beyond the time limits every world has.
+    console_options = {}
+
     def _setUp(self):
         if shutil.which('ssh') is None:
             raise AssertionError('OpenSSH client missing: apt-get install '
@@ -61,7 +64,8 @@ class SSHWorld(func_fixtures.AllInOneWithGuest):
         self.deployment = self.useFixture(func_fixtures.Deployment(
             options={**sysrq_for_admins_only(self),
                      'console': {'idle_timeout': IDLE_TIMEOUT,
-                                 'enforce_session_timeout': 'true'},
+                                 'enforce_session_timeout': 'true',
+                                 **self.console_options},
                      'ssh': {
                 'enabled': 'true', 'listen_host': '127.0.0.1',
                 'listen_port': self.ssh_port, 'public_host': '127.0.0.1',
@@ -73,11 +77,8 @@ class SSHWorld(func_fixtures.AllInOneWithGuest):
                                'the guest in the instance registry')
 
 
-class SSHConsoleTest(func_fixtures.SharedWorldTestCase):
-
-    @classmethod
-    def make_world(cls):
-        return SSHWorld(project_id=None, user_id=None)
+class SSHConsoleTestCase(func_fixtures.SharedWorldTestCase):
+    """What the tests of an SSH world share: keys, ssh, reading."""
 
     def setUp(self):
         super().setUp()
@@ -181,6 +182,13 @@ class SSHConsoleTest(func_fixtures.SharedWorldTestCase):
     def stderr_of(self, proc, timeout=30):
         proc.wait(timeout)
         return proc.stderr.read().decode(errors='replace')
+
+
+class SSHConsoleTest(SSHConsoleTestCase):
+
+    @classmethod
+    def make_world(cls):
+        return SSHWorld(project_id=None, user_id=None)
 
     # The console -----------------------------------------------------------
 
@@ -518,3 +526,31 @@ class SSHProxyWorkersTest(SSHConsoleTest):
     test_many_failed_sign_ins_are_rate_limited = None
     test_idle_session_ends_with_its_message = None
     test_session_ends_when_its_key_expires = None
+
+
+MAX_SESSION_AGE = 3
+
+
+class SSHMaxAgeWorld(SSHWorld):
+    console_options = {'max_session_age': MAX_SESSION_AGE}
+
+
+class SSHMaxSessionAgeTest(SSHConsoleTestCase):
+    """[console] max_session_age ends SSH sessions as websocket ones."""
+
+    @classmethod
+    def make_world(cls):
+        return SSHMaxAgeWorld(project_id=None, user_id=None)
+
+    def test_busy_session_ends_at_max_session_age_with_its_message(self):
+        proc, _ = self.open_console()
+        opened_at = time.monotonic()
+        deadline = opened_at + MAX_SESSION_AGE + 15
+        while proc.poll() is None and time.monotonic() < deadline:
+            self.shell_answers(proc, 'busy')
+            time.sleep(0.5)
+        stderr = self.stderr_of(proc)
+        self.assertEqual(2, proc.returncode, stderr)
+        self.assertIn('longest a console session may last', stderr)
+        self.assertGreaterEqual(time.monotonic() - opened_at,
+                                MAX_SESSION_AGE - 1)

@@ -95,8 +95,23 @@ class ConsoleSessionsTest(base.APITestCase):
         (ids, _code, reason), = self.wait_for_disconnect_order()
         self.assertEqual([self.session_id], ids)
         self.assertIn('operator', reason)
-        # Without revoke_tokens the URL still works for a new session.
+        # The ended session's URL is revoked: no Reconnect undoes it.
+        self.assertFalse(self.token_is_live())
+
+    def test_revoke_tokens_false_keeps_the_ended_sessions_url(self):
+        resp = self.request('DELETE', self.path + '?revoke_tokens=false',
+                            token='admin')
+        self.assertEqual(204, resp.status_int, resp.body)
+        self.assertEqual([], self.sessions())
         self.assertTrue(self.token_is_live())
+
+    def test_default_revokes_only_the_ended_sessions_token(self):
+        unused = self.console_token()
+        resp = self.request('DELETE', '%s/%s' % (self.path, self.session_id),
+                            token='admin')
+        self.assertEqual(204, resp.status_int, resp.body)
+        self.assertFalse(self.token_is_live())
+        self.consoleauth_api.check_token({}, unused)
 
     def test_disconnect_all_without_sessions_is_still_204(self):
         self.request('DELETE', self.path, token='admin')

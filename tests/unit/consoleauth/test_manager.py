@@ -1,5 +1,6 @@
 import threading
 
+import fixtures
 import oslo_messaging as messaging
 import sqlalchemy as sa
 
@@ -250,7 +251,8 @@ class SessionLeaseTest(ConsoleAuthTestBase):
     def test_force_disconnect_casts_to_proxies_and_frees_console(self):
         token = self._authorize()
         lease = self.acquire(token)
-        ids = self.manager.force_disconnect({}, UUID)
+        ids = self.manager.force_disconnect({}, UUID,
+                                            revoke_session_tokens=False)
         self.assertEqual([lease['session_id']], ids)
         self.assertTrue(self.proxy.received.wait(10))
         self.assertEqual([([lease['session_id']],
@@ -265,6 +267,43 @@ class SessionLeaseTest(ConsoleAuthTestBase):
         self.acquire(token)
         self.manager.force_disconnect({}, UUID, revoke_tokens=True)
         self.assertRaises(exception.InvalidToken, self.acquire, token)
+
+    def test_force_disconnect_revokes_the_ended_sessions_token(self):
+        ended = self._authorize()
+        spare = self._authorize()
+        self.acquire(ended)
+        self.manager.force_disconnect({}, UUID)
+        self.assertRaises(exception.InvalidToken, self.acquire, ended)
+        # Another URL of the server, not used by the ended session, opens.
+        self.acquire(spare, 'proxy-b')
+
+    def test_force_disconnect_of_one_session_revokes_only_its_token(self):
+        first = self._authorize()
+        second = self._authorize()
+        lease = self.acquire(first)
+        self.manager.force_disconnect({}, UUID,
+                                      session_id=lease['session_id'])
+        self.assertRaises(exception.InvalidToken, self.acquire, first)
+        self.acquire(second)
+
+    def test_force_disconnect_keeping_tokens_lets_the_url_open_again(self):
+        token = self._authorize()
+        self.acquire(token)
+        self.manager.force_disconnect({}, UUID, revoke_session_tokens=False)
+        self.acquire(token, 'proxy-b')
+
+    def test_client_capped_at_1_8_revokes_all_the_instances_tokens(self):
+        # A 1.8-capped client (pinned during an upgrade) cannot ask for
+        # the ended session's token alone: it asks for all of them.
+        self.useFixture(fixtures.MockPatchObject(
+            rpcapi.ConsoleAuthAPI, 'VERSION_CAP', '1.8'))
+        capped = rpcapi.ConsoleAuthAPI()
+        ended = self._authorize()
+        spare = self._authorize()
+        self.acquire(ended)
+        capped.force_disconnect({}, UUID)
+        self.assertRaises(exception.InvalidToken, self.acquire, ended)
+        self.assertRaises(exception.InvalidToken, self.acquire, spare)
 
     def test_force_disconnect_of_unknown_session_is_404(self):
         exc = self.assertRaises(exception.SessionNotFound,
@@ -447,3 +486,49 @@ class TokenRevocationTest(ConsoleAuthTestBase):
         self.assertEqual(1, self.manager.revoke_tokens(
             {}, UUID, compute_host='compute-1'))
         self.assertEqual((False, True), (self.live(mine), self.live(theirs)))
+
+
+class ConsoleAuthOf1_8(manager.ConsoleAuthManager):
+    """consoleauth as it was before 1.9: force_disconnect cannot revoke
+    the ended sessions' tokens alone."""
+
+    target = messaging.Target(version='1.8')
+
+    def force_disconnect(self, ctxt, instance_uuid, session_id=None,
+                         revoke_tokens=False):
+        return super().force_disconnect(ctxt, instance_uuid,
+                                        session_id=session_id,
+                                        revoke_tokens=revoke_tokens)
+
+
+class OlderConsoleAuthForceDisconnectTest(base.TestCase):
+    """A 1.9 API or serialproxy-manage in front of a 1.8 consoleauth (a
+    rolling upgrade): the ended session's URL must not open again, so
+    the old consoleauth is asked to revoke all of the server's tokens."""
+
+    def setUp(self):
+        super().setUp()
+        self.flags(group='consoleauth', token_ttl=600)
+        db = db_api.Database('sqlite:///%s/ca.sqlite' % self.state_path)
+        db.sync()
+        rpc = self.useFixture(rpc_fixture.InProcessRPC())
+        rpc.serve(rpcapi.TOPIC, ConsoleAuthOf1_8(db, proxy_rpcapi.ProxyAPI()))
+        rpc.serve(proxy_rpcapi.TOPIC, RecordingProxy())
+        self.api = rpcapi.ConsoleAuthAPI()
+
+    def authorize(self):
+        return self.api.authorize_console({}, UUID, 'compute-1',
+                                          '127.0.0.1', 10000)
+
+    def test_ended_sessions_url_does_not_open_again(self):
+        token = self.authorize()
+        self.api.acquire_session({}, token, 'proxy-a')
+        self.api.force_disconnect({}, UUID)
+        self.assertRaises(exception.InvalidToken, self.api.acquire_session,
+                          {}, token, 'proxy-a')
+
+    def test_keeping_tokens_is_still_possible(self):
+        token = self.authorize()
+        self.api.acquire_session({}, token, 'proxy-a')
+        self.api.force_disconnect({}, UUID, revoke_session_tokens=False)
+        self.api.acquire_session({}, token, 'proxy-a')

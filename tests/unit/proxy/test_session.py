@@ -414,6 +414,43 @@ class ClosingTest(SessionTestCase):
         self.assertEqual((4003, 'Idle timeout'),
                          close_frame(self.session.tick()))
 
+    def test_session_closes_with_4008_at_max_session_age(self):
+        self.session = cs.ConsoleSession(
+            cs.Settings(max_session_age=3600), clock=self.clock)
+        self.open()
+        self.clock.now += 3599
+        # Busy or not: the age counts from the start, not the last byte.
+        self.session.guest_data(b'x')
+        self.assertEqual([], self.session.tick())
+        self.clock.now += 1
+        actions = self.session.tick()
+        code, reason = close_frame(actions)
+        self.assertEqual(CloseCode.SESSION_MAX_AGE, code)
+        self.assertIn('ask for a new console URL', reason)
+        self.assertIn(cs.ReleaseLease('session-1'), actions)
+        self.assertIn(cs.Ended(code, reason), actions)
+
+    def test_max_session_age_counts_from_the_open_not_the_request(self):
+        self.session = cs.ConsoleSession(
+            cs.Settings(max_session_age=10, handshake_timeout=60),
+            clock=self.clock)
+        self.send(request())
+        self.clock.now += 8
+        self.session.leased(dict(CONSOLE))
+        self.session.guest_connected()
+        self.clock.now += 9
+        self.assertEqual([], self.session.tick())
+        self.clock.now += 1
+        self.assertEqual(CloseCode.SESSION_MAX_AGE,
+                         close_frame(self.session.tick())[0])
+
+    def test_max_session_age_0_lets_a_session_live_on(self):
+        self.session = cs.ConsoleSession(cs.Settings(), clock=self.clock)
+        self.open()
+        self.clock.now += 30 * 86400
+        self.assertEqual([], self.session.tick())
+        self.assertTrue(self.session.is_open)
+
     def test_session_ends_with_its_token_when_enforced(self):
         self.session = cs.ConsoleSession(
             cs.Settings(enforce_session_timeout=True), clock=self.clock)

@@ -127,3 +127,15 @@ class SpectatorCountTest(ModeTestCase):
 
     def test_nothing_is_told_before_open(self):
         self.assertEqual([], self.session.spectators_changed(1))
+
+
+class SpectatorAgeTest(ModeTestCase):
+    settings = cs.Settings(max_frame_bytes=ts.LIMIT, max_session_age=60)
+
+    def test_spectator_is_closed_at_max_session_age_too(self):
+        self.open_as('view')
+        self.clock.now += 59
+        self.assertEqual([], self.session.tick())
+        self.clock.now += 1
+        self.assertEqual(CloseCode.SESSION_MAX_AGE,
+                         ts.close_frame(self.session.tick())[0])

@@ -6,6 +6,7 @@ import asyncio
 import types
 
 from serialproxy import notifications
+from serialproxy.proxy import session as cs
 from serialproxy.proxy import ssh_server
 from tests.unit import base
 from tests.unit import notification_fixture
@@ -257,3 +258,40 @@ class ExitAfterReleaseTest(SSHSessionTestBase):
             return self.ssh.chan.exit_status
         self.assertEqual(ssh_server.EXIT_CLOSED, asyncio.run(run()))
         self.assertIn(b'Disconnected by an operator', self.ssh.chan.stderr)
+
+
+class MaxSessionAgeTest(SSHSessionTestBase):
+    """[console] max_session_age ends an SSH session as it ends a
+    websocket one: the same limit at every way in."""
+
+    def setUp(self):
+        super().setUp()
+        self.proxy.settings = types.SimpleNamespace(
+            proxy_host='proxy-1', session=cs.Settings(max_session_age=60))
+        self.now = 1000.0
+        self.ssh.clock = lambda: self.now
+        self.ssh.session.started_at = self.now
+        self.ssh._last_activity = self.now
+
+    def tick(self):
+        async def run():
+            self.ssh.tick()
+        asyncio.run(run())
+
+    def test_session_ends_at_max_session_age_with_its_message(self):
+        self.now += 59
+        self.tick()
+        self.assertIsNone(self.ssh.chan.exit_status)
+        self.now += 1
+        self.tick()
+        self.assertEqual(ssh_server.EXIT_CLOSED, self.ssh.chan.exit_status)
+        self.assertIn(b'longest a console session may last',
+                      self.ssh.chan.stderr)
+        self.assertIn('session-1', self.proxy.releases)
+
+    def test_max_session_age_0_lets_it_live_on(self):
+        self.proxy.settings.session = cs.Settings()
+        self.now += 30 * 86400
+        self.ssh._last_activity = self.now
+        self.tick()
+        self.assertIsNone(self.ssh.chan.exit_status)
