@@ -45,6 +45,17 @@ def parse(data):
     raise InvalidHeader('not a PROXY protocol header')
 
 
+def wanted(data):
+    """How many bytes may be read next without reading past the header
+    (of which data is the start): what a v2 header's length announces,
+    else one, since a v1 line ends where its CRLF is."""
+    if len(data) >= V2_HEADER_BYTES and data.startswith(V2_SIGNATURE):
+        length, = struct.unpack_from('!H', data, 14)
+        return max(1, min(V2_HEADER_BYTES + length, V2_MAX_BYTES) -
+                   len(data))
+    return 1
+
+
 def _parse_v1(data):
     end = data.find(b'\r\n', 0, V1_MAX_BYTES)
     if end < 0:
