@@ -293,6 +293,10 @@ class MultiHostTest(func_fixtures.SharedWorldTestCase):
                           proc.stderr.read().decode(errors='replace'))
             session, = self.site.sessions(guest.uuid)
             self.assertEqual('ssh', session['transport'])
+            # HAProxy's PROXY header named the client: the test process,
+            # on the controller's address.
+            self.assertEqual(self.site.controller,
+                             session['remote_address'].rsplit(':', 1)[0])
             seen.add(session['proxy_host'])
             proc.stdin.close()
             proc.wait(30)
