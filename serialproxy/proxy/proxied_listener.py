@@ -39,9 +39,9 @@ class ProxiedListener:
         loop = asyncio.get_running_loop()
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM,
                                        flags=socket.AI_PASSIVE)
-        for family, type_, proto, _, address in dict.fromkeys(
-                (info[0], info[1], info[2], None, info[4])
-                for info in infos):
+        # getaddrinfo may repeat an address (one per protocol).
+        for family, type_, proto, address in dict.fromkeys(
+                (info[0], info[1], info[2], info[4]) for info in infos):
             sock = socket.socket(family, type_, proto)
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -95,6 +95,9 @@ class ProxiedListener:
                      exc or type(exc).__name__)
             sock.close()
             return
+        except asyncio.CancelledError:
+            sock.close()  # the listener is closing
+            raise
         self._hand_over(sock, source)
 
     def _hand_over(self, sock, source):
