@@ -42,8 +42,27 @@ console_opts = [
     cfg.IntOpt('max_sessions_per_address',
                default=16,
                min=1,
-               help='Connections one client address may have open or in '
-                    'set-up on one proxy; more are refused with 429.'),
+               help='Connections one client address may have open, in '
+                    'set-up or not yet past their request on one proxy '
+                    '(counted from accept, before a byte is read; checks '
+                    'of a URL count too); more are refused with 429. '
+                    'Behind a load balancer listed in trusted_proxies, '
+                    'the client address is the one the balancer names.'),
+    cfg.ListOpt('trusted_proxies',
+                default=[],
+                help='Addresses or networks (10.0.0.5, 10.0.0.0/24, '
+                     '2001:db8::/64) of the load balancers in front of '
+                     'the proxy. From these peers only, the client\'s '
+                     'address is taken from X-Forwarded-For (its '
+                     'rightmost address that is not a trusted proxy) and '
+                     'the browser\'s scheme from X-Forwarded-Proto, and '
+                     'the SSH listener reads a PROXY protocol header '
+                     '(v1 or v2); from any other peer those headers are '
+                     'ignored. Per-address limits, the sessions list, '
+                     'notifications and logs then show the real client. '
+                     'A trusted peer is not capped at accept: its '
+                     'connections count against the client it names once '
+                     'their request (or PROXY header) arrives.'),
     cfg.IntOpt('max_sessions_per_token',
                default=2,
                min=1,

@@ -1,11 +1,21 @@
 """Who may start connecting: limits per client address, per token and per
-process, counted before a console's lease is asked for."""
+process.
+
+A connection counts against its address from accept, before it sends a
+byte: silent sockets cannot pile up under the cap. Peers in [console]
+trusted_proxies (a load balancer) are not capped at accept, since every
+client comes through them; once a request names its client
+(X-Forwarded-For, see forwarded.py) the connection is counted, and capped,
+under that client's address instead. Tokens and the process's capacity are
+counted once a request asks for a console or a check of one.
+"""
 
 import collections
 import hashlib
 import mmap
 import resource
 
+from serialproxy.proxy import forwarded
 from serialproxy.proxy.refusals import Refusal
 
 # Descriptors kept back from sessions: listeners, RPC connections, logs.
@@ -45,8 +55,10 @@ class Admission:
     """Counts connections in set-up or open against their limits."""
 
     def __init__(self, max_per_address, max_per_token,
-                 capacity=None, load=None):
+                 capacity=None, load=None,
+                 trusted_proxies=forwarded.TrustedProxies()):
         self.max_per_address = max_per_address
+        self.trusted_proxies = trusted_proxies
         self.max_per_token = max_per_token
         self.capacity = capacity or session_capacity()
         self.load = load
@@ -81,12 +93,43 @@ class Admission:
         if self.load is not None:
             self.load.set(self.open_connections)
 
-    def admit(self, address, token):
-        """A ticket for the connection's limits, or Refusal (429, 503)."""
+    def arrive(self, peer_host):
+        """Count a connection just accepted from peer_host; returns the
+        address it is counted under (None for a trusted proxy), or raises
+        Refusal (429) past the cap."""
+        if peer_host in self.trusted_proxies:
+            return None
+        self._count(peer_host)
+        return peer_host
+
+    def recount(self, counted, client_host):
+        """Count a connection under client_host, its client once a trusted
+        proxy named it, rather than under counted; returns client_host,
+        or raises Refusal (429) past the cap (still counted as before)."""
+        if counted == client_host:
+            return counted
+        self._count(client_host)
+        self.leave(counted)
+        return client_host
+
+    def leave(self, counted):
+        """Undo arrive() or recount(); None is ignored."""
+        if counted is None:
+            return
+        self._per_address[counted] -= 1
+        if self._per_address[counted] <= 0:
+            del self._per_address[counted]
+
+    def _count(self, address):
+        if self._per_address[address] >= self.max_per_address:
+            raise Refusal(429, 'Too many connections from this address')
+        self._per_address[address] += 1
+
+    def admit(self, token):
+        """A ticket for the token's and the process's limits, or Refusal
+        (429, 503); for a lease and for a check alike."""
         token_key = hashlib.sha256(token.encode()).hexdigest() \
             if token else None
-        if self._per_address[address] >= self.max_per_address:
-            raise Refusal(429, 'Too many sessions from this address')
         if token_key and self._per_token[token_key] >= self.max_per_token:
             raise Refusal(429, 'Too many sessions for this token')
         if self.admitted >= self.capacity:
@@ -94,19 +137,16 @@ class Admission:
             # guest for want of a descriptor.
             raise Refusal(503, 'Console proxy at capacity', kind='capacity')
         self.admitted += 1
-        self._per_address[address] += 1
         if token_key:
             self._per_token[token_key] += 1
-        return (address, token_key)
+        return token_key or ''
 
     def discharge(self, ticket):
         """Undo admit(); a ticket of None is ignored."""
         if ticket is None:
             return
         self.admitted -= 1
-        for counter, key in zip((self._per_address, self._per_token),
-                                ticket):
-            if key is not None:
-                counter[key] -= 1
-                if counter[key] <= 0:
-                    del counter[key]
+        if ticket:
+            self._per_token[ticket] -= 1
+            if self._per_token[ticket] <= 0:
+                del self._per_token[ticket]

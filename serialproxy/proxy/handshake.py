@@ -139,13 +139,15 @@ def check_path(request):
         raise Refusal(405, 'Only GET is served here')
 
 
-def check_origin(request, allowed_origins, tls, frame_ancestors=None):
+def check_origin(request, allowed_origins, tls, frame_ancestors=None,
+                 forwarded_scheme=None):
     """Browsers must come from our own page or an allowed origin.
 
     Allowed: the proxy's own host or one of allowed_origins, on the
-    connection's scheme; or a dashboard origin of frame_ancestors, as
-    listed with its scheme and port (its page may open the console
-    websocket itself).
+    connection's scheme (forwarded_scheme: the browser's, as a trusted
+    proxy's X-Forwarded-Proto says, see forwarded.py); or a dashboard
+    origin of frame_ancestors, as listed with its scheme and port (its
+    page may open the console websocket itself).
     """
     origin = request.headers.get('Origin')
     if origin is None:
@@ -159,10 +161,9 @@ def check_origin(request, allowed_origins, tls, frame_ancestors=None):
     if not parsed.hostname or (parsed.hostname != own_host and
                                parsed.hostname not in allowed_origins):
         raise Refusal(403, 'Origin not allowed')
-    expected = request.headers.get('X-Forwarded-Proto') or (
-        'https' if tls else 'http')
+    expected = forwarded_scheme or ('https' if tls else 'http')
     scheme = {'ws': 'http', 'wss': 'https'}.get(parsed.scheme, parsed.scheme)
-    if scheme != expected.strip().lower():
+    if scheme != expected:
         raise Refusal(403, 'Origin scheme does not match the connection')
 
 

@@ -29,6 +29,7 @@ from serialproxy.proxy import admission
 from serialproxy.proxy import batching
 from serialproxy.proxy import close_codes
 from serialproxy.proxy.close_codes import CloseCode
+from serialproxy.proxy import forwarded
 from serialproxy.proxy import framing
 from serialproxy.proxy import metrics
 from serialproxy.proxy import page_assets
@@ -59,6 +60,10 @@ PRUNE_SECONDS = 3600
 # Lease calls to consoleauth under way at once; new sessions arriving
 # meanwhile go together in the next.
 LEASE_CALLS_IN_FLIGHT = 2
+# How long a connection refused at accept may still send its request,
+# read and dropped, so that closing does not reset it before it reads its
+# 429.
+REFUSED_LINGER_SECONDS = 1.0
 # Pause before renewing leases again after a renewal failed.
 RENEW_RETRY_SECONDS = 1.0
 
@@ -84,12 +89,15 @@ class ProxySettings:
 
     @classmethod
     def from_conf(cls, conf):
-        """From the options; framing.InvalidFrameAncestor on a bad one."""
+        """From the options; framing.InvalidFrameAncestor or
+        forwarded.InvalidTrustedProxy on a bad one."""
         return cls(
             session=console_session.Settings(
                 allowed_origins=tuple(conf.console.allowed_origins),
                 frame_ancestors=framing.FrameAncestors.parse(
                     conf.console.frame_ancestors),
+                trusted_proxies=forwarded.TrustedProxies(
+                    conf.console.trusted_proxies),
                 max_frame_bytes=conf.console.max_frame_bytes,
                 handshake_timeout=conf.console.handshake_timeout,
                 idle_timeout=conf.console.idle_timeout,
@@ -123,7 +131,8 @@ class ConsoleProxy:
         self.compute_api = compute_api
         self.ssl_context = ssl_context
         self.admission = admission.Admission(
-            settings.max_per_address, settings.max_per_token, load=load)
+            settings.max_per_address, settings.max_per_token, load=load,
+            trusted_proxies=settings.session.trusted_proxies)
         self.executor = concurrent.futures.ThreadPoolExecutor(
             settings.rpc_workers, thread_name_prefix='proxy-rpc')
         # New sessions' leases and ended sessions' releases: as many per
@@ -536,11 +545,14 @@ class ClientConnection(asyncio.Protocol):
         self.transport = None
         self.session = None
         self.guest = None
-        self.client_host = '-'
+        self.peer_host = '-'
         self.client_address = '-'
+        # The address this connection counts against (admission.py).
+        self.counted_address = None
         self.ticket = None
         self.recorder = None
         self.request_at = None
+        self._linger = None
         # A writer's spectators' relay connections (relay.RelayWatcher);
         # None until the first, so the output path without spectators
         # costs one test per chunk.
@@ -552,13 +564,20 @@ class ClientConnection(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info('peername')
         if peer:
-            self.client_host = peer[0]
+            self.peer_host = peer[0]
             self.client_address = '%s:%s' % (peer[0], peer[1])
         transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
         self.session = console_session.ConsoleSession(
             self.proxy.settings.session,
-            tls=transport.get_extra_info('sslcontext') is not None)
+            tls=transport.get_extra_info('sslcontext') is not None,
+            peer_host=self.peer_host)
         self.proxy.opened(self)
+        try:
+            # Counted before a byte is read: silent sockets count too.
+            self.counted_address = self.proxy.admission.arrive(
+                self.peer_host)
+        except Refusal as refusal:
+            self._refuse_at_accept(refusal)
 
     def data_received(self, data):
         self.carry_out(self.session.client_data(data))
@@ -567,11 +586,28 @@ class ClientConnection(asyncio.Protocol):
         self.carry_out(self.session.client_eof())
         return False
 
+    def _refuse_at_accept(self, refusal):
+        """Answer before the request came: half-close after the answer and
+        drop what the client still sends for a moment, since closing with
+        its request unread would reset the connection before it reads
+        the answer."""
+        self.carry_out([action for action in self.session.refused(refusal)
+                        if not isinstance(action,
+                                          console_session.CloseClient)])
+        if self.transport.can_write_eof():  # not over TLS
+            self.transport.write_eof()
+        self._linger = asyncio.get_running_loop().call_later(
+            REFUSED_LINGER_SECONDS, self.transport.close)
+
     def connection_lost(self, exc):
+        if self._linger is not None:
+            self._linger.cancel()
         self.proxy.closed(self)
         self.carry_out(self.session.client_lost())
         self.proxy.admission.discharge(self.ticket)
         self.ticket = None
+        self.proxy.admission.leave(self.counted_address)
+        self.counted_address = None
 
     def pause_writing(self):
         self.carry_out(self.session.client_write_blocked())
@@ -672,15 +708,26 @@ class ClientConnection(asyncio.Protocol):
             return self.transport
         return self.guest.transport
 
+    def _identify_client(self):
+        """Count and name the connection by its client, once the request
+        said who that is (a trusted proxy's X-Forwarded-For)."""
+        client = self.session.client_host
+        if client != self.peer_host:
+            self.client_address = client
+        self.counted_address = self.proxy.admission.recount(
+            self.counted_address, client)
+
     async def _authorize(self, request, lease):
         try:
+            self._identify_client()
+            # Checks are admitted as sessions are: a check costs a
+            # consoleauth call, and answers what the upgrade would.
+            self.ticket = self.proxy.admission.admit(request.token)
             if not lease:
                 await self.proxy.check_console(request.token,
                                                self.session.mode)
                 self.carry_out(self.session.check_passed())
                 return
-            self.ticket = self.proxy.admission.admit(self.client_host,
-                                                     request.token)
             console = await self._lease(request.token)
             self.carry_out(self.session.leased(console))
             if self.session.state is not console_session.State.AUTHORIZING:

@@ -17,6 +17,7 @@ import typing
 
 from serialproxy.proxy import close_codes
 from serialproxy.proxy.close_codes import CloseCode
+from serialproxy.proxy import forwarded
 from serialproxy.proxy import framing
 from serialproxy.proxy import handshake
 from serialproxy.proxy import page_commands
@@ -57,6 +58,8 @@ class Settings:
     """The session's rules, from [console] and [consoleauth]."""
     allowed_origins: typing.Tuple[str, ...] = ()
     frame_ancestors: framing.FrameAncestors = framing.FrameAncestors()
+    # Peers whose X-Forwarded-For and X-Forwarded-Proto are believed.
+    trusted_proxies: forwarded.TrustedProxies = forwarded.TrustedProxies()
     max_frame_bytes: int = 1024 * 1024
     handshake_timeout: float = 10.0
     # How long a client gets to answer our close frame.
@@ -172,9 +175,16 @@ class CloseClient:
 # The session -----------------------------------------------------------------
 
 class ConsoleSession:
-    def __init__(self, settings, tls=False, clock=time.monotonic):
+    def __init__(self, settings, tls=False, clock=time.monotonic,
+                 peer_host=None):
         self.settings = settings
         self.tls = tls
+        self.peer_host = peer_host
+        # Who the client is: the peer, or whom a trusted proxy names once
+        # the request is read (forwarded.py); and the scheme it used, when
+        # a trusted proxy says.
+        self.client_host = peer_host
+        self.forwarded_scheme = None
         self.clock = clock
         self.state = State.REQUEST
         self.request = None
@@ -419,6 +429,10 @@ class ConsoleSession:
             self._early_bytes = bytes(self._request_bytes[consumed:])
             self._request_bytes = None
             handshake.check_path(request)
+            if self.peer_host is not None:
+                self.client_host, self.forwarded_scheme = \
+                    self.settings.trusted_proxies.client(self.peer_host,
+                                                         request.headers)
             self.mode = connect_mode(request)
             if not request.is_websocket:
                 if request.headers.get(CHECK_HEADER) is None:
@@ -437,7 +451,8 @@ class ConsoleSession:
 
     def _check_origin(self, request):
         handshake.check_origin(request, self.settings.allowed_origins,
-                               self.tls, self.settings.frame_ancestors)
+                               self.tls, self.settings.frame_ancestors,
+                               forwarded_scheme=self.forwarded_scheme)
 
     def _websocket_data(self, data):
         actions = []

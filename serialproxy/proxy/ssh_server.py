@@ -38,6 +38,7 @@ from serialproxy import notifications
 from serialproxy.policies import serial_console_keys as key_policies
 from serialproxy.proxy.close_codes import CloseCode
 from serialproxy.proxy import page_commands
+from serialproxy.proxy import proxied_listener
 from serialproxy.proxy import refusals
 from serialproxy.ssh import keys as ssh_keys
 from serialproxy import sysrq
@@ -122,6 +123,11 @@ class ConsoleSSHServer(asyncssh.SSHServer):
         if peer:
             self.client_host = peer[0]
             self.client_address = '%s:%s' % (peer[0], peer[1])
+            # The client a trusted load balancer named (PROXY protocol).
+            source = self.front_door.forwarded.pop(tuple(peer[:2]), None)
+            if source is not None:
+                self.client_host = source.host
+                self.client_address = '%s:%s' % (source.host, source.port)
 
     def _tell(self, message):
         """A message the client prints before authentication fails (an
@@ -600,6 +606,11 @@ class SSHFrontDoor:
         self.attempts = AuthAttempts(max_auth_failures)
         self.login_timeout = login_timeout
         self.listener = None
+        self.options = None
+        # (balancer host, port) of a connection -> the client its PROXY
+        # header named, until the connection's server object takes it.
+        self.forwarded = {}
+        self._connections = set()
 
     async def call(self, fn, *args):
         """A blocking RPC call on the proxy's RPC pool."""
@@ -614,15 +625,43 @@ class SSHFrontDoor:
         return self.listener.sockets[0].getsockname()[1]
 
     async def start(self, host, port):
-        self.listener = await asyncssh.listen(
-            host, port, reuse_port=True,
+        self.options = await asyncssh.SSHServerConnectionOptions.construct(
             server_factory=lambda: ConsoleSSHServer(self),
             server_host_keys=self.host_key_paths,
             encoding=None, line_editor=False, allow_pty=True,
             x11_forwarding=False, agent_forwarding=False,
             login_timeout=self.login_timeout)
+        # Not asyncssh.listen(): a trusted load balancer's PROXY header
+        # must be read before asyncssh reads the connection.
+        self.listener = proxied_listener.ProxiedListener(
+            self._accepted, self.proxy.settings.session.trusted_proxies,
+            header_timeout=self.login_timeout)
+        await self.listener.start(host, port)
         LOG.info('SSH console server listening on %s:%s', host,
                  self.bound_port)
+
+    def _accepted(self, sock, source):
+        if source is not None:
+            self.forwarded[tuple(sock.getpeername()[:2])] = source
+        task = asyncio.get_running_loop().create_task(self._serve(sock))
+        self._connections.add(task)
+        task.add_done_callback(self._connections.discard)
+
+    async def _serve(self, sock):
+        try:
+            peer = tuple(sock.getpeername()[:2])
+        except OSError:
+            sock.close()
+            return
+        try:
+            await asyncssh.run_server(sock, options=self.options)
+        except (asyncssh.Error, OSError, asyncio.TimeoutError) as exc:
+            # A client that left or failed to sign in: said to it, and
+            # logged by the server object, already.
+            LOG.debug('SSH connection from %s ended before its session: '
+                      '%s', peer[0], exc)
+        finally:
+            self.forwarded.pop(peer, None)
 
     def close(self):
         """Stop accepting; the sessions end with the proxy's."""

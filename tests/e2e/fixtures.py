@@ -103,8 +103,10 @@ class TLSPrefixFront(fixtures.Fixture):
     """A TLS-terminating reverse proxy that serves the proxy under a prefix.
 
     What a deployment puts in front: https://127.0.0.1:PORT/PREFIX/... is
-    passed on as http://backend/... with X-Forwarded-Proto: https, bytes
-    both ways after the request head (so websocket upgrades go through).
+    passed on as http://backend/... with X-Forwarded-Proto: https and
+    X-Forwarded-For (the proxy believes them from its trusted_proxies,
+    which must list 127.0.0.1), bytes both ways after the request head
+    (so websocket upgrades go through).
     Anything outside the prefix gets a 404 from the front itself.
     """
 
@@ -158,8 +160,10 @@ class TLSPrefixFront(fixtures.Fixture):
                 writer.write(b'HTTP/1.1 404 Not Found\r\nContent-Length: 0'
                              b'\r\nConnection: close\r\n\r\n')
                 return
-            head = b'%s %s %s\r\nX-Forwarded-Proto: https\r\n%s' % (
-                method, target[len(prefix):], version, rest)
+            client = writer.get_extra_info('peername')[0].encode()
+            head = (b'%s %s %s\r\nX-Forwarded-Proto: https\r\n'
+                    b'X-Forwarded-For: %s\r\n%s') % (
+                method, target[len(prefix):], version, client, rest)
             up_reader, up_writer = await asyncio.open_connection(
                 '127.0.0.1', self.backend_port)
             up_writer.write(head)

@@ -83,8 +83,11 @@ class ConsolePageTest(ConsolePageTestCase):
         cls.dashboard.setUp()
         cls.unlisted_dashboard = e2e_fixtures.Dashboard('127.0.0.3')
         cls.unlisted_dashboard.setUp()
+        # The TLS front of test_page_works_behind_tls_and_a_path_prefix
+        # is a trusted proxy on 127.0.0.1.
         cls.world_config = {'console': {
-            'frame_ancestors': "'self', %s" % cls.dashboard.origin}}
+            'frame_ancestors': "'self', %s" % cls.dashboard.origin,
+            'trusted_proxies': '127.0.0.1'}}
         try:
             super().setUpClass()
         except Exception:

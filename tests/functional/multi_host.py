@@ -396,6 +396,8 @@ CONTROLLER = '10.0.0.11'
 CONSOLE_NODES = {'console1': '10.0.0.21', 'console2': '10.0.0.22'}
 COMPUTE_HOSTS = {'compute1': '10.0.0.31', 'compute2': '10.0.0.32'}
 PUBLIC_ADDRESS = '203.0.113.10'
+# The load balancer's internal address: the proxies' trusted_proxies.
+BALANCER_ADDRESS = '10.0.0.10'
 PUBLIC_NAME = 'console.example.com'
 HOST_KEY_DIR = '/etc/serialproxy/ssh'
 # The proxy's host key files, as the guide makes them with ssh-keygen.
@@ -615,6 +617,7 @@ class Site(fixtures.Fixture):
         config = render('proxy.conf', dict(
             self.rabbit, console1=name,
             **{CONSOLE_NODES['console1']: address,
+               BALANCER_ADDRESS: self.net.address('lb'),
                HOST_KEY_DIR: self._install_host_keys(directory,
                                                      private=True)}),
             os.path.join(directory, 'serialproxy.conf'))

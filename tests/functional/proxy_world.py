@@ -225,8 +225,8 @@ class ProxyWorld(fixtures.Fixture):
             {}, str(uuid.uuid4()), self.deployment.host, GUEST_HOST,
             guest_port, index=0)
 
-    def connect(self, token, timeout=30):
-        return WebSocketClient(self.port, token, timeout)
+    def connect(self, token, timeout=30, source=None):
+        return WebSocketClient(self.port, token, timeout, source=source)
 
 
 # A websocket client -----------------------------------------------------
@@ -294,9 +294,10 @@ def _header(buf, pos):
 class WebSocketClient:
     """A console client: raw socket, frames built and parsed here."""
 
-    def __init__(self, port, token, timeout=30):
-        self.sock = socket.create_connection(('127.0.0.1', port),
-                                             timeout=timeout)
+    def __init__(self, port, token, timeout=30, source=None):
+        self.sock = socket.create_connection(
+            ('127.0.0.1', port), timeout=timeout,
+            source_address=(source, 0) if source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         key = base64.b64encode(os.urandom(16)).decode()
         self.sock.sendall((

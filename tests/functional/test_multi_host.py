@@ -175,6 +175,28 @@ class MultiHostTest(func_fixtures.SharedWorldTestCase):
         for label, _, _ in self.site.processes.started:
             self.assertNotIn(token, self.site.log(label), label)
 
+    def test_sessions_show_the_client_behind_the_load_balancer(self):
+        guest = self.site.guests['compute1']
+        # HAProxy appends the client's address to what the client sent
+        # itself, which the proxies never believe.
+        forged = ['X-Forwarded-For: 192.0.2.66']
+        ws = self.open(self.site.console_url(guest.uuid), header=forged)
+        self.assertIsNotNone(test_sessions.shell_answers(ws, 'forwarded'))
+        session, = self.site.sessions(guest.uuid)
+        # The test process is the client, on the controller's address.
+        self.assertEqual(self.site.controller, session['remote_address'])
+        self.assertIn('client %s mode' % self.site.controller,
+                      self.site.log(session['proxy_host']))
+        ws.close()
+        self._wait_consoles_free()
+        # Straight to a console node the header comes from a peer the
+        # proxy does not trust: ignored, the peer is the client.
+        ws = self.open(self.on_console_node(
+            self.site.console_url(guest.uuid), 'console1'), header=forged)
+        session, = self.site.sessions(guest.uuid)
+        self.assertEqual(self.site.controller,
+                         session['remote_address'].rsplit(':', 1)[0])
+
     def test_plain_http_is_redirected_to_https(self):
         conn = http.client.HTTPConnection(
             self.site.public, 80, timeout=10)
@@ -271,6 +293,10 @@ class MultiHostTest(func_fixtures.SharedWorldTestCase):
                           proc.stderr.read().decode(errors='replace'))
             session, = self.site.sessions(guest.uuid)
             self.assertEqual('ssh', session['transport'])
+            # HAProxy's PROXY header named the client: the test process,
+            # on the controller's address.
+            self.assertEqual(self.site.controller,
+                             session['remote_address'].rsplit(':', 1)[0])
             seen.add(session['proxy_host'])
             proc.stdin.close()
             proc.wait(30)

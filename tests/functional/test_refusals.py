@@ -139,7 +139,7 @@ class RefusalsTest(AllInOneWithGuest):
     def test_second_connection_from_the_same_address_is_429(self):
         held = connect(self.url(), source='127.0.0.1')
         self.addCleanup(held.close)
-        self.assertEqual((429, 'Too many sessions from this address'),
+        self.assertEqual((429, 'Too many connections from this address'),
                          refusal(self.url(), source='127.0.0.1'))
         # From elsewhere the same console says why it cannot open.
         status, body = refusal(self.url(), source='127.0.0.3')

@@ -162,9 +162,16 @@ class ChecksTest(base.TestCase):
     def test_origin_scheme_must_match_the_connection(self):
         req = request(headers={'Origin': 'http://proxy.example:6083'})
         self.assertRefused(403, handshake.check_origin, req, [], True)
-        forwarded = request(headers={'Origin': 'https://proxy.example',
-                                     'X-Forwarded-Proto': 'https'})
-        handshake.check_origin(forwarded, [], tls=False)
+        forwarded = request(headers={'Origin': 'https://proxy.example'})
+        handshake.check_origin(forwarded, [], tls=False,
+                               forwarded_scheme='https')
+
+    def test_forwarded_proto_header_alone_does_not_set_the_scheme(self):
+        # Only a trusted proxy's X-Forwarded-Proto counts (forwarded.py),
+        # handed over as forwarded_scheme.
+        req = request(headers={'Origin': 'https://proxy.example',
+                               'X-Forwarded-Proto': 'https'})
+        self.assertRefused(403, handshake.check_origin, req, [], False)
 
     def test_websocket_version_and_key_are_required(self):
         self.assertRefused(400, handshake.check_websocket_headers,

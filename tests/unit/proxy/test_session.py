@@ -10,6 +10,7 @@ import oslo_messaging as messaging
 
 from serialproxy import exception
 from serialproxy.proxy.close_codes import CloseCode
+from serialproxy.proxy import forwarded
 from serialproxy.proxy import framing
 from serialproxy.proxy import refusals
 from serialproxy.proxy import session as cs
@@ -168,6 +169,42 @@ class CompatibleClientsTest(SessionTestCase):
             'Origin: http://horizon.example:8080')), cs.Authorize))
 
 
+class ForwardedTest(SessionTestCase):
+    """X-Forwarded-For and -Proto count from a trusted proxy only."""
+
+    settings = cs.Settings(
+        trusted_proxies=forwarded.TrustedProxies(['10.0.0.0/24']))
+
+    def session_from(self, peer_host):
+        return cs.ConsoleSession(self.settings, clock=self.clock,
+                                 peer_host=peer_host)
+
+    def test_trusted_proxy_names_the_client_and_its_scheme(self):
+        self.session = self.session_from('10.0.0.5')
+        actions = self.send(request('X-Forwarded-For: 198.51.100.7',
+                                    'X-Forwarded-Proto: https',
+                                    'Origin: https://proxy.example'))
+        self.assertTrue(of_type(actions, cs.Authorize))
+        self.assertEqual('198.51.100.7', self.session.client_host)
+
+    def test_forwarded_headers_from_another_peer_are_ignored(self):
+        self.session = self.session_from('192.0.2.9')
+        actions = self.send(request('X-Forwarded-For: 198.51.100.7',
+                                    'X-Forwarded-Proto: https',
+                                    'Origin: https://proxy.example'))
+        # The connection is plain HTTP whatever the header says.
+        refused, = of_type(actions, cs.Refused)
+        self.assertEqual(403, refused.refusal.status)
+        self.assertEqual('192.0.2.9', self.session.client_host)
+
+    def test_malformed_forwarded_for_from_a_trusted_proxy_is_400(self):
+        self.session = self.session_from('10.0.0.5')
+        refused, = of_type(self.send(request('X-Forwarded-For: junk')),
+                           cs.Refused)
+        self.assertEqual((400, 'Malformed X-Forwarded-For header'),
+                         (refused.refusal.status, refused.refusal.reason))
+
+
 class RefusalTest(SessionTestCase):
     def assertRefused(self, actions, status, kind):
         refused, = of_type(actions, cs.Refused)
@@ -218,7 +255,7 @@ class RefusalTest(SessionTestCase):
             (exception.HypervisorUnavailable(host='c-1'), 503,
              'unavailable'),
             (ConnectionRefusedError(), 503, 'unavailable'),
-            (refusals.Refusal(429, 'Too many sessions from this address'),
+            (refusals.Refusal(429, 'Too many connections from this address'),
              429, 'rate_limited'),
             (RuntimeError('bug'), 500, 'internal'),
         ]

@@ -7,6 +7,7 @@ import types
 
 from serialproxy import notifications
 from serialproxy.proxy import session as cs
+from serialproxy.proxy import proxy_protocol
 from serialproxy.proxy import ssh_server
 from tests.unit import base
 from tests.unit import notification_fixture
@@ -295,3 +296,28 @@ class MaxSessionAgeTest(SSHSessionTestBase):
         self.ssh._last_activity = self.now
         self.tick()
         self.assertIsNone(self.ssh.chan.exit_status)
+
+
+class ForwardedClientTest(base.TestCase):
+    """The client a trusted balancer's PROXY header named
+    (proxied_listener.py) is the connection's client."""
+
+    def connection_from(self, peer, forwarded):
+        front_door = types.SimpleNamespace(forwarded=forwarded)
+        server = ssh_server.ConsoleSSHServer(front_door)
+        server.connection_made(types.SimpleNamespace(
+            get_extra_info=lambda name: peer))
+        return server
+
+    def test_named_client_replaces_the_balancer(self):
+        forwarded = {('10.0.0.10', 5555): proxy_protocol.Source(
+            '198.51.100.7', 4711)}
+        server = self.connection_from(('10.0.0.10', 5555), forwarded)
+        self.assertEqual(('198.51.100.7', '198.51.100.7:4711'),
+                         (server.client_host, server.client_address))
+        self.assertEqual({}, forwarded)
+
+    def test_without_a_header_the_peer_is_the_client(self):
+        server = self.connection_from(('192.0.2.9', 5555), {})
+        self.assertEqual(('192.0.2.9', '192.0.2.9:5555'),
+                         (server.client_host, server.client_address))
