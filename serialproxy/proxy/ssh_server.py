@@ -254,7 +254,8 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         """A message on stderr answering what the client did; none to a
         client that stopped reading, whose breaks and requests (a few
         bytes each) must not fill our memory with answers."""
-        if self.chan.get_write_buffer_size() <= WRITE_BUFFER_HIGH:
+        if not self._closed and \
+                self.chan.get_write_buffer_size() <= WRITE_BUFFER_HIGH:
             self.chan.write_stderr(data)
 
     def _refuse_request(self, what):
