@@ -17,6 +17,7 @@ class CloseCode(enum.IntEnum):
     # Never sent: what a browser reports when the connection just drops.
     ABNORMAL = 1006
     INVALID_PAYLOAD = 1007
+    POLICY_VIOLATION = 1008
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
     # RFC 6455 leaves 4000-4999 to applications.
@@ -39,6 +40,9 @@ PAGE_TEXTS = {
     CloseCode.UNSUPPORTED_DATA: ('error', 'Unsupported websocket frame'),
     CloseCode.ABNORMAL: ('lost', 'Connection lost'),
     CloseCode.INVALID_PAYLOAD: ('error', 'Text message not valid UTF-8'),
+    # The client asked for more answers at once than it is given (see
+    # session.REPLY_BYTES_PER_READ).
+    CloseCode.POLICY_VIOLATION: ('error', 'Too many requests at once'),
     CloseCode.MESSAGE_TOO_BIG: ('error', 'Message too large'),
     CloseCode.INTERNAL_ERROR: ('error',
                                'Internal error in the console proxy'),

@@ -37,6 +37,13 @@ TAKE_OVER = 'take_over'
 MODES = (WRITE, VIEW, TAKE_OVER)
 SPECTATED_WRITER_LEFT = ('The console\'s user left or was replaced: '
                          'nothing more to watch')
+# Answers (text notes; pongs are one per read, see websocket.py) that one
+# read from a client may ask for; past it the client is closed with 1008.
+# With the client's reading paused while its write buffer is full, this
+# bounds what a client's own frames make the proxy queue toward it.
+REPLY_BYTES_PER_READ = 16 * 1024
+TOO_MANY_REQUESTS = ('Too many requests at once: at most %d bytes of '
+                     'answers per read' % REPLY_BYTES_PER_READ)
 
 
 class State(enum.Enum):
@@ -204,8 +211,23 @@ class ConsoleSession:
         # The page's command being carried out: one at a time, so a page
         # cannot queue compute calls.
         self._command_pending = None
-        # Whether the client stopped reading what we send (a writer).
+        # Whether the client stopped reading what we send, whether the
+        # guest stopped reading what the client types, and whether the
+        # layer was last told to read the client: it is read only while
+        # neither holds (see _client_reading).
         self._client_blocked = False
+        self._guest_blocked = False
+        self._reading_client = False
+        # Whether the client ever sent a text frame: only such a client
+        # (the console page) is sent text notes; every other one gets
+        # console bytes only.
+        self._wants_notes = False
+        # The writer's spectator count: the latest known, and the one
+        # the client was last told (told when it can take it).
+        self._spectators = 0
+        self._spectators_told = 0
+        # Bytes of answers to the client's read being handled.
+        self._reply_bytes = 0
         # A spectator's output written since its client stopped reading;
         # None while it reads.
         self._unread = None
@@ -252,20 +274,40 @@ class ConsoleSession:
         return self.mode == VIEW
 
     def client_write_blocked(self):
+        """The client's write buffer passed its limit: it reads slower
+        than we write. Nothing more is read from it until it catches
+        up, so that nothing it sends (pings, commands) can queue more
+        answers; a writer's guest stops too."""
+        self._client_blocked = True
+        if not self.is_open:
+            return []
         if self.is_spectator:
             # Never hold the writer's guest back for a spectator.
             self._unread = 0
-            return []
-        self._client_blocked = True
-        # The client reads slower than the guest writes: stop the guest.
-        return [PauseReading(Side.GUEST)] if self.is_open else []
+            return self._client_reading()
+        return [PauseReading(Side.GUEST)] + self._client_reading()
 
     def client_write_unblocked(self):
+        self._client_blocked = False
+        if not self.is_open:
+            return []
         if self.is_spectator:
             self._unread = None
+            actions = []
+        else:
+            actions = [ResumeReading(Side.GUEST)]
+        return actions + self._client_reading() + self._spectators_note()
+
+    def _client_reading(self):
+        """Pause or resume reading the client, as the two reasons to
+        pause it (the client's buffer full, the guest's full) say."""
+        wanted = self.is_open and not (self._client_blocked or
+                                       self._guest_blocked)
+        if wanted == self._reading_client:
             return []
-        self._client_blocked = False
-        return [ResumeReading(Side.GUEST)] if self.is_open else []
+        self._reading_client = wanted
+        return [ResumeReading(Side.CLIENT) if wanted
+                else PauseReading(Side.CLIENT)]
 
     # Events from authorization ------------------------------------------
 
@@ -297,8 +339,10 @@ class ConsoleSession:
         self.request = None
         if history:
             self._ws.send_binary(history)
-        actions = [Started(), *self._outbound(), ResumeReading(Side.CLIENT),
-                   ResumeReading(Side.GUEST)]
+        # Reading resumes before the history goes out: a history that
+        # fills the client's buffer then pauses both sides after it.
+        actions = [Started(), *self._client_reading(),
+                   ResumeReading(Side.GUEST), *self._outbound()]
         early, self._early_bytes = self._early_bytes, b''
         if early:
             actions += self._websocket_data(early)
@@ -342,10 +386,12 @@ class ConsoleSession:
 
     def guest_write_blocked(self):
         # The guest reads slower than the client types or pastes.
-        return [PauseReading(Side.CLIENT)] if self.is_open else []
+        self._guest_blocked = True
+        return self._client_reading()
 
     def guest_write_unblocked(self):
-        return [ResumeReading(Side.CLIENT)] if self.is_open else []
+        self._guest_blocked = False
+        return self._client_reading()
 
     def page_command_done(self, error=None):
         """The page's command was carried out, or not: error says why."""
@@ -358,9 +404,21 @@ class ConsoleSession:
 
     def spectators_changed(self, count):
         """Tell the writer's page how many watch (a text frame)."""
-        if not self.is_open or self.is_spectator:
+        if self.is_spectator:
             return []
-        self._ws.send_text(json.dumps({'spectators': count}))
+        self._spectators = count
+        return self._spectators_note()
+
+    def _spectators_note(self):
+        """The spectator count, if it changed since the client was last
+        told, to a client that asks for notes and reads what it is sent;
+        otherwise later, and only the latest."""
+        if not self.is_open or not self._wants_notes or \
+                self._client_blocked or \
+                self._spectators == self._spectators_told:
+            return []
+        self._spectators_told = self._spectators
+        self._ws.send_text(json.dumps({'spectators': self._spectators}))
         return self._outbound()
 
     # Orders and the clock ------------------------------------------------
@@ -457,6 +515,7 @@ class ConsoleSession:
     def _websocket_data(self, data):
         actions = []
         console_bytes = []
+        self._reply_bytes = 0
         for message in self._ws.receive(data):
             if type(message) is str:
                 # Text is the page's commands: what came before it goes
@@ -464,6 +523,9 @@ class ConsoleSession:
                 actions += self._client_input(console_bytes)
                 console_bytes = []
                 actions += self._page_command(message)
+                if self._reply_bytes > REPLY_BYTES_PER_READ:
+                    return actions + self.close(
+                        CloseCode.POLICY_VIOLATION, TOO_MANY_REQUESTS)
             elif message:
                 console_bytes.append(message)
         actions += self._client_input(console_bytes)
@@ -486,6 +548,15 @@ class ConsoleSession:
         note back; the session goes on either way."""
         if not self.is_open:
             return []
+        told = []
+        if not self._wants_notes:
+            # A client that speaks text hears the notes from now on,
+            # starting with who watches.
+            self._wants_notes = True
+            told = self._spectators_note()
+        return told + self._answer_page_command(text)
+
+    def _answer_page_command(self, text):
         try:
             try:
                 # A spectator's permissions are none, whatever its token
@@ -516,7 +587,10 @@ class ConsoleSession:
         if self._client_blocked or self._unread is not None:
             return []
         self._ws.send_text(text)
-        return self._outbound()
+        actions = self._outbound()
+        self._reply_bytes += sum(len(chunk) for action in actions
+                                 for chunk in action.chunks)
+        return actions
 
     def _after_client_input(self):
         if self._held_answer is not None:

@@ -105,6 +105,27 @@ class AuthAttempts:
         self._failures[address].append(self.clock())
 
 
+def stop_reading_a_client_that_does_not_read(conn):
+    """Stop reading an SSH client while more than WRITE_BUFFER_HIGH
+    waits to be sent to it.
+
+    asyncssh answers a client's requests (keepalives, a channel's
+    requests) on its transport and ignores the transport's pause_writing:
+    a client that never reads and keeps asking would have the answers
+    queued without limit. asyncssh keeps the transport to itself
+    (_transport) and never pauses its reading, so the transport's limit
+    is taken over here.
+    """
+    transport = getattr(conn, '_transport', None)
+    if transport is None:
+        LOG.warning('SSH connection without a transport to bound: what '
+                    'waits for a client that does not read is unbounded')
+        return
+    transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
+    conn.pause_writing = transport.pause_reading
+    conn.resume_writing = transport.resume_reading
+
+
 class ConsoleSSHServer(asyncssh.SSHServer):
     """One SSH connection: authentication against one-time keys."""
 
@@ -119,6 +140,7 @@ class ConsoleSSHServer(asyncssh.SSHServer):
 
     def connection_made(self, conn):
         self.conn = conn
+        stop_reading_a_client_that_does_not_read(conn)
         peer = conn.get_extra_info('peername')
         if peer:
             self.client_host = peer[0]
@@ -241,8 +263,16 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
     def subsystem_requested(self, subsystem):
         return self._refuse_request('subsystem %r' % subsystem[:40])
 
+    def _note(self, data):
+        """A message on stderr answering what the client did; none to a
+        client that stopped reading, whose breaks and requests (a few
+        bytes each) must not fill our memory with answers."""
+        if not self._closed and \
+                self.chan.get_write_buffer_size() <= WRITE_BUFFER_HIGH:
+            self.chan.write_stderr(data)
+
     def _refuse_request(self, what):
-        self.chan.write_stderr(
+        self._note(
             ('serialproxy: %s is not served: this is a serial console; '
              'connect without one.\r\n' % what).encode())
         return False
@@ -253,18 +283,18 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         Alt+SysRq+key (the kernel's serial console reads break+key the
         same way; a TCP chardev cannot carry a break)."""
         if not self.session.is_open:
-            self.chan.write_stderr(
+            self._note(
                 b'\r\nserialproxy: a break needs an open console.\r\n')
             return False
         # Armed even when SysRq is not allowed: the key meant for it is
         # then dropped, not typed into the guest.
         self._sysrq_armed_at = self.clock()
         if not self._sysrq_allowed():
-            self.chan.write_stderr(
+            self._note(
                 ('\r\nserialproxy: break: %s; the next key is dropped'
                  '\r\n' % SYSRQ_NOT_ALLOWED).encode())
             return True
-        self.chan.write_stderr(
+        self._note(
             ('\r\nserialproxy: break: type a SysRq key within %d s '
              '(h: help)\r\n' % SYSRQ_WINDOW).encode())
         return True
@@ -294,12 +324,11 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
         session may send SysRq."""
         key = data[:1].lower().decode('ascii', 'replace')
         if not self._sysrq_allowed():
-            self.chan.write_stderr(('\r\nserialproxy: SysRq %r not sent: '
-                                    '%s\r\n' % (key, SYSRQ_NOT_ALLOWED)
-                                    ).encode())
+            self._note(('\r\nserialproxy: SysRq %r not sent: %s\r\n'
+                        % (key, SYSRQ_NOT_ALLOWED)).encode())
             return data[1:]
         if key not in sysrq.KEYS:
-            self.chan.write_stderr(
+            self._note(
                 ('\r\nserialproxy: %r is not a SysRq key (%s); break '
                  'ignored\r\n' % (key, sysrq.KEYS)).encode())
             return data[1:]
@@ -317,7 +346,7 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
             # Audited as the REST call and the console page's menu are.
             self._notify(notifications.SYSRQ_SENT, sysrq_key=key)
         if not self._closed:
-            self.chan.write_stderr(
+            self._note(
                 ('\r\nserialproxy: %s\r\n' % message).encode())
 
     def terminal_size_changed(self, width, height, pixwidth, pixheight):

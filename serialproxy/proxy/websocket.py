@@ -135,6 +135,8 @@ class ServerWebSocket(websocket.WebSocket):
         self._refusing_input = False
         # Whether the message being received began with a text frame.
         self._text_message = False
+        # The payload of the last ping not yet answered (handle_ping).
+        self._ping_unanswered = None
         self.close_sent = False
         # The code of the close frame we sent, which websockify does not
         # keep (its close_code is the peer's, or 1000 for a local close).
@@ -191,7 +193,19 @@ class ServerWebSocket(websocket.WebSocket):
             self._refusing_input = True
             self._drop_begun()
             self.shutdown(None, *problem)
+        self._answer_ping()
         return messages
+
+    def handle_ping(self, data):
+        # Answered once per receive(), for the last ping only (RFC 6455
+        # section 5.5.3 allows it): a read full of pings from a client
+        # that reads nothing queues one pong, not a pong per ping.
+        self._ping_unanswered = data
+
+    def _answer_ping(self):
+        data, self._ping_unanswered = self._ping_unanswered, None
+        if data is not None and not self.close_sent:
+            self.pong(data)
 
     @property
     def buffered_bytes(self):

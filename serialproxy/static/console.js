@@ -109,7 +109,9 @@
     }
   }
 
-  // The writer hears from the proxy how many watch (a text frame).
+  // The writer hears from the proxy how many watch (a text frame), once
+  // it has sent one: the proxy sends notes only to a client that
+  // speaks text, and the page asks for its permissions on open.
   function showWatchers(count) {
     watchersText.hidden = !count;
     watchersText.textContent = count === 1 ? '1 watching' :

@@ -16,9 +16,11 @@ import os
 import re
 import socket
 import struct
+import time
 
 from hypothesis import given
 from hypothesis import strategies as st
+from testtools import content
 import testtools
 
 from tests.functional import proxy_world
@@ -146,3 +148,93 @@ class HostileClientsTest(testtools.TestCase):
         grown = proxy_world.tree_rss_kib(self.world.proxy.pid) - \
             self.rss_before
         self.assertLess(grown, RSS_GROWTH_LIMIT_KIB)
+
+
+# The issue's flood: pings a client sends while it reads nothing.
+FLOOD_BYTES = 200 * 1024 * 1024
+FLOOD_RSS_GROWTH_LIMIT_KIB = 50 * 1024
+# A sendall() of one batch making no progress this long: the proxy
+# stopped reading the flooding client.
+FLOOD_STALL_SECONDS = 10
+# Seconds an echo through the guest may take for the other user while
+# the flood goes on.
+ROUND_TRIP_LIMIT = 2.0
+ROUND_TRIP_EVERY_BYTES = 16 * 1024 * 1024
+
+
+class PingFloodTest(testtools.TestCase):
+    """A client that never reads and sends nothing but pings: what the
+    proxy holds for it stays bounded, and another user's session on the
+    same (single) worker keeps its round trip."""
+
+    def setUp(self):
+        super().setUp()
+        self.world = self.useFixture(proxy_world.ProxyWorld(workers=1))
+        self.guest = self.useFixture(proxy_world.GuestPort(
+            proxy_world.echo))
+
+    def non_reading_client(self):
+        """A websocket whose receive window is small (SO_RCVBUF before
+        connect), so what it leaves unread backs up into the proxy."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(sock.close)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(ANSWER_TIMEOUT)
+        sock.connect(('127.0.0.1', self.world.port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall((
+            'GET /?token=%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n'
+            'Upgrade: websocket\r\nConnection: Upgrade\r\n'
+            'Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n'
+            % (self.world.token(self.guest.port), self.world.port,
+               key)).encode())
+        answer = b''
+        while b'\r\n\r\n' not in answer:
+            chunk = sock.recv(4096)
+            self.assertTrue(chunk, 'EOF before the handshake answer')
+            answer += chunk
+        self.assertTrue(answer.startswith(b'HTTP/1.1 101 '), answer[:200])
+        return sock
+
+    def round_trip(self, honest):
+        payload = os.urandom(4096)
+        started = time.monotonic()
+        honest.send(payload)
+        self.assertEqual(payload, honest.receive(len(payload)))
+        return time.monotonic() - started
+
+    def test_pings_of_a_client_that_never_reads_hold_no_memory(self):
+        honest = self.world.connect(self.world.token(self.guest.port))
+        self.addCleanup(honest.close)
+        self.round_trip(honest)
+        flooder = self.non_reading_client()
+        rss_before = proxy_world.tree_rss_kib(self.world.proxy.pid)
+        # 8192 pings of 125 bytes each, about 1 MiB a batch.
+        batch = proxy_world.frame(b'p' * 125,
+                                  proxy_world.OPCODE_PING) * 8192
+        flooder.settimeout(FLOOD_STALL_SECONDS)
+        sent, since_check, slowest, outcome = 0, 0, 0.0, 'all sent'
+        while sent < FLOOD_BYTES:
+            try:
+                flooder.sendall(batch)
+            except TimeoutError:
+                outcome = 'the proxy stopped reading'
+                break
+            except (BrokenPipeError, ConnectionResetError):
+                outcome = 'the proxy closed the connection'
+                break
+            sent += len(batch)
+            since_check += len(batch)
+            if since_check >= ROUND_TRIP_EVERY_BYTES:
+                since_check = 0
+                slowest = max(slowest, self.round_trip(honest))
+        slowest = max(slowest, self.round_trip(honest))
+        grown = proxy_world.tree_rss_kib(self.world.proxy.pid) - rss_before
+        figures = ('%d MiB of pings sent (%s); proxy RSS grew %d KiB; '
+                   'slowest echo round trip of the other user %.3f s'
+                   % (sent >> 20, outcome, grown, slowest))
+        self.addDetail('flood', content.text_content(figures))
+        if os.environ.get('SERIALPROXY_PRINT_FIGURES'):
+            print(figures)
+        self.assertLess(grown, FLOOD_RSS_GROWTH_LIMIT_KIB, figures)
+        self.assertLess(slowest, ROUND_TRIP_LIMIT, figures)

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import socket
+import struct
 import time
 
 from testtools import content
@@ -85,6 +86,9 @@ class SpectatorsTest(ts.TwoProxiesWorld):
 
     def test_sessions_list_shows_modes_and_writer_hears_the_count(self):
         writer, near, far = self.writer_and_spectators()
+        # As the page does: a client that speaks text hears the notes,
+        # the first bringing the count.
+        writer.send(json.dumps({'permissions': True}))
         notes = status_notes(writer)
         self.assertIn({'spectators': 2}, notes)
         listed = self.deployment.run('serialproxy-manage', 'sessions',
@@ -93,6 +97,50 @@ class SpectatorsTest(ts.TwoProxiesWorld):
         self.assertEqual(['view', 'view', 'write'], sorted(modes))
         far.close()
         self.assertIn({'spectators': 1}, status_notes(writer))
+
+    def test_writer_sending_binary_only_receives_binary_only(self):
+        # Horizon's page, Nova's ws4py client and tempest's client write
+        # every text frame into the console: such a client is never
+        # sent one, while spectators come and go and take it over.
+        writer = self.connect(self.url())
+        opcodes = set()
+
+        def recv(_):
+            frame = writer.recv_frame()
+            opcodes.add(frame.opcode)
+            if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
+                raise AssertionError('closed: %r' % frame.data)
+            return frame.data
+
+        def round_trip(marker, watchers=()):
+            writer.send_binary(b'echo %s-$((2+3))\n' % marker)
+            pattern = b'\n%s-5\r?\n' % marker
+            self.assertIsNotNone(func_fixtures.read_until(recv, pattern,
+                                                          30))
+            # Output reached them: they are on the writer's relay.
+            for spectator in watchers:
+                self.assertIsNotNone(output_until(spectator, pattern))
+
+        round_trip(b'alone')
+        near = self.connect(with_mode(self.url(), 'view'))
+        round_trip(b'near', [near])
+        far = self.connect(ts.on_port(with_mode(self.url(), 'view'),
+                                      self.port_b))
+        round_trip(b'far', [near, far])
+        near.close()
+        round_trip(b'near-left', [far])
+        far.close()
+        round_trip(b'far-left')
+        self.connect(ts.on_port(with_mode(self.url(), 'take_over'),
+                                self.port_b))
+        while True:
+            frame = writer.recv_frame()
+            opcodes.add(frame.opcode)
+            if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
+                break
+        self.assertEqual(4006, struct.unpack('>H', frame.data[:2])[0])
+        self.assertEqual({websocket.ABNF.OPCODE_BINARY,
+                          websocket.ABNF.OPCODE_CLOSE}, opcodes)
 
     def test_spectators_past_the_cap_are_refused_with_429(self):
         self.writer_and_spectators()

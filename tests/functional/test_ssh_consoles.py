@@ -8,6 +8,7 @@ whom the policy allows it; reconnecting the moment a session ended; host
 key checks; hostile clients.
 """
 
+import asyncio
 import json
 import os
 import random
@@ -22,6 +23,7 @@ import threading
 import time
 import urllib.request
 
+import asyncssh
 import fixtures
 import websocket
 
@@ -554,3 +556,151 @@ class SSHMaxSessionAgeTest(SSHConsoleTestCase):
         self.assertIn('longest a console session may last', stderr)
         self.assertGreaterEqual(time.monotonic() - opened_at,
                                 MAX_SESSION_AGE - 1)
+
+
+# Breaks an SSH client that never reads sends, each answered on stderr.
+BREAKS = 200000
+BREAK_FLOOD_RSS_GROWTH_LIMIT_KIB = 50 * 1024
+# Seconds without the proxy taking any of what is left to send: it
+# stopped reading this client.
+FLOOD_STALL_SECONDS = 5
+# Seconds the proxy may go on reading a client that reads nothing.
+FLOOD_READ_SECONDS = 60
+STOPPED_READING = 'the proxy stopped reading'
+
+
+class NeverIdleSSHWorld(SSHWorld):
+    # Breaks, and the keys after them, are not activity: the session
+    # lasts as long as the flood.
+    console_options = {'idle_timeout': 0}
+
+
+class SSHClientThatNeverReadsTest(func_fixtures.SharedWorldTestCase):
+    """An SSH client that reads nothing and sends break after break: the
+    proxy does not queue their answers without limit."""
+
+    @classmethod
+    def make_world(cls):
+        return NeverIdleSSHWorld(project_id=None, user_id=None)
+
+    def test_breaks_of_a_client_that_never_reads_hold_no_memory(self):
+        deployment = self.world.deployment
+        self.addCleanup(deployment.api_request, 'DELETE',
+                        '/v2.1/servers/%s/serial-console/sessions'
+                        % self.world.guest.uuid)
+        tmp = self.useFixture(fixtures.TempDir()).path
+        key_path = os.path.join(tmp, 'key')
+        subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '',
+                        '-f', key_path], check=True)
+        with open(key_path + '.pub') as f:
+            status, body = deployment.api_request(
+                'POST', '/v2.1/servers/%s/serial-console/ssh-keys'
+                % self.world.guest.uuid,
+                {'ssh_key': {'public_key': f.read(), 'index': 0}})
+        self.assertEqual(202, status, body)
+        answer = json.loads(body)['ssh_key']
+        proxy, = [proc for label, proc, _ in deployment.processes
+                  if label == 'serialproxy-all']
+        outcome, grown = asyncio.run(
+            self.flood_breaks(answer, key_path, proxy.pid))
+        figures = ('%d breaks sent (%s): the proxy grew %d KiB'
+                   % (BREAKS, outcome, grown))
+        if os.environ.get('SERIALPROXY_PRINT_FIGURES'):
+            print(figures)
+        self.assertLess(grown, BREAK_FLOOD_RSS_GROWTH_LIMIT_KIB, figures)
+        # The answers are bounded because the client is not read: read,
+        # it would grow the proxy by about 190 bytes a break without end
+        # (200,000 breaks grew it by 37 MiB), at asyncssh's pace.
+        self.assertEqual(STOPPED_READING, outcome, figures)
+
+    async def flood_breaks(self, answer, key_path, proxy_pid):
+        """(whether the proxy took them all, its growth in KiB)."""
+        # A small receive window, so that what it does not read backs up
+        # into the proxy rather than into this process's socket.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((answer['host'], answer['port']))
+        sock.setblocking(False)
+        conn = await asyncssh.connect(
+            sock=sock, username=answer['user'], known_hosts=None,
+            client_keys=[key_path])
+        try:
+            chan, console = await conn.create_session(
+                ConsoleOpened, term_type='xterm', encoding=None)
+            await asyncio.wait_for(console.opened, 30)
+            rss_before = proxy_rss_kib(proxy_pid)
+            # From now on this client reads nothing (asyncssh keeps its
+            # transport to itself).
+            transport = conn._transport
+            transport.pause_reading()
+            for number in range(BREAKS):
+                chan.send_break(0)
+                if number % 1000 == 0:
+                    await asyncio.sleep(0)
+            # Until the proxy took all, stopped taking any, or is still
+            # taking them after FLOOD_READ_SECONDS...
+            left, still = transport.get_write_buffer_size(), 0
+            deadline = time.monotonic() + FLOOD_READ_SECONDS
+            while left and still < FLOOD_STALL_SECONDS and \
+                    time.monotonic() < deadline:
+                await asyncio.sleep(1)
+                now = transport.get_write_buffer_size()
+                still = still + 1 if now == left else 0
+                left = now
+            if not left:
+                outcome = 'all taken'
+            elif still >= FLOOD_STALL_SECONDS:
+                outcome = STOPPED_READING
+            else:
+                outcome = 'still reading after %d s' % FLOOD_READ_SECONDS
+            # ...and is done with what it took.
+            await proxy_idle(proxy_pid)
+            return outcome, proxy_rss_kib(proxy_pid) - rss_before
+        finally:
+            conn.abort()
+
+
+class ConsoleOpened(asyncssh.SSHClientSession):
+    """A client session that knows when the proxy opened the console."""
+
+    def connection_made(self, chan):
+        self.opened = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data, datatype):
+        if b'connected to console port' in data and not self.opened.done():
+            self.opened.set_result(None)
+
+
+async def proxy_idle(pid, timeout=180):
+    """Wait until a process uses less than a tenth of a CPU second in a
+    second."""
+    deadline = time.monotonic() + timeout
+    used = cpu_ticks(pid)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(1)
+        now = cpu_ticks(pid)
+        if now - used < os.sysconf('SC_CLK_TCK') / 10:
+            return
+        used = now
+    raise AssertionError('process %d still busy after %d s' % (pid, timeout))
+
+
+def cpu_ticks(pid):
+    """User and system CPU time of a process and its descendants (the
+    proxy is a child of serialproxy-all), in clock ticks."""
+    ticks = 0
+    for process in func_fixtures.process_tree(pid):
+        with open('/proc/%d/stat' % process) as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def proxy_rss_kib(pid):
+    """VmRSS of a process and its descendants, in KiB."""
+    total = 0
+    for process in func_fixtures.process_tree(pid):
+        with open('/proc/%d/status' % process) as f:
+            total += sum(int(line.split()[1]) for line in f
+                         if line.startswith('VmRSS:'))
+    return total

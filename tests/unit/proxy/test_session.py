@@ -583,9 +583,11 @@ class ClosingTest(SessionTestCase):
 class BackpressureTest(SessionTestCase):
     def test_each_side_blocked_pauses_the_other(self):
         self.open()
-        self.assertEqual([cs.PauseReading(Side.GUEST)],
+        self.assertEqual([cs.PauseReading(Side.GUEST),
+                          cs.PauseReading(Side.CLIENT)],
                          self.session.client_write_blocked())
-        self.assertEqual([cs.ResumeReading(Side.GUEST)],
+        self.assertEqual([cs.ResumeReading(Side.GUEST),
+                          cs.ResumeReading(Side.CLIENT)],
                          self.session.client_write_unblocked())
         self.assertEqual([cs.PauseReading(Side.CLIENT)],
                          self.session.guest_write_blocked())
@@ -594,3 +596,73 @@ class BackpressureTest(SessionTestCase):
 
     def test_nothing_to_pause_before_open(self):
         self.assertEqual([], self.session.client_write_blocked())
+
+
+class ClientThatStopsReadingTest(SessionTestCase):
+    """Nothing a client sends makes the proxy queue more than its write
+    buffer limit plus REPLY_BYTES_PER_READ of answers toward it."""
+
+    def test_a_client_that_stops_reading_is_not_read_either(self):
+        self.open()
+        self.assertIn(cs.PauseReading(Side.CLIENT),
+                      self.session.client_write_blocked())
+
+    def test_client_is_read_again_once_neither_side_is_full(self):
+        self.open()
+        self.session.client_write_blocked()
+        self.assertEqual([], self.session.guest_write_blocked())
+        self.assertEqual([cs.ResumeReading(Side.GUEST)],
+                         self.session.client_write_unblocked())
+        self.assertEqual([cs.ResumeReading(Side.CLIENT)],
+                         self.session.guest_write_unblocked())
+
+    def test_guest_full_then_client_full_resumes_once_both_drain(self):
+        self.open()
+        self.assertEqual([cs.PauseReading(Side.CLIENT)],
+                         self.session.guest_write_blocked())
+        self.assertEqual([cs.PauseReading(Side.GUEST)],
+                         self.session.client_write_blocked())
+        self.assertEqual([], self.session.guest_write_unblocked())
+        self.assertEqual([cs.ResumeReading(Side.GUEST),
+                          cs.ResumeReading(Side.CLIENT)],
+                         self.session.client_write_unblocked())
+
+    def test_a_read_full_of_pings_is_answered_with_one_pong(self):
+        self.open()
+        wire = b''.join(client_frame(0x9, b'%05d' % n + b'p' * 120)
+                        for n in range(2000))
+        self.assertEqual([(0xA, b'01999' + b'p' * 120)],
+                         server_frames(to_client(self.send(wire))))
+        self.assertIs(cs.State.OPEN, self.session.state)
+
+    def test_pings_between_reads_are_each_answered(self):
+        self.open()
+        for n in range(3):
+            self.assertEqual([(0xA, b'%d' % n)], server_frames(to_client(
+                self.send(client_frame(0x9, b'%d' % n)))))
+
+    def test_a_read_asking_too_many_answers_is_closed_with_1008(self):
+        self.open()
+        wire = client_frame(0x2, b'typed') + \
+            client_frame(0x1, b'?') * 10000
+        actions = self.send(wire)
+        self.assertEqual([b'typed'], to_guest(actions))
+        self.assertEqual((CloseCode.POLICY_VIOLATION, cs.TOO_MANY_REQUESTS),
+                         close_frame(actions))
+        self.assertIn(cs.ReleaseLease('session-1'), actions)
+        self.assertLess(len(to_client(actions)),
+                        cs.REPLY_BYTES_PER_READ + 1024)
+
+    def test_any_read_queues_a_bounded_answer(self):
+        self.open()
+        read = 256 * 1024
+        for unit in (client_frame(0x9, b'x' * 125), client_frame(0x9, b''),
+                     client_frame(0x1, b'{"permissions": true}'),
+                     client_frame(0x1, b'{"sysrq": "?"}'),
+                     client_frame(0x1, b'x' * 300)):
+            self.session = cs.ConsoleSession(self.settings,
+                                             clock=self.clock)
+            self.open()
+            actions = self.send(unit * (read // len(unit)))
+            self.assertLess(len(to_client(actions)),
+                            cs.REPLY_BYTES_PER_READ + 1024, unit[:20])

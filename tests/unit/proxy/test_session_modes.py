@@ -78,13 +78,22 @@ class SpectatorTest(ModeTestCase):
 
     def test_slow_spectator_never_pauses_the_guest(self):
         self.open_as('view')
-        self.assertEqual([], self.session.client_write_blocked())
-        self.assertEqual([], self.session.client_write_unblocked())
+        # Only the spectator's own client stops being read.
+        self.assertEqual([cs.PauseReading(Side.CLIENT)],
+                         self.session.client_write_blocked())
+        self.assertEqual([cs.ResumeReading(Side.CLIENT)],
+                         self.session.client_write_unblocked())
 
     def test_slow_writer_still_pauses_the_guest(self):
         self.open()
-        self.assertEqual([cs.PauseReading(Side.GUEST)],
-                         self.session.client_write_blocked())
+        self.assertIn(cs.PauseReading(Side.GUEST),
+                      self.session.client_write_blocked())
+
+    def test_spectators_pings_wait_while_it_does_not_read(self):
+        self.open_as('view')
+        self.session.client_write_blocked()
+        actions = self.send(client_frame(0x9, b'x' * 125) * 2000)
+        self.assertLessEqual(len(ts.to_client(actions)), 127)
 
     def test_spectator_past_its_buffer_is_closed_with_4007(self):
         self.open_as('view')
@@ -113,13 +122,56 @@ class SpectatorTest(ModeTestCase):
         self.assertEqual(cs.SPECTATED_WRITER_LEFT, reason)
 
 
+def count_notes(actions):
+    return [json.loads(payload) for opcode, payload in
+            server_frames(ts.to_client(actions)) if opcode == 0x1 and
+            b'spectators' in payload]
+
+
 class SpectatorCountTest(ModeTestCase):
-    def test_writer_is_told_the_count_in_a_text_frame(self):
+    def open_page(self):
+        """A writer that speaks text, as the page does at once."""
         self.open()
+        self.send(client_frame(0x1, b'{"permissions": true}'))
+
+    def test_writer_is_told_the_count_in_a_text_frame(self):
+        self.open_page()
         frames = server_frames(ts.to_client(
             self.session.spectators_changed(2)))
         self.assertEqual([(0x1, json.dumps({'spectators': 2}).encode())],
                          frames)
+
+    def test_writer_that_never_sent_text_gets_console_bytes_only(self):
+        self.open()
+        actions = []
+        for count in (1, 2, 1, 0, 3):
+            actions += self.session.spectators_changed(count)
+        actions += self.session.guest_data(b'out')
+        actions += self.send(client_frame(0x2, b'in'))
+        self.assertEqual([(0x2, b'out')],
+                         server_frames(ts.to_client(actions)))
+
+    def test_first_text_frame_brings_the_current_count(self):
+        self.open()
+        self.session.spectators_changed(1)
+        self.session.spectators_changed(2)
+        actions = self.send(client_frame(0x1, b'{"permissions": true}'))
+        self.assertEqual([{'spectators': 2}], count_notes(actions))
+
+    def test_no_count_when_no_one_ever_watched(self):
+        self.open()
+        actions = self.send(client_frame(0x1, b'{"permissions": true}'))
+        self.assertEqual([], count_notes(actions))
+
+    def test_count_waits_for_a_writer_that_stopped_reading(self):
+        self.open_page()
+        self.session.client_write_blocked()
+        for count in range(1, 50):
+            self.assertEqual([], self.session.spectators_changed(count))
+        self.assertEqual([{'spectators': 49}], count_notes(
+            self.session.client_write_unblocked()))
+        self.assertEqual([], count_notes(
+            self.session.client_write_unblocked()))
 
     def test_spectators_are_not_told(self):
         self.open_as('view')

@@ -53,6 +53,11 @@ class FakeChannel:
     def __init__(self):
         self.stderr = b''
         self.exit_status = None
+        # Bytes waiting for a client that does not read them.
+        self.unread = 0
+
+    def get_write_buffer_size(self):
+        return self.unread
 
     def write_stderr(self, data):
         self.stderr += data
@@ -321,3 +326,44 @@ class ForwardedClientTest(base.TestCase):
         server = self.connection_from(('192.0.2.9', 5555), {})
         self.assertEqual(('192.0.2.9', '192.0.2.9:5555'),
                          (server.client_host, server.client_address))
+
+
+class FakeTransport:
+    def __init__(self):
+        self.reading = True
+        self.limits = None
+
+    def set_write_buffer_limits(self, high=None, low=None):
+        self.limits = high
+
+    def pause_reading(self):
+        self.reading = False
+
+    def resume_reading(self):
+        self.reading = True
+
+
+class ClientThatStopsReadingTest(SSHSessionTestBase):
+    """What a client asks for is not answered into memory while it does
+    not read."""
+
+    def test_breaks_are_not_answered_while_the_client_does_not_read(self):
+        self.ssh.chan.unread = ssh_server.WRITE_BUFFER_HIGH + 1
+        for _ in range(1000):
+            self.assertTrue(self.ssh.break_received(0))
+            self.ssh.exec_requested('ls')
+        self.assertEqual(b'', self.ssh.chan.stderr)
+        self.ssh.chan.unread = 0
+        self.ssh.break_received(0)
+        self.assertIn(b'type a SysRq key', self.ssh.chan.stderr)
+
+    def test_connection_stops_reading_past_its_write_buffer_limit(self):
+        conn = types.SimpleNamespace(_transport=FakeTransport())
+        ssh_server.stop_reading_a_client_that_does_not_read(conn)
+        self.assertEqual(ssh_server.WRITE_BUFFER_HIGH,
+                         conn._transport.limits)
+        # What asyncio calls on the protocol when the buffer fills.
+        conn.pause_writing()
+        self.assertFalse(conn._transport.reading)
+        conn.resume_writing()
+        self.assertTrue(conn._transport.reading)

@@ -97,7 +97,8 @@ class ServerWebSocketTest(base.TestCase):
             ws, _, _ = self.open()
             received = ws.receive(wire[:cut]) + ws.receive(wire[cut:])
             self.assertEqual(expected, received, cut)
-            self.assertEqual([b'p1', b'p2'], self.pongs(ws), cut)
+            # Each read's last ping is answered (RFC 6455 section 5.5.3).
+            self.assertIn(self.pongs(ws), ([b'p1', b'p2'], [b'p2']), cut)
             self.assertFalse(ws.close_sent, cut)
 
     def test_stream_in_reads_of_any_size_comes_out_whole(self):
