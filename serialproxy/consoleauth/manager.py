@@ -60,9 +60,11 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
           (serialproxy.consoleauth.ssh_keys)
     1.8 - authorize_ssh_key takes modes ('sysrq', 'nmi'), which the
           console of acquire_session_by_ssh_key carries
+    1.9 - sign_in_ssh_key (uses a key up at sign-in),
+          acquire_session_by_ssh_claim
     """
 
-    target = messaging.Target(version='1.8')
+    target = messaging.Target(version='1.9')
 
     def __init__(self, database, proxy_api, clock=time.time,
                  compute_api=None):
