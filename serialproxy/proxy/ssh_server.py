@@ -2,7 +2,11 @@
 
 A user pushes a public key through the API, then connects as
 ``<server uuid>.port<N>``. Public key authentication only: the key must
-be a live one-time key for that server and port (consoleauth says). The
+be a live one-time key for that server and port (consoleauth says), and
+signing in uses it up. A connection is admitted as a websocket one is
+(per address, from accept on), gets one console channel, and is closed
+when signed in without one for [ssh] console_grace; failed sign-ins are
+counted per address across the workers (sign_in_failures). The
 session then takes the console's lease as a websocket session does, so
 one writer per console holds whichever way users come, connects to the
 guest's port, sends the replay of recent output, and relays bytes.
