@@ -65,6 +65,9 @@ CONSOLE_USER_HELP = ('Connect as <server id>.port<N>, with a key pushed '
 ONE_CHANNEL_ONLY = ('One console channel per connection: connect again '
                     'with a new key for another.')
 NO_CONSOLE = 'No console channel opened: closing the connection.'
+# Seconds a connection refused at accept may take to reach its sign-in,
+# where it is told why.
+REFUSED_LINGER = 5
 SYSRQ_NOT_ALLOWED = ('SysRq is not allowed for you on this server (policy '
                      '%s)' % key_policies.SYSRQ)
 
@@ -103,6 +106,8 @@ class ConsoleSSHServer(asyncssh.SSHServer):
         self.sign_in = None
         self.sign_in_error = None
         self.ticket = None
+        # Why the connection was refused at accept (admission), if it was.
+        self.refusal = None
         self.console_channel = None
         self._banner_sent = False
         self._grace_timer = None
@@ -120,10 +125,19 @@ class ConsoleSSHServer(asyncssh.SSHServer):
             LOG.info('Refused SSH connection from %s: %d %s',
                      self.client_address, refusal.status, refusal.reason)
             self.front_door.refused(refusal.kind, refusal.status)
-            # After the version exchange, which this callback precedes.
-            asyncio.get_running_loop().call_soon(
-                conn.disconnect, asyncssh.DISC_TOO_MANY_CONNECTIONS,
-                refusal.reason)
+            self.refusal = refusal
+            # Told when the client asks to sign in: a disconnect sent
+            # before the key exchange is lost to a client still sending
+            # its own. One that never gets there goes after
+            # REFUSED_LINGER all the same.
+            self._grace_timer = asyncio.get_running_loop().call_later(
+                REFUSED_LINGER, self._disconnect_refused)
+
+    def _disconnect_refused(self):
+        self._cancel_grace()
+        if not self._lost:
+            self.conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS,
+                                 self.refusal.reason)
 
     def connection_lost(self, exc):
         self._lost = True
@@ -139,6 +153,9 @@ class ConsoleSSHServer(asyncssh.SSHServer):
             self.conn.send_auth_banner('serialproxy: %s\r\n' % message)
 
     def begin_auth(self, username):
+        if self.refusal is not None:
+            self._disconnect_refused()
+            return True
         self.console_wanted = ssh_keys.parse_console_user(username)
         if self.front_door.failures.blocked(self.client_host):
             self._tell('Too many failed sign-ins from %s: try again in a '
@@ -157,6 +174,8 @@ class ConsoleSSHServer(asyncssh.SSHServer):
         return True
 
     async def validate_public_key(self, username, key):
+        if self.refusal is not None:
+            return False
         failures = self.front_door.failures
         if failures.blocked(self.client_host):
             self.front_door.refused('rate_limited')

@@ -34,6 +34,8 @@ IDLE_TIMEOUT = 8
 CONSOLE_GRACE = 4
 # Second console channels asked for at once on one connection.
 EXTRA_CHANNELS = 4
+# [console] max_sessions_per_address: SSH connections count from accept.
+MAX_PER_ADDRESS = 8
 # The guest's owners; noauth makes MEMBER a member (not an admin) of it.
 PROJECT = 'a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5'
 MEMBER = 'ssh-member'
@@ -65,7 +67,9 @@ class SSHWorld(func_fixtures.AllInOneWithGuest):
         self.deployment = self.useFixture(func_fixtures.Deployment(
             options={**sysrq_for_admins_only(self),
                      'console': {'idle_timeout': IDLE_TIMEOUT,
-                                 'enforce_session_timeout': 'true'},
+                                 'enforce_session_timeout': 'true',
+                                 'max_sessions_per_address':
+                                     MAX_PER_ADDRESS},
                      'ssh': {
                 'enabled': 'true', 'listen_host': '127.0.0.1',
                 'listen_port': self.ssh_port, 'public_host': '127.0.0.1',
@@ -440,6 +444,28 @@ class SSHConsoleTest(func_fixtures.SharedWorldTestCase):
             'administratively prohibited: One console channel per '
             'connection'), stderr)
         self.assertIn('No console channel opened', stderr)
+
+    def test_connections_still_signing_in_count_per_address(self):
+        # Connections that never sign in (they would until the login
+        # timeout) fill the address's places, as websocket ones do.
+        held = []
+        for _ in range(MAX_PER_ADDRESS):
+            sock = socket.create_connection(('127.0.0.1',
+                                             self.world.ssh_port), 10)
+            self.addCleanup(sock.close)
+            sock.settimeout(10)
+            self.assertTrue(sock.recv(64).startswith(b'SSH-2.0-'))
+            held.append(sock)
+        key_path, answer = self.pushed()
+        refused = self.run_ssh(key_path, answer)
+        self.assertEqual(255, refused.returncode, refused.stderr)
+        self.assertIn(b'Too many sessions from this address',
+                      refused.stderr)
+        # A place freed is a place to sign in.
+        held.pop().close()
+        func_fixtures.wait_for(
+            lambda: self.run_ssh(key_path, answer).returncode == 0, 10,
+            'a sign-in once a place is free')
 
     def test_signed_in_connection_without_a_console_is_closed(self):
         key_path, answer = self.pushed()

@@ -7,6 +7,7 @@ import asyncio
 import types
 
 import asyncssh
+import fixtures
 
 from serialproxy import exception
 from serialproxy import notifications
@@ -106,15 +107,38 @@ class AdmissionTest(ConnectionTestBase):
         async def run():
             first, second = self.connect(), self.connect()
             third = self.connect()
-            await asyncio.sleep(0)
-            return first, second, third
-        first, second, third = asyncio.run(run())
+            for server in (first, second, third):
+                server.begin_auth(UUID + '.port0')
+            refused_key = await third.validate_public_key(UUID + '.port0',
+                                                          KEY)
+            return first, second, third, refused_key
+        first, second, third, refused_key = asyncio.run(run())
         self.assertIsNone(first.conn.disconnected)
         self.assertIsNone(second.conn.disconnected)
+        # Told when it asks to sign in (after the key exchange, where
+        # the client reads it).
         self.assertEqual((asyncssh.DISC_TOO_MANY_CONNECTIONS,
                           'Too many sessions from this address'),
                          third.conn.disconnected)
+        self.assertFalse(refused_key)
+        self.assertEqual(0, self.consoleauth.checked)
         self.assertEqual([('rate_limited', 429)], self.front_door.refusals)
+        self.assertEqual(2, self.front_door.proxy.admission.admitted)
+
+    def test_refused_connection_that_never_signs_in_goes_all_the_same(
+            self):
+        self.useFixture(fixtures.MockPatchObject(
+            ssh_server, 'REFUSED_LINGER', 0.05))
+
+        async def run():
+            self.connect(), self.connect()
+            third = self.connect()
+            early = third.conn.disconnected
+            await asyncio.sleep(0.1)
+            return early, third.conn.disconnected
+        early, late = asyncio.run(run())
+        self.assertIsNone(early)
+        self.assertEqual(asyncssh.DISC_TOO_MANY_CONNECTIONS, late[0])
 
     def test_other_addresses_are_admitted(self):
         async def run():
