@@ -243,7 +243,7 @@ class ConsoleSSHServer(asyncssh.SSHServer):
         if self.console_channel is not None:
             LOG.info('Refused a second console channel on the SSH '
                      'connection of %s', self.client_address)
-            self.front_door.refused('channel_limit', 429)
+            self.front_door.refused('rate_limited', 429)
             raise asyncssh.ChannelOpenError(
                 asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
                 ONE_CHANNEL_ONLY)

@@ -230,7 +230,7 @@ class ConsoleChannelTest(ConnectionTestBase):
         self.assertEqual(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
                          error.code)
         self.assertIn('One console channel per connection', error.reason)
-        self.assertEqual([('channel_limit', 429)], self.front_door.refusals)
+        self.assertEqual([('rate_limited', 429)], self.front_door.refusals)
 
     def test_connection_without_a_channel_is_closed_after_the_grace(self):
         async def run():
