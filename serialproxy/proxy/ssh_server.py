@@ -225,8 +225,9 @@ class ConsoleSSHServer(asyncssh.SSHServer):
         except Exception as exc:
             if isinstance(exc, exception.SSHKeyRefused):
                 self.front_door.failures.failed(self.client_host)
-                LOG.info('Refused the sign-in of %s: its key was used '
-                         'up by another', self.client_address)
+                LOG.info('Refused the sign-in of %s: its key is no '
+                         'longer live (used up by another sign-in, or '
+                         'expired)', self.client_address)
             else:
                 LOG.warning('Cannot sign %s in: %s', self.client_address,
                             type(exc).__name__)
@@ -694,8 +695,9 @@ class SSHFrontDoor:
         self.proxy = proxy
         self.host_key_paths = host_key_paths
         self.key_ttl = key_ttl
-        self.failures = failures or sign_in_failures.SignInFailures(
-            max_auth_failures)
+        if failures is None:
+            failures = sign_in_failures.SignInFailures(max_auth_failures)
+        self.failures = failures
         self.login_timeout = login_timeout
         self.console_grace = console_grace
         self.listener = None
