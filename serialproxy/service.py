@@ -29,6 +29,7 @@ from serialproxy import exception
 from serialproxy.proxy import manager as proxy_manager
 from serialproxy.proxy import rpcapi as proxy_rpcapi
 from serialproxy.proxy import server as proxy_server
+from serialproxy.proxy import sign_in_failures
 from serialproxy.proxy import ssh_server as proxy_ssh_server
 from serialproxy.proxy import tls as proxy_tls
 from serialproxy import rpc
@@ -255,9 +256,12 @@ def proxy_tls_context():
         CONF.console.ssl_ciphers)
 
 
-async def serve_proxy(proxy, rpc_server_name, ready, **listen):
+async def serve_proxy(proxy, rpc_server_name, ready,
+                      ssh_sign_in_failures=None, **listen):
     """Serve the proxy and its RPC endpoint until SIGTERM or SIGINT.
 
+    ssh_sign_in_failures: the SSH front door's failed sign-ins, shared
+    by the workers (see start_ssh_front_door).
     listen: ConsoleProxy.start's arguments. ready() is called once the
     proxy serves. On the signal the proxy drains its sessions for
     [console] drain_timeout, still obeying disconnect orders meanwhile.
@@ -267,7 +271,7 @@ async def serve_proxy(proxy, rpc_server_name, ready, **listen):
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await proxy.start(**listen)
-    front_door = await start_ssh_front_door(proxy)
+    front_door = await start_ssh_front_door(proxy, ssh_sign_in_failures)
     target = messaging.Target(topic=proxy_rpcapi.TOPIC,
                               server=rpc_server_name)
     rpc_server = rpc.get_server(
@@ -284,13 +288,26 @@ async def serve_proxy(proxy, rpc_server_name, ready, **listen):
     await loop.run_in_executor(None, rpc_server.wait)
 
 
-async def start_ssh_front_door(proxy):
-    """The proxy's SSH server when [ssh] enabled, else None."""
+def ssh_sign_in_failures():
+    """The failed SSH sign-ins per address, when [ssh] enabled: made
+    before the proxy's workers fork, so that they share the limit."""
+    if not CONF.ssh.enabled:
+        return None
+    return sign_in_failures.SignInFailures(
+        CONF.ssh.max_auth_attempts_per_minute)
+
+
+async def start_ssh_front_door(proxy, failures=None):
+    """The proxy's SSH server when [ssh] enabled, else None.
+
+    failures: from ssh_sign_in_failures(), made before forking; this
+    process's own when None."""
     if not CONF.ssh.enabled:
         return None
     front_door = proxy_ssh_server.SSHFrontDoor(
         proxy, ssh_keys.ensure_host_keys(CONF.ssh.host_key_dir),
-        CONF.ssh.key_ttl, CONF.ssh.max_auth_attempts_per_minute)
+        CONF.ssh.key_ttl, CONF.ssh.max_auth_attempts_per_minute,
+        console_grace=CONF.ssh.console_grace, failures=failures)
     await front_door.start(CONF.ssh.listen_host, CONF.ssh.listen_port)
     return front_door
 

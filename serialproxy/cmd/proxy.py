@@ -84,6 +84,8 @@ def main():
         # Made once here, so that every worker serves the same host keys.
         ssh_keys.ensure_host_keys(CONF.ssh.host_key_dir)
     load = admission.WorkerLoad(count)
+    # Shared like load: one address's failed SSH sign-ins over all workers.
+    failures = service.ssh_sign_in_failures()
     metrics_dir = tempfile.mkdtemp(prefix='serialproxy-metrics-')
     metrics.enable_multiprocess(metrics_dir)
 
@@ -95,6 +97,7 @@ def main():
             proxy = service.console_proxy(ssl_context, load)
             asyncio.run(service.serve_proxy(
                 proxy, '%s.%d' % (CONF.host, index), ready,
+                ssh_sign_in_failures=failures,
                 listening_socket=listening, admin_socket=admin_socket))
         finally:
             rpc.cleanup()

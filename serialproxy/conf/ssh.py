@@ -47,9 +47,17 @@ ssh_opts = [
     cfg.IntOpt('max_auth_attempts_per_minute',
                default=30,
                min=1,
-               help='Authentication attempts one client address may make '
-                    'in a minute; past it, connections from there are '
-                    'refused with a message until the minute is over.'),
+               help='Failed sign-ins one client address may make in a '
+                    'minute, counted across the proxy\'s workers; past '
+                    'it, sign-ins from there are refused with a message '
+                    'until the minute is over.'),
+    cfg.IntOpt('console_grace',
+               default=10,
+               min=1,
+               help='Seconds a signed-in SSH connection may stay without '
+                    'a console channel (before opening its one, or after '
+                    'it closed) before the proxy closes it: a used-up '
+                    'one-time key must not hold a connection open.'),
 ]
 
 

@@ -61,9 +61,11 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
     1.8 - authorize_ssh_key takes modes ('sysrq', 'nmi'), which the
           console of acquire_session_by_ssh_key carries
     1.9 - force_disconnect takes revoke_session_tokens
+    1.10 - sign_in_ssh_key (uses a key up at sign-in),
+           acquire_session_by_ssh_claim
     """
 
-    target = messaging.Target(version='1.9')
+    target = messaging.Target(version='1.10')
 
     def __init__(self, database, proxy_api, clock=time.time,
                  compute_api=None):

@@ -3,8 +3,11 @@
 from oslo_log import log as logging
 import oslo_messaging as messaging
 
+from serialproxy import conf as sp_conf
+from serialproxy import exception
 from serialproxy import rpc
 
+CONF = sp_conf.CONF
 LOG = logging.getLogger(__name__)
 
 TOPIC = 'serialproxy-consoleauth'
@@ -27,9 +30,10 @@ class ConsoleAuthAPI:
     1.7 - authorize_ssh_key, check_ssh_key, acquire_session_by_ssh_key
     1.8 - authorize_ssh_key takes modes
     1.9 - force_disconnect takes revoke_session_tokens
+    1.10 - sign_in_ssh_key, acquire_session_by_ssh_claim
     """
 
-    VERSION_CAP = '1.9'
+    VERSION_CAP = '1.10'
 
     def __init__(self, retry=None):
         """retry: see serialproxy.rpc.get_client."""
@@ -218,3 +222,39 @@ class ConsoleAuthAPI:
             ctxt, 'acquire_session_by_ssh_key', proxy_host=proxy_host,
             instance_uuid=instance_uuid, index=index,
             fingerprint=fingerprint, remote_address=remote_address)
+
+    # One sign-in per key (1.10)
+
+    def sign_in_ssh_key(self, ctxt, instance_uuid, index, fingerprint):
+        """Sign a client in with a one-time key, using the key up.
+
+        Returns the sign-in, for acquire_session_by_ssh_sign_in:
+        {'claim', ...} from a 1.10 consoleauth; SSHKeyRefused when no
+        live key matches. A consoleauth from before 1.10 only checks the
+        key (check_ssh_key) and uses it up at the lease, as it always
+        did: the sign-in is then {'claim': None, 'fingerprint', ...}.
+        """
+        if self.client.can_send_version('1.10'):
+            try:
+                return self.client.prepare(version='1.10').call(
+                    ctxt, 'sign_in_ssh_key', instance_uuid=instance_uuid,
+                    index=index, fingerprint=fingerprint)
+            except rpc.UNSUPPORTED_METHOD_ERRORS as exc:
+                if not rpc.is_unsupported_method(exc):
+                    raise
+        if not self.check_ssh_key(ctxt, instance_uuid, index, fingerprint):
+            raise exception.SSHKeyRefused(ttl=CONF.ssh.key_ttl)
+        return {'claim': None, 'instance_uuid': instance_uuid,
+                'index': index, 'fingerprint': fingerprint}
+
+    def acquire_session_by_ssh_sign_in(self, ctxt, proxy_host, sign_in,
+                                       remote_address=None):
+        """The lease of a connection signed in by sign_in_ssh_key, as
+        acquire_session_by_ssh_key gives (SSHKeyRefused, ConsoleInUse)."""
+        if sign_in.get('claim') is None:
+            return self.acquire_session_by_ssh_key(
+                ctxt, proxy_host, sign_in['instance_uuid'], sign_in['index'],
+                sign_in['fingerprint'], remote_address)
+        return self.client.prepare(version='1.10').call(
+            ctxt, 'acquire_session_by_ssh_claim', proxy_host=proxy_host,
+            claim=sign_in['claim'], remote_address=remote_address)

@@ -1,10 +1,11 @@
 """The consoleauth side of SSH consoles: one-time keys and their leases.
 
 A key pushed through the API may open one console port (an instance and
-a serial index), once, within [ssh] key_ttl. The proxy asks here whether
-a key it is offered is such a key, then leases the console with it
-through the same lease path a websocket token takes: one writer per
-console, whichever way they came.
+a serial index), once, within [ssh] key_ttl. The proxy signs a client in
+here with the key it offers, which uses the key up (one sign-in per
+key), then leases the console with the claim that sign-in gave through
+the same lease path a websocket token takes: one writer per console,
+whichever way they came.
 
 What a key's session may do besides typing (SysRq after a break) is
 what the API's policy allowed its pusher when the key was pushed: the
@@ -30,7 +31,7 @@ TRANSPORT_SSH = 'ssh'
 
 
 class SSHKeyEndpoints:
-    """RPC 1.7 and 1.8 methods of ConsoleAuthManager (a mixin of it)."""
+    """RPC 1.7 to 1.10 methods of ConsoleAuthManager (a mixin of it)."""
 
     @messaging.expected_exceptions(exception.SerialProxyException)
     def authorize_ssh_key(self, ctxt, instance_uuid, public_key, index=0,
@@ -72,11 +73,52 @@ class SSHKeyEndpoints:
         return self.db.find_ssh_key(instance_uuid, index, fingerprint,
                                     self.clock()) is not None
 
+    @messaging.expected_exceptions(exception.SSHKeyRefused)
+    def sign_in_ssh_key(self, ctxt, instance_uuid, index, fingerprint):
+        """Use a live key up as its client signs in (1.10).
+
+        One sign-in per key: the key is deleted and its console kept in
+        a claim, a token only the signing-in connection's proxy holds,
+        in one transaction that exactly one of two racing sign-ins wins.
+        The connection then leases the console with the claim
+        (acquire_session_by_ssh_claim). Returns {'claim', 'expires_at'};
+        SSHKeyRefused when no live key matches.
+        """
+        claim = tokens.new_token()
+        key = self.db.claim_ssh_key(instance_uuid, index, fingerprint,
+                                    self.clock(), tokens.hash_token(claim))
+        if key is None:
+            raise exception.SSHKeyRefused(ttl=CONF.ssh.key_ttl)
+        LOG.info('Key %s signed in for console %s index %d, and is used '
+                 'up', fingerprint, instance_uuid, index)
+        return {'claim': claim, 'expires_at': key.expires_at}
+
+    @messaging.expected_exceptions(exception.SSHKeyRefused,
+                                   exception.ConsoleInUse)
+    def acquire_session_by_ssh_claim(self, ctxt, proxy_host, claim,
+                                     remote_address=None):
+        """The lease of a connection that signed in (1.10): as
+        acquire_session_by_ssh_key, with the claim sign_in_ssh_key gave.
+        A claim is good for one try (the connection's one console
+        channel), lease or not."""
+        if not claim or not isinstance(claim, str):
+            raise exception.SSHKeyRefused(ttl=CONF.ssh.key_ttl)
+        now = self.clock()
+        self._bridge_silence(now)
+        token_hash = tokens.hash_token(claim)
+        try:
+            row, lease = self._lease_over_ssh(token_hash, proxy_host,
+                                              remote_address, now)
+        finally:
+            self.db.delete_token(token_hash)
+        return self._ssh_console(row, lease)
+
     @messaging.expected_exceptions(exception.SSHKeyRefused,
                                    exception.ConsoleInUse)
     def acquire_session_by_ssh_key(self, ctxt, proxy_host, instance_uuid,
                                    index, fingerprint, remote_address=None):
-        """acquire_session for a client that signed in with a one-time key.
+        """acquire_session for a client that signed in with a one-time key
+        (1.7; a proxy from before 1.10, whose sign-in left the key live).
 
         The console is leased exactly as for a token (ConsoleInUse when
         someone holds it, by websocket or SSH), through a token made for
@@ -98,27 +140,38 @@ class SSHKeyEndpoints:
             created_at=now, user_id=key.user_id,
             project_id=key.project_id, modes=key.modes,
             expires_at=key.expires_at)
-        ttl = CONF.consoleauth.session_lease_ttl
-        lease = {'id': str(uuid.uuid4()), 'remote_address': remote_address,
-                 'proxy_host': proxy_host, 'started_at': now,
-                 'expires_at': now + ttl, 'transport': TRANSPORT_SSH}
         try:
-            (row, acquired, holder), = self.db.lease_consoles(
-                [(token_hash, lease)], now)
+            row, lease = self._lease_over_ssh(token_hash, proxy_host,
+                                              remote_address, now)
         finally:
             self.db.delete_token(token_hash)
-        if row is None:
-            raise exception.SSHKeyRefused(ttl=CONF.ssh.key_ttl)
-        if not acquired:
-            raise exception.ConsoleInUse.since_epoch(
-                now if holder is None else holder)
         if not self.db.delete_ssh_key(key.id):
             # Another session signed in with the same key a moment
             # before: it is used up, and this lease goes back.
             self.db.delete_sessions(session_ids=[lease['id']])
             raise exception.SSHKeyRefused(ttl=CONF.ssh.key_ttl)
+        return self._ssh_console(row, lease)
+
+    def _lease_over_ssh(self, token_hash, proxy_host, remote_address, now):
+        """(token row, lease) of a new SSH lease through token_hash;
+        SSHKeyRefused or ConsoleInUse otherwise."""
+        ttl = CONF.consoleauth.session_lease_ttl
+        lease = {'id': str(uuid.uuid4()), 'remote_address': remote_address,
+                 'proxy_host': proxy_host, 'started_at': now,
+                 'expires_at': now + ttl, 'transport': TRANSPORT_SSH}
+        (row, acquired, holder), = self.db.lease_consoles(
+            [(token_hash, lease)], now)
+        if row is None:
+            raise exception.SSHKeyRefused(ttl=CONF.ssh.key_ttl)
+        if not acquired:
+            raise exception.ConsoleInUse.since_epoch(
+                now if holder is None else holder)
+        return row, lease
+
+    def _ssh_console(self, row, lease):
         LOG.info('Session %s leased console %s index %d to proxy %s over '
-                 'SSH with key %s', lease['id'], instance_uuid, index,
-                 proxy_host, fingerprint)
+                 'SSH', lease['id'], row.instance_uuid, row.serial_index,
+                 lease['proxy_host'])
         return dict(self._console(row), session_id=lease['id'],
-                    lease_ttl=ttl, transport=TRANSPORT_SSH)
+                    lease_ttl=CONF.consoleauth.session_lease_ttl,
+                    transport=TRANSPORT_SSH)

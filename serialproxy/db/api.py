@@ -222,6 +222,47 @@ class Database:
                 models.ConsoleSSHKey).where(
                     models.ConsoleSSHKey.id == key_id)).rowcount)
 
+    def claim_ssh_key(self, instance_uuid, serial_index, fingerprint, now,
+                      token_hash):
+        """Use up a live key at sign-in: the key becomes a token (of
+        token_hash) for the console it opens, in one transaction.
+
+        Returns the key's row, or None when no live key matches. The
+        DELETE's row count decides between racing sign-ins with one key
+        (the loser's DELETE waits for the winner's and finds no row, on
+        every backend), so exactly one of them gets the token.
+        """
+        keys = models.ConsoleSSHKey.__table__
+        for attempt in range(_RETRIES):
+            try:
+                with self.connection() as connection:
+                    for key in connection.execute(sa.select(keys).where(
+                            keys.c.fingerprint == fingerprint,
+                            keys.c.instance_uuid == instance_uuid,
+                            keys.c.serial_index == serial_index,
+                            keys.c.expires_at > now).order_by(
+                                keys.c.created_at)).all():
+                        if not connection.execute(sa.delete(keys).where(
+                                keys.c.id == key.id)).rowcount:
+                            continue
+                        connection.execute(
+                            sa.insert(models.ConsoleToken),
+                            {'token_hash': token_hash,
+                             'instance_uuid': key.instance_uuid,
+                             'console_type': 'serial',
+                             'compute_host': key.compute_host,
+                             'host': key.host, 'port': key.port,
+                             'serial_index': key.serial_index,
+                             'created_at': now, 'user_id': key.user_id,
+                             'project_id': key.project_id,
+                             'modes': key.modes,
+                             'expires_at': key.expires_at})
+                        return key
+                    return None
+            except sa_exc.OperationalError as exc:
+                if not _is_deadlock(exc) or attempt == _RETRIES - 1:
+                    raise
+
     def delete_contradicted_tokens(self, compute_host, consoles,
                                    instance_uuid=None):
         """Drop the tokens of compute_host its report says are stale.

@@ -98,6 +98,11 @@ class _Metrics:
             'serialproxy_ssh_sessions',
             'Console sessions opened over SSH (counted in '
             'serialproxy_sessions too).', registry=self.registry)
+        self.connections_open = prometheus_client.Gauge(
+            'serialproxy_connections_open',
+            'Client connections the proxy counts as open now, websocket '
+            'connections and SSH console channels.',
+            multiprocess_mode='livesum', registry=self.registry)
         self.spectator_input_dropped = prometheus_client.Counter(
             'serialproxy_spectator_input_dropped_bytes',
             'Bytes spectators (mode=view) typed, which never reach the '
@@ -145,6 +150,7 @@ class ProxyMetrics:
         self._setup = m.setup_seconds
         self._refusals = m.refusals
         self._ssh_sessions = m.ssh_sessions
+        self._connections = m.connections_open
         # bytes_to_guest(n), bytes_to_client(n): the children's inc itself.
         self.bytes_to_guest = m.to_guest.inc
         self.bytes_to_client = m.to_client.inc
@@ -155,6 +161,13 @@ class ProxyMetrics:
         self._sessions.inc()
         self._active.inc()
         self._setup.observe(setup_seconds)
+
+    def connection_opened(self):
+        """A connection counted against the process's capacity."""
+        self._connections.inc()
+
+    def connection_closed(self):
+        self._connections.dec()
 
     def ssh_session_opened(self):
         """The session session_opened() just counted came over SSH."""

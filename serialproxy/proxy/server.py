@@ -399,10 +399,12 @@ class ConsoleProxy:
     def opened(self, connection):
         self.connections.add(connection)
         self.admission.connection_opened()
+        self.metrics.connection_opened()
 
     def closed(self, connection):
         self.connections.discard(connection)
         self.admission.connection_closed()
+        self.metrics.connection_closed()
 
     def session_started(self, connection):
         self.sessions[connection.session.session_id] = connection

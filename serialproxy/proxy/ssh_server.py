@@ -2,7 +2,11 @@
 
 A user pushes a public key through the API, then connects as
 ``<server uuid>.port<N>``. Public key authentication only: the key must
-be a live one-time key for that server and port (consoleauth says). The
+be a live one-time key for that server and port (consoleauth says), and
+signing in uses it up. A connection is admitted as a websocket one is
+(per address, from accept on), gets one console channel, and is closed
+when signed in without one for [ssh] console_grace; failed sign-ins are
+counted per address across the workers (sign_in_failures). The
 session then takes the console's lease as a websocket session does, so
 one writer per console holds whichever way users come, connects to the
 guest's port, sends the replay of recent output, and relays bytes.
@@ -26,7 +30,6 @@ the console free, as a websocket client does after its close.
 """
 
 import asyncio
-import collections
 import dataclasses
 import time
 
@@ -40,6 +43,7 @@ from serialproxy.proxy.close_codes import CloseCode
 from serialproxy.proxy import page_commands
 from serialproxy.proxy import proxied_listener
 from serialproxy.proxy import refusals
+from serialproxy.proxy import sign_in_failures
 from serialproxy.ssh import keys as ssh_keys
 from serialproxy import sysrq
 
@@ -49,7 +53,6 @@ READ_CHUNK = 64 * 1024
 # Past this many bytes waiting for the guest, the client's channel stops
 # being read; past it waiting for the client, the guest's socket does.
 WRITE_BUFFER_HIGH = 64 * 1024
-RATE_WINDOW = 60.0
 # Exit statuses the ssh client returns: refused before the console
 # opened, ended by the proxy or the console service, the guest gone.
 # Seconds after a break (ssh's ~B) in which the next key is SysRq.
@@ -64,6 +67,12 @@ CONSOLE_USER_HELP = ('Connect as <server id>.port<N>, with a key pushed '
 # the API again, which checks their roles again.
 MAX_AGE_REASON = ('The session reached the longest a console session may '
                   'last: push a new key to connect again')
+ONE_CHANNEL_ONLY = ('One console channel per connection: connect again '
+                    'with a new key for another.')
+NO_CONSOLE = 'No console channel opened: closing the connection.'
+# Seconds a connection refused at accept may take to reach its sign-in,
+# where it is told why.
+REFUSED_LINGER = 5
 SYSRQ_NOT_ALLOWED = ('SysRq is not allowed for you on this server (policy '
                      '%s)' % key_policies.SYSRQ)
 
@@ -77,32 +86,6 @@ class SSHSessionState:
     bytes_to_client: int = 0
     is_open: bool = False
     started_at: float = 0.0
-
-
-class AuthAttempts:
-    """Failed authentication attempts per client address, in a sliding
-    minute: past the limit an address is refused until it slows down."""
-
-    def __init__(self, limit, clock=time.monotonic):
-        self.limit = limit
-        self.clock = clock
-        self._failures = collections.defaultdict(collections.deque)
-
-    def _recent(self, address):
-        failures = self._failures[address]
-        horizon = self.clock() - RATE_WINDOW
-        while failures and failures[0] <= horizon:
-            failures.popleft()
-        if not failures:
-            del self._failures[address]
-        return failures
-
-    def blocked(self, address):
-        return len(self._recent(address)) >= self.limit
-
-    def failed(self, address):
-        self._recent(address)
-        self._failures[address].append(self.clock())
 
 
 def stop_reading_a_client_that_does_not_read(conn):
@@ -127,16 +110,37 @@ def stop_reading_a_client_that_does_not_read(conn):
 
 
 class ConsoleSSHServer(asyncssh.SSHServer):
-    """One SSH connection: authentication against one-time keys."""
+    """One SSH connection: sign-in with a one-time key, then one console.
+
+    Admitted as a websocket connection is: counted against [console]
+    max_sessions_per_address (and the process's capacity) from accept
+    to close, signing in included; failed sign-ins are counted per
+    address across the workers (sign_in_failures). Signing in uses the
+    key up. The connection then gets one console channel: a second is
+    refused, and a signed-in connection without a console (never opened,
+    or ended) is closed after [ssh] console_grace.
+    """
 
     def __init__(self, front_door):
         self.front_door = front_door
+        self.proxy = front_door.proxy
         self.conn = None
         self.client_host = '-'
         self.client_address = '-'
         self.console_wanted = None
         self.fingerprint = None
+        self.sign_in = None
+        self.sign_in_error = None
+        # The address counted against the per-address cap (arrive) and
+        # the ticket for the process's capacity (admit).
+        self.counted = None
+        self.ticket = None
+        # Why the connection was refused at accept (admission), if it was.
+        self.refusal = None
+        self.console_channel = None
         self._banner_sent = False
+        self._grace_timer = None
+        self._lost = False
 
     def connection_made(self, conn):
         self.conn = conn
@@ -150,6 +154,34 @@ class ConsoleSSHServer(asyncssh.SSHServer):
             if source is not None:
                 self.client_host = source.host
                 self.client_address = '%s:%s' % (source.host, source.port)
+        admission = self.proxy.admission
+        try:
+            self.counted = admission.arrive(self.client_host)
+            self.ticket = admission.admit(None)
+        except refusals.Refusal as refusal:
+            LOG.info('Refused SSH connection from %s: %d %s',
+                     self.client_address, refusal.status, refusal.reason)
+            self.front_door.refused(refusal.kind, refusal.status)
+            self.refusal = refusal
+            # Told when the client asks to sign in: a disconnect sent
+            # before the key exchange is lost to a client still sending
+            # its own. One that never gets there goes after
+            # REFUSED_LINGER all the same.
+            self._grace_timer = asyncio.get_running_loop().call_later(
+                REFUSED_LINGER, self._disconnect_refused)
+
+    def _disconnect_refused(self):
+        self._cancel_grace()
+        if not self._lost:
+            self.conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS,
+                                 self.refusal.reason)
+
+    def connection_lost(self, exc):
+        self._lost = True
+        self._cancel_grace()
+        self.proxy.admission.leave(self.counted)
+        self.proxy.admission.discharge(self.ticket)
+        self.counted = self.ticket = None
 
     def _tell(self, message):
         """A message the client prints before authentication fails (an
@@ -159,8 +191,11 @@ class ConsoleSSHServer(asyncssh.SSHServer):
             self.conn.send_auth_banner('serialproxy: %s\r\n' % message)
 
     def begin_auth(self, username):
+        if self.refusal is not None:
+            self._disconnect_refused()
+            return True
         self.console_wanted = ssh_keys.parse_console_user(username)
-        if self.front_door.attempts.blocked(self.client_host):
+        if self.front_door.failures.blocked(self.client_host):
             self._tell('Too many failed sign-ins from %s: try again in a '
                        'minute.' % self.client_host)
         elif self.console_wanted is None:
@@ -177,18 +212,23 @@ class ConsoleSSHServer(asyncssh.SSHServer):
         return True
 
     async def validate_public_key(self, username, key):
-        attempts = self.front_door.attempts
-        if attempts.blocked(self.client_host):
+        if self.refusal is not None:
+            return False
+        failures = self.front_door.failures
+        if failures.blocked(self.client_host):
             self.front_door.refused('rate_limited')
             return False
         if self.console_wanted is None:
-            attempts.failed(self.client_host)
+            failures.failed(self.client_host)
             return False
         instance_uuid, index = self.console_wanted
         fingerprint = ssh_keys.fingerprint_of(key)
         try:
+            # Called before the client's signature is checked (and for
+            # a client's query without one): the key is only looked at
+            # here, and used up once the sign-in succeeded.
             valid = await self.front_door.call(
-                self.front_door.proxy.consoleauth_api.check_ssh_key,
+                self.proxy.consoleauth_api.check_ssh_key,
                 {}, instance_uuid, index, fingerprint)
         except Exception as exc:
             LOG.warning('Cannot check an SSH key for %s: %s',
@@ -198,15 +238,84 @@ class ConsoleSSHServer(asyncssh.SSHServer):
         if valid:
             self.fingerprint = fingerprint
             return True
-        attempts.failed(self.client_host)
+        failures.failed(self.client_host)
         self._tell('No live one-time key for console port %d of server '
                    '%s matches the key offered: push a public key through '
                    'the API, and use it within %d seconds.' % (
                        index, instance_uuid, self.front_door.key_ttl))
         return False
 
+    def auth_completed(self):
+        self.sign_in = asyncio.get_running_loop().create_task(
+            self._use_key_up())
+        self._start_grace()
+
+    async def _use_key_up(self):
+        """The sign-in, which uses the key up: one per key; None when
+        refused (sign_in_error says why). A connection that loses it
+        (another signed in with the key first) is closed with the
+        reason; its console channel, if any, gives it."""
+        instance_uuid, index = self.console_wanted
+        try:
+            return await self.front_door.call(
+                self.proxy.consoleauth_api.sign_in_ssh_key,
+                {}, instance_uuid, index, self.fingerprint)
+        except Exception as exc:
+            if isinstance(exc, exception.SSHKeyRefused):
+                self.front_door.failures.failed(self.client_host)
+                LOG.info('Refused the sign-in of %s: its key is no '
+                         'longer live (used up by another sign-in, or '
+                         'expired)', self.client_address)
+            else:
+                LOG.warning('Cannot sign %s in: %s', self.client_address,
+                            type(exc).__name__)
+            self.sign_in_error = exc
+            if self.console_channel is None and not self._lost:
+                self.conn.disconnect(
+                    asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE,
+                    exc.message if isinstance(exc, exception.SSHKeyRefused)
+                    else refusals.from_error(exc,
+                                             self.client_address).reason)
+            return None
+
     def session_requested(self):
-        return ConsoleSSHSession(self)
+        if self.console_channel is not None:
+            LOG.info('Refused a second console channel on the SSH '
+                     'connection of %s', self.client_address)
+            self.front_door.refused('rate_limited', 429)
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
+                ONE_CHANNEL_ONLY)
+        self._cancel_grace()
+        self.console_channel = ConsoleSSHSession(self)
+        return self.console_channel
+
+    def console_closed(self):
+        """The connection's console channel closed: the connection has
+        none left to give, and goes after the grace (its client
+        normally leaves first)."""
+        self._start_grace()
+
+    # The grace of a connection without a console ----------------------
+
+    def _start_grace(self):
+        self._cancel_grace()
+        if self._lost:
+            return
+        self._grace_timer = asyncio.get_running_loop().call_later(
+            self.front_door.console_grace, self._grace_over)
+
+    def _cancel_grace(self):
+        if self._grace_timer is not None:
+            self._grace_timer.cancel()
+            self._grace_timer = None
+
+    def _grace_over(self):
+        self._grace_timer = None
+        LOG.info('Closed the SSH connection of %s: no console channel '
+                 'within %ss', self.client_address,
+                 self.front_door.console_grace)
+        self.conn.disconnect(asyncssh.DISC_BY_APPLICATION, NO_CONSOLE)
 
 
 class ConsoleSSHSession(asyncssh.SSHServerSession):
@@ -361,10 +470,13 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
     async def _open(self):
         instance_uuid, index = self.server.console_wanted
         try:
+            sign_in = await asyncio.shield(self.server.sign_in)
+            if sign_in is None:
+                raise self.server.sign_in_error
             console = await self.front_door.call(
-                self.proxy.consoleauth_api.acquire_session_by_ssh_key, {},
-                self.proxy.settings.proxy_host, instance_uuid, index,
-                self.server.fingerprint, self.server.client_address)
+                self.proxy.consoleauth_api.acquire_session_by_ssh_sign_in,
+                {}, self.proxy.settings.proxy_host, sign_in,
+                self.server.client_address)
         except Exception as exc:
             self._refused(exc)
             return
@@ -515,6 +627,7 @@ class ConsoleSSHSession(asyncssh.SSHServerSession):
 
     def connection_lost(self, exc):
         self._end('connection lost', None)
+        self.server.console_closed()
 
     # What the proxy asks of every session ----------------------------------
 
@@ -628,12 +741,17 @@ class SSHFrontDoor:
     """The SSH listener of one proxy process."""
 
     def __init__(self, proxy, host_key_paths, key_ttl, max_auth_failures,
-                 login_timeout=30):
+                 login_timeout=30, console_grace=10, failures=None):
+        """failures: a sign_in_failures.SignInFailures the workers
+        share, made before they forked; this process's own if None."""
         self.proxy = proxy
         self.host_key_paths = host_key_paths
         self.key_ttl = key_ttl
-        self.attempts = AuthAttempts(max_auth_failures)
+        if failures is None:
+            failures = sign_in_failures.SignInFailures(max_auth_failures)
+        self.failures = failures
         self.login_timeout = login_timeout
+        self.console_grace = console_grace
         self.listener = None
         self.options = None
         # (balancer host, port) of a connection -> the client its PROXY

@@ -32,6 +32,12 @@ from tests.functional import fixtures as func_fixtures
 KEY_TTL = 15
 MAX_AUTH_FAILURES = 12
 IDLE_TIMEOUT = 8
+# [ssh] console_grace: a signed-in connection without a console goes.
+CONSOLE_GRACE = 4
+# Second console channels asked for at once on one connection.
+EXTRA_CHANNELS = 4
+# [console] max_sessions_per_address: SSH connections count from accept.
+MAX_PER_ADDRESS = 8
 # The guest's owners; noauth makes MEMBER a member (not an admin) of it.
 PROJECT = 'a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5'
 MEMBER = 'ssh-member'
@@ -67,11 +73,13 @@ class SSHWorld(func_fixtures.AllInOneWithGuest):
             options={**sysrq_for_admins_only(self),
                      'console': {'idle_timeout': IDLE_TIMEOUT,
                                  'enforce_session_timeout': 'true',
+                                 'max_sessions_per_address':
+                                     MAX_PER_ADDRESS,
                                  **self.console_options},
                      'ssh': {
                 'enabled': 'true', 'listen_host': '127.0.0.1',
                 'listen_port': self.ssh_port, 'public_host': '127.0.0.1',
-                'key_ttl': KEY_TTL,
+                'key_ttl': KEY_TTL, 'console_grace': CONSOLE_GRACE,
                 'max_auth_attempts_per_minute': MAX_AUTH_FAILURES}}))
         self.deployment.start('serialproxy-all')
         self.deployment.wait_ready()
@@ -384,6 +392,100 @@ class SSHConsoleTest(SSHConsoleTestCase):
         self.assertEqual(2, proc.returncode, stderr)
         self.assertIn('one-time key of this session expired', stderr)
 
+    # One sign-in per key, one console per connection ------------------
+
+    def signed_in_master(self, key_path, answer):
+        """An ssh connection signed in with the key and no console
+        channel (-N), whose control socket lets other ssh commands open
+        channels on it; returns (process, control socket path)."""
+        control = os.path.join(self.dir, 'control')
+        proc = self.start_ssh(key_path, answer, extra=[
+            '-N', '-o', 'ControlMaster=yes', '-o',
+            'ControlPath=%s' % control])
+        func_fixtures.wait_for(lambda: os.path.exists(control) or
+                               proc.poll() is not None, 30,
+                               'the ssh connection signed in')
+        self.assertIsNone(proc.poll(), self.stderr_of(proc)
+                          if proc.poll() is not None else '')
+        return proc, control
+
+    def connections_open(self):
+        with urllib.request.urlopen('http://127.0.0.1:%d/metrics'
+                                    % self.deployment.admin_port) as resp:
+            scrape = resp.read().decode()
+        found = re.search(r'^serialproxy_connections_open (\S+)$', scrape,
+                          re.M)
+        return float(found.group(1)) if found else 0.0
+
+    def test_second_sign_in_with_the_same_key_is_refused(self):
+        key_path, answer = self.pushed()
+        self.signed_in_master(key_path, answer)
+        second = self.run_ssh(key_path, answer)
+        self.assertEqual(255, second.returncode, second.stderr)
+        self.assertIn(b'No live one-time key', second.stderr)
+
+    def test_connection_gets_one_console_channel(self):
+        key_path, answer = self.pushed()
+        master, control = self.signed_in_master(key_path, answer)
+        before = self.connections_open()
+        # consoleauth slow to lease: every channel asked for meanwhile is
+        # waiting at once, and counted if the proxy took it.
+        self.consoleauth_slow_to_write(2.5)
+        channels = [subprocess.Popen(
+            self.ssh_command(key_path, answer, extra=[
+                '-o', 'ControlMaster=no', '-o', 'ControlPath=%s' % control]),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE) for _ in range(EXTRA_CHANNELS + 1)]
+        for proc in channels:
+            self.addCleanup(func_fixtures.terminate, proc, 5)
+        time.sleep(1.5)
+        during = self.connections_open()
+        outcomes = [proc.communicate(b'', timeout=60) for proc in channels]
+        codes = sorted(proc.returncode for proc in channels)
+        self.assertLessEqual(during, before + 1)
+        self.assertEqual([0] + [255] * EXTRA_CHANNELS, codes, outcomes)
+        for (_, stderr), proc in zip(outcomes, channels):
+            if proc.returncode == 255:
+                self.assertIn(b'Session open refused by peer', stderr)
+        # The master connection is told why; once its console ended it
+        # has none, and the proxy closes it after the grace.
+        stderr = self.stderr_of(master, timeout=CONSOLE_GRACE + 20)
+        self.assertEqual(EXTRA_CHANNELS, stderr.count(
+            'administratively prohibited: One console channel per '
+            'connection'), stderr)
+        self.assertIn('No console channel opened', stderr)
+
+    def test_connections_still_signing_in_count_per_address(self):
+        # Connections that never sign in (they would until the login
+        # timeout) fill the address's places, as websocket ones do.
+        held = []
+        for _ in range(MAX_PER_ADDRESS):
+            sock = socket.create_connection(('127.0.0.1',
+                                             self.world.ssh_port), 10)
+            self.addCleanup(sock.close)
+            sock.settimeout(10)
+            self.assertTrue(sock.recv(64).startswith(b'SSH-2.0-'))
+            held.append(sock)
+        key_path, answer = self.pushed()
+        refused = self.run_ssh(key_path, answer)
+        self.assertEqual(255, refused.returncode, refused.stderr)
+        self.assertIn(b'Too many connections from this address',
+                      refused.stderr)
+        # A place freed is a place to sign in.
+        held.pop().close()
+        func_fixtures.wait_for(
+            lambda: self.run_ssh(key_path, answer).returncode == 0, 10,
+            'a sign-in once a place is free')
+
+    def test_signed_in_connection_without_a_console_is_closed(self):
+        key_path, answer = self.pushed()
+        proc = self.start_ssh(key_path, answer, extra=['-N'])
+        started = time.monotonic()
+        stderr = self.stderr_of(proc, timeout=CONSOLE_GRACE + 20)
+        self.assertEqual(255, proc.returncode, stderr)
+        self.assertIn('No console channel opened', stderr)
+        self.assertGreaterEqual(time.monotonic() - started, CONSOLE_GRACE)
+
     # Keys that must not open it ----------------------------------------
 
     def test_expired_key_is_refused(self):
@@ -494,7 +596,10 @@ class SSHOverRabbitWorld(func_fixtures.AllInOneWithGuest):
                 'console': {'workers': 2},
                 'ssh': {'enabled': 'true', 'listen_host': '127.0.0.1',
                         'listen_port': self.ssh_port,
-                        'public_host': '127.0.0.1'}}))
+                        'public_host': '127.0.0.1',
+                        'console_grace': CONSOLE_GRACE,
+                        'max_auth_attempts_per_minute':
+                            MAX_AUTH_FAILURES}}))
         self.deployment.run('serialproxy-manage', 'db', 'sync')
         for name in ('serialproxy-consoleauth', 'serialproxy-compute',
                      'serialproxy-proxy', 'serialproxy-api'):
@@ -522,10 +627,14 @@ class SSHProxyWorkersTest(SSHConsoleTest):
             done = self.run_ssh(key_path, answer)
             self.assertEqual(0, done.returncode, done.stderr)
 
-    # Only these of SSHConsoleTest's run here: the rest are the same
-    # code path.
+    # test_many_failed_sign_ins_are_rate_limited runs here too: the
+    # kernel spreads the failures over both workers, which count them
+    # together. Only these of SSHConsoleTest's do not: the rest are the
+    # same code path.
     test_expired_key_is_refused = None
-    test_many_failed_sign_ins_are_rate_limited = None
+    # Connections per address are a worker's count, as websocket ones
+    # are: this world keeps the default limit.
+    test_connections_still_signing_in_count_per_address = None
     test_idle_session_ends_with_its_message = None
     test_session_ends_when_its_key_expires = None
 

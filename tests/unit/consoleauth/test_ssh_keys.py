@@ -68,6 +68,58 @@ class SSHKeyTest(base.TestCase):
             {}, 'proxy-1', uuid, index, fingerprint or self.fingerprint,
             remote_address='198.51.100.4:50000')
 
+    def sign_in(self, uuid=UUID, index=0):
+        return self.api.sign_in_ssh_key({}, uuid, index, self.fingerprint)
+
+    def acquire_signed_in(self, sign_in):
+        return self.api.acquire_session_by_ssh_sign_in(
+            {}, 'proxy-1', sign_in, remote_address='198.51.100.4:50000')
+
+    def test_signing_in_uses_the_key_up(self):
+        self.push(modes=['sysrq'])
+        sign_in = self.sign_in()
+        self.assertFalse(self.api.check_ssh_key({}, UUID, 0,
+                                                self.fingerprint))
+        self.assertRaises(exception.SSHKeyRefused, self.sign_in)
+        console = self.acquire_signed_in(sign_in)
+        self.assertEqual(('192.0.2.7', 10042, 'ssh', ['sysrq']), (
+            console['host'], console['port'], console['transport'],
+            console['modes']))
+        listed, = self.api.list_sessions({}, UUID)
+        self.assertEqual(('ssh', '198.51.100.4:50000'),
+                         (listed['transport'], listed['remote_address']))
+
+    def test_sign_in_opens_one_console_session(self):
+        self.push()
+        sign_in = self.sign_in()
+        console = self.acquire_signed_in(sign_in)
+        self.api.release_session({}, console['session_id'])
+        self.assertRaises(exception.SSHKeyRefused, self.acquire_signed_in,
+                          sign_in)
+
+    def test_sign_in_with_a_key_of_another_console_is_refused(self):
+        self.push(index=0)
+        self.assertRaises(exception.SSHKeyRefused, self.sign_in, index=1)
+        self.assertRaises(exception.SSHKeyRefused, self.sign_in,
+                          uuid=OTHER_UUID)
+
+    def test_sign_in_with_an_expired_key_is_refused(self):
+        self.push()
+        self.clock.now += 60
+        self.assertRaises(exception.SSHKeyRefused, self.sign_in)
+
+    def test_signed_in_session_on_a_held_console_is_in_use(self):
+        token = self.api.authorize_instance_console({}, UUID)['token']
+        self.api.acquire_session({}, token, 'proxy-1')
+        self.push()
+        self.assertRaises(exception.ConsoleInUse, self.acquire_signed_in,
+                          self.sign_in())
+
+    def test_made_up_claim_is_refused(self):
+        self.push()
+        self.assertRaises(exception.SSHKeyRefused, self.acquire_signed_in,
+                          {'claim': 'made-up'})
+
     def test_pushed_key_names_its_console_user_and_expiry(self):
         answer = self.push(index=1)
         self.assertEqual(UUID + '.port1', answer['user'])
@@ -204,7 +256,8 @@ class ConsoleAuthOf1_7(manager.ConsoleAuthManager):
 
 class OlderConsoleAuthTest(SSHKeyTest):
     """A 1.8 API in front of a 1.7 consoleauth (a rolling upgrade): keys
-    are pushed without modes, and their sessions may not send SysRq."""
+    are pushed without modes, and their sessions may not send SysRq; a
+    1.10 proxy signs in by checking the key, which its lease uses up."""
 
     endpoint_class = ConsoleAuthOf1_7
 
@@ -215,3 +268,18 @@ class OlderConsoleAuthTest(SSHKeyTest):
         self.assertEqual(self.fingerprint, answer['fingerprint'])
         console = self.acquire()
         self.assertEqual([], console['modes'])
+
+    # A claim is a 1.10 thing: a 1.10 proxy sends none to this one.
+    test_made_up_claim_is_refused = None
+
+    def test_signing_in_uses_the_key_up(self):
+        # Before 1.10 a sign-in only checks the key: two connections sign
+        # in with it, and the lease still uses it up, once.
+        self.push()
+        first, second = self.sign_in(), self.sign_in()
+        self.assertEqual((None, None), (first['claim'], second['claim']))
+        console = self.acquire_signed_in(first)
+        self.assertEqual('ssh', console['transport'])
+        self.api.release_session({}, console['session_id'])
+        self.assertRaises(exception.SSHKeyRefused, self.acquire_signed_in,
+                          second)

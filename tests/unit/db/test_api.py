@@ -122,6 +122,52 @@ class DatabaseBehaviour:
                          (lease.id, lease.instance_uuid, lease.token_hash,
                           lease.user_id))
 
+    def _ssh_key(self, fingerprint='SHA256:racing'):
+        values = {'id': str(uuid.uuid4()), 'fingerprint': fingerprint,
+                  'public_key': 'ssh-ed25519 AAAA', 'instance_uuid':
+                  'b5d6a0e4-0c4e-4d51-9d7e-5f0e3a3c1a01',
+                  'serial_index': 0, 'compute_host': 'compute-1',
+                  'host': '127.0.0.1', 'port': 10001, 'user_id': 'u',
+                  'project_id': 'p', 'modes': 'sysrq', 'created_at': NOW,
+                  'expires_at': NOW + 60}
+        self.db.add_ssh_key(**values)
+        return values
+
+    def test_ssh_key_claimed_by_many_concurrent_sign_ins_has_one_winner(
+            self):
+        self.db.sync()
+        key = self._ssh_key()
+        contenders = 12
+        claims = ['%064x' % i for i in range(contenders)]
+        results = racing.all_at_once(
+            contenders, lambda i: self.db.claim_ssh_key(
+                key['instance_uuid'], 0, key['fingerprint'], NOW,
+                claims[i]))
+        self.assertEqual([], [r for r in results
+                              if isinstance(r, Exception)])
+        winners = [i for i, row in enumerate(results) if row is not None]
+        self.assertEqual(1, len(winners), results)
+        self.assertEqual(key['id'], results[winners[0]].id)
+        # The winner's claim is a token for the key's console; no other.
+        token = self.db.get_token(claims[winners[0]])
+        self.assertEqual((key['instance_uuid'], 10001, 'sysrq',
+                          NOW + 60),
+                         (token.instance_uuid, token.port, token.modes,
+                          token.expires_at))
+        self.assertEqual([], [c for i, c in enumerate(claims)
+                              if i != winners[0] and
+                              self.db.get_token(c) is not None])
+        self.assertIsNone(self.db.find_ssh_key(
+            key['instance_uuid'], 0, key['fingerprint'], NOW))
+
+    def test_expired_ssh_key_is_not_claimed(self):
+        self.db.sync()
+        key = self._ssh_key()
+        self.assertIsNone(self.db.claim_ssh_key(
+            key['instance_uuid'], 0, key['fingerprint'], NOW + 60,
+            'f' * 64))
+        self.assertIsNone(self.db.get_token('f' * 64))
+
     def test_token_lease_replaces_an_expired_lease_in_its_transaction(self):
         self.db.sync()
         token = self._token('e' * 64)

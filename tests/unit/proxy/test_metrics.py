@@ -87,6 +87,18 @@ class ProxyMetricsTest(base.TestCase):
         self.assertEqual(1, metrics.sample_value(
             'serialproxy_ssh_sessions_total') - before)
 
+    def test_open_connections_are_counted_up_and_down(self):
+        before = metrics.sample_value('serialproxy_connections_open')
+        m = metrics.ProxyMetrics()
+        m.connection_opened()
+        m.connection_opened()
+        self.assertEqual(2, metrics.sample_value(
+            'serialproxy_connections_open') - before)
+        m.connection_closed()
+        self.assertEqual(1, metrics.sample_value(
+            'serialproxy_connections_open') - before)
+        m.connection_closed()
+
     def test_instances_share_the_metrics(self):
         before = value('serialproxy_bytes_total', direction='to_guest')
         for _ in range(3):
