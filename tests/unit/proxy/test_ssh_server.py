@@ -24,11 +24,28 @@ UUID = 'b5d6a0e4-0c4e-4d51-9d7e-5f0e3a3c1a01'
 KEY = asyncssh.generate_private_key('ssh-ed25519').convert_to_public()
 
 
+class FakeTransport:
+    def __init__(self):
+        self.reading = True
+        self.limits = None
+
+    def set_write_buffer_limits(self, high=None, low=None):
+        self.limits = high
+
+    def pause_reading(self):
+        self.reading = False
+
+    def resume_reading(self):
+        self.reading = True
+
+
 class FakeConnection:
     def __init__(self, peer=('198.51.100.7', 50000)):
         self.peer = peer
         self.banners = []
         self.disconnected = None
+        # asyncssh's own (see stop_reading_a_client_that_does_not_read).
+        self._transport = FakeTransport()
 
     def get_extra_info(self, name):
         return self.peer if name == 'peername' else None
@@ -69,6 +86,8 @@ class FakeFrontDoor:
         self.key_ttl = 60
         self.console_grace = console_grace
         self.refusals = []
+        # Clients named by a trusted balancer's PROXY header, by peer.
+        self.forwarded = {}
 
     async def call(self, fn, *args):
         return fn(*args)
@@ -532,10 +551,10 @@ class ForwardedClientTest(base.TestCase):
     (proxied_listener.py) is the connection's client."""
 
     def connection_from(self, peer, forwarded):
-        front_door = types.SimpleNamespace(forwarded=forwarded)
+        front_door = FakeFrontDoor()
+        front_door.forwarded = forwarded
         server = ssh_server.ConsoleSSHServer(front_door)
-        server.connection_made(types.SimpleNamespace(
-            get_extra_info=lambda name: peer))
+        server.connection_made(FakeConnection(peer))
         return server
 
     def test_named_client_replaces_the_balancer(self):
@@ -550,21 +569,6 @@ class ForwardedClientTest(base.TestCase):
         server = self.connection_from(('192.0.2.9', 5555), {})
         self.assertEqual(('192.0.2.9', '192.0.2.9:5555'),
                          (server.client_host, server.client_address))
-
-
-class FakeTransport:
-    def __init__(self):
-        self.reading = True
-        self.limits = None
-
-    def set_write_buffer_limits(self, high=None, low=None):
-        self.limits = high
-
-    def pause_reading(self):
-        self.reading = False
-
-    def resume_reading(self):
-        self.reading = True
 
 
 class ClientThatStopsReadingTest(SSHSessionTestBase):
