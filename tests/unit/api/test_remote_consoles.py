@@ -328,18 +328,18 @@ class TokenModesTest(RemoteConsolesTestBase):
         self.flags(group='oslo_policy', policy_file=policy_file)
 
     def test_member_may_send_sysrq_from_the_page_but_no_nmi(self):
-        self.assertEqual(['sysrq', 'take_over', 'view'],
+        self.assertEqual(['sysrq', 'take_over', 'view', 'write'],
                          self.modes('member'))
 
     def test_admin_may_send_both(self):
-        self.assertEqual(['nmi', 'sysrq', 'take_over', 'view'],
+        self.assertEqual(['nmi', 'sysrq', 'take_over', 'view', 'write'],
                          self.modes('admin'))
 
     def test_policy_file_moves_sysrq_and_nmi_like_the_rest_calls(self):
         self.use_policy({'serialproxy:serial_console:sysrq': '!',
                          'serialproxy:serial_console:nmi':
                              'rule:project_member_or_admin'})
-        self.assertEqual(['nmi', 'take_over', 'view'], self.modes('member'))
+        self.assertEqual(['nmi', 'take_over', 'view', 'write'], self.modes('member'))
 
     def test_three_call_path_checks_them_on_the_owner(self):
         # A URL rule on the owner's user: the API looks the owner up and
@@ -350,7 +350,7 @@ class TokenModesTest(RemoteConsolesTestBase):
                          'role:member and user_id:%(user_id)s'})
         get_instance = self.spy(consoleauth_rpcapi.ConsoleAuthAPI,
                                 'get_instance')
-        self.assertEqual(['nmi', 'sysrq', 'take_over', 'view'],
+        self.assertEqual(['nmi', 'sysrq', 'take_over', 'view', 'write'],
                          self.modes('member'))
         self.assertEqual(1, get_instance.call_count)
 
@@ -361,12 +361,12 @@ class TokenModesTest(RemoteConsolesTestBase):
                          'role:member and user_id:%(user_id)s'})
         get_instance = self.spy(consoleauth_rpcapi.ConsoleAuthAPI,
                                 'get_instance')
-        self.assertEqual(['nmi', 'sysrq', 'take_over', 'view'],
+        self.assertEqual(['nmi', 'sysrq', 'take_over', 'view', 'write'],
                          self.modes('member'))
         self.assertEqual(1, get_instance.call_count)
         other_user = self._token(base.PROJECT, ['member', 'reader'],
                                  user_id='0ther0ther0ther0ther0ther0ther00')
-        self.assertEqual(['sysrq', 'take_over', 'view'],
+        self.assertEqual(['sysrq', 'take_over', 'view', 'write'],
                          self.modes(other_user))
 
     def test_mode_rules_without_the_owner_keep_the_one_call(self):
@@ -374,7 +374,7 @@ class TokenModesTest(RemoteConsolesTestBase):
                          'serialproxy:serial_console:sysrq': '!'})
         get_instance = self.spy(consoleauth_rpcapi.ConsoleAuthAPI,
                                 'get_instance')
-        self.assertEqual(['nmi', 'take_over', 'view'], self.modes('member'))
+        self.assertEqual(['nmi', 'take_over', 'view', 'write'], self.modes('member'))
         self.assertEqual(0, get_instance.call_count)
 
     def test_token_modes_cover_every_rule_a_token_may_carry(self):
