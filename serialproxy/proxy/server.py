@@ -326,6 +326,13 @@ class ConsoleProxy:
 
     def _check_blocking(self, token, mode):
         console = self.consoleauth_api.check_token({}, token)
+        # (A consoleauth before 1.9 issues no watch-only tokens, nor
+        # says so.)
+        watch_only = console.get('watch_only', False)
+        if watch_only and mode == console_session.WRITE:
+            mode = console_session.VIEW
+        if watch_only and mode == console_session.TAKE_OVER:
+            raise exception.ModeNotAllowed(mode=mode, watch_only=True)
         if mode != console_session.WRITE and \
                 mode not in console.get('modes', ()):
             raise exception.ModeNotAllowed(mode=mode)
@@ -710,6 +717,16 @@ class ClientConnection(asyncio.Protocol):
 
     async def _lease(self, token):
         mode = self.session.mode
+        if mode == console_session.WRITE:
+            try:
+                return await self.proxy.lease_console(token,
+                                                      self.client_address)
+            except exception.ModeNotAllowed as exc:
+                if not exc.kwargs.get('watch_only'):
+                    raise
+            # A watch-only URL opens read-only, whatever its query said.
+            self.session.watching_only()
+            mode = console_session.VIEW
         if mode == console_session.VIEW:
             return await self.proxy.join_console(token, self.client_address)
         if mode == console_session.TAKE_OVER:
