@@ -63,3 +63,10 @@ def modes_of(column):
 
 def is_watch_only(column):
     return WRITE not in modes_of(column)
+
+
+def console_is_watch_only(console):
+    """Whether a console consoleauth answered is a watch-only token's:
+    it says so from 1.9 on; before, its modes hold the stored mark."""
+    return bool(console.get('watch_only') or
+                WATCH_ONLY_MARK in console.get('modes', ()))

@@ -21,6 +21,7 @@ import time
 
 from oslo_log import log as logging
 
+from serialproxy.consoleauth import tokens
 from serialproxy import exception
 from serialproxy import notifications
 from serialproxy import rpc
@@ -326,9 +327,7 @@ class ConsoleProxy:
 
     def _check_blocking(self, token, mode):
         console = self.consoleauth_api.check_token({}, token)
-        # (A consoleauth before 1.9 issues no watch-only tokens, nor
-        # says so.)
-        watch_only = console.get('watch_only', False)
+        watch_only = tokens.console_is_watch_only(console)
         if watch_only and mode == console_session.WRITE:
             mode = console_session.VIEW
         if watch_only and mode == console_session.TAKE_OVER:
@@ -719,11 +718,17 @@ class ClientConnection(asyncio.Protocol):
         mode = self.session.mode
         if mode == console_session.WRITE:
             try:
-                return await self.proxy.lease_console(token,
-                                                      self.client_address)
+                console = await self.proxy.lease_console(
+                    token, self.client_address)
             except exception.ModeNotAllowed as exc:
                 if not exc.kwargs.get('watch_only'):
                     raise
+            else:
+                if not tokens.console_is_watch_only(console):
+                    return console
+                # An older consoleauth (beside newer ones, in an
+                # upgrade) knows no watch-only mark: give the seat back.
+                self.proxy.release_lease(console['session_id'])
             # A watch-only URL opens read-only, whatever its query said.
             self.session.watching_only()
             mode = console_session.VIEW

@@ -65,6 +65,9 @@
   // writer replacing the current one ("take_over"). The buttons offered
   // on a console in use change it.
   var mode = params.get('mode') || 'write';
+  // A watch-only URL (the proxy says so once connected) only ever
+  // watches: no typing, no take-over, no SysRq, whatever ?mode= says.
+  var watchOnly = false;
   function consolePath() {
     var query = new URLSearchParams(consoleQuery);
     if (mode === 'write') {
@@ -89,7 +92,8 @@
     reconnectButton.hidden = state !== 'disconnected' ||
         key === 'no-token' || key === 'no-xterm';
     // Someone else types in it: watch, or (policy permitting) take over.
-    watchButton.hidden = takeOverButton.hidden = key !== 'in-use';
+    watchButton.hidden = key !== 'in-use';
+    takeOverButton.hidden = watchOnly || key !== 'in-use';
     if (state !== 'connected') {
       showWatchers(0);
       // SysRq and NMI go over the session: none without one.
@@ -122,8 +126,14 @@
     if (typeof note.spectators === 'number') {
       showWatchers(note.spectators);
     }
+    if (note.watch_only === true) {
+      watchOnly = true;
+      mode = 'view';
+      showStatus('connected', 'watching', 'Watching (read-only)',
+                 'This console URL may only watch.');
+    }
     if (Array.isArray(note.permissions)) {
-      showPermissions(note.permissions);
+      showPermissions(watchOnly ? [] : note.permissions);
     }
     if (note.sent && typeof note.sent === 'object') {
       commandAnswered((note.sent.nmi ? 'NMI' : 'SysRq ' + note.sent.sysrq) +
@@ -501,7 +511,7 @@
       showStatus('connected', 'connected', 'Connected');
       ws.send(JSON.stringify({permissions: true}));
       quietTimer = setTimeout(function () {
-        if (socket === ws && !heard) {
+        if (socket === ws && !heard && mode !== 'view') {
           showStatus('connected', 'quiet', 'Connected',
                      'Nothing from the guest yet: press Enter for a prompt.');
         }
