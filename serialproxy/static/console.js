@@ -577,6 +577,11 @@
     }).then(function (answer) {
       var status = answer[0];
       var reason = answer[1];
+      if (reason && /watch-only/.test(reason)) {
+        // A watch-only URL: never offer to take over with it.
+        watchOnly = true;
+        mode = 'view';
+      }
       if (reason === null) {
         showStatus('disconnected', 'lost', 'Could not connect',
                    'The proxy gave no reason.');

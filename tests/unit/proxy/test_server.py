@@ -492,6 +492,7 @@ class WatchOnlyBehindAnOlderConsoleAuthTest(base.TestCase):
             b'Sec-WebSocket-Version: 13\r\n'
             b'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n')
         status = await asyncio.wait_for(reader.readline(), 10)
+        body = await asyncio.wait_for(reader.read(), 10)
         writer.close()
         await asyncio.sleep(0.2)
         await proxy.stop()
@@ -499,5 +500,6 @@ class WatchOnlyBehindAnOlderConsoleAuthTest(base.TestCase):
         # Not a writer's 101: the lease went back, a spectator's seat was
         # asked for, and there is nothing to watch.
         self.assertEqual(b'HTTP/1.1 409 Conflict\r\n', status)
+        self.assertIn(b'this console URL is watch-only', body)
         self.assertEqual(['session-1'], auth.released)
         self.assertEqual(['t'], auth.joined)
