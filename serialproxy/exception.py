@@ -122,10 +122,25 @@ class ConsoleNotInUse(Conflict):
     msg_fmt = ('Nobody is using this console: there is nothing to watch; '
                'connect without mode=view')
 
+    def __init__(self, message=None, **kwargs):
+        if not message and kwargs.get('watch_only'):
+            # Its URL cannot connect as the writer: no advice to.
+            message = ('Nobody is using this console: there is nothing to '
+                       'watch, and this console URL is watch-only')
+        super().__init__(message, **kwargs)
+
 
 class ModeNotAllowed(SerialProxyException):
+    """watch_only: the token (or key) may not write, so neither the
+    writer's seat nor take_over is for it."""
     msg_fmt = 'This console URL does not allow mode=%(mode)s'
     code = 403
+
+    def __init__(self, message=None, **kwargs):
+        if not message and kwargs.get('watch_only'):
+            message = ('This console URL is watch-only: it does not allow '
+                       'mode=%(mode)s' % kwargs)
+        super().__init__(message, **kwargs)
 
 
 class TooManySpectators(SerialProxyException):

@@ -11,8 +11,11 @@ under [ssh] host_key_dir, which the API's host shares with the proxies
 What the key's session may do besides typing is decided here too, as
 for a console URL: the rules of serialproxy.policies.serial_console_keys
 are checked for the pusher on the server, and those that pass go with
-the key to consoleauth (SysRq after ssh's break, ~B). The proxy has no
-policy of its own.
+the key to consoleauth (SysRq after ssh's break, ~B). So is the console
+URL's rule (serialproxy:remote_consoles:create), which decides whether the
+key may type in the console: a key pushed by someone it does not allow
+(a reader, where the key rule lets readers push) is watch-only, and never
+signs in as the console's writer. The proxy has no policy of its own.
 """
 
 import datetime
@@ -27,6 +30,7 @@ from serialproxy.api.schemas import ssh_keys as schemas
 from serialproxy import conf as sp_conf
 from serialproxy import exception
 from serialproxy import policy
+from serialproxy.policies import remote_consoles as rc_policies
 from serialproxy.policies import serial_console_keys as key_policies
 from serialproxy.policies import ssh_keys as ssh_key_policies
 from serialproxy import rpc
@@ -45,12 +49,17 @@ def ssh_endpoint():
     return host, CONF.ssh.public_port or CONF.ssh.listen_port
 
 
+# A key's modes and the rule of each: typing, as for a console URL,
+# and what its session may send besides.
+RULE_OF_KEY_MODE = dict(key_policies.RULE_OF_PERMISSION,
+                        write=rc_policies.NAME)
+
+
 def key_modes(ctxt, instance):
-    """What a key pushed by ctxt for instance lets its session do besides
-    typing: the permissions whose rule allows ctxt on the server."""
+    """What a key pushed by ctxt for instance lets its session do: the
+    modes whose rule allows ctxt on the server."""
     target = servers.target(instance)
-    return sorted(mode for mode, rule in
-                  key_policies.RULE_OF_PERMISSION.items()
+    return sorted(mode for mode, rule in RULE_OF_KEY_MODE.items()
                   if policy.allows(ctxt, rule, target))
 
 
@@ -77,11 +86,12 @@ class SSHKeysController:
         # 400 with the reason before any call: the type, the encoding.
         keys.PublicKey.parse(wanted['public_key'])
         index = wanted.get('index', 0)
+        modes = key_modes(ctxt, instance)
         try:
             answer = self.consoleauth_api.authorize_ssh_key(
                 ctxt.to_rpc(), server_id, wanted['public_key'], index=index,
                 project_id=None if ctxt.is_admin else ctxt.project_id,
-                modes=key_modes(ctxt, instance))
+                modes=modes, watch_only='write' not in modes)
         except rpc.UNSUPPORTED_METHOD_ERRORS as exc:
             if rpc.is_unsupported_method(exc):
                 raise exception.FeatureUnavailable(

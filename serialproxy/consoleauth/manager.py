@@ -63,9 +63,12 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
     1.9 - force_disconnect takes revoke_session_tokens
     1.10 - sign_in_ssh_key (uses a key up at sign-in),
            acquire_session_by_ssh_claim
+    1.11 - authorize_console, authorize_instance_console and
+           authorize_ssh_key take watch_only; consoles name 'write' among
+           their modes and carry 'watch_only'
     """
 
-    target = messaging.Target(version='1.10')
+    target = messaging.Target(version='1.11')
 
     def __init__(self, database, proxy_api, clock=time.time,
                  compute_api=None):
@@ -77,14 +80,16 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
         self._last_heard = clock()
 
     def authorize_console(self, ctxt, instance_uuid, compute_host, host,
-                          port, index=0, console_type='serial', modes=None):
+                          port, index=0, console_type='serial', modes=None,
+                          watch_only=False):
         """Issue a token for one console; return it once, keep its hash.
 
         modes: the connection modes beyond the writer's ('view',
         'take_over') and the console page's permissions ('sysrq',
         'nmi') that the API's policy allowed the requester; the token
         carries them, so the proxy needs no policy of its own. Others
-        are dropped.
+        are dropped. The token may write (take the writer's seat) unless
+        watch_only (1.11): then it carries 'view' alone, if given.
         """
         token = tokens.new_token()
         now = self.clock()
@@ -94,7 +99,7 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
             compute_host=compute_host, host=host, port=port,
             serial_index=index, created_at=now,
             user_id=ctxt.get('user_id'), project_id=ctxt.get('project_id'),
-            modes=tokens.modes_column(modes),
+            modes=tokens.modes_column(modes, write=not watch_only),
             expires_at=now + CONF.consoleauth.token_ttl)
         LOG.info('Issued a %s console token for instance %s index %d, '
                  'valid %ds', console_type, instance_uuid, index,
@@ -104,7 +109,7 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
     @messaging.expected_exceptions(exception.SerialProxyException)
     def authorize_instance_console(self, ctxt, instance_uuid, index=0,
                                    console_type='serial', project_id=None,
-                                   modes=None):
+                                   modes=None, watch_only=False):
         """authorize_console for an instance named by its id alone.
 
         What the API did in three calls (get_instance, the agent's
@@ -124,7 +129,7 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
         token = self.authorize_console(
             ctxt, instance_uuid, instance['host'], console['host'],
             console['port'], index=index, console_type=console_type,
-            modes=modes)
+            modes=modes, watch_only=watch_only)
         return {'token': token, 'instance': instance}
 
     def _visible_instance(self, instance_uuid, project_id=None):
@@ -185,7 +190,10 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
                 # Who the URL was issued to, for the proxy's audit events.
                 'user_id': row.user_id,
                 'project_id': row.project_id,
-                'modes': (row.modes or '').split()}
+                'modes': tokens.modes_of(row.modes),
+                # (1.11) A proxy cannot tell an older consoleauth's
+                # modes (never 'write') from a watch-only token's.
+                'watch_only': tokens.is_watch_only(row.modes)}
 
     @messaging.expected_exceptions(exception.InvalidToken)
     def check_token(self, ctxt, token):
@@ -255,6 +263,10 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
                 asked, leases, leased):
             session_id = lease['id']
             if row is None:
+                continue
+            if tokens.is_watch_only(row.modes):
+                answers[number] = rpc.batch_error(exception.ModeNotAllowed(
+                    mode=tokens.WRITE, watch_only=True))
                 continue
             if not acquired:
                 answers[number] = rpc.batch_error(

@@ -31,9 +31,11 @@ class ConsoleAuthAPI:
     1.8 - authorize_ssh_key takes modes
     1.9 - force_disconnect takes revoke_session_tokens
     1.10 - sign_in_ssh_key, acquire_session_by_ssh_claim
+    1.11 - authorize_console, authorize_instance_console and
+           authorize_ssh_key take watch_only
     """
 
-    VERSION_CAP = '1.10'
+    VERSION_CAP = '1.11'
 
     def __init__(self, retry=None):
         """retry: see serialproxy.rpc.get_client."""
@@ -43,17 +45,27 @@ class ConsoleAuthAPI:
         self._can_authorize_instance_console = None
 
     def authorize_console(self, ctxt, instance_uuid, compute_host, host,
-                          port, index=0, console_type='serial', modes=None):
+                          port, index=0, console_type='serial', modes=None,
+                          watch_only=False):
+        """watch_only (1.11): a token that may only watch; an older
+        consoleauth cannot issue one (FeatureUnavailable)."""
         return self._with_modes(
-            modes, '1.0', ctxt, 'authorize_console',
+            modes, '1.0', ctxt, 'authorize_console', watch_only=watch_only,
             instance_uuid=instance_uuid, compute_host=compute_host,
             host=host, port=port, index=index, console_type=console_type)
 
     def _with_modes(self, modes, version, ctxt, method,
-                    modes_version='1.6', **kwargs):
+                    modes_version='1.6', watch_only=False, **kwargs):
         """Call method with modes (from modes_version on); a consoleauth
         from before it is asked without them, at version, and issues a
-        writer-only token (or key: its SSH sessions may not send SysRq)."""
+        writer-only token (or key: its SSH sessions may not send SysRq).
+
+        A watch-only token or key is asked for at 1.11 or not at all: an
+        older consoleauth would issue a writer's.
+        """
+        if watch_only:
+            return self._watch_only(ctxt, method, modes=list(modes or ()),
+                                    **kwargs)
         if modes and self.client.can_send_version(modes_version):
             try:
                 return self.client.prepare(version=modes_version).call(
@@ -63,6 +75,19 @@ class ConsoleAuthAPI:
                     raise
         return self.client.prepare(version=version).call(ctxt, method,
                                                          **kwargs)
+
+    def _watch_only(self, ctxt, method, **kwargs):
+        feature = exception.FeatureUnavailable(
+            service='consoleauth', feature='watch-only consoles')
+        if not self.client.can_send_version('1.11'):
+            raise feature
+        try:
+            return self.client.prepare(version='1.11').call(
+                ctxt, method, watch_only=True, **kwargs)
+        except rpc.UNSUPPORTED_METHOD_ERRORS as exc:
+            if rpc.is_unsupported_method(exc):
+                raise feature
+            raise
 
     def can_authorize_instance_console(self):
         """Whether authorize_instance_console may be sent (version cap).
@@ -77,7 +102,7 @@ class ConsoleAuthAPI:
 
     def authorize_instance_console(self, ctxt, instance_uuid, index=0,
                                    console_type='serial', project_id=None,
-                                   modes=None):
+                                   modes=None, watch_only=False):
         """A token for an instance's console in one call: consoleauth
         finds the instance (InstanceNotFound unless it is project_id's,
         when given), asks its compute agent for the address and issues
@@ -85,7 +110,7 @@ class ConsoleAuthAPI:
         consoleauth refuses it (serialproxy.rpc.is_unsupported_method)."""
         return self._with_modes(
             modes, '1.5', ctxt, 'authorize_instance_console',
-            instance_uuid=instance_uuid, index=index,
+            watch_only=watch_only, instance_uuid=instance_uuid, index=index,
             console_type=console_type, project_id=project_id)
 
     def check_token(self, ctxt, token):
@@ -198,14 +223,17 @@ class ConsoleAuthAPI:
     # One-time SSH keys (1.7)
 
     def authorize_ssh_key(self, ctxt, instance_uuid, public_key, index=0,
-                          project_id=None, modes=None):
+                          project_id=None, modes=None, watch_only=False):
         """Let public_key open the instance's port index once, for
         [ssh] key_ttl; returns {'user', 'fingerprint', 'expires_at',
         'instance'}. modes (1.8): what its session may do besides
         typing ('sysrq', 'nmi'); a 1.7 consoleauth is asked without them,
-        and the key's session may then only type."""
+        and the key's session may then only type. watch_only (1.11): a
+        key that never signs in as the writer; an older consoleauth
+        cannot take one (FeatureUnavailable)."""
         return self._with_modes(
             modes, '1.7', ctxt, 'authorize_ssh_key', modes_version='1.8',
+            watch_only=watch_only,
             instance_uuid=instance_uuid, public_key=public_key, index=index,
             project_id=project_id)
 

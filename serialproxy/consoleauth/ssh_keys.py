@@ -11,7 +11,10 @@ What a key's session may do besides typing (SysRq after a break) is
 what the API's policy allowed its pusher when the key was pushed: the
 key keeps those modes, and the console its lease answers with carries
 them to the proxy, as a console token's do. A key pushed without them
-(an API from before 1.8) opens a console that may only be typed in.
+(an API from before 1.8) opens a console that may only be typed in. A
+key pushed watch_only (1.11: its pusher may not type in the console)
+never signs in as the console's writer; the SSH front door has no
+spectators yet, so it does not sign in at all.
 """
 
 import uuid
@@ -31,11 +34,11 @@ TRANSPORT_SSH = 'ssh'
 
 
 class SSHKeyEndpoints:
-    """RPC 1.7 to 1.10 methods of ConsoleAuthManager (a mixin of it)."""
+    """RPC 1.7 to 1.11 methods of ConsoleAuthManager (a mixin of it)."""
 
     @messaging.expected_exceptions(exception.SerialProxyException)
     def authorize_ssh_key(self, ctxt, instance_uuid, public_key, index=0,
-                          project_id=None, modes=None):
+                          project_id=None, modes=None, watch_only=False):
         """Let public_key open the instance's serial port index once.
 
         The instance is found and its host's agent asked for the port as
@@ -43,8 +46,9 @@ class SSHKeyEndpoints:
         when given; the agent's errors as they are). modes (1.8): what
         the API's policy allows the pusher besides typing, 'sysrq' and
         'nmi'; others are dropped, connection modes too (an SSH session
-        is always the console's writer). Returns {'user', 'fingerprint',
-        'expires_at', 'instance', 'modes'}.
+        is always the console's writer). The key may write unless
+        watch_only (1.11). Returns {'user', 'fingerprint', 'expires_at',
+        'instance', 'modes'}.
         """
         key = ssh_keys.PublicKey.parse(public_key)
         instance = self._visible_instance(instance_uuid, project_id)
@@ -52,7 +56,8 @@ class SSHKeyEndpoints:
                                        instance_uuid, index)
         now = self.clock()
         expires_at = now + CONF.ssh.key_ttl
-        stored_modes = tokens.modes_column(modes, tokens.PAGE_PERMISSIONS)
+        stored_modes = tokens.modes_column(
+            modes, tokens.PAGE_PERMISSIONS, write=not watch_only)
         self.db.add_ssh_key(
             id=str(uuid.uuid4()), fingerprint=key.fingerprint,
             public_key=key.openssh(), instance_uuid=instance_uuid,
@@ -65,7 +70,7 @@ class SSHKeyEndpoints:
                  index, CONF.ssh.key_ttl)
         return {'user': ssh_keys.console_user(instance_uuid, index),
                 'fingerprint': key.fingerprint, 'expires_at': expires_at,
-                'instance': instance, 'modes': (stored_modes or '').split()}
+                'instance': instance, 'modes': tokens.modes_of(stored_modes)}
 
     def check_ssh_key(self, ctxt, instance_uuid, index, fingerprint):
         """Whether a live key with that fingerprint opens that console
@@ -114,7 +119,8 @@ class SSHKeyEndpoints:
         return self._ssh_console(row, lease)
 
     @messaging.expected_exceptions(exception.SSHKeyRefused,
-                                   exception.ConsoleInUse)
+                                   exception.ConsoleInUse,
+                                   exception.ModeNotAllowed)
     def acquire_session_by_ssh_key(self, ctxt, proxy_host, instance_uuid,
                                    index, fingerprint, remote_address=None):
         """acquire_session for a client that signed in with a one-time key
@@ -132,6 +138,9 @@ class SSHKeyEndpoints:
         key = self.db.find_ssh_key(instance_uuid, index, fingerprint, now)
         if key is None:
             raise exception.SSHKeyRefused(ttl=CONF.ssh.key_ttl)
+        if tokens.is_watch_only(key.modes):
+            raise exception.ModeNotAllowed(mode=tokens.WRITE,
+                                           watch_only=True)
         token_hash = tokens.hash_token(tokens.new_token())
         self.db.add_token(
             token_hash=token_hash, instance_uuid=key.instance_uuid,

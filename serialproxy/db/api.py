@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 from sqlalchemy import orm
 
+from serialproxy.consoleauth import tokens as tokens_rules
 from serialproxy.db import migration
 from serialproxy.db import models
 from serialproxy import exception
@@ -315,8 +316,10 @@ class Database:
         started_at, expires_at); the token gives the rest. Returns, in
         order, (token, True, None) for a new lease, (token, False,
         holder_started_at) when a live lease holds the console
-        (holder_started_at is None when the holder left meanwhile), and
-        (None, False, None) for a token that is unknown or expired.
+        (holder_started_at is None when the holder left meanwhile),
+        (None, False, None) for a token that is unknown or expired, and
+        (token, False, None) for a watch-only token, which never holds
+        the writer's seat.
 
         The expired leases of the asked consoles are dropped and the new
         ones inserted with ON CONFLICT DO NOTHING (INSERT IGNORE on
@@ -344,7 +347,10 @@ class Database:
         rows = {}
         for number, (token_hash, lease) in enumerate(requests):
             token = live.get(token_hash)
-            if token is not None:
+            # A watch-only token never takes the writer's seat: no lease
+            # row, and the caller sees its token without one.
+            if token is not None and \
+                    not tokens_rules.is_watch_only(token.modes):
                 rows[number] = {
                     'bytes_to_guest': 0, 'bytes_to_client': 0, **lease,
                     'instance_uuid': token.instance_uuid,
@@ -379,7 +385,7 @@ class Database:
         results = []
         for number, (token_hash, _) in enumerate(requests):
             if number not in rows:
-                results.append((None, False, None))
+                results.append((live.get(token_hash), False, None))
             elif number in refused:
                 row = rows[number]
                 results.append((live[token_hash], False, holders.get(
@@ -407,7 +413,13 @@ class Database:
         token = session.execute(sa.select(tokens).where(
             tokens.c.token_hash == token_hash,
             tokens.c.expires_at > now)).first()
-        if token is not None and mode not in (token.modes or '').split():
+        if token is None:
+            return None
+        allowed = tokens_rules.modes_of(token.modes)
+        if mode == 'take_over' and tokens_rules.WRITE not in allowed:
+            # take_over takes the writer's seat: it needs write too.
+            raise exception.ModeNotAllowed(mode=mode, watch_only=True)
+        if mode not in allowed:
             raise exception.ModeNotAllowed(mode=mode)
         return token
 

@@ -3,7 +3,9 @@
 The proxy has no policy of its own: when the API issues a console URL it
 checks these rules for the requester and records the modes that passed
 with the token in consoleauth; the proxy's lease call then refuses a mode
-the token does not carry (403).
+the token does not carry (403). Typing ('write') is the URL's own rule
+(serialproxy.policies.remote_consoles); a watch-only URL ("mode": "view"
+in the request) needs the view rule alone and carries no 'write'.
 """
 
 from oslo_policy import policy
@@ -25,7 +27,11 @@ rules = [
         check_str=base.PROJECT_READER_OR_ADMIN,
         description='Watch a serial console read-only (mode=view in the '
                     'console URL) while another user types in it. Checked '
-                    'when the URL is issued, and carried by its token.',
+                    'when the URL is issued, and carried by its token. '
+                    'Also lets a user obtain a watch-only console URL '
+                    '("mode": "view" in the request body) without '
+                    'serialproxy:remote_consoles:create: its token can '
+                    'neither type in the console nor take it over.',
         operations=_OPERATIONS,
         scope_types=['project']),
     policy.DocumentedRuleDefault(

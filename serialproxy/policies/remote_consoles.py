@@ -10,15 +10,21 @@ rules = [
     policy.DocumentedRuleDefault(
         name=NAME,
         check_str=base.PROJECT_MEMBER_OR_ADMIN,
-        description='Obtain a serial console URL. A console is write '
-                    'access to the guest, so readers may not.',
+        description='Obtain a serial console URL, whose token may type '
+                    'in the console (its mode "write"). A console is write '
+                    'access to the guest, so readers may not. Also decides '
+                    'whether a pushed one-time SSH key may type; a '
+                    'watch-only URL needs serialproxy:serial_console:view '
+                    'instead.',
         operations=[
             {'method': 'POST', 'path': '/servers/{server_id}/remote-consoles'},
             {'method': 'POST',
              'path': '/servers/{server_id}/action (os-getSerialConsole)'},
             {'method': 'POST',
              'path': '/v2/{tenant_id}/servers/{server_id}/'
-                     'get-serial-console'}],
+                     'get-serial-console'},
+            {'method': 'POST',
+             'path': '/servers/{server_id}/serial-console/ssh-keys'}],
         scope_types=['project']),
 ]
 

@@ -7,7 +7,8 @@ whether its policy lets the requester send SysRq ('sysrq') and NMIs
 commands, all as text frames:
 
     page -> proxy  {"permissions": true}
-    proxy -> page  {"permissions": ["sysrq", "nmi"]}   ([] for spectators)
+    proxy -> page  {"permissions": ["sysrq", "nmi"]}   ([] for spectators;
+                   with "watch_only": true when the URL may only watch)
     page -> proxy  {"sysrq": "h"}   or   {"nmi": true}
     proxy -> page  {"sent": {"sysrq": "h"}}   or   {"error": "..."}
 
@@ -131,8 +132,13 @@ def page_script():
             % json.dumps(keys)).encode('utf-8')
 
 
-def permissions_note(permissions):
-    return json.dumps({'permissions': list(permissions)})
+def permissions_note(permissions, watch_only=False):
+    """watch_only: the token may only watch; the page then offers
+    neither taking over nor typing."""
+    note = {'permissions': list(permissions)}
+    if watch_only:
+        note['watch_only'] = True
+    return json.dumps(note)
 
 
 def sent_note(command):

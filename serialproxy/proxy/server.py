@@ -21,6 +21,7 @@ import time
 
 from oslo_log import log as logging
 
+from serialproxy.consoleauth import tokens
 from serialproxy import exception
 from serialproxy import notifications
 from serialproxy import rpc
@@ -337,6 +338,11 @@ class ConsoleProxy:
 
     def _check_blocking(self, token, mode):
         console = self.consoleauth_api.check_token({}, token)
+        watch_only = tokens.console_is_watch_only(console)
+        if watch_only and mode == console_session.WRITE:
+            mode = console_session.VIEW
+        if watch_only and mode == console_session.TAKE_OVER:
+            raise exception.ModeNotAllowed(mode=mode, watch_only=True)
         if mode != console_session.WRITE and \
                 mode not in console.get('modes', ()):
             raise exception.ModeNotAllowed(mode=mode)
@@ -345,7 +351,7 @@ class ConsoleProxy:
             if held['index'] == console['index'] and
             held.get('mode', 'write') != console_session.VIEW]
         if mode == console_session.VIEW and not writer:
-            raise exception.ConsoleNotInUse()
+            raise exception.ConsoleNotInUse(watch_only=watch_only)
         if mode == console_session.WRITE and writer:
             raise exception.ConsoleInUse.since_epoch(writer[0]['started_at'])
         self._check_console_type(console)
@@ -768,7 +774,28 @@ class ClientConnection(asyncio.Protocol):
         if mode == console_session.TAKE_OVER:
             return await self.proxy.take_over_console(token,
                                                       self.client_address)
-        return await self.proxy.lease_console(token, self.client_address)
+        return await self._writers_lease(token)
+
+    async def _writers_lease(self, token):
+        """The writer's lease; a spectator's for a watch-only token,
+        whose URL opens read-only whatever its query said."""
+        try:
+            console = await self.proxy.lease_console(token,
+                                                     self.client_address)
+        except exception.ModeNotAllowed as exc:
+            if not exc.kwargs.get('watch_only'):
+                raise
+        else:
+            if not tokens.console_is_watch_only(console):
+                return console
+            # An older consoleauth (beside newer ones, in an upgrade)
+            # knows no watch-only mark: the seat goes back.
+            self.proxy.release_lease(console['session_id'])
+        self.session.watching_only()
+        try:
+            return await self.proxy.join_console(token, self.client_address)
+        except exception.ConsoleNotInUse:
+            raise exception.ConsoleNotInUse(watch_only=True)
 
     async def _run_page_command(self, command):
         """Have the compute agent carry out the page's SysRq key or NMI,

@@ -203,6 +203,9 @@ class ConsoleSession:
         self.started_at = None
         self.end_reason = None
         self.mode = WRITE
+        # The token may only watch (no 'write'): it watches whatever
+        # mode its query asked for, and its page is told so.
+        self.watch_only = False
         self.input_dropped = 0
         # What the writer's page may send besides console bytes
         # (page_commands.PERMISSIONS its token carries).
@@ -310,6 +313,12 @@ class ConsoleSession:
                 else PauseReading(Side.CLIENT)]
 
     # Events from authorization ------------------------------------------
+
+    def watching_only(self):
+        """consoleauth refused the writer's seat to a watch-only token:
+        the session asks for a spectator's seat instead."""
+        self.watch_only = True
+        self.mode = VIEW
 
     def leased(self, console):
         """consoleauth gave this session the console's lease."""
@@ -570,7 +579,7 @@ class ConsoleSession:
                 raise
             if command.kind == page_commands.ASK_PERMISSIONS:
                 return self._reply_note(page_commands.permissions_note(
-                    self.permissions))
+                    self.permissions, self.watch_only))
             if self._command_pending is not None:
                 raise page_commands.CommandRefused(
                     '%s is still being sent: wait for its answer'

@@ -71,6 +71,9 @@
   // writer replacing the current one ("take_over"). The buttons offered
   // on a console in use change it.
   var mode = params.get('mode') || 'write';
+  // A watch-only URL (the proxy says so once connected) only ever
+  // watches: no typing, no take-over, no SysRq, whatever ?mode= says.
+  var watchOnly = false;
   function consolePath() {
     var query = new URLSearchParams(consoleQuery);
     if (mode === 'write') {
@@ -96,7 +99,8 @@
     reconnectButton.hidden = state !== 'disconnected' ||
         NO_RECONNECT.indexOf(key) !== -1;
     // Someone else types in it: watch, or (policy permitting) take over.
-    watchButton.hidden = takeOverButton.hidden = key !== 'in-use';
+    watchButton.hidden = key !== 'in-use';
+    takeOverButton.hidden = watchOnly || key !== 'in-use';
     if (state !== 'connected') {
       showWatchers(0);
       // SysRq and NMI go over the session: none without one.
@@ -131,8 +135,14 @@
     if (typeof note.spectators === 'number') {
       showWatchers(note.spectators);
     }
+    if (note.watch_only === true) {
+      watchOnly = true;
+      mode = 'view';
+      showStatus('connected', 'watching', 'Watching (read-only)',
+                 'This console URL may only watch.');
+    }
     if (Array.isArray(note.permissions)) {
-      showPermissions(note.permissions);
+      showPermissions(watchOnly ? [] : note.permissions);
     }
     if (note.sent && typeof note.sent === 'object') {
       commandAnswered((note.sent.nmi ? 'NMI' : 'SysRq ' + note.sent.sysrq) +
@@ -510,7 +520,7 @@
       showStatus('connected', 'connected', 'Connected');
       ws.send(JSON.stringify({permissions: true}));
       quietTimer = setTimeout(function () {
-        if (socket === ws && !heard) {
+        if (socket === ws && !heard && mode !== 'view') {
           showStatus('connected', 'quiet', 'Connected',
                      'Nothing from the guest yet: press Enter for a prompt.');
         }
@@ -579,6 +589,11 @@
     }).then(function (answer) {
       var status = answer[0];
       var reason = answer[1];
+      if (reason && /watch-only/.test(reason)) {
+        // A watch-only URL: never offer to take over with it.
+        watchOnly = true;
+        mode = 'view';
+      }
       if (reason === null) {
         showStatus('disconnected', 'lost', 'Could not connect',
                    'The proxy gave no reason.');

@@ -5,6 +5,8 @@ watching shows the writer's output read-only and the writer how many
 watch; taking over moves the console to the second browser at once.
 """
 
+import json
+
 from tests.e2e import test_console_page as tcp
 
 
@@ -62,3 +64,44 @@ class WatchTakeOverTest(tcp.ConsolePageTestCase):
         second.wait_for_screen('^%s$' % expected)
         first.screenshot('take-over-first-told')
         second.screenshot('take-over-second-types')
+
+    def watch_only_url(self):
+        status, reply = self.world.deployment.api_request(
+            'POST', '/v2.1/servers/%s/remote-consoles' % self.world.guest.uuid,
+            {'remote_console': {'protocol': 'serial', 'type': 'serial',
+                                'mode': 'view'}}, version='2.6')
+        self.assertEqual(200, status, reply)
+        return json.loads(reply)['remote_console']['url']
+
+    def test_watch_only_url_watches_and_offers_no_take_over_or_sysrq(self):
+        first, _ = self.open_connected('watch-only-writer')
+        second, _ = self.open_console('watch-only-watcher',
+                                      url=self.watch_only_url())
+        second.page.wait_for_selector('body[data-reason="watching"]')
+        self.assertIn('Watching (read-only)',
+                      second.page.inner_text('#status-text'))
+        first.page.wait_for_selector('#watchers:has-text("1 watching")')
+        self.assertFalse(second.page.is_visible('#take-over'))
+        self.assertFalse(second.page.is_visible('#sysrq'))
+        probe, expected = self.marker('watched', 5)
+        first.type_line('echo ' + probe)
+        second.wait_for_screen('^%s$' % expected)
+        # Its keys never reach the guest.
+        spy, spied = self.marker('spy', 6)
+        second.page.click('#terminal')
+        second.type_line('echo ' + spy)
+        probe, expected = self.marker('after', 7)
+        first.type_line('echo ' + probe)
+        first.wait_for_screen('^%s$' % expected)
+        self.assertNotIn(spied, first.screen())
+        second.screenshot('watch-only-watching')
+
+    def test_watch_only_url_asking_to_take_over_is_refused(self):
+        self.open_connected('watch-only-held')
+        second, _ = self.open_console(
+            'watch-only-take-over', url=self.watch_only_url() +
+            '&mode=take_over')
+        state, reason, text = second.wait_for_state('disconnected')
+        self.assertEqual('refused', reason)
+        self.assertIn('watch-only', text)
+        self.assertFalse(second.page.is_visible('#take-over'))

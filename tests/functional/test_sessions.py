@@ -57,10 +57,12 @@ class TwoProxiesWorld(testtools.TestCase):
 
     # {section: {name: value}} added to every service's configuration.
     options = {}
+    # Guest(project_id=..., user_id=...): the guest's owner, if any.
+    guest_owner = {}
 
     def setUp(self):
         super().setUp()
-        self.guest = self.useFixture(func_fixtures.Guest())
+        self.guest = self.useFixture(func_fixtures.Guest(**self.guest_owner))
         vhost = self.useFixture(func_fixtures.RabbitVhost())
         options = {'consoleauth': {'session_lease_ttl': LEASE_TTL}}
         options.update(self.options)

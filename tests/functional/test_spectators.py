@@ -13,6 +13,7 @@ import socket
 import struct
 import time
 
+import fixtures
 from testtools import content
 import websocket
 
@@ -248,3 +249,90 @@ def round_trips(ws, label, count=10):
             raise AssertionError('no answer to %s' % marker)
         times.append(time.monotonic() - started)
     return times
+
+
+# The guest's project; noauth makes every caller a member and reader of
+# the project it names, and the policy file below takes the console URL
+# rule from WATCHER: a reader-only user, as far as consoles go.
+PROJECT = 'b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7'
+WATCHER = 'watcher'
+WATCH_ONLY_BODY = {'remote_console': {'protocol': 'serial', 'type': 'serial',
+                                      'mode': 'view'}}
+
+
+class WatchOnlyTest(ts.TwoProxiesWorld):
+    """Watch-only URLs ({"mode": "view"}): read-only whatever their
+    mode= says, never the writer's seat, and a reader's to ask for."""
+
+    guest_owner = {'project_id': PROJECT, 'user_id': 'owner'}
+
+    def setUp(self):
+        path = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                            'policy.yaml')
+        with open(path, 'w') as f:
+            f.write('"serialproxy:remote_consoles:create": '
+                    '"rule:context_is_admin or (role:member and '
+                    'project_id:%%(project_id)s and not user_id:%s)"\n'
+                    % WATCHER)
+        self.options = {'oslo_policy': {'policy_file': path}}
+        super().setUp()
+
+    def ask(self, body, user=WATCHER):
+        return self.deployment.api_request(
+            'POST', '/v2.1/servers/%s/remote-consoles' % self.guest.uuid,
+            body, version='2.6', token='%s:%s' % (user, PROJECT))
+
+    def watch_only_url(self):
+        status, reply = self.ask(WATCH_ONLY_BODY)
+        self.assertEqual(200, status, reply)
+        return json.loads(reply)['remote_console']['url']
+
+    def test_reader_gets_a_watch_only_url_and_no_writers_url(self):
+        self.url()     # once the guest is registered
+        self.assertIn('token=', self.watch_only_url())
+        status, reply = self.ask({'remote_console': {'protocol': 'serial',
+                                                     'type': 'serial'}})
+        self.assertEqual(403, status, reply)
+
+    def test_watch_only_url_watches_whatever_its_mode_and_never_types(self):
+        writer = self.connect(self.url())
+        self.assertIsNotNone(ts.shell_answers(writer, 'writer'))
+        url = self.watch_only_url()
+        # No mode and mode=write, on the writer's proxy and on the other.
+        watchers = [self.connect(url), self.connect(with_mode(url, 'write')),
+                    self.connect(ts.on_port(url, self.port_b))]
+        for watcher in watchers:
+            watcher.send_binary(b'echo SPY-$((40+2))\n')
+        marker = b'\nWATCHED-5\r?\n'
+        writer.send_binary(b'echo WATCHED-$((2+3))\n')
+        for ws in [writer] + watchers:
+            output = output_until(ws, marker)
+            self.assertIsNotNone(output)
+            self.assertNotIn(b'SPY-42', output)
+        # A later round trip proves no watcher's line arrived late.
+        after = ts.shell_answers(writer, 'after')
+        self.assertIsNotNone(after)
+        self.assertNotIn(b'SPY-42', after)
+        listed = self.deployment.run('serialproxy-manage', 'sessions',
+                                     'list', '--instance', self.guest.uuid)
+        modes = re.findall(r'\s(write|view)\s', listed.stdout)
+        self.assertEqual(['view', 'view', 'view', 'write'], sorted(modes))
+
+    def test_take_over_with_a_watch_only_url_is_403_with_the_reason(self):
+        writer = self.connect(self.url())
+        self.assertIsNotNone(ts.shell_answers(writer, 'writer'))
+        url = with_mode(self.watch_only_url(), 'take_over')
+        for attempt in (url, ts.on_port(url, self.port_b)):
+            status, body = ts.refusal(attempt)
+            self.assertEqual(403, status)
+            self.assertEqual('This console URL is watch-only: it does not '
+                             'allow mode=take_over', body.strip())
+        self.assertIsNotNone(ts.shell_answers(writer, 'still-mine'))
+
+    def test_watch_only_url_never_takes_a_free_console(self):
+        url = self.url()
+        status, body = ts.refusal(self.watch_only_url())
+        self.assertEqual(409, status)
+        self.assertIn('nothing to watch', body)
+        # The console stayed free for its writer.
+        self.assertIsNotNone(ts.shell_answers(self.connect(url), 'writer'))

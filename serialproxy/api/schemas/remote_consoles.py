@@ -1,7 +1,8 @@
 """Bodies of the console URL requests, as Nova's schemas accept them.
 
 The enums are Nova's, so a valid Nova request for a console type we do
-not serve gets "unavailable" rather than a schema error.
+not serve gets "unavailable" rather than a schema error. "mode" is ours
+(Nova's clients never send it): "view" asks for a watch-only URL.
 """
 
 _PROTOCOLS_V26 = ['vnc', 'spice', 'rdp', 'serial']
@@ -17,6 +18,7 @@ def _remote_console(protocols, types):
                 'properties': {
                     'protocol': {'type': 'string', 'enum': protocols},
                     'type': {'type': 'string', 'enum': types},
+                    'mode': {'type': 'string', 'enum': ['view']},
                 },
                 'required': ['protocol', 'type'],
                 'additionalProperties': False,

@@ -56,6 +56,9 @@ CASES = [
      'admin', 200),
     ('remote-console-create', 'POST',
      '/v2.1/servers/%s/remote-consoles' % SERVER, '2.6', 'member', 200),
+    # A reader may ask for a watch-only URL.
+    ('remote-console-create-watch-only', 'POST',
+     '/v2.1/servers/%s/remote-consoles' % SERVER, '2.6', 'reader', 200),
     ('remote-console-create-unavailable', 'POST',
      '/v2.1/servers/%s/remote-consoles' % SERVER, '2.6', 'member', 400),
     ('remote-console-create-not-running', 'POST',

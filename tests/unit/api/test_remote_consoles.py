@@ -328,18 +328,19 @@ class TokenModesTest(RemoteConsolesTestBase):
         self.flags(group='oslo_policy', policy_file=policy_file)
 
     def test_member_may_send_sysrq_from_the_page_but_no_nmi(self):
-        self.assertEqual(['sysrq', 'take_over', 'view'],
+        self.assertEqual(['sysrq', 'take_over', 'view', 'write'],
                          self.modes('member'))
 
     def test_admin_may_send_both(self):
-        self.assertEqual(['nmi', 'sysrq', 'take_over', 'view'],
+        self.assertEqual(['nmi', 'sysrq', 'take_over', 'view', 'write'],
                          self.modes('admin'))
 
     def test_policy_file_moves_sysrq_and_nmi_like_the_rest_calls(self):
         self.use_policy({'serialproxy:serial_console:sysrq': '!',
                          'serialproxy:serial_console:nmi':
                              'rule:project_member_or_admin'})
-        self.assertEqual(['nmi', 'take_over', 'view'], self.modes('member'))
+        self.assertEqual(['nmi', 'take_over', 'view', 'write'],
+                         self.modes('member'))
 
     def test_three_call_path_checks_them_on_the_owner(self):
         # A URL rule on the owner's user: the API looks the owner up and
@@ -350,7 +351,7 @@ class TokenModesTest(RemoteConsolesTestBase):
                          'role:member and user_id:%(user_id)s'})
         get_instance = self.spy(consoleauth_rpcapi.ConsoleAuthAPI,
                                 'get_instance')
-        self.assertEqual(['nmi', 'sysrq', 'take_over', 'view'],
+        self.assertEqual(['nmi', 'sysrq', 'take_over', 'view', 'write'],
                          self.modes('member'))
         self.assertEqual(1, get_instance.call_count)
 
@@ -361,12 +362,12 @@ class TokenModesTest(RemoteConsolesTestBase):
                          'role:member and user_id:%(user_id)s'})
         get_instance = self.spy(consoleauth_rpcapi.ConsoleAuthAPI,
                                 'get_instance')
-        self.assertEqual(['nmi', 'sysrq', 'take_over', 'view'],
+        self.assertEqual(['nmi', 'sysrq', 'take_over', 'view', 'write'],
                          self.modes('member'))
         self.assertEqual(1, get_instance.call_count)
         other_user = self._token(base.PROJECT, ['member', 'reader'],
                                  user_id='0ther0ther0ther0ther0ther0ther00')
-        self.assertEqual(['sysrq', 'take_over', 'view'],
+        self.assertEqual(['sysrq', 'take_over', 'view', 'write'],
                          self.modes(other_user))
 
     def test_mode_rules_without_the_owner_keep_the_one_call(self):
@@ -374,7 +375,8 @@ class TokenModesTest(RemoteConsolesTestBase):
                          'serialproxy:serial_console:sysrq': '!'})
         get_instance = self.spy(consoleauth_rpcapi.ConsoleAuthAPI,
                                 'get_instance')
-        self.assertEqual(['nmi', 'take_over', 'view'], self.modes('member'))
+        self.assertEqual(['nmi', 'take_over', 'view', 'write'],
+                         self.modes('member'))
         self.assertEqual(0, get_instance.call_count)
 
     def test_token_modes_cover_every_rule_a_token_may_carry(self):
@@ -388,3 +390,72 @@ class ConsoleUrlTest(base.base.TestCase):
             'https://p.example/c/?lang=en&token=abc',
             remote_consoles.console_url('https://p.example/c/?lang=en',
                                         'abc'))
+
+
+WATCH_ONLY_BODY = {'remote_console': {'protocol': 'serial', 'type': 'serial',
+                                      'mode': 'view'}}
+
+
+class WatchOnlyURLTest(RemoteConsolesTestBase):
+    """{"mode": "view"}: a URL that may only watch, which a reader may
+    get (serialproxy:serial_console:view) without remote_consoles:create."""
+
+    def console_of(self, resp):
+        self.assertEqual(200, resp.status_int, resp.body)
+        query = urllib.parse.urlsplit(resp.json['remote_console']['url'])
+        console_token, = urllib.parse.parse_qs(query.query)['token']
+        return consoleauth_rpcapi.ConsoleAuthAPI().check_token(
+            {}, console_token)
+
+    def test_mode_view_gets_a_watch_only_url(self):
+        for version in ('2.6', '2.8'):
+            resp = self.post(self.define(), body=WATCH_ONLY_BODY,
+                             version=version)
+            console = self.console_of(resp)
+            self.assertEqual((['view'], True),
+                             (console['modes'], console['watch_only']))
+            self.assertEqual('view', resp.json['remote_console']['mode'])
+
+    def test_a_url_without_mode_stays_the_writers(self):
+        resp = self.post(self.define())
+        self.assertNotIn('mode', resp.json['remote_console'])
+        self.assertFalse(self.console_of(resp)['watch_only'])
+
+    def test_other_modes_are_400_with_the_reason(self):
+        for mode in ('write', 'take_over', 'VIEW', '', None, 1):
+            body = {'remote_console': {'protocol': 'serial',
+                                       'type': 'serial', 'mode': mode}}
+            self.assertFault(self.post(self.define(), body=body), 400,
+                             'badRequest', 'remote_console/mode')
+
+    def test_reader_gets_a_watch_only_url_and_no_writers(self):
+        server_id = self.define()
+        console = self.console_of(self.post(server_id, body=WATCH_ONLY_BODY,
+                                            token='reader'))
+        self.assertEqual(['view'], console['modes'])
+        self.assertFault(self.post(server_id, token='reader'), 403,
+                         'forbidden')
+
+    def test_watch_only_url_follows_the_view_rule(self):
+        policy_file = '%s/policy.yaml' % self.state_path
+        with open(policy_file, 'w') as f:
+            f.write('"serialproxy:serial_console:view": "role:admin"\n')
+        self.flags(group='oslo_policy', policy_file=policy_file)
+        server_id = self.define()
+        self.assertFault(self.post(server_id, body=WATCH_ONLY_BODY), 403,
+                         'forbidden')
+        self.assertEqual(200, self.post(server_id).status_int)
+
+    def test_watch_only_url_of_another_projects_server_is_404(self):
+        self.assertFault(self.post(self.define(project=base.OTHER_PROJECT),
+                                   body=WATCH_ONLY_BODY, token='reader'),
+                         404, 'itemNotFound')
+
+    def test_older_consoleauth_refuses_rather_than_issue_a_writers(self):
+        self.useFixture(fixtures.MockPatchObject(
+            consoleauth_manager.ConsoleAuthManager, 'target',
+            messaging.Target(version='1.8')))
+        server_id = self.define()
+        self.assertFault(self.post(server_id, body=WATCH_ONLY_BODY), 501,
+                         'notImplemented', 'watch-only')
+        self.assertEqual(200, self.post(server_id).status_int)

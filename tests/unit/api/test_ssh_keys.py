@@ -6,6 +6,7 @@ import uuid
 import asyncssh
 
 from serialproxy.consoleauth import rpcapi as consoleauth_rpcapi
+from serialproxy import exception
 from serialproxy.ssh import keys
 from tests.unit.api import base
 
@@ -102,18 +103,26 @@ class SSHKeysTest(base.APITestCase):
 
     def test_member_key_may_send_sysrq_but_no_nmi(self):
         self.assertEqual(202, self.push().status_int)
-        self.assertEqual(['sysrq'], self.key_modes())
+        self.assertEqual(['sysrq', 'write'], self.key_modes())
 
     def test_admin_key_may_send_both(self):
         self.assertEqual(202, self.push(token='admin').status_int)
-        self.assertEqual(['nmi', 'sysrq'], self.key_modes())
+        self.assertEqual(['nmi', 'sysrq', 'write'], self.key_modes())
 
     def test_role_without_the_sysrq_rule_gets_a_key_without_sysrq(self):
-        # Readers may push keys here; SysRq stays with members.
+        # SysRq stays with members; typing goes with the URL rule.
+        self.use_policy_file({'serialproxy:serial_console:sysrq': '!'})
+        self.assertEqual(202, self.push().status_int)
+        self.assertEqual(['write'], self.key_modes())
+
+    def test_key_of_a_user_who_may_not_type_never_signs_in_as_writer(self):
+        # Readers may push keys here, but the URL rule says they may not
+        # type in a console: their key is watch-only.
         self.use_policy_file({'serialproxy:serial_console:ssh_key':
                               'rule:project_reader_or_admin'})
         self.assertEqual(202, self.push(token='reader').status_int)
-        self.assertEqual([], self.key_modes())
+        exc = self.assertRaises(exception.ModeNotAllowed, self.key_modes)
+        self.assertEqual('write', exc.kwargs['mode'])
 
     def test_sysrq_rule_is_checked_on_the_server(self):
         # A rule on the owner: the API checks it on the server it found.
@@ -121,12 +130,12 @@ class SSHKeysTest(base.APITestCase):
                               'role:member and project_id:%(project_id)s',
                               'serialproxy:serial_console:nmi': '!'})
         self.assertEqual(202, self.push().status_int)
-        self.assertEqual(['sysrq'], self.key_modes())
+        self.assertEqual(['sysrq', 'write'], self.key_modes())
         self.use_policy_file({'serialproxy:serial_console:sysrq':
                               'role:member and project_id:someone-else'})
         self.public_key, self.fingerprint = public_key()
         self.assertEqual(202, self.push().status_int)
-        self.assertEqual([], self.key_modes())
+        self.assertEqual(['write'], self.key_modes())
 
     def test_disabled_ssh_is_not_implemented(self):
         self.flags(group='ssh', enabled=False)

@@ -23,17 +23,17 @@ class ModesTest(tm.ConsoleAuthTestBase):
 
     def test_token_carries_only_known_modes(self):
         token = self.token(modes=('view', 'root'))
-        self.assertEqual(['view'],
+        self.assertEqual(['view', 'write'],
                          self.manager.check_token({}, token)['modes'])
 
     def test_token_carries_the_pages_sysrq_and_nmi_permissions(self):
         every = ('view', 'take_over', 'sysrq', 'nmi')
         token = self.token(modes=every + ('reboot',))
-        self.assertEqual(['nmi', 'sysrq', 'take_over', 'view'],
+        self.assertEqual(['nmi', 'sysrq', 'take_over', 'view', 'write'],
                          self.manager.check_token({}, token)['modes'])
         # The lease answer carries them to the proxy too.
         leased = self.manager.acquire_session({}, token, 'proxy-a')
-        self.assertEqual(['nmi', 'sysrq', 'take_over', 'view'],
+        self.assertEqual(['nmi', 'sysrq', 'take_over', 'view', 'write'],
                          leased['modes'])
 
     def test_spectator_gets_the_writers_relay(self):

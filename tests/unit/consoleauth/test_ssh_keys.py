@@ -161,22 +161,22 @@ class SSHKeyTest(base.TestCase):
         answer = self.push(modes=['sysrq', 'nmi', 'view', 'reboot'])
         # Only what a session may send: an SSH session is the writer, so
         # connection modes (view, take_over) are dropped with the rest.
-        self.assertEqual(['nmi', 'sysrq'], answer['modes'])
+        self.assertEqual(['nmi', 'sysrq', 'write'], answer['modes'])
         with self.db.session() as session:
-            self.assertEqual('nmi sysrq', session.execute(sa.text(
+            self.assertEqual('nmi sysrq write', session.execute(sa.text(
                 'SELECT modes FROM console_ssh_keys')).scalar())
-        self.assertEqual(['nmi', 'sysrq'], self.acquire()['modes'])
+        self.assertEqual(['nmi', 'sysrq', 'write'], self.acquire()['modes'])
 
     def test_key_pushed_without_modes_opens_a_console_without_them(self):
         self.push()
-        self.assertEqual([], self.acquire()['modes'])
+        self.assertEqual(['write'], self.acquire()['modes'])
 
     def test_client_capped_at_1_7_pushes_keys_without_modes(self):
         self.useFixture(fixtures.MockPatchObject(
             rpcapi.ConsoleAuthAPI, 'VERSION_CAP', '1.7'))
         self.api = rpcapi.ConsoleAuthAPI()
         self.push(modes=['sysrq'])
-        self.assertEqual([], self.acquire()['modes'])
+        self.assertEqual(['write'], self.acquire()['modes'])
 
     def test_key_for_port_0_does_not_open_port_1(self):
         self.push(index=0)
@@ -267,7 +267,7 @@ class OlderConsoleAuthTest(SSHKeyTest):
         answer = self.push(modes=['sysrq', 'nmi'])
         self.assertEqual(self.fingerprint, answer['fingerprint'])
         console = self.acquire()
-        self.assertEqual([], console['modes'])
+        self.assertEqual(['write'], console['modes'])
 
     # A claim is a 1.10 thing: a 1.10 proxy sends none to this one.
     test_made_up_claim_is_refused = None

@@ -10,6 +10,7 @@ import uuid
 
 import fixtures
 
+from serialproxy import exception
 from serialproxy import notifications
 from serialproxy.proxy import admission
 from serialproxy.proxy import framing
@@ -452,3 +453,53 @@ class PageCommandsTest(base.TestCase):
         client.close()
         await proxy.stop()
         guest.close()
+
+
+class OlderConsoleAuth(StubConsoleAuth):
+    """A consoleauth before 1.11 beside a newer one: it leases the writer's
+    seat to any token, and answers a watch-only token's modes as its
+    column holds them, mark included. Nobody writes on the console."""
+
+    def __init__(self, port):
+        super().__init__(port)
+        self.joined = []
+
+    def check_token(self, ctxt, token):
+        return dict(super().check_token(ctxt, token),
+                    modes=['view', 'watch_only'])
+
+    def join_session(self, ctxt, token, proxy_host, **kwargs):
+        self.joined.append(token)
+        raise exception.ConsoleNotInUse()
+
+
+class WatchOnlyBehindAnOlderConsoleAuthTest(base.TestCase):
+    def test_writers_seat_is_given_back_and_the_url_only_watches(self):
+        asyncio.run(self._scenario())
+
+    async def _scenario(self):
+        loop = asyncio.get_running_loop()
+        guest_server = await loop.create_server(asyncio.Protocol,
+                                                '127.0.0.1', 0)
+        auth = OlderConsoleAuth(guest_server.sockets[0].getsockname()[1])
+        proxy = make_proxy(auth)
+        await proxy.start('127.0.0.1', 0)
+        reader, writer = await asyncio.open_connection('127.0.0.1',
+                                                       proxy.bound_port)
+        writer.write(
+            b'GET /?token=t HTTP/1.1\r\nHost: 127.0.0.1\r\n'
+            b'Upgrade: websocket\r\nConnection: Upgrade\r\n'
+            b'Sec-WebSocket-Version: 13\r\n'
+            b'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n')
+        status = await asyncio.wait_for(reader.readline(), 10)
+        body = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        await asyncio.sleep(0.2)
+        await proxy.stop()
+        guest_server.close()
+        # Not a writer's 101: the lease went back, a spectator's seat was
+        # asked for, and there is nothing to watch.
+        self.assertEqual(b'HTTP/1.1 409 Conflict\r\n', status)
+        self.assertIn(b'this console URL is watch-only', body)
+        self.assertEqual(['session-1'], auth.released)
+        self.assertEqual(['t'], auth.joined)

@@ -191,3 +191,45 @@ class SpectatorAgeTest(ModeTestCase):
         self.clock.now += 1
         self.assertEqual(CloseCode.SESSION_MAX_AGE,
                          ts.close_frame(self.session.tick())[0])
+
+
+class WatchOnlyTest(ModeTestCase):
+    """A watch-only token (no 'write') opened with no mode or mode=write:
+    consoleauth refuses it the writer's seat, and the session watches."""
+
+    WATCH_ONLY_CONSOLE = dict(ts.CONSOLE, modes=['view'], watch_only=True)
+
+    def open_watch_only(self, target='/?token=%s' % ts.TOKEN):
+        actions = self.session.client_data(ts.request(target=target))
+        self.assertTrue(ts.of_type(actions, cs.Authorize))
+        self.session.watching_only()
+        self.session.leased(dict(self.WATCH_ONLY_CONSOLE))
+        return self.session.guest_connected()
+
+    def test_session_watches_whatever_its_query_asked(self):
+        for target in ('/?token=%s' % ts.TOKEN,
+                       '/?token=%s&mode=write' % ts.TOKEN):
+            self.session = cs.ConsoleSession(self.settings, clock=self.clock)
+            self.open_watch_only(target)
+            self.assertTrue(self.session.is_spectator)
+            actions = self.session.client_data(client_frame(0x2, b'ls\n'))
+            self.assertEqual([], ts.to_guest(actions))
+            self.assertEqual(3, self.session.input_dropped)
+            out = self.session.guest_data(b'hello')
+            self.assertEqual([(0x2, b'hello')],
+                             server_frames(ts.to_client(out)))
+
+    def test_page_is_told_it_is_watch_only(self):
+        self.open_watch_only()
+        actions = self.session.client_data(
+            client_frame(0x1, b'{"permissions": true}'))
+        (opcode, note), = server_frames(ts.to_client(actions))
+        self.assertEqual({'permissions': [], 'watch_only': True},
+                         json.loads(note))
+
+    def test_writers_page_hears_no_watch_only(self):
+        self.open()
+        actions = self.session.client_data(
+            client_frame(0x1, b'{"permissions": true}'))
+        (opcode, note), = server_frames(ts.to_client(actions))
+        self.assertNotIn('watch_only', json.loads(note))
