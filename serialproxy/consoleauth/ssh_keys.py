@@ -99,7 +99,8 @@ class SSHKeyEndpoints:
         return {'claim': claim, 'expires_at': key.expires_at}
 
     @messaging.expected_exceptions(exception.SSHKeyRefused,
-                                   exception.ConsoleInUse)
+                                   exception.ConsoleInUse,
+                                   exception.ModeNotAllowed)
     def acquire_session_by_ssh_claim(self, ctxt, proxy_host, claim,
                                      remote_address=None):
         """The lease of a connection that signed in (1.10): as
@@ -163,7 +164,7 @@ class SSHKeyEndpoints:
 
     def _lease_over_ssh(self, token_hash, proxy_host, remote_address, now):
         """(token row, lease) of a new SSH lease through token_hash;
-        SSHKeyRefused or ConsoleInUse otherwise."""
+        SSHKeyRefused, ModeNotAllowed or ConsoleInUse otherwise."""
         ttl = CONF.consoleauth.session_lease_ttl
         lease = {'id': str(uuid.uuid4()), 'remote_address': remote_address,
                  'proxy_host': proxy_host, 'started_at': now,
@@ -172,6 +173,10 @@ class SSHKeyEndpoints:
             [(token_hash, lease)], now)
         if row is None:
             raise exception.SSHKeyRefused(ttl=CONF.ssh.key_ttl)
+        if tokens.is_watch_only(row.modes):
+            # The lease transaction never seats a watch-only key.
+            raise exception.ModeNotAllowed(mode=tokens.WRITE,
+                                           watch_only=True)
         if not acquired:
             raise exception.ConsoleInUse.since_epoch(
                 now if holder is None else holder)

@@ -82,7 +82,7 @@ class SSHKeyTest(base.TestCase):
                                                 self.fingerprint))
         self.assertRaises(exception.SSHKeyRefused, self.sign_in)
         console = self.acquire_signed_in(sign_in)
-        self.assertEqual(('192.0.2.7', 10042, 'ssh', ['sysrq']), (
+        self.assertEqual(('192.0.2.7', 10042, 'ssh', ['sysrq', 'write']), (
             console['host'], console['port'], console['transport'],
             console['modes']))
         listed, = self.api.list_sessions({}, UUID)

@@ -151,6 +151,17 @@ class WatchOnlySSHKeyTest(test_ssh_keys.SSHKeyTest):
         self.assertEqual('write', exc.kwargs['mode'])
         self.assertEqual([], self.api.list_sessions({}, UUID))
 
+    def test_key_without_write_signed_in_never_takes_the_writers_seat(self):
+        # The one-sign-in path (a claim made from the key) as well.
+        self.api.authorize_ssh_key(
+            {'user_id': 'u', 'project_id': PROJECT}, UUID, self.public_key,
+            modes=['sysrq'], watch_only=True)
+        sign_in = self.sign_in()
+        exc = self.assertRaises(exception.ModeNotAllowed,
+                                self.acquire_signed_in, sign_in)
+        self.assertEqual('write', exc.kwargs['mode'])
+        self.assertEqual([], self.api.list_sessions({}, UUID))
+
     def test_key_of_a_writer_carries_write(self):
         answer = self.push(modes=['sysrq'])
         self.assertEqual(['sysrq', 'write'], answer['modes'])
