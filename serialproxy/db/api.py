@@ -350,7 +350,8 @@ class Database:
     def _current_tokens(now):
         """A SELECT of the live tokens whose console is still where they
         say: their instance is registered on their compute host and, when
-        its agent reports ports, has their port at their serial index.
+        its agent reports ports, has their port at their serial index
+        (a port last reported for another instance is no longer its).
 
         A port that went to another guest while the revoke for the old
         one was lost (CVE-2013-0335) then opens nothing, without asking
@@ -559,19 +560,30 @@ class Database:
     @staticmethod
     def _record_instance(session, row, host, values, now):
         """Set an instance's registry row and serial ports as host
-        reports them (ports unknown when the report has no 'consoles')."""
+        reports them (ports unknown when the report has no 'consoles').
+
+        A port of a host belongs to the instance last reported with it:
+        another instance of the host that the registry still has on it
+        (its revoke or its own report lost) loses it here.
+        """
         for field in INSTANCE_FIELDS[1:]:
             setattr(row, field, values.get(field))
         row.host = host
         row.updated_at = now
         consoles = values.get('consoles')
         row.consoles_known = consoles is not None
-        session.execute(sa.delete(models.InstanceConsole).where(
-            models.InstanceConsole.instance_uuid == row.uuid))
-        if consoles:
-            session.execute(sa.insert(models.InstanceConsole), [
-                {'instance_uuid': row.uuid, 'serial_index': c['index'],
-                 'port': c['port']} for c in consoles])
+        table = models.InstanceConsole.__table__
+        session.execute(sa.delete(table).where(
+            table.c.instance_uuid == row.uuid))
+        if not consoles:
+            return
+        session.execute(sa.delete(table).where(
+            table.c.port.in_({c['port'] for c in consoles}),
+            table.c.instance_uuid.in_(sa.select(models.Instance.uuid).where(
+                models.Instance.host == host))))
+        session.execute(sa.insert(table), [
+            {'instance_uuid': row.uuid, 'serial_index': c['index'],
+             'port': c['port']} for c in consoles])
 
     def update_host_instance(self, host, values, now):
         """Record one instance as host reports it.

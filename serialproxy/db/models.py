@@ -103,7 +103,8 @@ class Instance(Base):
 class InstanceConsole(Base):
     """A serial port of a registered instance, as its agent last reported:
     what a console token's port must still be when its session leases
-    the console (CVE-2013-0335: a port given to another guest)."""
+    the console (CVE-2013-0335: a port given to another guest). A port
+    of a host is one instance's: the one last reported with it."""
 
     __tablename__ = 'instance_consoles'
 

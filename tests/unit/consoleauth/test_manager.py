@@ -174,9 +174,17 @@ class SessionLeaseTest(ConsoleAuthTestBase):
         # of the old one was lost.
         token = self._authorize(port=10001)
         self._register(UUID, 10002)
-        self._register('other-guest', 10001)
         self.assertRaises(exception.InvalidToken, self.acquire, token)
         self.assertEqual([], self.manager.list_sessions({}))
+
+    def test_token_of_a_port_reported_for_another_guest_leases_nothing(self):
+        # Only the new guest's report arrived; the old guest's event and
+        # the revoke were both lost.
+        token = self._authorize(port=10001)
+        theirs = self._authorize(uuid='other-guest', port=10001)
+        self.assertRaises(exception.InvalidToken, self.acquire, token)
+        self.assertEqual('other-guest',
+                         self.acquire(theirs)['instance_uuid'])
 
     def test_token_of_an_instance_now_on_another_host_leases_nothing(self):
         token = self._authorize(port=10001)

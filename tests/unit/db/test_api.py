@@ -149,7 +149,8 @@ class DatabaseBehaviour:
 
     def test_one_batch_leases_each_console_once_and_answers_in_order(self):
         self.db.sync()
-        free, held, stale = (self._token(c * 64) for c in 'abc')
+        free, held, stale = (dict(self._token(c * 64), port=10000 + n)
+                             for n, c in enumerate('abc'))
         for token in (free, held, stale):
             self._issue(token)
         holder = self._lease_values('proxy-b')
@@ -230,6 +231,22 @@ class DatabaseBehaviour:
         self.assertEqual((None, False, None), self.lease(
             '1' * 64, self._lease_values(), NOW))
         self.assertEqual([], self.db.list_sessions(NOW))
+
+    def test_port_reported_for_another_instance_is_no_longer_the_first(self):
+        # Only the new guest's report arrived: the old one's was lost.
+        self.db.sync()
+        old, new, elsewhere = (self._token(c * 64) for c in '89a')
+        self._issue(old)
+        self._issue(elsewhere)
+        self.db.update_host_instance('cmp-2', {
+            'uuid': str(uuid.uuid4()), 'name': 'vm', 'state': 'running',
+            'consoles': [{'index': 0, 'port': 10000}]}, NOW)
+        self._issue(new)
+        results = self.db.lease_consoles(
+            [(t['token_hash'], self._lease_values())
+             for t in (old, new, elsewhere)], NOW)
+        self.assertEqual([None, new['instance_uuid'], None],
+                         [row and row.instance_uuid for row, _, _ in results])
 
     def test_lease_refuses_a_token_of_an_instance_on_another_host(self):
         self.db.sync()
