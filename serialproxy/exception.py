@@ -10,6 +10,10 @@ import datetime
 
 class SerialProxyException(Exception):
     msg_fmt = 'An unknown error occurred.'
+    # The message for callers who are not admins, where msg_fmt names
+    # what only operators should see (a compute host, a file path); it
+    # takes no arguments, so a message given whole cannot leak through.
+    tenant_msg = None
     code = 500
 
     def __init__(self, message=None, **kwargs):
@@ -18,6 +22,10 @@ class SerialProxyException(Exception):
             message = self.msg_fmt % kwargs
         self.message = message
         super().__init__(message)
+
+    def tenant_message(self):
+        """What a caller who is not an admin is told."""
+        return self.tenant_msg or self.message
 
 
 class Invalid(SerialProxyException):
@@ -73,11 +81,16 @@ class PortRangeExhausted(Invalid):
     msg_fmt = ('No free serial console port is left in range %(port_range)s '
                'on host %(host)s (%(busy)d found in use by other programs); '
                'free ports come back as instances are deleted.')
+    tenant_msg = ('No free serial console port is left on the compute '
+                  'host of this server; free ports come back as instances '
+                  'are deleted.')
 
 
 class PortPoolUnavailable(SerialProxyException):
     msg_fmt = ('The serial port pool of host %(host)s is unavailable: '
                '%(reason)s')
+    tenant_msg = ('The serial port pool of the compute host of this server '
+                  'is unavailable; try again later.')
     code = 503
 
 
@@ -89,6 +102,8 @@ class InvalidPortRange(Invalid):
 class ConsoleLogNotFound(NotFound):
     msg_fmt = ('Instance %(instance_uuid)s has no serial console log: '
                '%(reason)s')
+    # The reason may name the log file's path on the compute host.
+    tenant_msg = 'This server has no serial console log.'
 
 
 class ConsoleTypeUnavailable(Invalid):
@@ -154,6 +169,8 @@ class SessionNotFound(NotFound):
 
 class HypervisorUnavailable(SerialProxyException):
     msg_fmt = 'The compute host %(host)s cannot reach its hypervisor.'
+    tenant_msg = ('The compute host of this server cannot reach its '
+                  'hypervisor; try again later.')
     code = 503
 
 
@@ -207,6 +224,8 @@ class Unauthorized(SerialProxyException):
 class ConsoleOutputUnavailable(SerialProxyException):
     msg_fmt = ('Compute host %(host)s cannot return console output of '
                'instance %(instance_uuid)s.')
+    tenant_msg = ('The compute host of this server cannot return its '
+                  'console output.')
     code = 501
 
 

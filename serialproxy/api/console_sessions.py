@@ -38,11 +38,18 @@ def _timestamp(epoch):
         epoch, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
-def session_view(session):
+def session_view(session, ctxt=None):
+    """A session as ctxt may see it: a caller who is not an admin sees
+    no proxy host (the deployment's insides) and no other user's
+    address (null in their place); without ctxt, everything."""
     view = {field: session.get(field) for field in _FIELDS}
     # Sessions of a consoleauth from before spectators are all writers.
     view['mode'] = view['mode'] or 'write'
     view['started_at'] = _timestamp(session.get('started_at'))
+    if ctxt is not None and not ctxt.is_admin:
+        view['proxy_host'] = None
+        if ctxt.user_id is None or view['user_id'] != ctxt.user_id:
+            view['remote_address'] = None
     return view
 
 
@@ -75,7 +82,8 @@ class ConsoleSessionsController:
                          servers.target(instance))
         sessions = self._call('list_sessions', req.context.to_rpc(),
                               instance_uuid=server_id)
-        return {'sessions': [session_view(s) for s in sessions]}
+        return {'sessions': [session_view(s, req.context)
+                             for s in sessions]}
 
     def _disconnect(self, req, server_id, session_id):
         instance = servers.lookup(req, self.consoleauth_api, server_id)

@@ -28,7 +28,10 @@ def fault(code, message):
                           charset='utf-8', body=json.dumps(body).encode())
 
 
-def from_exception(exc):
+def from_exception(exc, admin=False):
+    """The fault of an exception; only an admin's names compute hosts
+    and file paths (see SerialProxyException.tenant_msg)."""
     if isinstance(exc, exception.SerialProxyException):
-        return fault(exc.code, exc.message)
+        return fault(exc.code,
+                     exc.message if admin else exc.tenant_message())
     return fault(500, 'Unexpected API error. The server log has details.')

@@ -143,7 +143,7 @@ class APIRouter:
             req.api_version = version
             resp = self._dispatch(req)
         except exception.SerialProxyException as exc:
-            resp = faults.from_exception(exc)
+            resp = faults.from_exception(exc, admin=self._is_admin(req))
         except messaging.MessagingTimeout:
             resp = faults.fault(503, 'A backend service did not answer in '
                                      'time; try again.')
@@ -160,6 +160,12 @@ class APIRouter:
         if version is not None:
             resp.headers.update(api_version.response_headers(version))
         return resp
+
+    @staticmethod
+    def _is_admin(req):
+        """Whether the caller is an admin; nobody is, before auth."""
+        ctxt = req.environ.get(wsgi.CONTEXT_KEY)
+        return bool(ctxt is not None and ctxt.is_admin)
 
     def _dispatch(self, req):
         for route in self.routes:

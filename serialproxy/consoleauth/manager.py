@@ -244,9 +244,11 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
         requests is a list of {'token', 'remote_address'}; the answer has
         one entry per request (see rpc.batch_result): the console, or
         InvalidToken or ConsoleInUse for that request alone. The token
-        checks, the take-over of expired leases and the new leases are one
-        database transaction; the unique (instance, index) constraint
-        decides between racing acquirers.
+        checks (with the check that the token's host and port are still
+        its instance's in the registry: a port reused while a revoke was
+        lost is InvalidToken), the take-over of expired leases and the
+        new leases are one database transaction; the unique (instance,
+        index) constraint decides between racing acquirers.
         """
         now = self.clock()
         self._bridge_silence(now)

@@ -341,9 +341,8 @@ class Database:
         tokens = models.ConsoleToken.__table__
         leases = models.ConsoleSession.__table__
         live = {row.token_hash: row for row in session.execute(
-            sa.select(tokens).where(
-                tokens.c.token_hash.in_({h for h, _ in requests}),
-                tokens.c.expires_at > now))}
+            self._current_tokens(now).where(
+                tokens.c.token_hash.in_({h for h, _ in requests})))}
         rows = {}
         for number, (token_hash, lease) in enumerate(requests):
             token = live.get(token_hash)
@@ -394,6 +393,31 @@ class Database:
                 results.append((live[token_hash], True, None))
         return results
 
+    @staticmethod
+    def _current_tokens(now):
+        """A SELECT of the live tokens whose console is still where they
+        say: their instance is registered on their compute host and, when
+        its agent reports ports, has their port at their serial index
+        (a port last reported for another instance is no longer its).
+
+        A port that went to another guest while the revoke for the old
+        one was lost (CVE-2013-0335) then opens nothing, without asking
+        the agent: the check is part of the lease's own statement.
+        """
+        tokens = models.ConsoleToken.__table__
+        instances = models.Instance.__table__
+        consoles = models.InstanceConsole.__table__
+        allocated = sa.exists().where(
+            consoles.c.instance_uuid == tokens.c.instance_uuid,
+            consoles.c.serial_index == tokens.c.serial_index,
+            consoles.c.port == tokens.c.port)
+        return sa.select(tokens).select_from(tokens.join(
+            instances, sa.and_(
+                instances.c.uuid == tokens.c.instance_uuid,
+                instances.c.host == tokens.c.compute_host))).where(
+            tokens.c.expires_at > now,
+            sa.or_(instances.c.consoles_known == sa.false(), allocated))
+
     def _insert_unless_held(self):
         """An INSERT of a lease that does nothing if its console is held
         (its values are the parameters of its execution)."""
@@ -410,9 +434,8 @@ class Database:
         """The live token row, None if unknown or expired; ModeNotAllowed
         when its URL was not issued for mode."""
         tokens = models.ConsoleToken.__table__
-        token = session.execute(sa.select(tokens).where(
-            tokens.c.token_hash == token_hash,
-            tokens.c.expires_at > now)).first()
+        token = session.execute(self._current_tokens(now).where(
+            tokens.c.token_hash == token_hash)).first()
         if token is None:
             return None
         allowed = tokens_rules.modes_of(token.modes)
@@ -593,6 +616,11 @@ class Database:
         """Make the registry of host exactly the reported instances."""
         reported = {i['uuid']: i for i in instances}
         with self.session() as session:
+            gone = sa.select(models.Instance.uuid).where(
+                models.Instance.host == host,
+                models.Instance.uuid.not_in(list(reported)))
+            session.execute(sa.delete(models.InstanceConsole).where(
+                models.InstanceConsole.instance_uuid.in_(gone)))
             session.execute(
                 sa.delete(models.Instance).where(
                     models.Instance.host == host,
@@ -602,10 +630,35 @@ class Database:
                 if row is None:
                     row = models.Instance(uuid=uuid)
                     session.add(row)
-                for field in INSTANCE_FIELDS[1:]:
-                    setattr(row, field, values.get(field))
-                row.host = host
-                row.updated_at = now
+                self._record_instance(session, row, host, values, now)
+
+    @staticmethod
+    def _record_instance(session, row, host, values, now):
+        """Set an instance's registry row and serial ports as host
+        reports them (ports unknown when the report has no 'consoles').
+
+        A port of a host belongs to the instance last reported with it:
+        another instance of the host that the registry still has on it
+        (its revoke or its own report lost) loses it here.
+        """
+        for field in INSTANCE_FIELDS[1:]:
+            setattr(row, field, values.get(field))
+        row.host = host
+        row.updated_at = now
+        consoles = values.get('consoles')
+        row.consoles_known = consoles is not None
+        table = models.InstanceConsole.__table__
+        session.execute(sa.delete(table).where(
+            table.c.instance_uuid == row.uuid))
+        if not consoles:
+            return
+        session.execute(sa.delete(table).where(
+            table.c.port.in_({c['port'] for c in consoles}),
+            table.c.instance_uuid.in_(sa.select(models.Instance.uuid).where(
+                models.Instance.host == host))))
+        session.execute(sa.insert(table), [
+            {'instance_uuid': row.uuid, 'serial_index': c['index'],
+             'port': c['port']} for c in consoles])
 
     def update_host_instance(self, host, values, now):
         """Record one instance as host reports it.
@@ -621,18 +674,19 @@ class Database:
                 session.add(row)
             elif row.host != host and values.get('state') != 'running':
                 return
-            for field in INSTANCE_FIELDS[1:]:
-                setattr(row, field, values.get(field))
-            row.host = host
-            row.updated_at = now
+            self._record_instance(session, row, host, values, now)
 
     def delete_host_instance(self, host, uuid):
         """Forget an instance, unless another host has it by now."""
         with self.session() as session:
-            return session.execute(
+            deleted = session.execute(
                 sa.delete(models.Instance).where(
                     models.Instance.uuid == uuid,
                     models.Instance.host == host)).rowcount
+            if deleted:
+                session.execute(sa.delete(models.InstanceConsole).where(
+                    models.InstanceConsole.instance_uuid == uuid))
+            return deleted
 
     def get_instance(self, uuid):
         """The registry's row (read-only: its fields), or None."""

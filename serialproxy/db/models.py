@@ -93,6 +93,25 @@ class Instance(Base):
     project_id = sa.Column(sa.String(255), nullable=True)
     user_id = sa.Column(sa.String(255), nullable=True)
     updated_at = sa.Column(sa.Double, nullable=False)
+    # Whether the last report listed the instance's serial ports (in
+    # instance_consoles). An agent older than consoleauth RPC 1.3 does
+    # not: its instances' tokens are checked against their host alone.
+    consoles_known = sa.Column(sa.Boolean, nullable=False, default=False,
+                               server_default=sa.false())
+
+
+class InstanceConsole(Base):
+    """A serial port of a registered instance, as its agent last reported:
+    what a console token's port must still be when its session leases
+    the console (CVE-2013-0335: a port given to another guest). A port
+    of a host is one instance's: the one last reported with it."""
+
+    __tablename__ = 'instance_consoles'
+
+    instance_uuid = sa.Column(sa.String(36), primary_key=True)
+    serial_index = sa.Column(sa.Integer, primary_key=True,
+                             autoincrement=False)
+    port = sa.Column(sa.Integer, nullable=False)
 
 
 class ConsoleSSHKey(Base):

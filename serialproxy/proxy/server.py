@@ -256,9 +256,11 @@ class ConsoleProxy:
 
         The port the token names is not asked of the compute agent here:
         the agent revokes an instance's tokens when its domain is
-        undefined or stopped or its ports change, and consoleauth drops
-        those its reports contradict, so a live token's port is still its
-        guest's (CVE-2013-0335).
+        undefined or stopped or its ports change, consoleauth drops
+        those its reports contradict, and the lease transaction refuses a
+        token whose port its registry no longer gives the token's
+        instance, so a leased token's port is still its guest's
+        (CVE-2013-0335).
         """
         if not token:
             raise Refusal(401, 'Missing token')

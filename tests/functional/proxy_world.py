@@ -214,16 +214,33 @@ class ProxyWorld(fixtures.Fixture):
         self.addCleanup(self.compute_server.wait)
         self.addCleanup(self.compute_server.stop)
         self.consoleauth = consoleauth_rpcapi.ConsoleAuthAPI()
+        self._instances = {}
+        self._registry_lock = threading.Lock()
         self.deployment.wait_ready()
 
     def worker_pids(self):
         return func_fixtures.children(self.proxy.pid)
 
     def token(self, guest_port):
-        """A token for the console of a new instance at guest_port."""
+        """A token for a console of its own at guest_port.
+
+        A port of a host is one instance's, so each stand-in guest port
+        is one instance whose every token is another serial index (its
+        own console, its own lease). The stand-in agent reports the
+        instance with them first, as a compute agent does: the lease
+        checks a token's port against that report.
+        """
+        with self._registry_lock:
+            instance = self._instances.setdefault(guest_port, {
+                'uuid': str(uuid.uuid4()), 'state': 'running',
+                'name': 'guest-%d' % guest_port, 'consoles': []})
+            index = len(instance['consoles'])
+            instance['consoles'].append({'index': index, 'port': guest_port})
+            self.consoleauth.instance_event({}, self.deployment.host,
+                                            'started', instance)
         return self.consoleauth.authorize_console(
-            {}, str(uuid.uuid4()), self.deployment.host, GUEST_HOST,
-            guest_port, index=0)
+            {}, instance['uuid'], self.deployment.host, GUEST_HOST,
+            guest_port, index=index)
 
     def connect(self, token, timeout=30, source=None):
         return WebSocketClient(self.port, token, timeout, source=source)

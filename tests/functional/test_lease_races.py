@@ -51,9 +51,14 @@ class LeaseRaceBehaviour:
                 {}, token, 'proxy-%d' % i, '192.0.2.%d:5000' % i))
 
     def test_one_winner_every_round_across_processes(self):
+        instance = {'uuid': 'b5d6a0e4-0c4e-4d51-9d7e-5f0e3a3c1a01',
+                    'name': 'vm', 'state': 'running',
+                    'consoles': [{'index': 0, 'port': 10001}]}
+        # As its agent reports it: the lease checks the token's port.
+        self.consoleauth.instance_event({}, 'compute-1', 'started',
+                                        instance)
         token = self.consoleauth.authorize_console(
-            {}, 'b5d6a0e4-0c4e-4d51-9d7e-5f0e3a3c1a01', 'compute-1',
-            '127.0.0.1', 10001)
+            {}, instance['uuid'], 'compute-1', '127.0.0.1', 10001)
         for round_ in range(ROUNDS):
             outcomes = self.race(token)
             won = [o for o in outcomes if isinstance(o, dict)]

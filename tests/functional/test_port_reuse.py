@@ -6,7 +6,9 @@ tokens instead. Here guest A's token is issued, A is deleted, its port is
 given to a new guest B, and A's token is refused (401) at the proxy while
 B's own token opens B's console: once with the agent running (its
 lifecycle events revoke), once with the agent down while it all happens
-(its start-up report revokes).
+(its start-up report revokes), and once with every revoke lost and only
+B's report arriving, when the lease's own check of the token's port
+against consoleauth's registry refuses it.
 """
 
 import struct
@@ -121,6 +123,52 @@ class PortReuseTest(testtools.TestCase):
         b_url, _ = self.console_url(b)
         self.assertOpensItsGuest(b_url, b)
         self.assertEqual(401, refusal(a_url)[0])
+
+    def test_revoke_lost_token_refused_by_the_lease_port_check(self):
+        a = self.useFixture(func_fixtures.Guest())
+        a_url, a_token = self.console_url(a)
+        # Whatever the agent would say about A now is lost: its
+        # 'undefined' event and the revoke it makes.
+        self.deployment.stop(self.agent)
+        self.delete(a)
+        b = self.successor_on(a.port)
+        # B's report arrives, as the agent's lifecycle event sends it; it
+        # revokes nothing of A's.
+        self.consoleauth.instance_event({}, self.host, 'started', {
+            'uuid': b.uuid, 'name': b.name, 'state': 'running',
+            'host': self.host, 'consoles': [{'index': 0, 'port': b.port}]})
+        self.assertTrue(self.live(a_token))
+        # A proxy that asks the (stopped) agent for nothing on connect:
+        # no history to replay.
+        port = func_fixtures.free_port()
+        self.deployment.start(
+            'serialproxy-proxy', label='proxy-without-replay',
+            DEFAULT={'host': 'proxy-without-replay'},
+            serial_console={'serialproxy_port': port},
+            console={'admin_port': 0, 'workers': 1, 'replay_lines': 0})
+        self.deployment.wait_ready()
+
+        def url(token):
+            return 'ws://127.0.0.1:%d/?%s' % (
+                port, urllib.parse.urlencode({'token': token}))
+        self.assertEqual((401, 'Invalid or expired token'),
+                         self.refusal_not_guest(url(a_token), b))
+        b_token = self.consoleauth.authorize_console(
+            {}, b.uuid, self.host, '127.0.0.1', b.port)
+        self.assertOpensItsGuest(url(b_token), b)
+
+    def refusal_not_guest(self, url, guest):
+        """(status, reason) of the refused upgrade; a failure naming the
+        guest whose console the URL opened instead."""
+        try:
+            ws = connect(url)
+        except websocket.WebSocketBadStatusException as exc:
+            return exc.status_code, (exc.resp_body or b'').decode().strip()
+        try:
+            self.assertShellAnswers(ws, guest)
+        finally:
+            ws.close()
+        self.fail("the token opened guest %s's console" % guest.name)
 
     def test_agent_down_meanwhile_revokes_at_its_start_up(self):
         a = self.useFixture(func_fixtures.Guest())

@@ -287,6 +287,8 @@ class World:
         self.dir = tempfile.mkdtemp(prefix='sp-bench-', dir=args.state_dir)
         self.procs = []
         self.vhost = 'serialproxy-bench-' + uuid.uuid4().hex[:8]
+        # The instance of each guest port, as the stand-in agent reports it.
+        self.instances = {}
 
     def start(self, *cmd, name):
         log = open(os.path.join(self.dir, name + '.log'), 'wb')
@@ -378,11 +380,30 @@ class World:
         self.consoleauth = consoleauth_rpcapi.ConsoleAuthAPI()
 
     def issue_tokens(self, count):
-        """One token per console, each a distinct instance on the guests."""
+        """One token per console, each a serial index of its own on one
+        of the guest ports. A port of a host is one instance's, and the
+        lease checks a token's port against the registry: the stand-in
+        agent reports each guest port's instance with its consoles first.
+        """
+        consoles = []
+        for i in range(count):
+            port = self.guest_ports[i % len(self.guest_ports)]
+            instance = self.instances.setdefault(port, {
+                'uuid': str(uuid.uuid4()), 'name': 'bench-%d' % port,
+                'state': 'running', 'consoles': []})
+            consoles.append((instance['uuid'], port,
+                             len(instance['consoles'])))
+            instance['consoles'].append({'index': consoles[-1][2],
+                                         'port': port})
+        for instance in self.instances.values():
+            self.consoleauth.instance_event({}, COMPUTE_HOST, 'started',
+                                            instance)
+
         def one(i):
+            instance_uuid, port, index = consoles[i]
             return self.consoleauth.authorize_console(
-                {}, str(uuid.uuid4()), COMPUTE_HOST, GUEST_ADDRESS,
-                self.guest_ports[i % len(self.guest_ports)], index=0)
+                {}, instance_uuid, COMPUTE_HOST, GUEST_ADDRESS, port,
+                index=index)
         with concurrent.futures.ThreadPoolExecutor(32) as pool:
             return list(pool.map(one, range(count)))
 

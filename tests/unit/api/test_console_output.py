@@ -1,5 +1,6 @@
 """The os-getConsoleOutput action: the tail of the console log."""
 
+import os
 import uuid
 
 import oslo_messaging as messaging
@@ -46,6 +47,18 @@ class ConsoleOutputTest(base.APITestCase):
     def test_server_without_console_log_is_404(self):
         self.assertFault(self.action(self.define()), 404, 'itemNotFound',
                          'no serial console log')
+
+    def test_missing_log_file_path_only_for_admins(self):
+        server_id = self.define(console_log=CONSOLE_LOG)
+        path = os.path.join(self.state_path, server_id + '.log')
+        os.unlink(path)
+        member = self.action(server_id)
+        self.assertFault(member, 404, 'itemNotFound',
+                         'no serial console log')
+        self.assertNotIn(self.state_path, member.text)
+        self.assertNotIn('.log', member.text)
+        self.assertFault(self.action(server_id, token='admin'), 404,
+                         'itemNotFound', path)
 
     def test_unknown_server_is_404(self):
         self.assertFault(self.action(str(uuid.uuid4())), 404,

@@ -75,9 +75,34 @@ class ConsoleSessionsTest(base.APITestCase):
                           'instance_uuid': self.server_id, 'index': 0,
                           'user_id': base.USER, 'project_id': base.PROJECT,
                           'remote_address': '203.0.113.7:52814',
-                          'proxy_host': 'proxy-1', 'bytes_to_guest': 0,
+                          'proxy_host': None, 'bytes_to_guest': 0,
                           'bytes_to_client': 0, 'transport': 'websocket',
                           'mode': 'write'}, session)
+
+    def watched_by_a_colleague(self):
+        """A spectator session of another user of the project."""
+        console = self.consoleauth_api.check_token({}, self.token)
+        token = self.consoleauth_api.authorize_console(
+            {'user_id': 'colleague', 'project_id': base.PROJECT},
+            self.server_id, console['compute_host'], console['host'],
+            console['port'], modes=['view'])
+        self.consoleauth_api.join_session(
+            {}, token, 'proxy-2', remote_address='198.51.100.9:40000')
+
+    def test_members_see_no_proxy_host_nor_other_users_addresses(self):
+        self.watched_by_a_colleague()
+        seen = {s['user_id']: (s['remote_address'], s['proxy_host'])
+                for s in self.sessions(token='member')}
+        self.assertEqual({base.USER: ('203.0.113.7:52814', None),
+                          'colleague': (None, None)}, seen)
+
+    def test_admins_see_every_address_and_proxy_host(self):
+        self.watched_by_a_colleague()
+        seen = {s['user_id']: (s['remote_address'], s['proxy_host'])
+                for s in self.sessions(token='admin')}
+        self.assertEqual({base.USER: ('203.0.113.7:52814', 'proxy-1'),
+                          'colleague': ('198.51.100.9:40000', 'proxy-2')},
+                         seen)
 
     def test_other_project_cannot_see_the_sessions(self):
         self.assertFault(self.request('GET', self.path, token='other'),

@@ -60,7 +60,25 @@ class ConsoleAuthTestBase(base.TestCase):
         # Through real RPC, so errors arrive as callers see them.
         self.manager = rpcapi.ConsoleAuthAPI()
 
+    def _register(self, uuid, port, index=0, host='compute-1'):
+        """Record a console port in the registry as its agent's report
+        would (without the revocations an RPC report makes): the lease
+        checks a token's port against it."""
+        row = self.db.get_instance(uuid)
+        ports = {}
+        if row is not None and row.host == host:
+            with self.db.statement() as connection:
+                ports = dict(connection.execute(sa.text(
+                    'SELECT serial_index, port FROM instance_consoles '
+                    'WHERE instance_uuid = :uuid'), {'uuid': uuid}).all())
+        ports[index] = port
+        self.db.update_host_instance(host, {
+            'uuid': uuid, 'name': 'vm-' + uuid, 'state': 'running',
+            'consoles': [{'index': i, 'port': p} for i, p in ports.items()]},
+            self.clock())
+
     def _authorize(self, uuid=UUID, port=10001, index=0, ctxt=None):
+        self._register(uuid, port, index)
         return self.manager.authorize_console(ctxt or {}, uuid, 'compute-1',
                                               '127.0.0.1', port, index=index)
 
@@ -151,6 +169,28 @@ class SessionLeaseTest(ConsoleAuthTestBase):
 
     def acquire(self, token, proxy='proxy-a', address='192.0.2.7:5000'):
         return self.manager.acquire_session({}, token, proxy, address)
+
+    def test_token_whose_port_went_to_another_guest_leases_nothing(self):
+        # The agent's report of the new allocation arrived; the revoke
+        # of the old one was lost.
+        token = self._authorize(port=10001)
+        self._register(UUID, 10002)
+        self.assertRaises(exception.InvalidToken, self.acquire, token)
+        self.assertEqual([], self.manager.list_sessions({}))
+
+    def test_token_of_a_port_reported_for_another_guest_leases_nothing(self):
+        # Only the new guest's report arrived; the old guest's event and
+        # the revoke were both lost.
+        token = self._authorize(port=10001)
+        theirs = self._authorize(uuid='other-guest', port=10001)
+        self.assertRaises(exception.InvalidToken, self.acquire, token)
+        self.assertEqual('other-guest',
+                         self.acquire(theirs)['instance_uuid'])
+
+    def test_token_of_an_instance_now_on_another_host_leases_nothing(self):
+        token = self._authorize(port=10001)
+        self._register(UUID, 10001, host='compute-2')
+        self.assertRaises(exception.InvalidToken, self.acquire, token)
 
     def test_second_user_is_refused_with_since_never_who(self):
         first = self._authorize(ctxt={'user_id': 'alice',

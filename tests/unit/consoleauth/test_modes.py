@@ -9,6 +9,7 @@ from tests.unit.consoleauth import test_manager as tm
 class ModesTest(tm.ConsoleAuthTestBase):
 
     def token(self, modes=('view', 'take_over')):
+        self._register(tm.UUID, 10001)
         return self.manager.authorize_console(
             {}, tm.UUID, 'compute-1', '127.0.0.1', 10001, modes=modes)
 
@@ -20,6 +21,15 @@ class ModesTest(tm.ConsoleAuthTestBase):
         return self.manager.join_session(
             {}, token or self.token(), proxy, remote_address='192.0.2.8:1',
             max_spectators=limit)
+
+    def test_spectator_and_take_over_of_a_port_that_moved_are_refused(self):
+        self.writer()
+        token = self.token()
+        self._register(tm.UUID, 10002)
+        self.assertRaises(exception.InvalidToken, self.join, token)
+        self.assertRaises(exception.InvalidToken,
+                          self.manager.take_over_session, {}, token,
+                          'proxy-b')
 
     def test_token_carries_only_known_modes(self):
         token = self.token(modes=('view', 'root'))

@@ -211,6 +211,20 @@ class SSHKeyTest(base.TestCase):
         self.assertRaises(exception.ConsoleInUse, self.api.acquire_session,
                           {}, token, 'proxy-2')
 
+    def test_key_whose_port_went_to_another_guest_opens_nothing(self):
+        self.db.update_host_instance(HOST, {
+            'uuid': UUID, 'name': 'vm', 'state': 'running',
+            'project_id': PROJECT, 'user_id': 'u',
+            'consoles': [{'index': 0, 'port': 10042}]}, self.clock.now)
+        self.push()
+        # The agent's report of the new port; the revoke was lost.
+        self.db.update_host_instance(HOST, {
+            'uuid': UUID, 'name': 'vm', 'state': 'running',
+            'project_id': PROJECT, 'user_id': 'u',
+            'consoles': [{'index': 0, 'port': 10050}]}, self.clock.now)
+        self.assertRaises(exception.SSHKeyRefused, self.acquire)
+        self.assertEqual([], self.api.list_sessions({}))
+
     def test_stopping_the_instance_revokes_its_keys(self):
         self.push()
         self.api.instance_event({}, HOST, 'stopped', {

@@ -102,7 +102,7 @@ class DatabaseBehaviour:
     def test_token_lease_of_many_concurrent_acquirers_has_one_winner(self):
         self.db.sync()
         token = self._token('d' * 64)
-        self.db.add_token(**token)
+        self._issue(token)
         contenders = 12
         leases = [self._lease_values() for _ in range(contenders)]
         results = racing.all_at_once(
@@ -171,7 +171,7 @@ class DatabaseBehaviour:
     def test_token_lease_replaces_an_expired_lease_in_its_transaction(self):
         self.db.sync()
         token = self._token('e' * 64)
-        self.db.add_token(**token)
+        self._issue(token)
         stale = self._lease_values(expires_at=NOW - 1)
         self.assertTrue(self.lease('e' * 64, stale, NOW - 30)[1])
         # Still live a second before it expires: the second user waits.
@@ -186,7 +186,7 @@ class DatabaseBehaviour:
     def test_token_lease_refuses_unknown_and_expired_tokens(self):
         self.db.sync()
         token = self._token('f' * 64)
-        self.db.add_token(**token)
+        self._issue(token)
         self.assertEqual((None, False, None), self.lease(
             '0' * 64, self._lease_values(), NOW))
         self.assertEqual((None, False, None), self.lease(
@@ -195,9 +195,10 @@ class DatabaseBehaviour:
 
     def test_one_batch_leases_each_console_once_and_answers_in_order(self):
         self.db.sync()
-        free, held, stale = (self._token(c * 64) for c in 'abc')
+        free, held, stale = (dict(self._token(c * 64), port=10000 + n)
+                             for n, c in enumerate('abc'))
         for token in (free, held, stale):
-            self.db.add_token(**token)
+            self._issue(token)
         holder = self._lease_values('proxy-b')
         self.assertTrue(self.lease('b' * 64, holder, NOW - 5)[1])
         self.assertTrue(self.lease(
@@ -249,6 +250,100 @@ class DatabaseBehaviour:
         self.assertEqual(0, self.db.delete_host_instance('cmp-1', b))
         self.assertEqual('cmp-2', self.db.get_instance(b).host)
 
+    def _issue(self, token, ports=None):
+        """Store a token whose instance its agent reported on the token's
+        host with ports ({index: port}; None: the token's own)."""
+        if ports is None:
+            ports = {token['serial_index']: token['port']}
+        self.db.update_host_instance(token['compute_host'], {
+            'uuid': token['instance_uuid'], 'name': 'vm',
+            'state': 'running', 'consoles': [
+                {'index': i, 'port': p} for i, p in ports.items()]}, NOW)
+        self.db.add_token(**token)
+
+    def _moved(self, token, ports, host=None):
+        """The agent's report of the token's instance with other ports
+        (or on another host), its revoke lost."""
+        self.db.update_host_instance(host or token['compute_host'], {
+            'uuid': token['instance_uuid'], 'name': 'vm',
+            'state': 'running', 'consoles': [
+                {'index': i, 'port': p} for i, p in ports.items()]}, NOW)
+
+    def test_lease_refuses_a_token_whose_port_is_no_longer_its_consoles(self):
+        self.db.sync()
+        token = self._token('1' * 64)
+        self._issue(token)
+        self._moved(token, {0: 10001, 1: 10000})
+        self.assertEqual((None, False, None), self.lease(
+            '1' * 64, self._lease_values(), NOW))
+        self.assertEqual([], self.db.list_sessions(NOW))
+
+    def test_port_reported_for_another_instance_is_no_longer_the_first(self):
+        # Only the new guest's report arrived: the old one's was lost.
+        self.db.sync()
+        old, new, elsewhere = (self._token(c * 64) for c in '89a')
+        self._issue(old)
+        self._issue(elsewhere)
+        self.db.update_host_instance('cmp-2', {
+            'uuid': str(uuid.uuid4()), 'name': 'vm', 'state': 'running',
+            'consoles': [{'index': 0, 'port': 10000}]}, NOW)
+        self._issue(new)
+        results = self.db.lease_consoles(
+            [(t['token_hash'], self._lease_values())
+             for t in (old, new, elsewhere)], NOW)
+        self.assertEqual([None, new['instance_uuid'], None],
+                         [row and row.instance_uuid for row, _, _ in results])
+
+    def test_lease_refuses_a_token_of_an_instance_on_another_host(self):
+        self.db.sync()
+        token = self._token('2' * 64)
+        self._issue(token)
+        self._moved(token, {0: 10000}, host='cmp-2')
+        self.assertEqual((None, False, None), self.lease(
+            '2' * 64, self._lease_values(), NOW))
+
+    def test_lease_refuses_a_token_of_an_unregistered_instance(self):
+        self.db.sync()
+        token = self._token('3' * 64)
+        self._issue(token)
+        self.db.delete_host_instance('cmp-1', token['instance_uuid'])
+        self.assertEqual((None, False, None), self.lease(
+            '3' * 64, self._lease_values(), NOW))
+
+    def test_lease_checks_only_the_host_of_an_agent_reporting_no_ports(self):
+        self.db.sync()
+        token = self._token('4' * 64)
+        self.db.update_host_instance('cmp-1', {
+            'uuid': token['instance_uuid'], 'name': 'vm',
+            'state': 'running'}, NOW)
+        self.db.add_token(**token)
+        self.assertTrue(self.lease('4' * 64, self._lease_values(), NOW)[1])
+
+    def test_lease_of_a_port_still_the_instances_after_a_full_report(self):
+        self.db.sync()
+        kept, gone = self._token('5' * 64), self._token('6' * 64)
+        self._issue(kept)
+        self._issue(gone)
+        self.db.replace_host_instances('cmp-1', [{
+            'uuid': kept['instance_uuid'], 'name': 'vm', 'state': 'running',
+            'consoles': [{'index': 0, 'port': 10000}]}], NOW)
+        results = self.db.lease_consoles(
+            [('5' * 64, self._lease_values()),
+             ('6' * 64, self._lease_values())], NOW)
+        self.assertEqual([True, False], [won for _, won, _ in results])
+        self.assertIsNone(results[1][0])
+
+    def test_spectator_and_take_over_refuse_a_token_whose_port_moved(self):
+        self.db.sync()
+        token = dict(self._token('7' * 64), modes='take_over view')
+        self._issue(token)
+        self.assertTrue(self.lease('7' * 64, self._lease_values(), NOW)[1])
+        self._moved(token, {0: 10001})
+        self.assertEqual((None, None), self.db.add_spectator(
+            '7' * 64, self._lease_values(), NOW, 10))
+        self.assertEqual((None, None), self.db.take_over_console(
+            '7' * 64, self._lease_values(), NOW))
+
     @staticmethod
     def _token(token_hash):
         return {'token_hash': token_hash, 'instance_uuid': str(uuid.uuid4()),
@@ -265,7 +360,7 @@ class SQLiteDatabaseTest(DatabaseBehaviour, base.TestCase):
     def test_lease_waits_out_a_writer_longer_than_the_busy_timeout(self):
         self.db.sync()
         token = self._token('a' * 64)
-        self.db.add_token(**token)
+        self._issue(token)
         # Another process's writer holds the file past SQLite's 5 s wait.
         other = sqlite3.connect(self.db.url.database, timeout=0,
                                 isolation_level=None,
