@@ -1,4 +1,5 @@
 import threading
+import time
 
 import fixtures
 import oslo_messaging as messaging
@@ -555,6 +556,10 @@ class OlderConsoleAuthForceDisconnectTest(base.TestCase):
         rpc.serve(rpcapi.TOPIC, ConsoleAuthOf1_8(db, proxy_rpcapi.ProxyAPI()))
         rpc.serve(proxy_rpcapi.TOPIC, RecordingProxy())
         self.api = rpcapi.ConsoleAuthAPI()
+        # The lease checks the token's port against the registry.
+        db.update_host_instance('compute-1', {
+            'uuid': UUID, 'name': 'vm', 'state': 'running',
+            'consoles': [{'index': 0, 'port': 10000}]}, time.time())
 
     def authorize(self):
         return self.api.authorize_console({}, UUID, 'compute-1',

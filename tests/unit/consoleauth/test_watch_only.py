@@ -22,6 +22,11 @@ EVERY_MODE = ['view', 'take_over', 'sysrq', 'nmi']
 
 class WatchOnlyTokenTest(tm.ConsoleAuthTestBase):
 
+    def setUp(self):
+        super().setUp()
+        # The lease checks the token's port against the registry.
+        self._register(tm.UUID, 10001)
+
     def token(self, watch_only=False, modes=EVERY_MODE):
         return self.manager.authorize_console(
             {}, tm.UUID, 'compute-1', '127.0.0.1', 10001, modes=modes,
@@ -64,8 +69,9 @@ class WatchOnlyTokenTest(tm.ConsoleAuthTestBase):
         self.writer()
 
     def test_watch_only_token_in_a_batch_is_refused_alone(self):
+        self._register(tm.UUID, 10002, index=1)
         writer_token = self.manager.authorize_console(
-            {}, tm.UUID, 'compute-1', '127.0.0.1', 10001, index=1)
+            {}, tm.UUID, 'compute-1', '127.0.0.1', 10002, index=1)
         answers = self.manager.acquire_sessions({}, 'proxy-a', [
             {'token': self.token(watch_only=True)},
             {'token': writer_token}])
