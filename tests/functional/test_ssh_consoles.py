@@ -255,8 +255,11 @@ class SSHConsoleTest(SSHConsoleTestCase):
         proc.stdin.write(b'h')
         proc.stdin.flush()
         # The guest's kernel prints nothing (the replay of an earlier
-        # test's help was read before the shell answered).
-        self.assertIsNone(self.read_until(proc, rb'sysrq: HELP', 8))
+        # test's help was read before the shell answered). Half the idle
+        # timeout: a help that was sent prints within a second, and a
+        # longer silence would end the session before the shell answers.
+        self.assertIsNone(self.read_until(proc, rb'sysrq: HELP',
+                                          IDLE_TIMEOUT / 2))
         # Nor was the key typed: the shell runs the next line as it is.
         self.assertTrue(self.shell_answers(proc, 'after-refusal'))
         proc.stdin.close()
