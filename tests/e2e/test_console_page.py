@@ -607,10 +607,13 @@ class ProxyGoneTest(ConsolePageTestCase):
 class RecentOutputTest(ConsolePageTestCase):
     """A guest whose serial output virtlogd keeps in a console log.
 
-    Four processes over RabbitMQ, so that an operator can disconnect.
+    Four processes over RabbitMQ. Sessions idle out quickly: an idle
+    session's page offers Reconnect (an operator's disconnect is final).
     """
     console_log = True
     separate_services = True
+    idle_timeout = 10
+    world_config = {'console': {'idle_timeout': idle_timeout}}
 
     def test_recent_output_is_shown_on_connect(self):
         first, _ = self.open_connected('recent-output-before')
@@ -632,9 +635,9 @@ class RecentOutputTest(ConsolePageTestCase):
 
         # After a reconnect the recent output replaces the screen instead
         # of being repeated below it.
-        self.world.deployment.run('serialproxy-manage', 'sessions',
-                                  'disconnect', self.world.guest.uuid)
-        console.wait_for_state('disconnected')
+        state, reason, _ = console.wait_for_state('disconnected',
+                                                  self.idle_timeout + 20)
+        self.assertEqual('idle', reason)
         console.page.click('#reconnect')
         console.wait_for_state('connected')
         console.wait_for_screen('^%s$' % expected, 15)
