@@ -20,6 +20,19 @@ class WatchTakeOverTest(tcp.ConsolePageTestCase):
         self.assertTrue(second.page.is_visible('#take-over'))
         return second
 
+    def assertKeysReachNothing(self, writer, spectator, number):
+        """What the spectator types is not echoed by the guest: a line the
+        writer types after it comes back to both, and the spectator's
+        line to neither."""
+        spy, spied = self.marker('spy', number)
+        spectator.page.click('#terminal')
+        spectator.type_line('echo ' + spy)
+        probe, expected = self.marker('after', number + 1)
+        writer.type_line('echo ' + probe)
+        writer.wait_for_screen('^%s$' % expected)
+        spectator.wait_for_screen('^%s$' % expected)
+        self.assertNotIn(spied, writer.screen())
+
     def test_watch_shows_the_writers_output_read_only(self):
         first, _ = self.open_connected('watch-writer')
         second = self.second_sees_in_use('watch-spectator')
@@ -35,14 +48,7 @@ class WatchTakeOverTest(tcp.ConsolePageTestCase):
         first.type_line('echo ' + probe)
         second.wait_for_screen('^%s$' % expected)
         # The spectator's keys never reach the guest.
-        spy, spied = self.marker('spy', 2)
-        second.page.click('#terminal')
-        second.type_line('echo ' + spy)
-        probe, expected = self.marker('after', 3)
-        first.type_line('echo ' + probe)
-        first.wait_for_screen('^%s$' % expected)
-        second.wait_for_screen('^%s$' % expected)
-        self.assertNotIn(spied, first.screen())
+        self.assertKeysReachNothing(first, second, 2)
         first.screenshot('watch-writer-sees-count')
         second.screenshot('watch-spectator-read-only')
 
@@ -87,13 +93,7 @@ class WatchTakeOverTest(tcp.ConsolePageTestCase):
         first.type_line('echo ' + probe)
         second.wait_for_screen('^%s$' % expected)
         # Its keys never reach the guest.
-        spy, spied = self.marker('spy', 6)
-        second.page.click('#terminal')
-        second.type_line('echo ' + spy)
-        probe, expected = self.marker('after', 7)
-        first.type_line('echo ' + probe)
-        first.wait_for_screen('^%s$' % expected)
-        self.assertNotIn(spied, first.screen())
+        self.assertKeysReachNothing(first, second, 6)
         second.screenshot('watch-only-watching')
 
     def test_watch_only_url_asking_to_take_over_is_refused(self):

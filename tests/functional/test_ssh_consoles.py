@@ -28,6 +28,7 @@ import fixtures
 import websocket
 
 from tests.functional import fixtures as func_fixtures
+from tests.functional import proxy_world
 
 KEY_TTL = 15
 MAX_AUTH_FAILURES = 12
@@ -740,7 +741,7 @@ class SSHClientThatNeverReadsTest(func_fixtures.SharedWorldTestCase):
             chan, console = await conn.create_session(
                 ConsoleOpened, term_type='xterm', encoding=None)
             await asyncio.wait_for(console.opened, 30)
-            rss_before = proxy_rss_kib(proxy_pid)
+            rss_before = proxy_world.tree_rss_kib(proxy_pid)
             # From now on this client reads nothing (asyncssh keeps its
             # transport to itself).
             transport = conn._transport
@@ -767,7 +768,7 @@ class SSHClientThatNeverReadsTest(func_fixtures.SharedWorldTestCase):
                 outcome = 'still reading after %d s' % FLOOD_READ_SECONDS
             # ...and is done with what it took.
             await proxy_idle(proxy_pid)
-            return outcome, proxy_rss_kib(proxy_pid) - rss_before
+            return outcome, proxy_world.tree_rss_kib(proxy_pid) - rss_before
         finally:
             conn.abort()
 
@@ -806,13 +807,3 @@ def cpu_ticks(pid):
             fields = f.read().rsplit(')', 1)[1].split()
         ticks += int(fields[11]) + int(fields[12])
     return ticks
-
-
-def proxy_rss_kib(pid):
-    """VmRSS of a process and its descendants, in KiB."""
-    total = 0
-    for process in func_fixtures.process_tree(pid):
-        with open('/proc/%d/status' % process) as f:
-            total += sum(int(line.split()[1]) for line in f
-                         if line.startswith('VmRSS:'))
-    return total
