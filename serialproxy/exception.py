@@ -1,11 +1,15 @@
 """The errors that cross service boundaries.
 
 Each carries a message format and the HTTP status the API or the proxy
-answers with. They travel over RPC by name (see serialproxy.rpc), so the
-caller re-raises the same class with the same keyword arguments.
+answers with; those that may refuse a console connection also carry the
+kind of refusal it is (proxy/refusals.RefusalKind). They travel over RPC
+by name (see serialproxy.rpc), so the caller re-raises the same class
+with the same keyword arguments.
 """
 
 import datetime
+
+from serialproxy.proxy.refusals import RefusalKind
 
 
 class SerialProxyException(Exception):
@@ -15,6 +19,11 @@ class SerialProxyException(Exception):
     # takes no arguments, so a message given whole cannot leak through.
     tenant_msg = None
     code = 500
+    # Set on errors that may refuse a console connection: the kind the
+    # proxy counts the refusal as, and the reason it answers beside
+    # code (the message when None). Any other error is a bug there.
+    refusal_kind = None
+    refusal_reason = None
 
     def __init__(self, message=None, **kwargs):
         self.kwargs = kwargs
@@ -106,6 +115,11 @@ class ConsoleLogNotFound(NotFound):
     tenant_msg = 'This server has no serial console log.'
 
 
+class ConsoleHistoryUnavailable(SerialProxyException):
+    msg_fmt = 'The console history cannot be read now: %(reason)s.'
+    code = 503
+
+
 class ConsoleTypeUnavailable(Invalid):
     msg_fmt = 'Unavailable console type %(console_type)s.'
 
@@ -120,12 +134,15 @@ class InvalidToken(SerialProxyException):
     # HTTP bodies.
     msg_fmt = 'The console token is missing, unknown or expired.'
     code = 401
+    refusal_kind = RefusalKind.INVALID_TOKEN
+    refusal_reason = 'Invalid or expired token'
 
 
 class ConsoleInUse(Conflict):
     # Says since when, never who: the holder's identity is not the
     # second user's business.
     msg_fmt = 'Console in use since %(since)s'
+    refusal_kind = RefusalKind.IN_USE
 
     @classmethod
     def since_epoch(cls, started_at):
@@ -136,6 +153,7 @@ class ConsoleInUse(Conflict):
 class ConsoleNotInUse(Conflict):
     msg_fmt = ('Nobody is using this console: there is nothing to watch; '
                'connect without mode=view')
+    refusal_kind = RefusalKind.NOT_IN_USE
 
     def __init__(self, message=None, **kwargs):
         if not message and kwargs.get('watch_only'):
@@ -150,6 +168,7 @@ class ModeNotAllowed(SerialProxyException):
     writer's seat nor take_over is for it."""
     msg_fmt = 'This console URL does not allow mode=%(mode)s'
     code = 403
+    refusal_kind = RefusalKind.MODE
 
     def __init__(self, message=None, **kwargs):
         if not message and kwargs.get('watch_only'):
@@ -158,9 +177,19 @@ class ModeNotAllowed(SerialProxyException):
         super().__init__(message, **kwargs)
 
 
+class ConsoleAccessDisabled(SerialProxyException):
+    """Serial console access is switched off for the console's server,
+    its project or the whole cloud (level): the reason of a refused URL,
+    key or connection and of a session the switch ended."""
+    msg_fmt = 'Serial console access is turned off for this %(level)s'
+    code = 403
+    refusal_kind = RefusalKind.ACCESS
+
+
 class TooManySpectators(SerialProxyException):
     msg_fmt = 'This console already has %(limit)d spectators'
     code = 429
+    refusal_kind = RefusalKind.MAX_SPECTATORS
 
 
 class SessionNotFound(NotFound):
@@ -172,11 +201,15 @@ class HypervisorUnavailable(SerialProxyException):
     tenant_msg = ('The compute host of this server cannot reach its '
                   'hypervisor; try again later.')
     code = 503
+    refusal_kind = RefusalKind.UNAVAILABLE
+    refusal_reason = 'Console service unavailable'
 
 
 class ServiceUnavailable(SerialProxyException):
     msg_fmt = 'The %(service)s service did not answer in time.'
     code = 503
+    refusal_kind = RefusalKind.UNAVAILABLE
+    refusal_reason = 'Console service unavailable'
 
 
 class DatabaseUnavailable(ServiceUnavailable):
@@ -248,6 +281,10 @@ class InvalidSSHKey(Invalid):
     msg_fmt = 'Invalid SSH public key: %(reason)s'
 
 
+class InvalidConsoleUser(Invalid):
+    msg_fmt = 'Bad console user name: %(reason)s'
+
+
 class SSHKeyRefused(SerialProxyException):
     # Says why without the key: a key is public, but its owner is not the
     # business of whoever tries it.
@@ -255,6 +292,7 @@ class SSHKeyRefused(SerialProxyException):
                'public key for it through the API (it is good for '
                '%(ttl)d seconds, once).')
     code = 401
+    refusal_kind = RefusalKind.INVALID_TOKEN
 
 
 class SSHConsolesDisabled(SerialProxyException):

@@ -36,8 +36,12 @@ FORCE_DISCONNECTED = 'serial_console.force_disconnected'
 SYSRQ_SENT = 'serial_console.sysrq_sent'
 NMI_SENT = 'serial_console.nmi_sent'
 
+# A serial console access switch changed (consoleauth): its own payload.
+ACCESS_CHANGED = 'serial_console.access_changed'
+
 EVENT_TYPES = (URL_ISSUED, SESSION_STARTED, SESSION_ENDED, SESSION_REFUSED,
-               SESSION_TAKEN_OVER, FORCE_DISCONNECTED, SYSRQ_SENT, NMI_SENT)
+               SESSION_TAKEN_OVER, FORCE_DISCONNECTED, SYSRQ_SENT, NMI_SENT,
+               ACCESS_CHANGED)
 
 PAYLOAD_NAME = 'ConsoleEventPayload'
 PAYLOAD_VERSION = '1.0'
@@ -49,6 +53,17 @@ MODE_WRITE = 'write'
 FIELDS = ('instance_uuid', 'index', 'session_id', 'user_id', 'project_id',
           'remote_address', 'proxy_host', 'mode', 'bytes_to_guest',
           'bytes_to_client', 'duration', 'reason', 'sysrq_key')
+
+# ConsoleAccessPayload: which switch (level, and the project or server),
+# its value before and after ('enabled', 'disabled', null when unset; the
+# cloud's may be 'forced_off'), the access it leaves and which level
+# decides it, the sessions it ended, and who changed it from where
+# ('api', 'serialproxy-manage', or 'config' for access_default).
+ACCESS_PAYLOAD_NAME = 'ConsoleAccessPayload'
+ACCESS_PAYLOAD_VERSION = '1.0'
+ACCESS_FIELDS = ('level', 'project_id', 'instance_uuid', 'old', 'new',
+                 'enabled', 'decided_by', 'sessions_ended',
+                 'changed_by_user_id', 'changed_by_project_id', 'source')
 
 QUEUE_SIZE = 1000
 
@@ -71,19 +86,32 @@ def payload(**data):
             'serialproxy_object.data': fields}
 
 
+def access_payload(**data):
+    """The versioned payload of an access change: every field of
+    ACCESS_FIELDS, null when not given."""
+    unknown = set(data) - set(ACCESS_FIELDS)
+    if unknown:
+        raise TypeError('not notification fields: %s' % sorted(unknown))
+    fields = dict.fromkeys(ACCESS_FIELDS)
+    fields.update(data)
+    return {'serialproxy_object.name': ACCESS_PAYLOAD_NAME,
+            'serialproxy_object.namespace': 'serialproxy',
+            'serialproxy_object.version': ACCESS_PAYLOAD_VERSION,
+            'serialproxy_object.data': fields}
+
+
 def emit_console_event(event_type, console, session_id, remote_address,
                        proxy_host, mode=MODE_WRITE, **fields):
     """A proxy's event about one console session, whatever its transport.
 
-    console: what consoleauth answered for the session (may be None when
-    refused before it was known).
+    console: the session's proxy.console.Console, as consoleauth leased
+    it (None when refused before it was known).
     """
-    console = console or {}
     emit(event_type, payload(
-        instance_uuid=console.get('instance_uuid'),
-        index=console.get('index'), session_id=session_id,
-        user_id=console.get('user_id'),
-        project_id=console.get('project_id'),
+        instance_uuid=getattr(console, 'instance_uuid', None),
+        index=getattr(console, 'index', None), session_id=session_id,
+        user_id=getattr(console, 'user_id', None),
+        project_id=getattr(console, 'project_id', None),
         remote_address=remote_address, proxy_host=proxy_host, mode=mode,
         **fields))
 

@@ -123,6 +123,18 @@ UNSUPPORTED_METHOD_ERRORS = (messaging.NoSuchMethod,
                              messaging.RemoteError)
 
 
+def summary(exc):
+    """What an RPC failure says, for a log line: its first line.
+
+    An exception raised in the called service arrives with that
+    service's traceback after its message (oslo.messaging appends it);
+    the service logged it already, and a caller that only warns must not
+    print it again as if it were its own.
+    """
+    text = str(exc)
+    return text.split('\n', 1)[0] if text else type(exc).__name__
+
+
 def is_unsupported_method(exc):
     """Whether exc says the remote service lacks the method called."""
     if isinstance(exc, messaging.RemoteError):

@@ -8,7 +8,11 @@ import asyncio
 import signal
 import sys
 import threading
+import time
 
+from futurist import periodics
+from oslo_config import cfg
+from oslo_db import exception as db_exc
 import oslo_messaging as messaging
 from oslo_log import log as logging
 
@@ -45,40 +49,72 @@ PURGE_INTERVAL = 60
 REPORT_RETRY_INTERVAL = 5
 
 
+# Failures of a periodic task that say a dependency is down or slow, not
+# that the task is wrong: logged as warnings, without a traceback. (A
+# serialproxy exception raised by the service called arrives as a
+# subclass of its own.)
+OUTAGES = (messaging.MessagingTimeout, messaging.MessageDeliveryFailure,
+           db_exc.DBConnectionError, exception.ServiceUnavailable,
+           exception.HypervisorUnavailable)
+
+
 class Periodic:
-    """Runs fn every interval seconds on a daemon thread until stopped.
+    """Runs fn every interval seconds on futurist's periodic worker, in a
+    daemon thread of its own, until stopped.
 
     first_delay: seconds before the first run (interval by default).
     retry_interval: seconds before the next run after a failed one
     (interval by default), for tasks whose failure leaves others waiting.
+    futurist spaces the runs of a callable evenly, so the worker calls
+    every retry_interval and a run that is not due yet returns at once.
     """
 
     def __init__(self, interval, fn, name, first_delay=None,
                  retry_interval=None):
         self.interval = interval
         self.fn = fn
+        self.name = name
         self.first_delay = interval if first_delay is None else first_delay
         self.retry_interval = interval if retry_interval is None \
             else retry_interval
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name,
-                                        daemon=True)
-
-    def _run(self):
-        delay = self.first_delay
-        while not self._stopped.wait(delay):
-            try:
-                self.fn()
-                delay = self.interval
-            except Exception:
-                LOG.exception('Periodic task %s failed', self._thread.name)
-                delay = self.retry_interval
+        self._worker = None
+        self._thread = None
 
     def start(self):
+        due = [time.monotonic() + self.first_delay]
+
+        @periodics.periodic(min(self.interval, self.retry_interval),
+                            run_immediately=True)
+        def run():
+            if time.monotonic() < due[0]:
+                return
+            # Until it succeeds, the next try comes at the retry interval.
+            due[0] = time.monotonic() + self.retry_interval
+            self.fn()
+            due[0] = time.monotonic() + self.interval
+
+        self._worker = periodics.PeriodicWorker(
+            [(run, (), {})], schedule_strategy='last_finished',
+            on_failure=self._log_failure)
+        self._thread = threading.Thread(target=self._worker.start,
+                                        name=self.name, daemon=True)
         self._thread.start()
 
+    def _log_failure(self, cb, kind, spacing, exc_info, traceback=None):
+        exc = exc_info[1] if exc_info else None
+        if isinstance(exc, OUTAGES):
+            # The broker or the database is slow or away: the retry is
+            # the remedy, and the traceback would only show the wait.
+            LOG.warning('Periodic task %s failed; next try in %ss: %s',
+                        self.name, self.retry_interval, rpc.summary(exc))
+            return
+        LOG.error('Periodic task %s failed; next try in %ss', self.name,
+                  self.retry_interval, exc_info=exc_info)
+
     def stop(self):
-        self._stopped.set()
+        """No run starts after this; one under way may finish."""
+        if self._worker is not None:
+            self._worker.stop()
 
 
 class RPCService:
@@ -93,20 +129,43 @@ class RPCService:
         for periodic in self.periodics:
             periodic.start()
 
-    def stop(self):
+    def stop(self, drain_timeout=None):
+        """Take no new calls; wait for those being answered, at most
+        drain_timeout seconds ([DEFAULT] rpc_drain_timeout): one may be
+        retrying its reply to a caller that is gone, for a minute."""
+        if drain_timeout is None:
+            drain_timeout = CONF.rpc_drain_timeout
         for periodic in self.periodics:
             periodic.stop()
         self.server.stop()
-        self.server.wait()
+        # The executor's threads are daemons: what is still running when
+        # the wait gives up ends with the process.
+        waiter = threading.Thread(target=self.server.wait,
+                                  name='rpc-drain', daemon=True)
+        waiter.start()
+        waiter.join(drain_timeout)
+        if waiter.is_alive():
+            LOG.warning('RPC calls still running %ss after the stop; '
+                        'exiting without waiting for them', drain_timeout)
+
+
+def _consoleauth_pool_size():
+    """A connection for each thread answering RPC and one for the purge,
+    unless the operator set [database] max_pool_size."""
+    if CONF.get_location('max_pool_size', 'database').location != \
+            cfg.Locations.opt_default:
+        return None
+    return CONF.executor_thread_pool_size + 1
 
 
 def consoleauth_service():
-    # A connection for each thread answering RPC, and one for the purge.
     database = db_api.Database(CONF.database.connection,
-                               pool_size=CONF.executor_thread_pool_size + 1)
+                               pool_size=_consoleauth_pool_size())
     database.check_schema()
     manager = consoleauth_manager.ConsoleAuthManager(
         database, proxy_rpcapi.ProxyAPI())
+    # A changed [console] access_default ends what it turns off now.
+    manager.apply_cloud_access()
     target = messaging.Target(topic=consoleauth_rpcapi.TOPIC,
                               server=CONF.host)
     return RPCService(rpc.get_server(target, [manager]),
@@ -131,7 +190,12 @@ class ComputeService(RPCService):
             'sync-instances',
             retry_interval=min(REPORT_RETRY_INTERVAL,
                                CONF.instance_report_interval))
-        super().__init__(server, [self.sync])
+        periodics = [self.sync]
+        if CONF.compute.console_log_scan_interval:
+            periodics.append(Periodic(CONF.compute.console_log_scan_interval,
+                                      manager.scan_console_logs,
+                                      'scan-console-logs'))
+        super().__init__(server, periodics)
         self.manager = manager
         self.lifecycle = lifecycle
         self.pool = pool
@@ -305,7 +369,7 @@ async def start_ssh_front_door(proxy, failures=None):
     if not CONF.ssh.enabled:
         return None
     front_door = proxy_ssh_server.SSHFrontDoor(
-        proxy, ssh_keys.ensure_host_keys(CONF.ssh.host_key_dir),
+        proxy.services, ssh_keys.ensure_host_keys(CONF.ssh.host_key_dir),
         CONF.ssh.key_ttl, CONF.ssh.max_auth_attempts_per_minute,
         console_grace=CONF.ssh.console_grace, failures=failures)
     await front_door.start(CONF.ssh.listen_host, CONF.ssh.listen_port)

@@ -35,7 +35,8 @@ class AssetsError(Exception):
 def _load_page_assets(source_dir):
     # By path: the serialproxy package's dependencies may not be installed
     # where the build runs.
-    path = os.path.join(source_dir, 'serialproxy', 'proxy', 'page_assets.py')
+    path = os.path.join(source_dir, 'serialproxy', 'proxy', 'page',
+                        'assets.py')
     spec = importlib.util.spec_from_file_location('_page_assets', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -84,7 +85,7 @@ def _copy(page_assets, node_modules, target, digest):
               if not os.path.isfile(os.path.join(node_modules, name))]
     if absent:
         raise AssetsError('%s lacks %s: package-lock.json no longer pins '
-                          'what serialproxy/proxy/page_assets.py lists'
+                          'what serialproxy/proxy/page/assets.py lists'
                           % (node_modules, ', '.join(absent)))
     # Built beside the target and swapped in, so a failed build never
     # leaves a half copy that a stamp calls current.

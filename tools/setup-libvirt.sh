@@ -58,16 +58,31 @@ stdio_handler = \"logd\"
 $END"
 keys='user|group|namespaces|cgroup_controllers|remember_owner|security_driver|dynamic_ownership|stdio_handler'
 tmp=$(mktemp); trap 'rm -f "$tmp"' EXIT
-# Drop our old block, comment out other active settings of the same keys
-# (libvirt uses the first occurrence), then append the fresh block.
-sed -E -e "/^$BEGIN\$/,/^$END\$/d" \
-    -e "s/^[[:space:]]*($keys)[[:space:]]*=/#&/" "$QEMU_CONF" > "$tmp"
-printf '%s\n' "$block" >> "$tmp"
+managed_block() {  # managed_block FILE KEYS BLOCK: 0 if FILE changed
+    # Drop our old block, comment out other active settings of the same
+    # keys (libvirt uses the first occurrence), then append the fresh block.
+    touch "$1"
+    sed -E -e "/^$BEGIN\$/,/^$END\$/d" \
+        -e "s/^[[:space:]]*($2)[[:space:]]*=/#&/" "$1" > "$tmp"
+    printf '%s\n' "$3" >> "$tmp"
+    cmp -s "$tmp" "$1" && return 1
+    cat "$tmp" > "$1"   # keeps the file's owner/mode
+    log "updated $1"
+}
 conf_changed=0
-if ! cmp -s "$tmp" "$QEMU_CONF"; then
-    cat "$tmp" > "$QEMU_CONF"   # keeps the file's owner/mode
-    conf_changed=1; log "updated $QEMU_CONF"
-fi
+managed_block "$QEMU_CONF" "$keys" "$block" && conf_changed=1
+
+# --- virtlogd.conf --------------------------------------------------------------
+# The console history API keeps at least 4 MiB per guest: virtlogd keeps
+# max_backups rotated files of up to max_size bytes (each at most 80 bytes
+# short, ended at a line's end) besides the current one. These are
+# virtlogd's defaults, written down so that nothing lowers them unseen.
+VIRTLOGD_CONF=/etc/libvirt/virtlogd.conf
+logd_changed=0
+managed_block "$VIRTLOGD_CONF" 'max_size|max_backups' "$BEGIN
+max_size = 2097152
+max_backups = 3
+$END" && logd_changed=1
 
 # Guest images live here; qemu (as $QEMU_USER) only needs to traverse it.
 install -d -m 0755 /var/lib/libvirt/images/serialproxy
@@ -93,10 +108,17 @@ stop() {  # stop NAME: by pidfile only, never by process name
 if [ -d /run/systemd/system ]; then
     # A real systemd host: let it manage the daemons.
     systemctl start virtlogd.socket virtlogd.service
+    [ "$logd_changed" = 1 ] && systemctl reload virtlogd.service
     if [ "$conf_changed" = 1 ]; then systemctl restart libvirtd; else systemctl start libvirtd; fi
 else
     # No init system: run the daemons ourselves (-d = daemonize, writes
     # /run/NAME.pid).  No journal/syslog either, so warnings go to files.
+    if running virtlogd && [ "$logd_changed" = 1 ]; then
+        # SIGUSR1: virtlogd re-executes itself, reading its config again
+        # and keeping every guest's log open (a restart would cut them).
+        log "re-executing virtlogd to apply $VIRTLOGD_CONF"
+        kill -USR1 "$(cat /run/virtlogd.pid)"
+    fi
     if running virtlogd; then log "virtlogd already running"; else
         log "starting virtlogd (log: /var/log/libvirt/virtlogd.log)"
         LIBVIRT_LOG_OUTPUTS="3:file:/var/log/libvirt/virtlogd.log" virtlogd -d

@@ -36,13 +36,21 @@ mariadb_answers() { mysqladmin -uroot --silent ping >/dev/null 2>&1; }
 if ! mariadb_answers; then
     ensure_debian_packages mariadb-server
     log "starting MariaDB"
+    # Debian's init script gives up after 30 s of "running but not
+    # responding" while mariadbd is still recovering or creating its files
+    # on a cold machine; the server itself keeps coming up, so its verdict
+    # is not ours: wait for the server to answer.
     if [ -d /run/systemd/system ]; then
-        systemctl start mariadb
+        systemctl start mariadb || log "systemctl start mariadb failed; waiting"
     else
-        service mariadb start
+        service mariadb start || log "the init script gave up; waiting for mariadbd"
     fi
-    for _ in $(seq 60); do mariadb_answers && break; sleep 1; done
-    mariadb_answers || { log "MariaDB did not come up"; exit 1; }
+    for _ in $(seq 180); do mariadb_answers && break; sleep 1; done
+    if ! mariadb_answers; then
+        log "MariaDB did not come up within 180 s; its error log ends:"
+        tail -n 30 /var/log/mysql/error.log >&2 || true
+        exit 1
+    fi
 fi
 for host in localhost 127.0.0.1; do
     mysql -uroot -e "CREATE USER IF NOT EXISTS '$account'@'$host'

@@ -1,6 +1,7 @@
 """Nova-style fault bodies: the one place exceptions become HTTP answers."""
 
 import json
+import urllib.parse
 
 import webob
 
@@ -26,6 +27,20 @@ def fault(code, message):
     body = {name: {'code': code, 'message': message}}
     return webob.Response(status=code, content_type='application/json',
                           charset='utf-8', body=json.dumps(body).encode())
+
+
+def undecodable_request(environ):
+    """A 400 fault for a request whose path or query string is not UTF-8
+    once its %-escapes are undone (``/%80``); None for one that is. webob
+    raises UnicodeDecodeError reading such a path or query, a 500."""
+    try:
+        environ.get('PATH_INFO', '').encode('latin-1').decode('utf-8')
+        urllib.parse.unquote_to_bytes(
+            environ.get('QUERY_STRING', '')).decode('utf-8')
+    except UnicodeError:
+        return fault(400, 'The request path and query string must be '
+                          'UTF-8 once percent-decoded.')
+    return None
 
 
 def from_exception(exc, admin=False):

@@ -14,12 +14,14 @@ import webob
 import webob.dec
 
 from serialproxy.api import api_version
+from serialproxy.api import console_access
 from serialproxy.api import console_auth_tokens
 from serialproxy.api import console_output
 from serialproxy.api import console_sessions
 from serialproxy.api import faults
 from serialproxy.api import remote_consoles
 from serialproxy.api import serial_console_keys
+from serialproxy.api import serial_console_output
 from serialproxy.api import servers
 from serialproxy.api import ssh_keys
 from serialproxy.api import versions
@@ -60,6 +62,8 @@ class APIRouter:
             consoleauth_api, compute_api)
         output = console_output.ConsoleOutputController(
             consoleauth_api, compute_api)
+        history = serial_console_output.SerialConsoleOutputController(
+            consoleauth_api, compute_api)
         tokens = console_auth_tokens.ConsoleAuthTokensController(
             consoleauth_api)
         sessions = console_sessions.ConsoleSessionsController(
@@ -67,6 +71,7 @@ class APIRouter:
         keys = serial_console_keys.SerialConsoleKeysController(
             consoleauth_api, compute_api)
         one_time_keys = ssh_keys.SSHKeysController(consoleauth_api)
+        access = console_access.ConsoleAccessController(consoleauth_api)
         self.actions = self._collect_actions(consoles, output)
         server = _V21 + r'/servers/(?P<server_id>%s)' % _SEGMENT
         self.routes = [
@@ -79,12 +84,24 @@ class APIRouter:
                   {'GET': sessions.index, 'DELETE': sessions.delete_all}),
             Route(server + r'/serial-console/sessions/(?P<session_id>%s)$'
                   % _SEGMENT, {'DELETE': sessions.delete}),
+            Route(server + r'/serial-console/output$',
+                  {'GET': history.show}),
             Route(server + r'/serial-console/sysrq$',
                   {'POST': keys.send_sysrq}),
             Route(server + r'/serial-console/nmi$',
                   {'POST': keys.inject_nmi}),
             Route(server + r'/serial-console/ssh-keys$',
                   {'POST': one_time_keys.create}),
+            Route(server + r'/serial-console/access$',
+                  {'GET': access.show_server, 'PUT': access.update_server,
+                   'DELETE': access.delete_server}),
+            Route(_V21 + r'/os-serial-console-access$',
+                  {'GET': access.index}),
+            Route(_V21 + r'/os-serial-console-access/'
+                  r'(?P<access_project_id>%s)$' % _SEGMENT,
+                  {'GET': access.show_project,
+                   'PUT': access.update_project,
+                   'DELETE': access.delete_project}),
             Route(_V21 + r'/os-console-auth-tokens/(?P<token>%s)$'
                   % _SEGMENT, {'GET': [tokens.show, tokens.show_v21]}),
             # The serial-ports blueprint's legacy v2 call.
@@ -137,6 +154,9 @@ class APIRouter:
 
     @webob.dec.wsgify(RequestClass=wsgi.Request)
     def __call__(self, req):
+        refused = faults.undecodable_request(req.environ)
+        if refused is not None:
+            return refused
         version = None
         try:
             version = api_version.negotiate(req.headers)

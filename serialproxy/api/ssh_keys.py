@@ -30,6 +30,7 @@ from serialproxy.api.schemas import ssh_keys as schemas
 from serialproxy import conf as sp_conf
 from serialproxy import exception
 from serialproxy import policy
+from serialproxy.policies import console_modes as mode_policies
 from serialproxy.policies import remote_consoles as rc_policies
 from serialproxy.policies import serial_console_keys as key_policies
 from serialproxy.policies import ssh_keys as ssh_key_policies
@@ -50,9 +51,9 @@ def ssh_endpoint():
 
 
 # A key's modes and the rule of each: typing, as for a console URL,
-# and what its session may send besides.
+# what its session may send besides, and watching (a .view user).
 RULE_OF_KEY_MODE = dict(key_policies.RULE_OF_PERMISSION,
-                        write=rc_policies.NAME)
+                        write=rc_policies.NAME, view=mode_policies.VIEW)
 
 
 def key_modes(ctxt, instance):

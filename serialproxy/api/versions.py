@@ -10,6 +10,7 @@ import webob
 import webob.dec
 
 from serialproxy.api import api_version
+from serialproxy.api import faults
 
 # When v2.1 first appeared in Nova; clients only display it.
 _UPDATED = '2013-07-23T11:33:21Z'
@@ -59,6 +60,9 @@ class VersionDiscovery:
 
     @webob.dec.wsgify
     def __call__(self, req):
+        refused = faults.undecodable_request(req.environ)
+        if refused is not None:
+            return refused
         document = self._DOCUMENTS.get(req.path_info)
         if document is None or req.method not in ('GET', 'HEAD'):
             return self.application

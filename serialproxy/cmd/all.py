@@ -12,7 +12,7 @@ from serialproxy import conf as sp_conf
 from serialproxy.db import api as db_api
 from serialproxy import insecure_settings
 from serialproxy import notifications
-from serialproxy.proxy import framing
+from serialproxy.proxy.page import frame_ancestors
 from serialproxy.proxy import tls as proxy_tls
 from serialproxy import rpc
 from serialproxy import service
@@ -30,7 +30,8 @@ def main():
     db_api.Database(CONF.database.connection).sync()
     try:
         proxy = service.console_proxy(service.proxy_tls_context())
-    except (proxy_tls.TLSConfigInvalid, framing.InvalidFrameAncestor) as exc:
+    except (proxy_tls.TLSConfigInvalid,
+            frame_ancestors.InvalidFrameAncestor) as exc:
         sys.exit('serialproxy-all: %s' % exc)
     services = [service.consoleauth_service(),
                 service.compute_service_or_exit('serialproxy-all'),

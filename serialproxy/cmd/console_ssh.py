@@ -11,18 +11,16 @@ sign-in within [ssh] key_ttl anyway.
 
 import argparse
 import ipaddress
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 
 import asyncssh
 
+from serialproxy.cmd import api_client
 from serialproxy.ssh import keys as ssh_keys
 
 PROG = 'serialproxy-console --ssh'
@@ -44,13 +42,7 @@ def parse_args(argv):
     parser.add_argument('server', help='the server\'s id')
     parser.add_argument('--index', type=int, default=0,
                         help='serial port of the server (default 0)')
-    parser.add_argument('--api-url',
-                        default=os.environ.get('SERIALPROXY_API_URL',
-                                               'http://127.0.0.1:8790'),
-                        help='serialproxy API endpoint '
-                             '($SERIALPROXY_API_URL)')
-    parser.add_argument('--token', default=os.environ.get('OS_AUTH_TOKEN'),
-                        help='Keystone token ($OS_AUTH_TOKEN)')
+    api_client.add_arguments(parser)
     parser.add_argument('--key',
                         help='your private key file (its public half in '
                              'KEY.pub); a new ed25519 key otherwise')
@@ -61,32 +53,19 @@ def parse_args(argv):
 
 def push_key(api_url, token, server, index, public_key):
     """The API's answer to the key, or ConsoleSSHError saying why not."""
-    body = json.dumps({'ssh_key': {'public_key': public_key,
-                                   'index': index}}).encode()
-    headers = {'Content-Type': 'application/json'}
-    if token:
-        headers['X-Auth-Token'] = token
-    request = urllib.request.Request(
-        '%s/v2.1/servers/%s/serial-console/ssh-keys' % (
-            api_url.rstrip('/'), server), data=body, headers=headers,
-        method='POST')
     try:
-        with urllib.request.urlopen(request, timeout=60) as resp:
-            return json.load(resp)['ssh_key']
-    except urllib.error.HTTPError as exc:
-        raise ConsoleSSHError('the API refused the key: %d %s' % (
-            exc.code, _fault_message(exc.read())))
-    except (OSError, ValueError, KeyError) as exc:
+        answer = api_client.request(
+            api_url, token, 'POST',
+            '/v2.1/servers/%s/serial-console/ssh-keys' % server,
+            {'ssh_key': {'public_key': public_key, 'index': index}})
+        return answer['ssh_key']
+    except api_client.APIError as exc:
+        if exc.status is None:
+            raise ConsoleSSHError(str(exc))
+        raise ConsoleSSHError('the API refused the key: %s' % exc)
+    except (KeyError, TypeError) as exc:
         raise ConsoleSSHError('cannot reach the API at %s: %s'
                               % (api_url, exc))
-
-
-def _fault_message(body):
-    try:
-        (fault,) = json.loads(body).values()
-        return fault['message']
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return body.decode('utf-8', 'replace')[:200]
 
 
 def trusted_host_keys(answer):

@@ -76,6 +76,67 @@ def sessions_disconnect():
     return 0
 
 
+def _print_access(answer):
+    where = ('server %s (project %s)' % (answer['server_id'],
+                                         answer['project_id'])
+             if 'server_id' in answer else 'project %s' % answer['project_id'])
+    levels = ', '.join('%s %s' % (level, value or 'unset')
+                       for level, value in answer['levels'].items())
+    print('Serial console access of %s: %s, decided by the %s (%s).' % (
+        where, 'enabled' if answer['enabled'] else 'disabled',
+        answer['decided_by'], levels))
+
+
+def _access_target():
+    """{'project_id'} or {'instance_uuid'} from --project / --server."""
+    category = CONF.category
+    if category.server:
+        return {'instance_uuid': category.server}
+    return {'project_id': category.project}
+
+
+def access_show():
+    """Show the serial console access of a project or a server."""
+    _print_access(_consoleauth().get_console_access({}, **_access_target()))
+    return 0
+
+
+def _access_set(enabled):
+    try:
+        answer = _consoleauth().set_console_access(
+            {}, enabled=enabled, source='serialproxy-manage',
+            **_access_target())
+    except exception.InstanceNotFound as exc:
+        print('serialproxy-manage: %s' % exc, file=sys.stderr)
+        return 1
+    _print_access(answer)
+    return 0
+
+
+def access_enable():
+    """Turn serial console access of a project or a server on."""
+    return _access_set(True)
+
+
+def access_disable():
+    """Turn serial console access of a project or a server off: its
+    live sessions end, its one-time SSH keys are dropped."""
+    return _access_set(False)
+
+
+def access_unset():
+    """Unset a project's or a server's switch: it follows the next
+    level out again (a server its project, a project the cloud)."""
+    return _access_set(None)
+
+
+def access_list():
+    """List the projects whose serial console access switch is set."""
+    for answer in _consoleauth().list_console_access({}):
+        _print_access(answer)
+    return 0
+
+
 def serial_console_add():
     """Give an existing defined domain TCP serial consoles from the pool."""
     args = CONF.category
@@ -147,6 +208,20 @@ def _add_command_parsers(subparsers):
                             help='Keep the ended sessions\' tokens: their '
                                  'URLs may open the console again.')
     disconnect.set_defaults(func=sessions_disconnect)
+
+    access = subparsers.add_parser(
+        'access', help='Serial console access of projects and servers.')
+    access_actions = access.add_subparsers(dest='action', metavar='ACTION')
+    access_actions.required = True
+    for name, func in (('show', access_show), ('enable', access_enable),
+                       ('disable', access_disable), ('unset', access_unset)):
+        verb = access_actions.add_parser(name, help=func.__doc__)
+        which = verb.add_mutually_exclusive_group(required=True)
+        which.add_argument('--project', help='Project id (taken as given).')
+        which.add_argument('--server', help='Server (instance) UUID.')
+        verb.set_defaults(func=func)
+    access_actions.add_parser('list', help=access_list.__doc__).set_defaults(
+        func=access_list)
     serial = subparsers.add_parser(
         'serial-console', help='Serial consoles of this host\'s domains.')
     serial_actions = serial.add_subparsers(dest='action', metavar='ACTION')

@@ -20,7 +20,7 @@ from serialproxy import conf as sp_conf
 from serialproxy import insecure_settings
 from serialproxy import notifications
 from serialproxy.proxy import admission
-from serialproxy.proxy import framing
+from serialproxy.proxy.page import frame_ancestors
 from serialproxy.proxy import metrics
 from serialproxy.proxy import server as proxy_server
 from serialproxy.proxy import tls as proxy_tls
@@ -69,7 +69,8 @@ def main():
         ssl_context = service.proxy_tls_context()
         # Here, not in the workers: one that cannot start is restarted.
         proxy_server.ProxySettings.from_conf(CONF)
-    except (proxy_tls.TLSConfigInvalid, framing.InvalidFrameAncestor) as exc:
+    except (proxy_tls.TLSConfigInvalid,
+            frame_ancestors.InvalidFrameAncestor) as exc:
         sys.exit('serialproxy-proxy: %s' % exc)
     try:
         listening = proxy_tls.listening_socket(
@@ -103,9 +104,17 @@ def main():
             rpc.cleanup()
         return 0
 
+    def stop_listening():
+        # The workers' copies close as they begin to drain; with ours
+        # open too, new connections would wait in the backlog unserved.
+        for sock in (listening, admin_socket):
+            if sock is not None:
+                sock.close()
+
     supervisor = workers.WorkerSupervisor(
         count, worker_main, on_worker_exit=metrics.worker_exited,
-        stop_timeout=CONF.console.drain_timeout + STOP_GRACE_SECONDS)
+        stop_timeout=CONF.console.drain_timeout + STOP_GRACE_SECONDS,
+        on_stop=stop_listening)
     try:
         status = supervisor.run()
     finally:

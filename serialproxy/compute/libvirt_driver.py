@@ -138,12 +138,19 @@ class LibvirtDriver:
 
     def console_log_file(self, instance_uuid):
         """The console log path serial port 0 of a domain writes to."""
+        return self.console_log(instance_uuid)[0]
+
+    def console_log(self, instance_uuid):
+        """(path serial port 0 logs to or None, boot) of a domain; boot
+        tells one run of the domain from the next (its libvirt id), None
+        while it is not running."""
         dom = self._domain(instance_uuid)
         try:
             xml_text = dom.XMLDesc(0)
+            boot = dom.ID() if dom.isActive() else None
         except libvirt.libvirtError as exc:
             raise self._error(exc, instance_uuid)
-        return domain_xml.console_log_file(xml_text)
+        return domain_xml.console_log_file(xml_text), boot
 
     def domain_config(self, name_or_uuid):
         """{'uuid', 'name', 'xml' (the persistent config), 'active'} of a

@@ -16,8 +16,19 @@ import threading
 
 import libvirt
 from oslo_log import log as logging
+import oslo_messaging as messaging
+
+from serialproxy import exception
+from serialproxy import rpc
 
 LOG = logging.getLogger(__name__)
+
+# What keeps an event from reaching consoleauth for now (a busy or
+# restarting consoleauth, broker or database): logged as a warning, since
+# the periodic reconciliation repairs the registry.
+TRANSIENT_FAILURES = (messaging.MessagingTimeout,
+                      messaging.MessageDeliveryFailure,
+                      exception.DatabaseUnavailable)
 
 EVENT_NAMES = {
     libvirt.VIR_DOMAIN_EVENT_DEFINED: 'defined',
@@ -148,6 +159,12 @@ class LifecycleEvents:
             instance_uuid, event = item
             try:
                 self.on_event(instance_uuid, event)
+            except TRANSIENT_FAILURES as exc:
+                # Nothing is wrong here: consoleauth or its database did
+                # not answer in time.
+                LOG.warning('Handling event %s of instance %s failed, the '
+                            'next reconciliation repairs it: %s', event,
+                            instance_uuid, rpc.summary(exc))
             except Exception:
                 # The periodic reconciliation repairs what this missed.
                 LOG.exception('Handling event %s of instance %s failed',

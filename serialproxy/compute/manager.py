@@ -1,10 +1,12 @@
 """The compute RPC endpoint: the serial consoles and ports of this host."""
 
+import os
 import threading
 
 import oslo_messaging as messaging
 from oslo_log import log as logging
 
+from serialproxy.compute import console_history
 from serialproxy.compute import console_log
 from serialproxy import conf as sp_conf
 from serialproxy import exception
@@ -26,16 +28,22 @@ class ComputeManager:
     1.1 - allocate_serial_ports, release_serial_ports, get_console_output
     1.2 - get_console_outputs
     1.3 - send_sysrq, inject_nmi
+    1.4 - get_console_history
     """
 
-    target = messaging.Target(version='1.3')
+    target = messaging.Target(version='1.4')
 
     def __init__(self, driver, consoleauth_api, serial_consoles=None,
-                 console_output_max_bytes=100 * 1024):
+                 console_output_max_bytes=100 * 1024,
+                 console_histories=None):
         self.driver = driver
         self.consoleauth_api = consoleauth_api
         self.serial_consoles = serial_consoles
         self.console_output_max_bytes = console_output_max_bytes
+        # Offset records under the state path (see console_history).
+        self.console_histories = console_histories or \
+            console_history.ConsoleHistories(
+                os.path.join(CONF.state_path, 'console-history'))
         # Until the pool has been reconciled with libvirt once, it may not
         # know the ports of stopped domains: allocating would hand them out.
         self._synced = threading.Event()
@@ -123,6 +131,27 @@ class ComputeManager:
         return console_log.tail(path, length, self.console_output_max_bytes,
                                 instance_uuid)
 
+    @messaging.expected_exceptions(exception.Invalid,
+                                   exception.InstanceNotFound,
+                                   exception.ConsoleLogNotFound,
+                                   exception.ConsoleHistoryUnavailable,
+                                   exception.HypervisorUnavailable)
+    def get_console_history(self, ctxt, instance_uuid, start=None,
+                            max_bytes=None):
+        """A page of serial port 0's output by offset since boot.
+
+        {'data': base64, 'start', 'next', 'first_available', 'end'}; see
+        serialproxy.compute.console_history. ConsoleLogNotFound, with a
+        reason that names no path, when there is no log.
+        """
+        path, boot = self.driver.console_log(instance_uuid)
+        if path is None:
+            raise exception.ConsoleLogNotFound(
+                instance_uuid=instance_uuid,
+                reason='its serial port 0 writes no log')
+        return self.console_histories.read(instance_uuid, path, start,
+                                           max_bytes, boot)
+
     def get_console_outputs(self, ctxt, instance_uuids, length=None):
         """get_console_output of many instances: one answer each
         (serialproxy.rpc.batch_result), for proxies replaying history
@@ -161,6 +190,23 @@ class ComputeManager:
         Periodically and after a lost libvirt connection.
         """
         return self.report_instances(self.reconcile_pool())
+
+    def scan_console_logs(self):
+        """Look at the console log of every running guest, so that its
+        history offsets survive rotations nobody read through; forget
+        those of domains that are gone."""
+        instances = self.driver.list_instances()
+        self.console_histories.forget_others(i['uuid'] for i in instances)
+        for instance in instances:
+            if instance.get('state') != 'running':
+                continue
+            try:
+                path, boot = self.driver.console_log(instance['uuid'])
+                if path is not None:
+                    self.console_histories.observe(instance['uuid'], path,
+                                                   boot)
+            except exception.InstanceNotFound:
+                continue
 
     def report_instances(self, found=None):
         """Tell consoleauth every instance this host has.

@@ -14,9 +14,10 @@ class ComputeAPI:
     1.1 - allocate_serial_ports, release_serial_ports, get_console_output
     1.2 - get_console_outputs
     1.3 - send_sysrq, inject_nmi
+    1.4 - get_console_history
     """
 
-    VERSION_CAP = '1.3'
+    VERSION_CAP = '1.4'
 
     def __init__(self, retry=None):
         """retry: see serialproxy.rpc.get_client."""
@@ -68,6 +69,15 @@ class ComputeAPI:
         return self.client.prepare(server=host, version='1.2').call(
             ctxt, 'get_console_outputs', instance_uuids=instance_uuids,
             length=length)
+
+    def get_console_history(self, ctxt, host, instance_uuid, start=None,
+                            max_bytes=None):
+        """Port 0's output from byte offset start (since boot; None or
+        negative: that many bytes before the end), at most max_bytes:
+        {'data': base64, 'start', 'next', 'first_available', 'end'}."""
+        return self.client.prepare(server=host, version='1.4').call(
+            ctxt, 'get_console_history', instance_uuid=instance_uuid,
+            start=start, max_bytes=max_bytes)
 
     def send_sysrq(self, ctxt, host, instance_uuid, key):
         """Type Alt+SysRq+key (a key of serialproxy.sysrq.KEYS) on a

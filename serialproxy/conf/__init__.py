@@ -5,6 +5,7 @@ from oslo_config import cfg
 from serialproxy.conf import api
 from serialproxy.conf import compute
 from serialproxy.conf import console
+from serialproxy.conf import console_access
 from serialproxy.conf import consoleauth
 from serialproxy.conf import database
 from serialproxy.conf import libvirt
@@ -14,8 +15,8 @@ from serialproxy.conf import ssh
 
 CONF = cfg.CONF
 
-OPTION_MODULES = (api, compute, console, consoleauth, database, libvirt,
-                  serial_console, service, ssh)
+OPTION_MODULES = (api, compute, console, console_access, consoleauth,
+                  database, libvirt, serial_console, service, ssh)
 
 for _module in OPTION_MODULES:
     _module.register_opts(CONF)

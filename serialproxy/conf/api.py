@@ -58,6 +58,15 @@ api_opts = [
                     'then the server closes the connection. Bounds what '
                     'idle and slow clients hold. (Under uwsgi, its '
                     'socket-timeout and harakiri apply.)'),
+    cfg.IntOpt('console_history_max_bytes',
+               default=1024 * 1024,
+               min=1,
+               max=16 * 1024 * 1024,
+               help='The most bytes one page of a serial console history '
+                    '(GET /servers/{id}/serial-console/output) returns; a '
+                    'larger max_bytes is cut to this. Bounds the memory '
+                    'and the RPC message of one request; clients read on '
+                    'with start=next.'),
 ]
 
 

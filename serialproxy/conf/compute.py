@@ -50,6 +50,15 @@ compute_opts = [
                min=1,
                help='At most this many bytes from the end of a console log '
                     'are read to answer a console output request.'),
+    cfg.IntOpt('console_log_scan_interval',
+               default=5,
+               min=0,
+               help='Seconds between two looks at the console logs of the '
+                    'running guests, which keep their history offsets '
+                    'counted from boot across virtlogd rotations. Offsets '
+                    'stay exact while a guest prints less than virtlogd '
+                    'keeps (max_backups * max_size) between two looks; '
+                    'every history read looks too. 0: only reads look.'),
     cfg.IntOpt('libvirt_reconnect_interval',
                default=5,
                min=1,

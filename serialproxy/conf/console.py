@@ -121,6 +121,17 @@ console_opts = [
                     'console log, shown to a user on connect so the '
                     'screen is not blank until the guest prints. 0 turns '
                     'it off.'),
+    cfg.IntOpt('max_replay_lines',
+               default=1000,
+               min=0,
+               help='The most lines of recent console output a session '
+                    'may ask to be shown on connect instead of '
+                    'replay_lines (an SSH user name\'s replay-lines=N, as '
+                    'GCP\'s): more is cut to this, and the user told so. '
+                    'The compute agent reads at most [compute] '
+                    'console_output_max_bytes of the log for it whatever '
+                    'the count. 0 lets a session ask only for none; '
+                    'replay_lines 0 does not stop a session asking.'),
     cfg.StrOpt('record',
                help='Directory to record every console session into, one '
                     'asciicast v2 file per session (guest output only). '
@@ -165,7 +176,7 @@ console_opts = [
                     'exceed [oslo_messaging_rabbit] rpc_conn_pool_size.'),
     cfg.StrOpt('vendor_path',
                help='Directory holding the npm packages of the console '
-                    'page (@xterm/xterm and @xterm/addon-fit, as "npm ci" '
+                    'page (@xterm/xterm and its addons, as "npm ci" '
                     'installs them from package-lock.json). The proxy '
                     'serves only the few files the page loads from it. '
                     'Default: a source checkout\'s node_modules when it '

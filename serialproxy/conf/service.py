@@ -18,6 +18,16 @@ service_opts = [
                default=30,
                min=1,
                help='Seconds to wait for an RPC reply before giving up.'),
+    cfg.IntOpt('rpc_drain_timeout',
+               default=15,
+               min=0,
+               help='Seconds serialproxy-compute and serialproxy-consoleauth '
+                    'give the RPC calls they are answering to finish on '
+                    'SIGTERM, after they stop taking new ones. A reply to a '
+                    'caller that died can be retried for up to '
+                    '[oslo_messaging_rabbit] '
+                    'kombu_missing_consumer_retry_timeout (60 s); the '
+                    'service does not wait for it past this.'),
     cfg.IntOpt('instance_report_interval',
                default=60,
                min=1,

@@ -9,6 +9,7 @@ from oslo_log import log as logging
 
 from serialproxy.compute import rpcapi as compute_rpcapi
 from serialproxy import conf as sp_conf
+from serialproxy.consoleauth import access
 from serialproxy.consoleauth import ssh_keys
 from serialproxy.consoleauth import tokens
 from serialproxy.db import api as db_api
@@ -40,7 +41,7 @@ EXPIRED_LEASE_GRACE = 3600
 TOKEN_MODES = tokens.TOKEN_MODES
 
 
-class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
+class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints, access.AccessEndpoints):
     """Versioned endpoint of topic serialproxy-consoleauth.
 
     1.0 - authorize_console, check_token, revoke_tokens,
@@ -66,9 +67,14 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
     1.11 - authorize_console, authorize_instance_console and
            authorize_ssh_key take watch_only; consoles name 'write' among
            their modes and carry 'watch_only'
+    1.12 - get_console_access, set_console_access, list_console_access
+           (serialproxy.consoleauth.access); URLs, keys and leases of a
+           console whose access is off are ConsoleAccessDisabled
+    1.13 - acquire_session_by_ssh_claim takes relay_address and answers
+           relay_key: an SSH writer's spectators watch through its relay
     """
 
-    target = messaging.Target(version='1.11')
+    target = messaging.Target(version='1.13')
 
     def __init__(self, database, proxy_api, clock=time.time,
                  compute_api=None):
@@ -79,6 +85,7 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
         # When a lease call last reached this process (see _bridge_silence).
         self._last_heard = clock()
 
+    @messaging.expected_exceptions(exception.ConsoleAccessDisabled)
     def authorize_console(self, ctxt, instance_uuid, compute_host, host,
                           port, index=0, console_type='serial', modes=None,
                           watch_only=False):
@@ -90,7 +97,15 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
         carries them, so the proxy needs no policy of its own. Others
         are dropped. The token may write (take the writer's seat) unless
         watch_only (1.11): then it carries 'view' alone, if given.
+        ConsoleAccessDisabled while the console's access is off (1.12).
         """
+        self.check_access(instance_uuid)
+        return self._issue_token(
+            ctxt, instance_uuid, compute_host, host, port, index,
+            console_type, modes, watch_only)
+
+    def _issue_token(self, ctxt, instance_uuid, compute_host, host, port,
+                     index, console_type, modes, watch_only):
         token = tokens.new_token()
         now = self.clock()
         self.db.add_token(
@@ -124,12 +139,12 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
         host and owner), which the caller would otherwise ask for.
         """
         instance = self._visible_instance(instance_uuid, project_id)
+        self.check_access(instance_uuid)
         console = self._serial_console(ctxt, instance['host'],
                                        instance_uuid, index)
-        token = self.authorize_console(
+        token = self._issue_token(
             ctxt, instance_uuid, instance['host'], console['host'],
-            console['port'], index=index, console_type=console_type,
-            modes=modes, watch_only=watch_only)
+            console['port'], index, console_type, modes, watch_only)
         return {'token': token, 'instance': instance}
 
     def _visible_instance(self, instance_uuid, project_id=None):
@@ -224,7 +239,8 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
                         'proxies to renew', now - last, count)
 
     @messaging.expected_exceptions(exception.InvalidToken,
-                                   exception.ConsoleInUse)
+                                   exception.ConsoleInUse,
+                                   exception.ConsoleAccessDisabled)
     def acquire_session(self, ctxt, token, proxy_host, remote_address=None):
         """Lease a live token's console for one session, or ConsoleInUse.
 
@@ -260,11 +276,18 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
                    self._new_lease(proxy_host, request, now))
                   for _, request in asked]
         leased = self.db.lease_consoles(leases, now) if leases else []
+        refused = self.refused_leases({
+            lease['id']: row.instance_uuid
+            for (_, lease), (row, acquired, _) in zip(leases, leased)
+            if acquired})
         answers = [rpc.batch_error(exception.InvalidToken())] * len(requests)
         for (number, _), (_, lease), (row, acquired, holder) in zip(
                 asked, leases, leased):
             session_id = lease['id']
             if row is None:
+                continue
+            if session_id in refused:
+                answers[number] = rpc.batch_error(refused[session_id])
                 continue
             if tokens.is_watch_only(row.modes):
                 answers[number] = rpc.batch_error(exception.ModeNotAllowed(
@@ -297,7 +320,8 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
     @messaging.expected_exceptions(exception.InvalidToken,
                                    exception.ConsoleNotInUse,
                                    exception.ModeNotAllowed,
-                                   exception.TooManySpectators)
+                                   exception.TooManySpectators,
+                                   exception.ConsoleAccessDisabled)
     def join_session(self, ctxt, token, proxy_host, remote_address=None,
                      max_spectators=10):
         """Seat a read-only spectator (mode=view) beside a console's writer.
@@ -308,6 +332,7 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
         writer's session id, proxy host, relay address and relay key,
         from which the spectator's proxy takes the output.
         """
+        self._check_token_access(token)
         now = self.clock()
         self._bridge_silence(now)
         lease = self._new_lease(proxy_host, {'remote_address':
@@ -318,6 +343,9 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
             max_spectators)
         if row is None:
             raise exception.InvalidToken()
+        refused = self.refused_leases({lease['id']: row.instance_uuid})
+        if refused:
+            raise refused[lease['id']]
         LOG.info('Session %s watches console %s index %d on proxy %s',
                  lease['id'], row.instance_uuid, row.serial_index,
                  proxy_host)
@@ -330,7 +358,8 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
 
     @messaging.expected_exceptions(exception.InvalidToken,
                                    exception.ConsoleInUse,
-                                   exception.ModeNotAllowed)
+                                   exception.ModeNotAllowed,
+                                   exception.ConsoleAccessDisabled)
     def take_over_session(self, ctxt, token, proxy_host, remote_address=None,
                           relay_address=None):
         """Make this session the console's writer, whoever held it.
@@ -340,6 +369,7 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
         4006 by whichever proxy holds it. Returns what acquire_session
         does plus 'replaced': the replaced session's id, or None.
         """
+        self._check_token_access(token)
         now = self.clock()
         self._bridge_silence(now)
         lease = self._new_lease(proxy_host, {
@@ -349,6 +379,16 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
             tokens.hash_token(self._token_string(token)), lease, now)
         if row is None:
             raise exception.InvalidToken()
+        refused = self.refused_leases({lease['id']: row.instance_uuid})
+        if refused:
+            # Access went off as the console changed hands: the replaced
+            # writer ends for that reason, not for a take-over.
+            if replaced is not None:
+                self.proxy_api.disconnect_sessions(
+                    ctxt, [replaced.id],
+                    code=close_codes.CloseCode.ACCESS_DISABLED,
+                    reason=refused[lease['id']].message)
+            raise refused[lease['id']]
         if replaced is not None:
             self.proxy_api.disconnect_sessions(
                 ctxt, [replaced.id], code=close_codes.CloseCode.TAKEN_OVER,
@@ -362,6 +402,14 @@ class ConsoleAuthManager(ssh_keys.SSHKeyEndpoints):
                     lease_ttl=CONF.consoleauth.session_lease_ttl,
                     relay_key=lease['relay_key'],
                     replaced=replaced.id if replaced else None)
+
+    def _check_token_access(self, token):
+        """ConsoleAccessDisabled before a spectator's or take-over's
+        lease when the token's console is off: nothing to watch, and no
+        writer to replace, is not the reason then."""
+        row = self.db.get_token(tokens.hash_token(self._token_string(token)))
+        if row is not None:
+            self.check_access(row.instance_uuid)
 
     @staticmethod
     def _token_string(token):

@@ -33,9 +33,11 @@ class ConsoleAuthAPI:
     1.10 - sign_in_ssh_key, acquire_session_by_ssh_claim
     1.11 - authorize_console, authorize_instance_console and
            authorize_ssh_key take watch_only
+    1.12 - get_console_access, set_console_access, list_console_access
+    1.13 - acquire_session_by_ssh_claim takes relay_address
     """
 
-    VERSION_CAP = '1.11'
+    VERSION_CAP = '1.13'
 
     def __init__(self, retry=None):
         """retry: see serialproxy.rpc.get_client."""
@@ -77,16 +79,23 @@ class ConsoleAuthAPI:
                                                          **kwargs)
 
     def _watch_only(self, ctxt, method, **kwargs):
-        feature = exception.FeatureUnavailable(
-            service='consoleauth', feature='watch-only consoles')
-        if not self.client.can_send_version('1.11'):
-            raise feature
+        return self._call_at_least(
+            '1.11', 'watch-only consoles', ctxt, method, watch_only=True,
+            **kwargs)
+
+    def _call_at_least(self, version, feature, ctxt, method, **kwargs):
+        """Call method at version; a consoleauth from before it does not
+        offer feature (FeatureUnavailable)."""
+        unavailable = exception.FeatureUnavailable(service='consoleauth',
+                                                   feature=feature)
+        if not self.client.can_send_version(version):
+            raise unavailable
         try:
-            return self.client.prepare(version='1.11').call(
-                ctxt, method, watch_only=True, **kwargs)
+            return self.client.prepare(version=version).call(
+                ctxt, method, **kwargs)
         except rpc.UNSUPPORTED_METHOD_ERRORS as exc:
             if rpc.is_unsupported_method(exc):
-                raise feature
+                raise unavailable
             raise
 
     def can_authorize_instance_console(self):
@@ -276,13 +285,50 @@ class ConsoleAuthAPI:
                 'index': index, 'fingerprint': fingerprint}
 
     def acquire_session_by_ssh_sign_in(self, ctxt, proxy_host, sign_in,
-                                       remote_address=None):
+                                       remote_address=None,
+                                       relay_address=None):
         """The lease of a connection signed in by sign_in_ssh_key, as
-        acquire_session_by_ssh_key gives (SSHKeyRefused, ConsoleInUse)."""
+        acquire_session_by_ssh_key gives (SSHKeyRefused, ConsoleInUse).
+
+        relay_address (1.13): where the proxy serves the session's
+        spectators; an older consoleauth is asked without it, and its
+        SSH sessions cannot be watched."""
         if sign_in.get('claim') is None:
             return self.acquire_session_by_ssh_key(
                 ctxt, proxy_host, sign_in['instance_uuid'], sign_in['index'],
                 sign_in['fingerprint'], remote_address)
+        kwargs = dict(proxy_host=proxy_host, claim=sign_in['claim'],
+                      remote_address=remote_address)
+        if relay_address and self.client.can_send_version('1.13'):
+            return self.client.prepare(version='1.13').call(
+                ctxt, 'acquire_session_by_ssh_claim',
+                relay_address=relay_address, **kwargs)
         return self.client.prepare(version='1.10').call(
-            ctxt, 'acquire_session_by_ssh_claim', proxy_host=proxy_host,
-            claim=sign_in['claim'], remote_address=remote_address)
+            ctxt, 'acquire_session_by_ssh_claim', **kwargs)
+
+    # Serial console access switches (1.12)
+
+    def _access_call(self, ctxt, method, **kwargs):
+        return self._call_at_least(
+            '1.12', 'serial console access switches', ctxt, method,
+            **kwargs)
+
+    def get_console_access(self, ctxt, project_id=None, instance_uuid=None):
+        """A project's or a server's access: {'project_id',
+        ['server_id'], 'enabled', 'decided_by', 'levels'}."""
+        return self._access_call(ctxt, 'get_console_access',
+                                 project_id=project_id,
+                                 instance_uuid=instance_uuid)
+
+    def set_console_access(self, ctxt, project_id=None, instance_uuid=None,
+                           enabled=None, source='api'):
+        """Set a project's or a server's switch (enabled None unsets it);
+        the sessions it turns off end. Answers as get_console_access."""
+        return self._access_call(ctxt, 'set_console_access',
+                                 project_id=project_id,
+                                 instance_uuid=instance_uuid,
+                                 enabled=enabled, source=source)
+
+    def list_console_access(self, ctxt):
+        """The projects whose switch is set."""
+        return self._access_call(ctxt, 'list_console_access')

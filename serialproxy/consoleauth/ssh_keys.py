@@ -13,8 +13,11 @@ key keeps those modes, and the console its lease answers with carries
 them to the proxy, as a console token's do. A key pushed without them
 (an API from before 1.8) opens a console that may only be typed in. A
 key pushed watch_only (1.11: its pusher may not type in the console)
-never signs in as the console's writer; the SSH front door has no
-spectators yet, so it does not sign in at all.
+never leases the console's writer's seat: it watches (a .view user)
+through join_session with its sign-in's claim, which is a token for the
+console and carries the key's modes ('view' among them when the API's
+policy let its pusher watch). An SSH writer's lease names its proxy's
+relay (1.13), so that spectators, websocket or SSH, watch it too.
 """
 
 import uuid
@@ -31,6 +34,9 @@ CONF = sp_conf.CONF
 LOG = logging.getLogger(__name__)
 
 TRANSPORT_SSH = 'ssh'
+# What a key may carry: the page's permissions (SysRq after a break) and
+# watching (a .view user's seat); never take_over.
+KEY_MODES = tokens.PAGE_PERMISSIONS | tokens.WATCH_ONLY_MODES
 
 
 class SSHKeyEndpoints:
@@ -45,19 +51,20 @@ class SSHKeyEndpoints:
         for a console token (InstanceNotFound unless it is project_id's,
         when given; the agent's errors as they are). modes (1.8): what
         the API's policy allows the pusher besides typing, 'sysrq' and
-        'nmi'; others are dropped, connection modes too (an SSH session
-        is always the console's writer). The key may write unless
+        'nmi', and 'view' (its user may watch as a .view user); others
+        are dropped (take_over too). The key may write unless
         watch_only (1.11). Returns {'user', 'fingerprint', 'expires_at',
         'instance', 'modes'}.
         """
         key = ssh_keys.PublicKey.parse(public_key)
         instance = self._visible_instance(instance_uuid, project_id)
+        self.check_access(instance_uuid)
         console = self._serial_console(ctxt, instance['host'],
                                        instance_uuid, index)
         now = self.clock()
         expires_at = now + CONF.ssh.key_ttl
         stored_modes = tokens.modes_column(
-            modes, tokens.PAGE_PERMISSIONS, write=not watch_only)
+            modes, KEY_MODES, write=not watch_only)
         self.db.add_ssh_key(
             id=str(uuid.uuid4()), fingerprint=key.fingerprint,
             public_key=key.openssh(), instance_uuid=instance_uuid,
@@ -100,13 +107,17 @@ class SSHKeyEndpoints:
 
     @messaging.expected_exceptions(exception.SSHKeyRefused,
                                    exception.ConsoleInUse,
-                                   exception.ModeNotAllowed)
+                                   exception.ModeNotAllowed,
+                                   exception.ConsoleAccessDisabled)
     def acquire_session_by_ssh_claim(self, ctxt, proxy_host, claim,
-                                     remote_address=None):
+                                     remote_address=None,
+                                     relay_address=None):
         """The lease of a connection that signed in (1.10): as
         acquire_session_by_ssh_key, with the claim sign_in_ssh_key gave.
         A claim is good for one try (the connection's one console
-        channel), lease or not."""
+        channel), lease or not. relay_address (1.13): where the proxy
+        serves the session's spectators; the answer carries the relay
+        key they present there."""
         if not claim or not isinstance(claim, str):
             raise exception.SSHKeyRefused(ttl=CONF.ssh.key_ttl)
         now = self.clock()
@@ -114,14 +125,16 @@ class SSHKeyEndpoints:
         token_hash = tokens.hash_token(claim)
         try:
             row, lease = self._lease_over_ssh(token_hash, proxy_host,
-                                              remote_address, now)
+                                              remote_address, now,
+                                              relay_address)
         finally:
             self.db.delete_token(token_hash)
         return self._ssh_console(row, lease)
 
     @messaging.expected_exceptions(exception.SSHKeyRefused,
                                    exception.ConsoleInUse,
-                                   exception.ModeNotAllowed)
+                                   exception.ModeNotAllowed,
+                                   exception.ConsoleAccessDisabled)
     def acquire_session_by_ssh_key(self, ctxt, proxy_host, instance_uuid,
                                    index, fingerprint, remote_address=None):
         """acquire_session for a client that signed in with a one-time key
@@ -162,13 +175,13 @@ class SSHKeyEndpoints:
             raise exception.SSHKeyRefused(ttl=CONF.ssh.key_ttl)
         return self._ssh_console(row, lease)
 
-    def _lease_over_ssh(self, token_hash, proxy_host, remote_address, now):
+    def _lease_over_ssh(self, token_hash, proxy_host, remote_address, now,
+                        relay_address=None):
         """(token row, lease) of a new SSH lease through token_hash;
         SSHKeyRefused, ModeNotAllowed or ConsoleInUse otherwise."""
-        ttl = CONF.consoleauth.session_lease_ttl
-        lease = {'id': str(uuid.uuid4()), 'remote_address': remote_address,
-                 'proxy_host': proxy_host, 'started_at': now,
-                 'expires_at': now + ttl, 'transport': TRANSPORT_SSH}
+        lease = dict(self._new_lease(proxy_host, {
+            'remote_address': remote_address,
+            'relay_address': relay_address}, now), transport=TRANSPORT_SSH)
         (row, acquired, holder), = self.db.lease_consoles(
             [(token_hash, lease)], now)
         if row is None:
@@ -180,6 +193,9 @@ class SSHKeyEndpoints:
         if not acquired:
             raise exception.ConsoleInUse.since_epoch(
                 now if holder is None else holder)
+        refused = self.refused_leases({lease['id']: row.instance_uuid})
+        if refused:
+            raise refused[lease['id']]
         return row, lease
 
     def _ssh_console(self, row, lease):
@@ -188,4 +204,6 @@ class SSHKeyEndpoints:
                  lease['proxy_host'])
         return dict(self._console(row), session_id=lease['id'],
                     lease_ttl=CONF.consoleauth.session_lease_ttl,
-                    transport=TRANSPORT_SSH)
+                    transport=TRANSPORT_SSH,
+                    relay_key=lease['relay_key'] if lease['relay_address']
+                    else None)

@@ -12,7 +12,7 @@ WRITE = 'write'
 # Connection modes a token may allow beyond the writer's.
 CONNECT_MODES = frozenset(('view', 'take_over'))
 # What a writer's session may send besides console bytes: the console
-# page's menu (serialproxy/proxy/page_commands.py) and an SSH user's
+# page's menu (serialproxy/proxy/page/commands.py) and an SSH user's
 # break and key (serialproxy/proxy/ssh_server.py).
 PAGE_PERMISSIONS = frozenset(('sysrq', 'nmi'))
 # Every mode a token may carry; its modes column (64 characters) holds

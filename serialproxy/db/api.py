@@ -1,14 +1,37 @@
-"""Database access for consoleauth, the only service with a database."""
+"""Database access for consoleauth, the only service with a database.
+
+Transactions come from oslo.db's enginefacade, over the [database]
+options; oslo.db translates the drivers' errors (DBDeadlock,
+DBConnectionError), and the transactions that may deadlock are retried
+whole with oslo.db's wrap_db_retry.
+
+Every method that reads returns sqlalchemy Row objects (or lists of
+them): named, read-only, attribute access like a model's, and attached
+to no session. A new method takes one of the context managers below and
+returns rows from Core statements on the model's __table__::
+
+    def get_thing(self, thing_id):
+        things = models.Thing.__table__
+        with self.reader() as connection:
+            return connection.execute(sa.select(things).where(
+                things.c.id == thing_id)).first()
+
+reader() for reads, connection() for a writing transaction (session()
+when the ORM helps), statement() for one statement of its own; a
+transaction that can deadlock gets @_retry_on_deadlock.
+"""
 
 import contextlib
 import os
 import sqlite3
 
+from oslo_db import api as oslo_db_api
+from oslo_db import exception as db_exc
+from oslo_db.sqlalchemy import enginefacade
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
-from sqlalchemy import orm
 
 from serialproxy.consoleauth import tokens as tokens_rules
 from serialproxy.db import migration
@@ -23,109 +46,192 @@ SESSION_FIELDS = ('id', 'instance_uuid', 'serial_index', 'user_id',
 
 # Rows per statement when renewing leases in bulk.
 _BATCH = 500
-# Attempts at a lease transaction that deadlocked.
-_RETRIES = 5
-# Deadlock and lock-timeout errors: MySQL/MariaDB error numbers and
-# PostgreSQL SQLSTATEs (and SQLite's "database is locked").
-_MYSQL_DEADLOCKS = (1205, 1213)
-_PG_DEADLOCKS = ('40001', '40P01')
-# MySQL/MariaDB client errors that mean the server cannot be reached: can't
-# connect (local, TCP), gone away, lost during a query, server shutdown.
-_MYSQL_UNREACHABLE = (2002, 2003, 2006, 2013, 1053)
 
 
-def _is_deadlock(exc):
-    orig = exc.orig
-    if getattr(orig, 'pgcode', None) in _PG_DEADLOCKS:
-        return True
-    if isinstance(orig, sqlite3.OperationalError):
-        # Another writer held the file for all of SQLite's busy timeout.
-        return 'locked' in str(orig)
-    args = getattr(orig, 'args', ())
-    return bool(args) and args[0] in _MYSQL_DEADLOCKS
+def _sqlite_busy(exc):
+    """SQLite's "database is locked": another writer held the file for all
+    of the busy timeout. oslo.db leaves it untranslated; like a deadlock,
+    the transaction is worth another try."""
+    return (isinstance(exc, sa_exc.OperationalError) and
+            isinstance(exc.orig, sqlite3.OperationalError) and
+            'locked' in str(exc.orig))
 
 
-def _is_unreachable(exc):
-    """Whether a DBAPI error says the server cannot be reached now (a
-    restart, a network cut) rather than that a statement went wrong."""
-    if exc.connection_invalidated:
-        return True
-    orig = exc.orig
-    if isinstance(orig, sqlite3.Error) or _is_deadlock(exc):
-        return False
-    pgcode = getattr(orig, 'pgcode', None)
-    if pgcode:
-        # Connection exceptions, and the server shutting down or starting.
-        return pgcode.startswith(('08', '57P'))
-    args = getattr(orig, 'args', ())
-    if args and isinstance(args[0], int):
-        return args[0] in _MYSQL_UNREACHABLE
-    # psycopg2 refusing a connection carries no SQLSTATE.
-    return isinstance(exc, sa_exc.OperationalError)
+# The lease and sign-in transactions: a deadlock or lock timeout
+# (MariaDB, PostgreSQL) or a busy SQLite file is retried at once, then
+# after growing pauses; five tries in all.
+_retry_on_deadlock = oslo_db_api.wrap_db_retry(
+    max_retries=4, retry_on_deadlock=True, exception_checker=_sqlite_busy,
+    retry_interval=0.05, inc_retry_interval=True, max_retry_interval=1,
+    jitter=True)
 
 
-def _sqlite_write_ahead(dbapi_connection, connection_record):
-    """SQLite with a write-ahead log, synced at checkpoints.
+def _duplicate_or_busy(exc):
+    return isinstance(exc, db_exc.DBDuplicateEntry) or _sqlite_busy(exc)
+
+
+# Registry writes (instance reports): two reports of one new instance
+# reach consoleauth's RPC threads together, both find no row and insert
+# it, and one fails on the primary key; or their deletes and inserts of
+# the console rows deadlock. Run again, the loser finds the row the
+# winner wrote and updates it.
+_racing_writers_retried = oslo_db_api.wrap_db_retry(
+    max_retries=4, retry_on_deadlock=True,
+    exception_checker=_duplicate_or_busy, retry_interval=0.05,
+    inc_retry_interval=True, max_retry_interval=1, jitter=True)
+
+
+def _postgresql_unreachable(exc):
+    """A PostgreSQL server that cannot be reached, in the errors oslo.db
+    lets through: libpq's "connection to server ... failed" (oslo.db
+    knows only the older "could not connect to server") and the server
+    starting up or shutting down. An error of a statement the server
+    ran always has a SQLSTATE; these have none, or class 57P."""
+    pgcode = getattr(exc.orig, 'pgcode', False)
+    return pgcode is None or str(pgcode).startswith('57P')
+
+
+@contextlib.contextmanager
+def _unreachable_is_unavailable():
+    """A server that cannot be reached now (a restart, a network cut) is
+    DatabaseUnavailable: 503 to users, not an internal error."""
+    try:
+        yield
+    except db_exc.DBConnectionError as exc:
+        raise exception.DatabaseUnavailable() from exc
+    except sa_exc.OperationalError as exc:
+        if _postgresql_unreachable(exc):
+            raise exception.DatabaseUnavailable() from exc
+        raise
+
+
+@enginefacade.transaction_context_provider
+class _Context:
+    """Where enginefacade keeps a thread's transaction. The methods of
+    Database take no request context: each transaction has its own."""
+
+
+def _sqlite_synced_at_checkpoints(dbapi_connection, connection_record):
+    """SQLite's write-ahead log (see _sqlite_write_ahead), synced at
+    checkpoints.
 
     In its default rollback journal every commit waits for several fsyncs
     (milliseconds on a disk, each console URL and session a commit);
     with WAL and synchronous=NORMAL a commit is a write to the log. It
     survives consoleauth crashing; a crash of the whole machine may undo
     the last commits (tokens and leases of a few seconds), which their
-    holders then ask for again.
+    holders then ask for again. ([database] sqlite_synchronous = false
+    still turns syncing off: oslo.db's listener has run before this one.)
     """
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute('PRAGMA journal_mode=WAL')
-        cursor.execute('PRAGMA synchronous=NORMAL')
+        # 2: FULL, SQLite's default; 0 (OFF) when oslo.db was asked.
+        if cursor.execute('PRAGMA synchronous').fetchone()[0] == 2:
+            cursor.execute('PRAGMA synchronous=NORMAL')
     finally:
         cursor.close()
 
 
-@contextlib.contextmanager
-def _unreachable_is_unavailable():
+def _sqlite_write_ahead(engine):
+    """Put the database file in WAL mode (it stays so), and keep a
+    connection to it open for as long as the engine lives.
+
+    oslo.db gives each SQLite transaction a connection of its own
+    (NullPool). The last connection to close checkpoints the log into the
+    file and deletes it, and the next one makes it anew: milliseconds a
+    transaction. One connection that stays open keeps the log, so a
+    transaction costs an open and a close of a connection only.
+    """
+    keeper = engine.raw_connection()
+    cursor = keeper.cursor()
     try:
-        yield
-    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
-        if _is_unreachable(exc):
-            raise exception.DatabaseUnavailable() from exc
-        raise
+        cursor.execute('PRAGMA journal_mode=WAL')
+        # A read opens the log's index, which the keeper then holds.
+        cursor.execute('SELECT count(*) FROM sqlite_master').fetchall()
+    finally:
+        cursor.close()
+    keeper.commit()
+    return keeper
+
+
+def _sqlite_begin_immediate(connection):
+    """Begin SQLite transactions with the write lock taken.
+
+    oslo.db begins them DEFERRED: a transaction that reads, then writes
+    after another connection committed, fails at once with "database is
+    locked" instead of waiting out the busy timeout. Taking the lock at
+    BEGIN waits for it instead (reader() too: its transactions are short;
+    statements in autocommit read meanwhile, as WAL lets them). This
+    listener runs after oslo.db's (SQLAlchemy orders a connection event's
+    listeners as registered), whose BEGIN has touched nothing yet: that
+    transaction is ended and one begun IMMEDIATE; a connection in
+    autocommit (statement()) is left in autocommit, as it asked.
+    """
+    if connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql('COMMIT')
+    if connection.get_execution_options().get(
+            'isolation_level') != 'AUTOCOMMIT':
+        connection.exec_driver_sql('BEGIN IMMEDIATE')
+
+
+def _mysql_read_committed(dbapi_connection, connection_record):
+    """PostgreSQL's default, on MySQL and MariaDB. InnoDB's REPEATABLE
+    READ would take gap locks in the lease transaction's DELETE of an
+    expired lease, and two acquirers of a free console would deadlock on
+    their INSERTs instead of one meeting the unique constraint."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(
+            'SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED')
+    finally:
+        cursor.close()
+
+
+def _on_engine_create(engine):
+    backend = engine.dialect.name
+    if backend == 'sqlite':
+        sa.event.listen(engine, 'connect', _sqlite_synced_at_checkpoints)
+        sa.event.listen(engine, 'begin', _sqlite_begin_immediate)
+    elif backend == 'mysql':
+        sa.event.listen(engine, 'connect', _mysql_read_committed)
+    # oslo.db has connected once to check the server; that connection
+    # predates the listeners above.
+    engine.dispose()
 
 
 class Database:
-    """One engine and its sessions, over [database] connection."""
+    """One engine and its transactions, over [database] connection."""
 
     def __init__(self, url, pool_size=None):
         """pool_size: connections kept for the threads that use them at
-        once (SQLAlchemy's default 5, with 10 more on demand, otherwise);
-        never more are opened."""
+        once (oslo.db's [database] max_pool_size and max_overflow
+        otherwise); never more are opened."""
         self.url = sa.engine.make_url(url)
-        connect_args = {}
-        engine_args = {}
+        if self.url.get_backend_name() == 'sqlite' and self.url.database:
+            os.makedirs(os.path.dirname(os.path.abspath(
+                self.url.database)), exist_ok=True)
+        self._facade = enginefacade.transaction_context()
+        # thread_checkin yields the CPU (time.sleep(0)) whenever a
+        # connection goes back to the pool, for eventlet's green threads;
+        # this process runs OS threads, and would only wait.
+        settings = {'connection': url, 'thread_checkin': False}
         if pool_size and self.url.get_backend_name() != 'sqlite':
-            engine_args.update(pool_size=pool_size, max_overflow=0)
-        if self.url.get_backend_name() == 'mysql':
-            # PostgreSQL's default. InnoDB's REPEATABLE READ would take gap
-            # locks in the lease transaction's DELETE of an expired lease,
-            # and two acquirers of a free console would deadlock on their
-            # INSERTs instead of one meeting the unique constraint.
-            engine_args['isolation_level'] = 'READ COMMITTED'
-        if self.url.get_backend_name() == 'sqlite':
-            # consoleauth answers RPC from a thread pool.
-            connect_args['check_same_thread'] = False
-            if self.url.database:
-                os.makedirs(os.path.dirname(os.path.abspath(
-                    self.url.database)), exist_ok=True)
-        # A server's connection may have gone away since it was pooled
-        # (a restart); a file has no connection to lose.
-        self.engine = sa.create_engine(
-            self.url, connect_args=connect_args,
-            pool_pre_ping=self.url.get_backend_name() != 'sqlite',
-            **engine_args)
-        if self.url.get_backend_name() == 'sqlite':
-            sa.event.listen(self.engine, 'connect', _sqlite_write_ahead)
-        self._sessionmaker = orm.sessionmaker(bind=self.engine,
-                                              expire_on_commit=False)
+            settings.update(max_pool_size=pool_size, max_overflow=0)
+        self._facade.configure(**settings)
+        self._facade.append_on_engine_create(_on_engine_create)
+        if self.url.get_backend_name() == 'sqlite' and self.url.database:
+            self._facade.append_on_engine_create(self._keep_write_ahead)
+        self._wal_keeper = None
+
+    def _keep_write_ahead(self, engine):
+        self._wal_keeper = _sqlite_write_ahead(engine)
+
+    @property
+    def engine(self):
+        """The engine; made (and the server first reached, [database]
+        max_retries times) on first use."""
+        with _unreachable_is_unavailable():
+            return self._facade.writer.get_engine()
 
     def sync(self):
         """Bring the schema to the revision this code needs."""
@@ -140,27 +246,37 @@ class Database:
                 'run "serialproxy-manage db sync"' % (at or 'none', needed))
 
     @contextlib.contextmanager
-    def session(self):
-        """A transaction; a server that cannot be reached is
-        DatabaseUnavailable (503 to users, not an internal error)."""
+    def reader(self):
+        """A Core connection in a transaction that only reads."""
         with _unreachable_is_unavailable():
-            with self._sessionmaker.begin() as session:
-                yield session
+            with self._facade.reader.connection.using(_Context()) as conn:
+                yield conn
 
     @contextlib.contextmanager
     def connection(self):
-        """A transaction without the ORM, for the statements of every
-        console URL: a third of the CPU of an ORM session's."""
+        """A writing transaction without the ORM, for the statements of
+        every console URL: a third of the CPU of an ORM session's."""
         with _unreachable_is_unavailable():
-            with self.engine.begin() as connection:
-                yield connection
+            with self._facade.writer.connection.using(_Context()) as conn:
+                yield conn
+
+    @contextlib.contextmanager
+    def session(self):
+        """A writing transaction with an ORM session. Return rows, not
+        model instances: execute selects of the model's __table__."""
+        with _unreachable_is_unavailable():
+            with self._facade.writer.using(_Context()) as session:
+                yield session
 
     @contextlib.contextmanager
     def statement(self):
         """A connection for one statement, atomic on its own: committed
         as it runs, without a round trip for BEGIN and COMMIT where
-        turning autocommit on is itself free (not MySQL's drivers)."""
-        if self.engine.dialect.name == 'mysql':
+        turning autocommit on is itself free (not MySQL's drivers).
+        enginefacade always begins a transaction, so this takes the
+        facade's engine directly; oslo.db's error translation is the
+        engine's and holds here too."""
+        if self.url.get_backend_name() == 'mysql':
             with self.connection() as connection:
                 yield connection
             return
@@ -176,8 +292,10 @@ class Database:
             connection.execute(sa.insert(models.ConsoleToken), values)
 
     def get_token(self, token_hash):
-        with self.session() as session:
-            return session.get(models.ConsoleToken, token_hash)
+        tokens = models.ConsoleToken.__table__
+        with self.reader() as connection:
+            return connection.execute(sa.select(tokens).where(
+                tokens.c.token_hash == token_hash)).first()
 
     def delete_tokens(self, instance_uuid, compute_host=None):
         """Revoke an instance's tokens and one-time SSH keys; return how
@@ -191,38 +309,40 @@ class Database:
                 models.ConsoleToken.compute_host == compute_host)
             keys = keys.where(
                 models.ConsoleSSHKey.compute_host == compute_host)
-        with self.session() as session:
-            session.execute(keys)
-            return session.execute(query).rowcount
+        with self.connection() as connection:
+            connection.execute(keys)
+            return connection.execute(query).rowcount
 
     def delete_token(self, token_hash):
-        with self.session() as session:
-            session.execute(sa.delete(models.ConsoleToken).where(
+        with self.connection() as connection:
+            connection.execute(sa.delete(models.ConsoleToken).where(
                 models.ConsoleToken.token_hash == token_hash))
 
     # One-time SSH keys
 
     def add_ssh_key(self, **values):
-        with self.session() as session:
-            session.add(models.ConsoleSSHKey(**values))
+        with self.connection() as connection:
+            connection.execute(sa.insert(models.ConsoleSSHKey), values)
 
     def find_ssh_key(self, instance_uuid, serial_index, fingerprint, now):
         """The live key with that fingerprint for that console, or None."""
-        with self.session() as session:
-            return session.scalars(sa.select(models.ConsoleSSHKey).where(
-                models.ConsoleSSHKey.fingerprint == fingerprint,
-                models.ConsoleSSHKey.instance_uuid == instance_uuid,
-                models.ConsoleSSHKey.serial_index == serial_index,
-                models.ConsoleSSHKey.expires_at > now).order_by(
-                    models.ConsoleSSHKey.created_at).limit(1)).first()
+        keys = models.ConsoleSSHKey.__table__
+        with self.reader() as connection:
+            return connection.execute(sa.select(keys).where(
+                keys.c.fingerprint == fingerprint,
+                keys.c.instance_uuid == instance_uuid,
+                keys.c.serial_index == serial_index,
+                keys.c.expires_at > now).order_by(
+                    keys.c.created_at).limit(1)).first()
 
     def delete_ssh_key(self, key_id):
         """Use a key up; False when another session used it first."""
-        with self.session() as session:
-            return bool(session.execute(sa.delete(
+        with self.connection() as connection:
+            return bool(connection.execute(sa.delete(
                 models.ConsoleSSHKey).where(
                     models.ConsoleSSHKey.id == key_id)).rowcount)
 
+    @_retry_on_deadlock
     def claim_ssh_key(self, instance_uuid, serial_index, fingerprint, now,
                       token_hash):
         """Use up a live key at sign-in: the key becomes a token (of
@@ -234,35 +354,30 @@ class Database:
         every backend), so exactly one of them gets the token.
         """
         keys = models.ConsoleSSHKey.__table__
-        for attempt in range(_RETRIES):
-            try:
-                with self.connection() as connection:
-                    for key in connection.execute(sa.select(keys).where(
-                            keys.c.fingerprint == fingerprint,
-                            keys.c.instance_uuid == instance_uuid,
-                            keys.c.serial_index == serial_index,
-                            keys.c.expires_at > now).order_by(
-                                keys.c.created_at)).all():
-                        if not connection.execute(sa.delete(keys).where(
-                                keys.c.id == key.id)).rowcount:
-                            continue
-                        connection.execute(
-                            sa.insert(models.ConsoleToken),
-                            {'token_hash': token_hash,
-                             'instance_uuid': key.instance_uuid,
-                             'console_type': 'serial',
-                             'compute_host': key.compute_host,
-                             'host': key.host, 'port': key.port,
-                             'serial_index': key.serial_index,
-                             'created_at': now, 'user_id': key.user_id,
-                             'project_id': key.project_id,
-                             'modes': key.modes,
-                             'expires_at': key.expires_at})
-                        return key
-                    return None
-            except sa_exc.OperationalError as exc:
-                if not _is_deadlock(exc) or attempt == _RETRIES - 1:
-                    raise
+        with self.connection() as connection:
+            for key in connection.execute(sa.select(keys).where(
+                    keys.c.fingerprint == fingerprint,
+                    keys.c.instance_uuid == instance_uuid,
+                    keys.c.serial_index == serial_index,
+                    keys.c.expires_at > now).order_by(
+                        keys.c.created_at)).all():
+                if not connection.execute(sa.delete(keys).where(
+                        keys.c.id == key.id)).rowcount:
+                    continue
+                connection.execute(
+                    sa.insert(models.ConsoleToken),
+                    {'token_hash': token_hash,
+                     'instance_uuid': key.instance_uuid,
+                     'console_type': 'serial',
+                     'compute_host': key.compute_host,
+                     'host': key.host, 'port': key.port,
+                     'serial_index': key.serial_index,
+                     'created_at': now, 'user_id': key.user_id,
+                     'project_id': key.project_id,
+                     'modes': key.modes,
+                     'expires_at': key.expires_at})
+                return key
+            return None
 
     def delete_contradicted_tokens(self, compute_host, consoles,
                                    instance_uuid=None):
@@ -284,30 +399,31 @@ class Database:
         if instance_uuid is not None:
             query = query.where(
                 models.ConsoleToken.instance_uuid == instance_uuid)
-        with self.session() as session:
+        with self.connection() as connection:
             doomed = []
-            for token_hash, uuid, index, port in session.execute(query):
+            for token_hash, uuid, index, port in connection.execute(query):
                 if uuid not in consoles:
                     doomed.append(token_hash)
                 elif (consoles[uuid] is not None and
                         (index, port) not in consoles[uuid]):
                     doomed.append(token_hash)
             for start in range(0, len(doomed), _BATCH):
-                session.execute(sa.delete(models.ConsoleToken).where(
+                connection.execute(sa.delete(models.ConsoleToken).where(
                     models.ConsoleToken.token_hash.in_(
                         doomed[start:start + _BATCH])))
         return len(doomed)
 
     def delete_expired_tokens(self, now):
-        with self.session() as session:
-            session.execute(sa.delete(models.ConsoleSSHKey).where(
+        with self.connection() as connection:
+            connection.execute(sa.delete(models.ConsoleSSHKey).where(
                 models.ConsoleSSHKey.expires_at <= now))
-            return session.execute(
+            return connection.execute(
                 sa.delete(models.ConsoleToken).where(
                     models.ConsoleToken.expires_at <= now)).rowcount
 
     # Session leases
 
+    @_retry_on_deadlock
     def lease_consoles(self, requests, now):
         """Check tokens and lease their consoles, in one transaction.
 
@@ -329,18 +445,13 @@ class Database:
         in console order, so that concurrent batches lock in one order; a
         deadlock or serialization failure is retried.
         """
-        for attempt in range(_RETRIES):
-            try:
-                with self.connection() as connection:
-                    return self._lease_consoles(connection, requests, now)
-            except sa_exc.OperationalError as exc:
-                if not _is_deadlock(exc) or attempt == _RETRIES - 1:
-                    raise
+        with self.connection() as connection:
+            return self._lease_consoles(connection, requests, now)
 
-    def _lease_consoles(self, session, requests, now):
+    def _lease_consoles(self, connection, requests, now):
         tokens = models.ConsoleToken.__table__
-        leases = models.ConsoleSession.__table__
-        live = {row.token_hash: row for row in session.execute(
+        leases = models.SessionLease.__table__
+        live = {row.token_hash: row for row in connection.execute(
             self._current_tokens(now).where(
                 tokens.c.token_hash.in_({h for h, _ in requests})))}
         rows = {}
@@ -359,21 +470,21 @@ class Database:
         consoles = sorted({(r['instance_uuid'], r['serial_index'])
                            for r in rows.values()})
         if consoles:
-            session.execute(sa.delete(leases).where(
+            connection.execute(sa.delete(leases).where(
                 sa.tuple_(leases.c.instance_uuid,
                           leases.c.serial_index).in_(consoles),
                 leases.c.expires_at <= now))
         refused = set()
         for number in sorted(rows, key=lambda n: (
                 rows[n]['instance_uuid'], rows[n]['serial_index'])):
-            if not session.execute(self._insert_unless_held(),
-                                   rows[number]).rowcount:
+            if not connection.execute(self._insert_unless_held(),
+                                      rows[number]).rowcount:
                 refused.add(number)
         holders = {}
         if refused:
             holders = dict(
                 ((uuid, index), started_at)
-                for uuid, index, started_at in session.execute(
+                for uuid, index, started_at in connection.execute(
                     sa.select(leases.c.instance_uuid, leases.c.serial_index,
                               leases.c.started_at).where(
                         sa.tuple_(leases.c.instance_uuid,
@@ -421,8 +532,8 @@ class Database:
     def _insert_unless_held(self):
         """An INSERT of a lease that does nothing if its console is held
         (its values are the parameters of its execution)."""
-        table = models.ConsoleSession.__table__
-        backend = self.engine.dialect.name
+        table = models.SessionLease.__table__
+        backend = self.url.get_backend_name()
         if backend == 'postgresql':
             return postgresql.insert(table).on_conflict_do_nothing()
         if backend == 'sqlite':
@@ -430,11 +541,11 @@ class Database:
         # MySQL and MariaDB: a duplicate key becomes a warning, 0 rows.
         return sa.insert(table).prefix_with('IGNORE')
 
-    def _live_token(self, session, token_hash, now, mode):
+    def _live_token(self, connection, token_hash, now, mode):
         """The live token row, None if unknown or expired; ModeNotAllowed
         when its URL was not issued for mode."""
         tokens = models.ConsoleToken.__table__
-        token = session.execute(self._current_tokens(now).where(
+        token = connection.execute(self._current_tokens(now).where(
             tokens.c.token_hash == token_hash)).first()
         if token is None:
             return None
@@ -454,9 +565,9 @@ class Database:
                 'token_hash': token_hash, 'user_id': token.user_id,
                 'project_id': token.project_id}
 
-    def _live_writer(self, session, token, now):
-        leases = models.ConsoleSession.__table__
-        return session.execute(sa.select(leases).where(
+    def _live_writer(self, connection, token, now):
+        leases = models.SessionLease.__table__
+        return connection.execute(sa.select(leases).where(
             leases.c.instance_uuid == token.instance_uuid,
             leases.c.serial_index == token.serial_index,
             leases.c.seat == models.WRITER_SEAT,
@@ -472,22 +583,22 @@ class Database:
         transaction; racing spectators may pass the cap by the few that
         raced, which bounds nothing important.
         """
-        leases = models.ConsoleSession.__table__
-        with self.session() as session:
-            token = self._live_token(session, token_hash, now, 'view')
+        leases = models.SessionLease.__table__
+        with self.connection() as connection:
+            token = self._live_token(connection, token_hash, now, 'view')
             if token is None:
                 return None, None
-            writer = self._live_writer(session, token, now)
+            writer = self._live_writer(connection, token, now)
             if writer is None:
                 raise exception.ConsoleNotInUse()
-            watching = session.scalar(sa.select(sa.func.count()).where(
+            watching = connection.scalar(sa.select(sa.func.count()).where(
                 leases.c.instance_uuid == token.instance_uuid,
                 leases.c.serial_index == token.serial_index,
                 leases.c.seat != models.WRITER_SEAT,
                 leases.c.expires_at > now))
             if watching >= max_spectators:
                 raise exception.TooManySpectators(limit=max_spectators)
-            session.execute(sa.insert(leases).values(self._lease_row(
+            connection.execute(sa.insert(leases).values(self._lease_row(
                 token, token_hash, lease, mode='view', seat=lease['id'])))
             return token, writer
 
@@ -500,40 +611,41 @@ class Database:
         other gets ConsoleInUse. Returns (token, replaced) with the
         replaced lease row or None; token None: unknown or expired.
         """
-        leases = models.ConsoleSession.__table__
-        with self.session() as session:
-            token = self._live_token(session, token_hash, now, 'take_over')
+        leases = models.SessionLease.__table__
+        with self.connection() as connection:
+            token = self._live_token(connection, token_hash, now, 'take_over')
             if token is None:
                 return None, None
-            replaced = self._live_writer(session, token, now)
-            session.execute(sa.delete(leases).where(
+            replaced = self._live_writer(connection, token, now)
+            connection.execute(sa.delete(leases).where(
                 leases.c.instance_uuid == token.instance_uuid,
                 leases.c.serial_index == token.serial_index,
                 leases.c.seat == models.WRITER_SEAT))
-            if not session.execute(self._insert_unless_held(), self._lease_row(
-                    token, token_hash, lease, mode='take_over')).rowcount:
+            row = self._lease_row(token, token_hash, lease, mode='take_over')
+            if not connection.execute(self._insert_unless_held(),
+                                      row).rowcount:
                 raise exception.ConsoleInUse.since_epoch(now)
             return token, replaced
 
     def renew_sessions(self, proxy_host, reports, expires_at):
         """Extend the leases of live sessions; return ids no longer held."""
         held = set()
-        with self.session() as session:
+        with self.connection() as connection:
             for start in range(0, len(reports), _BATCH):
                 batch = reports[start:start + _BATCH]
                 ids = [r['id'] for r in batch]
-                held.update(session.scalars(sa.select(
-                    models.ConsoleSession.id).where(
-                        models.ConsoleSession.id.in_(ids),
-                        models.ConsoleSession.proxy_host == proxy_host)))
+                held.update(connection.scalars(sa.select(
+                    models.SessionLease.id).where(
+                        models.SessionLease.id.in_(ids),
+                        models.SessionLease.proxy_host == proxy_host)))
                 rows = [{'b_id': r['id'], 'expires_at': expires_at,
                          'bytes_to_guest': r.get('bytes_to_guest', 0),
                          'bytes_to_client': r.get('bytes_to_client', 0)}
                         for r in batch if r['id'] in held]
                 if rows:
-                    session.connection().execute(
-                        sa.update(models.ConsoleSession).where(
-                            models.ConsoleSession.id == sa.bindparam('b_id')
+                    connection.execute(
+                        sa.update(models.SessionLease).where(
+                            models.SessionLease.id == sa.bindparam('b_id')
                         ).values(expires_at=sa.bindparam('expires_at'),
                                  bytes_to_guest=sa.bindparam(
                                      'bytes_to_guest'),
@@ -550,7 +662,7 @@ class Database:
         new session (an operator's force-disconnect). Other tokens of the
         instance stay.
         """
-        table = models.ConsoleSession.__table__
+        table = models.SessionLease.__table__
         which = []
         if instance_uuid is not None:
             which.append(table.c.instance_uuid == instance_uuid)
@@ -585,81 +697,84 @@ class Database:
         return [row.id for row in rows]
 
     def list_sessions(self, now, instance_uuid=None):
-        query = sa.select(models.ConsoleSession).where(
-            models.ConsoleSession.expires_at > now).order_by(
-                models.ConsoleSession.started_at)
+        leases = models.SessionLease.__table__
+        query = sa.select(leases).where(
+            leases.c.expires_at > now).order_by(leases.c.started_at)
         if instance_uuid is not None:
-            query = query.where(
-                models.ConsoleSession.instance_uuid == instance_uuid)
-        with self.session() as session:
-            return list(session.scalars(query))
+            query = query.where(leases.c.instance_uuid == instance_uuid)
+        with self.reader() as connection:
+            return connection.execute(query).all()
 
     def extend_leases_expired_between(self, start, end, expires_at):
         """Give leases that expired in (start, end] a new expiry; return
         how many."""
-        with self.session() as session:
-            return session.execute(
-                sa.update(models.ConsoleSession).where(
-                    models.ConsoleSession.expires_at > start,
-                    models.ConsoleSession.expires_at <= end).values(
+        with self.connection() as connection:
+            return connection.execute(
+                sa.update(models.SessionLease).where(
+                    models.SessionLease.expires_at > start,
+                    models.SessionLease.expires_at <= end).values(
                         expires_at=expires_at)).rowcount
 
     def delete_expired_sessions(self, now):
-        with self.session() as session:
-            return session.execute(
-                sa.delete(models.ConsoleSession).where(
-                    models.ConsoleSession.expires_at <= now)).rowcount
+        with self.connection() as connection:
+            return connection.execute(
+                sa.delete(models.SessionLease).where(
+                    models.SessionLease.expires_at <= now)).rowcount
 
     # Instance registry
 
+    @_racing_writers_retried
     def replace_host_instances(self, host, instances, now):
         """Make the registry of host exactly the reported instances."""
         reported = {i['uuid']: i for i in instances}
-        with self.session() as session:
-            gone = sa.select(models.Instance.uuid).where(
-                models.Instance.host == host,
-                models.Instance.uuid.not_in(list(reported)))
-            session.execute(sa.delete(models.InstanceConsole).where(
+        table = models.Instance.__table__
+        with self.connection() as connection:
+            gone = sa.select(table.c.uuid).where(
+                table.c.host == host, table.c.uuid.not_in(list(reported)))
+            connection.execute(sa.delete(models.InstanceConsole).where(
                 models.InstanceConsole.instance_uuid.in_(gone)))
-            session.execute(
-                sa.delete(models.Instance).where(
-                    models.Instance.host == host,
-                    models.Instance.uuid.not_in(list(reported))))
+            connection.execute(sa.delete(table).where(
+                table.c.host == host, table.c.uuid.not_in(list(reported))))
+            known = set(connection.scalars(sa.select(table.c.uuid).where(
+                table.c.uuid.in_(list(reported)))))
             for uuid, values in reported.items():
-                row = session.get(models.Instance, uuid)
-                if row is None:
-                    row = models.Instance(uuid=uuid)
-                    session.add(row)
-                self._record_instance(session, row, host, values, now)
+                self._record_instance(connection, uuid, uuid in known, host,
+                                      values, now)
 
     @staticmethod
-    def _record_instance(session, row, host, values, now):
-        """Set an instance's registry row and serial ports as host
-        reports them (ports unknown when the report has no 'consoles').
+    def _record_instance(connection, uuid, known, host, values, now):
+        """Set an instance's registry row (inserted unless known) and
+        serial ports as host reports them (ports unknown when the report
+        has no 'consoles').
 
         A port of a host belongs to the instance last reported with it:
         another instance of the host that the registry still has on it
         (its revoke or its own report lost) loses it here.
         """
-        for field in INSTANCE_FIELDS[1:]:
-            setattr(row, field, values.get(field))
-        row.host = host
-        row.updated_at = now
+        instances = models.Instance.__table__
         consoles = values.get('consoles')
-        row.consoles_known = consoles is not None
+        row = {field: values.get(field) for field in INSTANCE_FIELDS[1:]}
+        row.update(host=host, updated_at=now,
+                   consoles_known=consoles is not None)
+        if known:
+            connection.execute(sa.update(instances).where(
+                instances.c.uuid == uuid).values(row))
+        else:
+            connection.execute(sa.insert(instances).values(uuid=uuid, **row))
         table = models.InstanceConsole.__table__
-        session.execute(sa.delete(table).where(
-            table.c.instance_uuid == row.uuid))
+        connection.execute(sa.delete(table).where(
+            table.c.instance_uuid == uuid))
         if not consoles:
             return
-        session.execute(sa.delete(table).where(
+        connection.execute(sa.delete(table).where(
             table.c.port.in_({c['port'] for c in consoles}),
-            table.c.instance_uuid.in_(sa.select(models.Instance.uuid).where(
-                models.Instance.host == host))))
-        session.execute(sa.insert(table), [
-            {'instance_uuid': row.uuid, 'serial_index': c['index'],
+            table.c.instance_uuid.in_(sa.select(instances.c.uuid).where(
+                instances.c.host == host))))
+        connection.execute(sa.insert(table), [
+            {'instance_uuid': uuid, 'serial_index': c['index'],
              'port': c['port']} for c in consoles])
 
+    @_racing_writers_retried
     def update_host_instance(self, host, values, now):
         """Record one instance as host reports it.
 
@@ -667,24 +782,25 @@ class Database:
         the host that holds it: during a migration the source's 'stopped'
         comes after the destination's 'started'.
         """
-        with self.session() as session:
-            row = session.get(models.Instance, values['uuid'])
-            if row is None:
-                row = models.Instance(uuid=values['uuid'])
-                session.add(row)
-            elif row.host != host and values.get('state') != 'running':
+        instances = models.Instance.__table__
+        with self.connection() as connection:
+            holder = connection.scalar(sa.select(instances.c.host).where(
+                instances.c.uuid == values['uuid']))
+            if holder not in (None, host) and \
+                    values.get('state') != 'running':
                 return
-            self._record_instance(session, row, host, values, now)
+            self._record_instance(connection, values['uuid'],
+                                  holder is not None, host, values, now)
 
     def delete_host_instance(self, host, uuid):
         """Forget an instance, unless another host has it by now."""
-        with self.session() as session:
-            deleted = session.execute(
+        with self.connection() as connection:
+            deleted = connection.execute(
                 sa.delete(models.Instance).where(
                     models.Instance.uuid == uuid,
                     models.Instance.host == host)).rowcount
             if deleted:
-                session.execute(sa.delete(models.InstanceConsole).where(
+                connection.execute(sa.delete(models.InstanceConsole).where(
                     models.InstanceConsole.instance_uuid == uuid))
             return deleted
 
@@ -696,11 +812,99 @@ class Database:
                 table.c.uuid == uuid)).first()
 
     def list_instances(self, host=None):
-        query = sa.select(models.Instance).order_by(models.Instance.name)
+        table = models.Instance.__table__
+        query = sa.select(table).order_by(table.c.name)
         if host is not None:
-            query = query.where(models.Instance.host == host)
-        with self.session() as session:
-            return list(session.scalars(query))
+            query = query.where(table.c.host == host)
+        with self.reader() as connection:
+            return connection.execute(query).all()
+
+    # Console access switches (serialproxy/consoleauth/access.py)
+
+    def get_access(self, level, target):
+        """The value set for one level's target, or None when unset."""
+        table = models.ConsoleAccess.__table__
+        with self.statement() as connection:
+            return connection.scalar(sa.select(table.c.value).where(
+                table.c.level == level, table.c.target == target))
+
+    def set_access(self, level, target, value, now, updated_by=None):
+        """Set (value None: unset) one level's switch; return the value
+        it had. Two callers setting the same target at once: the second
+        insert meets the primary key and is tried again, as an update."""
+        table = models.ConsoleAccess.__table__
+        for attempt in range(2):
+            try:
+                with self.connection() as connection:
+                    old = connection.scalar(sa.select(table.c.value).where(
+                        table.c.level == level, table.c.target == target))
+                    if value is None:
+                        connection.execute(sa.delete(table).where(
+                            table.c.level == level,
+                            table.c.target == target))
+                    elif old is None:
+                        connection.execute(sa.insert(table).values(
+                            level=level, target=target, value=value,
+                            updated_at=now, updated_by=updated_by))
+                    else:
+                        connection.execute(sa.update(table).where(
+                            table.c.level == level,
+                            table.c.target == target).values(
+                                value=value, updated_at=now,
+                                updated_by=updated_by))
+                    return old
+            except sa_exc.IntegrityError:
+                if attempt:
+                    raise
+
+    def list_access(self, level):
+        """The switches set at one level, by target."""
+        table = models.ConsoleAccess.__table__
+        with self.statement() as connection:
+            return list(connection.execute(sa.select(table).where(
+                table.c.level == level).order_by(table.c.target)))
+
+    def access_of_instances(self, instance_uuids=None, project_id=None):
+        """(uuid, project_id, server value, project value) of registered
+        instances: those listed, or a project's, or all of them."""
+        instances = models.Instance.__table__
+        access = models.ConsoleAccess.__table__
+        server = access.alias('server_access')
+        project = access.alias('project_access')
+        query = sa.select(
+            instances.c.uuid, instances.c.project_id,
+            server.c.value.label('server_value'),
+            project.c.value.label('project_value')).select_from(
+            instances.outerjoin(server, sa.and_(
+                server.c.level == 'server',
+                server.c.target == instances.c.uuid)).outerjoin(
+                project, sa.and_(
+                    project.c.level == 'project',
+                    project.c.target == instances.c.project_id)))
+        if instance_uuids is not None:
+            query = query.where(instances.c.uuid.in_(set(instance_uuids)))
+        if project_id is not None:
+            query = query.where(instances.c.project_id == project_id)
+        with self.statement() as connection:
+            return list(connection.execute(query))
+
+    def end_console_access(self, instance_uuids):
+        """Delete the leases and one-time SSH keys of these instances, in
+        one transaction; return (session ids deleted, keys deleted)."""
+        leases = models.SessionLease.__table__
+        keys = models.ConsoleSSHKey.__table__
+        uuids = set(instance_uuids)
+        if not uuids:
+            return [], 0
+        with self.connection() as connection:
+            ids = list(connection.scalars(sa.select(leases.c.id).where(
+                leases.c.instance_uuid.in_(uuids))))
+            if ids:
+                connection.execute(sa.delete(leases).where(
+                    leases.c.id.in_(ids)))
+            dropped = connection.execute(sa.delete(keys).where(
+                keys.c.instance_uuid.in_(uuids))).rowcount
+        return ids, dropped
 
 
 def instance_to_dict(row):

@@ -40,15 +40,17 @@ class ConsoleToken(Base):
     expires_at = sa.Column(sa.Double, nullable=False, index=True)
 
 
-class ConsoleSession(Base):
+class SessionLease(Base):
     """The lease that makes a console single-writer, and its spectators.
 
-    At most one writer row per (instance, serial index): a writer's seat
-    is 'writer', a spectator's its own id, so the unique constraint is
-    what refuses the second writer, whichever proxy they reach, and never
-    a spectator. A proxy
-    renews its leases while the sessions live; a lease past expires_at
-    belongs to a dead proxy and is taken over by the next user.
+    One row per console session a proxy holds (the session itself, its
+    bytes and its state, is proxy.session.ConsoleSession; the table keeps
+    its name, console_sessions). At most one writer row per (instance,
+    serial index): a writer's seat is 'writer', a spectator's its own id,
+    so the unique constraint is what refuses the second writer, whichever
+    proxy they reach, and never a spectator. A proxy renews its leases
+    while the sessions live; a lease past expires_at belongs to a dead
+    proxy and is taken over by the next user.
     """
 
     __tablename__ = 'console_sessions'
@@ -137,3 +139,24 @@ class ConsoleSSHKey(Base):
     modes = sa.Column(sa.String(64), nullable=True)
     created_at = sa.Column(sa.Double, nullable=False)
     expires_at = sa.Column(sa.Double, nullable=False, index=True)
+
+
+class ConsoleAccess(Base):
+    """A serial console access switch set for a project or a server.
+
+    level 'project' (target a project id, taken as given) or 'server'
+    (target an instance uuid); value 'enabled' or 'disabled'. A level
+    without a row follows the next one out (serialproxy/consoleauth/
+    access.py). The 'cloud' row, target '', records the [console]
+    access_default consoleauth last applied, so a changed one is noticed
+    (and announced) when it starts.
+    """
+
+    __tablename__ = 'console_access'
+
+    level = sa.Column(sa.String(16), primary_key=True)
+    target = sa.Column(sa.String(255), primary_key=True)
+    value = sa.Column(sa.String(16), nullable=False)
+    updated_at = sa.Column(sa.Double, nullable=False)
+    # Who set it: a Keystone user id, or None (serialproxy-manage).
+    updated_by = sa.Column(sa.String(255), nullable=True)

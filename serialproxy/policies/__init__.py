@@ -6,12 +6,14 @@ a policy file.
 import itertools
 
 from serialproxy.policies import base
+from serialproxy.policies import console_access
 from serialproxy.policies import console_auth_tokens
 from serialproxy.policies import console_modes
 from serialproxy.policies import console_output
 from serialproxy.policies import console_sessions
 from serialproxy.policies import remote_consoles
 from serialproxy.policies import serial_console_keys
+from serialproxy.policies import serial_console_output
 from serialproxy.policies import servers
 from serialproxy.policies import ssh_keys
 
@@ -25,6 +27,8 @@ def list_rules():
         console_auth_tokens.list_rules(),
         console_sessions.list_rules(),
         serial_console_keys.list_rules(),
+        serial_console_output.list_rules(),
         ssh_keys.list_rules(),
         console_modes.list_rules(),
+        console_access.list_rules(),
     ))

@@ -5,7 +5,8 @@ checks these rules for the requester and records the modes that passed
 with the token in consoleauth; the proxy's lease call then refuses a mode
 the token does not carry (403). Typing ('write') is the URL's own rule
 (serialproxy.policies.remote_consoles); a watch-only URL ("mode": "view"
-in the request) needs the view rule alone and carries no 'write'.
+in the request) needs the view rule alone and carries no 'write'. A
+one-time SSH key carries 'view' likewise, for a .view user.
 """
 
 from oslo_policy import policy
@@ -20,6 +21,8 @@ RULE_OF_MODE = {'view': VIEW, 'take_over': TAKE_OVER}
 
 _OPERATIONS = [{'method': 'POST',
                 'path': '/servers/{server_id}/remote-consoles'}]
+_VIEW_OPERATIONS = _OPERATIONS + [
+    {'method': 'POST', 'path': '/servers/{server_id}/serial-console/ssh-keys'}]
 
 rules = [
     policy.DocumentedRuleDefault(
@@ -31,8 +34,11 @@ rules = [
                     'Also lets a user obtain a watch-only console URL '
                     '("mode": "view" in the request body) without '
                     'serialproxy:remote_consoles:create: its token can '
-                    'neither type in the console nor take it over.',
-        operations=_OPERATIONS,
+                    'neither type in the console nor take it over. '
+                    'Checked too when a one-time SSH key is pushed, and '
+                    'carried by the key: its user may then watch as '
+                    '<server id>.port<N>.view.',
+        operations=_VIEW_OPERATIONS,
         scope_types=['project']),
     policy.DocumentedRuleDefault(
         name=TAKE_OVER,

@@ -29,6 +29,7 @@ class CloseCode(enum.IntEnum):
     TAKEN_OVER = 4006
     SPECTATOR_TOO_SLOW = 4007
     SESSION_MAX_AGE = 4008
+    ACCESS_DISABLED = 4009
 
 
 # code -> (the page's short status key, the text shown when the close
@@ -70,6 +71,10 @@ PAGE_TEXTS = {
                                            'longest a console session may '
                                            'last: ask for a new console '
                                            'URL'),
+    # The serial console access switch of the server, its project or the
+    # cloud was turned off; the close frame's reason names which.
+    CloseCode.ACCESS_DISABLED: ('access-off', 'Serial console access was '
+                                              'turned off'),
 }
 
 

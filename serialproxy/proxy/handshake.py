@@ -12,6 +12,8 @@ import urllib.parse
 from serialproxy.proxy.refusals import Refusal
 
 MAX_REQUEST_BYTES = 16 * 1024
+# Header lines of one request: what a browser sends is a score of them.
+MAX_HEADER_LINES = 100
 # Longer than any method this proxy (or HTTP) knows: a longer first word
 # is not a method at all.
 MAX_METHOD_BYTES = 16
@@ -19,6 +21,11 @@ MAX_METHOD_BYTES = 16
 _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _METHOD = re.compile(_TOKEN)
 _REQUEST_LINE = re.compile(_TOKEN + rb" \S+ HTTP/1\.[0-9]")
+# RFC 9110 section 5.1: a field name is a token; section 5.5: a field
+# value holds no control character but HTAB (bytes 0x80-0xff are allowed
+# as obs-text).
+_FIELD_NAME = re.compile(_TOKEN.decode())
+_FORBIDDEN_IN_VALUE = re.compile('[\x00-\x08\x0a-\x1f\x7f]')
 TOKEN_COOKIE = 'token'
 # RFC 7230's token: what a subprotocol name is made of.
 _HTTP_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -27,7 +34,8 @@ _REASONS = {200: 'OK', 400: 'Bad Request', 401: 'Unauthorized',
             403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
             409: 'Conflict', 426: 'Upgrade Required',
             429: 'Too Many Requests', 431: 'Request Header Fields Too Large',
-            500: 'Internal Server Error', 503: 'Service Unavailable'}
+            500: 'Internal Server Error',
+            501: 'Not Implemented', 503: 'Service Unavailable'}
 
 
 class Request:
@@ -76,13 +84,25 @@ def parse_request(data):
         raise Refusal(400, 'Malformed request line')
     if not version.startswith('HTTP/1.'):
         raise Refusal(400, 'Unsupported HTTP version')
+    if _FORBIDDEN_IN_VALUE.search(lines[0]):
+        raise Refusal(400, 'Control character in the request line')
+    if len(lines) - 1 > MAX_HEADER_LINES:
+        raise Refusal(431, 'More than %d header lines' % MAX_HEADER_LINES)
     headers = email.message.Message()
     for line in lines[1:]:
         name, sep, value = line.partition(':')
-        if not sep or not name or name != name.strip():
+        if not sep or not _FIELD_NAME.fullmatch(name):
             raise Refusal(400, 'Malformed header line')
-        headers[name] = value.strip()
-    return Request(method, target, headers), end + 4
+        if _FORBIDDEN_IN_VALUE.search(value):
+            # A CR, LF or NUL inside a line smuggles in a line of its own.
+            raise Refusal(400, 'Control character in a header line')
+        headers[name] = value.strip(' \t')
+    try:
+        request = Request(method, target, headers)
+    except ValueError:
+        # urlsplit: a target such as "//[" or "http://[/".
+        raise Refusal(400, 'Malformed request target')
+    return request, end + 4
 
 
 def _check_start(data):
@@ -155,9 +175,16 @@ def check_origin(request, allowed_origins, tls, frame_ancestors=None,
     if frame_ancestors is not None and \
             frame_ancestors.allows_origin(origin):
         return
-    parsed = urllib.parse.urlsplit(origin)
+    try:
+        parsed = urllib.parse.urlsplit(origin)
+    except ValueError:
+        raise Refusal(403, 'Origin not allowed')
     host_header = request.headers.get('Host', '')
-    own_host = urllib.parse.urlsplit('//' + host_header).hostname
+    try:
+        own_host = urllib.parse.urlsplit('//' + host_header).hostname
+    except ValueError:
+        # "[" or "[::1": urlsplit's "Invalid IPv6 URL".
+        raise Refusal(400, 'Malformed Host header')
     if not parsed.hostname or (parsed.hostname != own_host and
                                parsed.hostname not in allowed_origins):
         raise Refusal(403, 'Origin not allowed')
@@ -205,8 +232,14 @@ def response(status, reason='', headers=(), body=None):
         body = (reason + '\n').encode('utf-8') if reason else b''
         headers = list(headers) + [('Content-Type',
                                     'text/plain; charset=utf-8')]
+    return response_head(status, headers, len(body)) + body
+
+
+def response_head(status, headers, content_length):
+    """Status line and headers of a response whose body of
+    content_length bytes follows, and which closes the connection."""
     lines = ['HTTP/1.1 %d %s' % (status, _REASONS.get(status, 'Error'))]
     lines += ['%s: %s' % header for header in headers]
-    lines += ['Content-Length: %d' % len(body), 'Connection: close',
+    lines += ['Content-Length: %d' % content_length, 'Connection: close',
               'Cache-Control: no-store', '', '']
-    return '\r\n'.join(lines).encode('latin-1') + body
+    return '\r\n'.join(lines).encode('latin-1')

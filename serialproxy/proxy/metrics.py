@@ -5,16 +5,21 @@ Metrics (names are documented; keep them):
   serialproxy_sessions_active               gauge (livesum across workers)
   serialproxy_sessions_total                counter
   serialproxy_bytes_total{direction}        counter, to_guest | to_client
-  serialproxy_refusals_total{status,reason} counter, reason a REFUSAL_CLASSES
-                                            name (or 'other'), never free text
+  serialproxy_refusals_total{status,reason} counter, reason a
+                                            refusals.RefusalKind (or
+                                            'other'), never free text
   serialproxy_session_setup_seconds         histogram, request to 101
   serialproxy_ssh_sessions_total            counter, the sessions of
                                             serialproxy_sessions_total that
                                             came over SSH
   serialproxy_spectator_input_dropped_bytes_total
                                             counter, bytes spectators typed
+  serialproxy_sessions_ended_by_access_switch_total
+                                            counter, sessions closed because
+                                            their console access was turned
+                                            off (close code 4009)
 
-Labels are bounded sets: a direction, an HTTP status and a refusal class.
+Labels are bounded sets: a direction, an HTTP status and a refusal kind.
 Never a token, a client address or a reason's text (a 409's text carries a
 timestamp, so labelling by text made a new series per refusal).
 
@@ -46,6 +51,8 @@ from prometheus_client import exposition as _exposition
 from prometheus_client import multiprocess
 from prometheus_client import values
 
+from serialproxy.proxy.refusals import RefusalKind
+
 LOG = logging.getLogger(__name__)
 
 # A *_created sample beside every counter says when this process first
@@ -56,12 +63,7 @@ prometheus_client.disable_created_metrics()
 SETUP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                  10.0)
 
-# The reasons a connection is refused before the upgrade, as label values.
-REFUSAL_CLASSES = frozenset({
-    'bad_request', 'path', 'method', 'origin', 'invalid_token', 'in_use',
-    'rate_limited', 'capacity', 'unavailable', 'timeout', 'internal',
-    'tls_only', 'mode', 'not_in_use', 'max_spectators', 'relay'})
-# What refused() counts a class outside REFUSAL_CLASSES as.
+# What refused() counts a kind outside refusals.RefusalKind as.
 OTHER = 'other'
 
 MULTIPROC_ENV = 'PROMETHEUS_MULTIPROC_DIR'
@@ -107,6 +109,11 @@ class _Metrics:
             'serialproxy_spectator_input_dropped_bytes',
             'Bytes spectators (mode=view) typed, which never reach the '
             'guest.', registry=self.registry)
+        self.sessions_ended_by_access = prometheus_client.Counter(
+            'serialproxy_sessions_ended_by_access_switch',
+            'Console sessions closed because serial console access was '
+            'turned off for their server, its project or the cloud.',
+            registry=self.registry)
         # Both directions show from the first scrape, at 0.
         self.to_guest = self.bytes.labels('to_guest')
         self.to_client = self.bytes.labels('to_client')
@@ -155,6 +162,7 @@ class ProxyMetrics:
         self.bytes_to_guest = m.to_guest.inc
         self.bytes_to_client = m.to_client.inc
         self.spectator_input_dropped = m.spectator_input_dropped.inc
+        self.sessions_ended_by_access = m.sessions_ended_by_access.inc
 
     def session_opened(self, setup_seconds):
         """A session reached 101 setup_seconds after its request."""
@@ -177,26 +185,53 @@ class ProxyMetrics:
         """A session that session_opened() counted has ended."""
         self._active.dec()
 
-    def refused(self, status, reason_class):
-        """A connection refused with an HTTP status, for a reason class.
+    def refused(self, status, kind):
+        """A connection refused with an HTTP status, for a kind of reason.
 
-        reason_class is one of REFUSAL_CLASSES; anything else is counted
-        as 'other' (and logged once per process), so a caller passing the
-        reason's text can neither raise on a refusal path nor add series.
+        kind is a refusals.RefusalKind (or its value); anything else is
+        counted as 'other' (and logged once per process), so a caller
+        passing the reason's text can neither raise on a refusal path
+        nor add series.
         """
-        if reason_class not in REFUSAL_CLASSES:
-            _warn_unknown(reason_class)
-            reason_class = OTHER
-        self._refusals.labels('%d' % status, reason_class).inc()
+        try:
+            label = RefusalKind(kind).value
+        except ValueError:
+            _warn_unknown(kind)
+            label = OTHER
+        self._refusals.labels('%d' % status, label).inc()
 
 
-def _warn_unknown(reason_class):
+class RelayedBytes:
+    """Console bytes relayed since the metrics last heard of them.
+
+    Added to per chunk and handed to the metrics by flush(), about once
+    a second: a metric's inc() costs more than the addition, in
+    multiprocess mode a lot more.
+    """
+
+    __slots__ = ('to_guest', 'to_client', '_metrics')
+
+    def __init__(self, proxy_metrics):
+        self.to_guest = 0
+        self.to_client = 0
+        self._metrics = proxy_metrics
+
+    def flush(self):
+        if self.to_guest:
+            self._metrics.bytes_to_guest(self.to_guest)
+            self.to_guest = 0
+        if self.to_client:
+            self._metrics.bytes_to_client(self.to_client)
+            self.to_client = 0
+
+
+def _warn_unknown(kind):
     global _warned_unknown
     if not _warned_unknown:
         _warned_unknown = True
         LOG.warning('Refusal counted with reason "other": %r is not one of '
-                    'the refusal classes (%s)', reason_class,
-                    ', '.join(sorted(REFUSAL_CLASSES)))
+                    'the refusal kinds (%s)', kind,
+                    ', '.join(sorted(k.value for k in RefusalKind)))
 
 
 def enable_multiprocess(directory):

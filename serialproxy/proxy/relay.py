@@ -35,7 +35,8 @@ _END_HEAD = struct.Struct('>HI')
 # Writer's close codes spectators end with too; any other end of the
 # writer (it left, was taken over) is "nothing more to watch".
 SHARED_ENDS = frozenset((CloseCode.OPERATOR_DISCONNECT,
-                         CloseCode.CONSOLE_GONE, CloseCode.GOING_AWAY))
+                         CloseCode.CONSOLE_GONE, CloseCode.GOING_AWAY,
+                         CloseCode.ACCESS_DISABLED))
 
 # The key line: a token-sized secret and a newline.
 MAX_PREAMBLE = 128
@@ -47,10 +48,11 @@ def preamble(relay_key):
     return relay_key.encode('ascii') + b'\n'
 
 
-async def start(proxy, host):
-    """Listen for relay connections; returns the server."""
+async def start(registry, host):
+    """Listen for relay connections; returns the server. registry: the
+    process's registry.ConnectionRegistry, where writers are found."""
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: RelayWatcher(proxy), host, 0)
+    return await loop.create_server(lambda: RelayWatcher(registry), host, 0)
 
 
 def address_of(server):
@@ -66,8 +68,8 @@ def split_address(address):
 class RelayWatcher(asyncio.Protocol):
     """One spectator's copy of a writer's output, on the writer's side."""
 
-    def __init__(self, proxy):
-        self.proxy = proxy
+    def __init__(self, registry):
+        self.registry = registry
         self.transport = None
         self.writer = None
         self._line = b''
@@ -89,8 +91,8 @@ class RelayWatcher(asyncio.Protocol):
         self._timer.cancel()
         key = self._line.split(b'\n', 1)[0].decode('ascii', 'replace')
         self._line = b''
-        writer = self.proxy.relay_keys.get(key)
-        if writer is None or not writer.session.is_open:
+        writer = self.registry.writer_of(key)
+        if writer is None:
             # The writer left (or was taken over) before the spectator
             # arrived; never say which key was asked for.
             self.transport.close()

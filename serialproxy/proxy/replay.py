@@ -5,14 +5,10 @@ page would otherwise stay blank until the guest prints again. The log
 also holds the guest's terminal queries (busybox asks for the cursor
 position after each prompt): replayed, the user's terminal would answer
 them and the answers would reach the guest's shell as typed input. They
-are removed.
+are removed (terminal_queries).
 """
 
-import re
-
-# Device status and cursor position reports (CSI n), device attributes
-# (CSI c, with optional > or = parameters), and DECID (ESC Z).
-_TERMINAL_QUERIES = re.compile(rb'\x1b\[[0-9;?]*n|\x1b\[[>=]?[0-9;]*c|\x1bZ')
+from serialproxy import terminal_queries
 
 BANNER = b'\r\n\x1b[2m[recent console output]\x1b[0m\r\n'
 END = b'\r\n\x1b[2m[live]\x1b[0m\r\n'
@@ -22,7 +18,7 @@ def history(text):
     """Bytes to send before live output, or b'' for none."""
     if not text:
         return b''
-    data = _TERMINAL_QUERIES.sub(b'', text.encode('utf-8', 'replace'))
+    data = terminal_queries.remove(text.encode('utf-8', 'replace'))
     # The log keeps what the guest wrote; a terminal needs CR LF.
     data = data.replace(b'\r\n', b'\n').replace(b'\n', b'\r\n')
     return BANNER + data + END

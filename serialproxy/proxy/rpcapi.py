@@ -2,6 +2,7 @@
 
 import oslo_messaging as messaging
 
+from serialproxy.proxy import close_codes
 from serialproxy.proxy.close_codes import CloseCode
 from serialproxy import rpc
 
@@ -21,9 +22,11 @@ class ProxyAPI:
         self.client = rpc.get_client(target, version_cap=self.VERSION_CAP)
 
     def disconnect_sessions(self, ctxt, session_ids,
-                            code=CloseCode.OPERATOR_DISCONNECT,
-                            reason='Disconnected by an operator'):
-        """Whichever proxy holds one of these sessions closes it."""
+                            code=CloseCode.OPERATOR_DISCONNECT, reason=None):
+        """Whichever proxy holds one of these sessions closes it, with
+        code and reason (close_codes' text for code when None)."""
+        if reason is None:
+            reason = close_codes.default_reason(code)
         self.client.prepare(fanout=True).cast(
             ctxt, 'disconnect_session', session_ids=session_ids,
             code=int(code), reason=reason)

@@ -1,27 +1,52 @@
-"""One console connection as a state machine, with no I/O in it.
+"""The websocket front end of a console session, with no I/O in it.
 
 A ConsoleSession is fed what happens (bytes from the client, the result
 of authorization, bytes and EOF from the guest, a disconnect order, the
-clock) and answers with the actions the event loop layer must carry out
-(send to either side, pause or resume reading either side, close,
-release the console's lease, run a page's SysRq or NMI command). It
-owns the HTTP request, the websocket codec and the time limits; it never
-touches a socket, so every rule here is tested by feeding it bytes.
+clock) and answers with the actions the event loop layer must carry out.
+The console's rules (states, lease, time limits, back-pressure,
+spectators) are console_core.ConsoleCore's; this front end owns what is
+websocket about it: the HTTP request, the handshake, the codec and the
+page's commands. It never touches a socket, so every rule here is
+tested by feeding it bytes.
 """
 
 import dataclasses
-import enum
 import json
 import time
 import typing
 
-from serialproxy.proxy import close_codes
 from serialproxy.proxy.close_codes import CloseCode
+from serialproxy.proxy import console_core
+# The core's names, as the event loop layer and the tests know them.
+from serialproxy.proxy.console_core import (  # noqa: F401
+    CloseClient,  # noqa: H301
+    CloseGuest,
+    Ended,
+    HeldOutput,
+    SeamJoined,
+    InputDropped,
+    MODES,
+    PauseReading,
+    Refused,
+    ReleaseLease,
+    ResumeReading,
+    RunPageCommand,
+    SendToClient,
+    SendToGuest,
+    Side,
+    SPECTATED_WRITER_LEFT,
+    Started,
+    State,
+    TAKE_OVER,
+    VIEW,
+    WRITE)
 from serialproxy.proxy import forwarded
-from serialproxy.proxy import framing
 from serialproxy.proxy import handshake
-from serialproxy.proxy import page_commands
+from serialproxy.proxy.page import commands as page_commands
+from serialproxy.proxy.page import log_download
+from serialproxy.proxy.page.frame_ancestors import FrameAncestors
 from serialproxy.proxy.refusals import Refusal
+from serialproxy.proxy import seam
 from serialproxy.proxy import websocket
 
 # Header of a plain GET that asks "would this token open now?"; the page
@@ -29,14 +54,6 @@ from serialproxy.proxy import websocket
 # of a refused websocket handshake.
 CHECK_HEADER = 'X-Serialproxy-Check'
 
-# ?mode= of a console URL: the writer (the default), a read-only
-# spectator, or a writer replacing the current one.
-WRITE = 'write'
-VIEW = 'view'
-TAKE_OVER = 'take_over'
-MODES = (WRITE, VIEW, TAKE_OVER)
-SPECTATED_WRITER_LEFT = ('The console\'s user left or was replaced: '
-                         'nothing more to watch')
 # Answers (text notes; pongs are one per read, see websocket.py) that one
 # read from a client may ask for; past it the client is closed with 1008.
 # With the client's reading paused while its write buffer is full, this
@@ -46,30 +63,17 @@ TOO_MANY_REQUESTS = ('Too many requests at once: at most %d bytes of '
                      'answers per read' % REPLY_BYTES_PER_READ)
 
 
-class State(enum.Enum):
-    REQUEST = 'request'            # reading the HTTP request
-    AUTHORIZING = 'authorizing'    # token, lease and guest being checked
-    OPEN = 'open'                  # bytes flow both ways
-    CLOSING = 'closing'            # our close frame sent, awaiting theirs
-    ANSWERED = 'answered'          # a page, check or refusal was sent
-    CLOSED = 'closed'              # the client connection is gone
-
-
-class Side(enum.Enum):
-    CLIENT = 'client'
-    GUEST = 'guest'
-
-
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """The session's rules, from [console] and [consoleauth]."""
     allowed_origins: typing.Tuple[str, ...] = ()
-    frame_ancestors: framing.FrameAncestors = framing.FrameAncestors()
+    frame_ancestors: FrameAncestors = FrameAncestors()
     # Peers whose X-Forwarded-For and X-Forwarded-Proto are believed.
     trusted_proxies: forwarded.TrustedProxies = forwarded.TrustedProxies()
     max_frame_bytes: int = 1024 * 1024
     handshake_timeout: float = 10.0
-    # How long a client gets to answer our close frame.
+    # How long a client gets to answer our close frame (an SSH client,
+    # for its exit status), and a client-ended session's release.
     close_grace: float = 2.0
     idle_timeout: float = 0
     enforce_session_timeout: bool = False
@@ -80,35 +84,7 @@ class Settings:
     spectator_buffer_bytes: int = 256 * 1024
 
 
-# Actions -------------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class SendToClient:
-    chunks: list
-    payload_bytes: int = 0    # console bytes among them, for metrics
-
-
-@dataclasses.dataclass(frozen=True)
-class SendToGuest:
-    """The messages one read from the client completed, in order.
-
-    The guest's serial port is a byte stream: the layer writes them as it
-    likes best (server.guest_write joins them, since a write per message
-    would cost a system call each).
-    """
-    chunks: list
-    payload_bytes: int = 0
-
-
-@dataclasses.dataclass(frozen=True)
-class PauseReading:
-    side: Side
-
-
-@dataclasses.dataclass(frozen=True)
-class ResumeReading:
-    side: Side
-
+# Actions of the websocket front end (the core's are above) ---------------
 
 @dataclasses.dataclass(frozen=True)
 class Authorize:
@@ -128,63 +104,25 @@ class ServePage:
 
 
 @dataclasses.dataclass(frozen=True)
-class Refused:
-    """A refusal was answered (for logs and metrics)."""
-    refusal: Refusal
+class DownloadLog:
+    """Check the token as a check is checked (Authorize without lease),
+    then answer the console's kept history (page/log_download.py).
 
-
-@dataclasses.dataclass(frozen=True)
-class Started:
-    """The 101 went out: the console session is open."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Ended:
-    """The console session ended, with the code and reason given."""
-    code: int
-    reason: str
-
-
-@dataclasses.dataclass(frozen=True)
-class ReleaseLease:
-    """Give the lease back; with then_answer, tell the session
-    (lease_released()) once consoleauth has it back."""
-    session_id: str
-    then_answer: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class InputDropped:
-    """A spectator typed: its bytes were not sent (for metrics)."""
-    nbytes: int
-
-
-@dataclasses.dataclass(frozen=True)
-class RunPageCommand:
-    """The writer's page asked for a SysRq key or an NMI its token allows.
-
-    The layer has the compute agent carry it out and answers with
-    page_command_done().
+    The layer answers with download_started() before its first byte,
+    or refused().
     """
-    command: page_commands.Command
-
-
-@dataclasses.dataclass(frozen=True)
-class CloseGuest:
-    pass
-
-
-@dataclasses.dataclass(frozen=True)
-class CloseClient:
-    """Close the client's connection once what was sent is flushed."""
+    request: handshake.Request
 
 
 # The session -----------------------------------------------------------------
 
-class ConsoleSession:
+class ConsoleSession(console_core.ConsoleCore):
+    """One console connection over a websocket (or its page, or a
+    check)."""
+
     def __init__(self, settings, tls=False, clock=time.monotonic,
-                 peer_host=None):
-        self.settings = settings
+                 peer_host=None, wall_clock=time.time):
+        super().__init__(settings, clock=clock, wall_clock=wall_clock)
         self.tls = tls
         self.peer_host = peer_host
         # Who the client is: the peer, or whom a trusted proxy names once
@@ -192,35 +130,11 @@ class ConsoleSession:
         # a trusted proxy says.
         self.client_host = peer_host
         self.forwarded_scheme = None
-        self.clock = clock
-        self.state = State.REQUEST
         self.request = None
-        self.console = None
-        self.session_id = None
-        self.lease_held = False
-        self.bytes_to_guest = 0
-        self.bytes_to_client = 0
-        self.started_at = None
-        self.end_reason = None
-        self.mode = WRITE
-        # The token may only watch (no 'write'): it watches whatever
-        # mode its query asked for, and its page is told so.
-        self.watch_only = False
-        self.input_dropped = 0
-        # What the writer's page may send besides console bytes
-        # (page_commands.PERMISSIONS its token carries).
-        self.permissions = ()
         self._ws = None
         # The page's command being carried out: one at a time, so a page
         # cannot queue compute calls.
         self._command_pending = None
-        # Whether the client stopped reading what we send, whether the
-        # guest stopped reading what the client types, and whether the
-        # layer was last told to read the client: it is read only while
-        # neither holds (see _client_reading).
-        self._client_blocked = False
-        self._guest_blocked = False
-        self._reading_client = False
         # Whether the client ever sent a text frame: only such a client
         # (the console page) is sent text notes; every other one gets
         # console bytes only.
@@ -231,20 +145,8 @@ class ConsoleSession:
         self._spectators_told = 0
         # Bytes of answers to the client's read being handled.
         self._reply_bytes = 0
-        # A spectator's output written since its client stopped reading;
-        # None while it reads.
-        self._unread = None
         self._request_bytes = bytearray()
         self._early_bytes = b''
-        self._deadline = clock() + settings.handshake_timeout
-        self._last_activity = None
-        self._expires_at = None
-        # The answer to a client's close, held until the console is free.
-        self._held_answer = None
-
-    @property
-    def is_open(self):
-        return self.state is State.OPEN
 
     # Events from the client ------------------------------------------------
 
@@ -259,148 +161,30 @@ class ConsoleSession:
         if self.state in (State.OPEN, State.CLOSING):
             self._ws.receive_eof()
             return self._after_client_input()
+        if self.state is State.REQUEST and self._request_bytes:
+            # Half a request can never be whole now: say so, at once.
+            return self.refused(Refusal(
+                400, 'Request incomplete: the client ended it before the '
+                     'empty line that ends its headers'))
         return []
-
-    def client_lost(self):
-        """The client connection is gone, for whatever reason."""
-        previous, self.state = self.state, State.CLOSED
-        self._held_answer = None
-        actions = []
-        if previous is State.OPEN:
-            self.end_reason = self.end_reason or 'connection lost'
-            actions += [CloseGuest(), Ended(CloseCode.ABNORMAL,
-                                            self.end_reason)]
-        return actions + self._release()
-
-    @property
-    def is_spectator(self):
-        return self.mode == VIEW
-
-    def client_write_blocked(self):
-        """The client's write buffer passed its limit: it reads slower
-        than we write. Nothing more is read from it until it catches
-        up, so that nothing it sends (pings, commands) can queue more
-        answers; a writer's guest stops too."""
-        self._client_blocked = True
-        if not self.is_open:
-            return []
-        if self.is_spectator:
-            # Never hold the writer's guest back for a spectator.
-            self._unread = 0
-            return self._client_reading()
-        return [PauseReading(Side.GUEST)] + self._client_reading()
-
-    def client_write_unblocked(self):
-        self._client_blocked = False
-        if not self.is_open:
-            return []
-        if self.is_spectator:
-            self._unread = None
-            actions = []
-        else:
-            actions = [ResumeReading(Side.GUEST)]
-        return actions + self._client_reading() + self._spectators_note()
-
-    def _client_reading(self):
-        """Pause or resume reading the client, as the two reasons to
-        pause it (the client's buffer full, the guest's full) say."""
-        wanted = self.is_open and not (self._client_blocked or
-                                       self._guest_blocked)
-        if wanted == self._reading_client:
-            return []
-        self._reading_client = wanted
-        return [ResumeReading(Side.CLIENT) if wanted
-                else PauseReading(Side.CLIENT)]
 
     # Events from authorization ------------------------------------------
-
-    def watching_only(self):
-        """consoleauth refused the writer's seat to a watch-only token:
-        the session asks for a spectator's seat instead."""
-        self.watch_only = True
-        self.mode = VIEW
-
-    def leased(self, console):
-        """consoleauth gave this session the console's lease."""
-        self.console = console
-        self.session_id = console['session_id']
-        self.lease_held = True
-        if not self.is_spectator:
-            self.permissions = page_commands.permissions_of(
-                console.get('modes'))
-        if self.state is not State.AUTHORIZING:
-            return self._release()
-        if self.settings.enforce_session_timeout:
-            self._expires_at = self.clock() + \
-                console['expires_at'] - time.time()
-        return []
-
-    def guest_connected(self, history=b''):
-        """The guest's serial port answered: open the websocket."""
-        if self.state is not State.AUTHORIZING:
-            return [CloseGuest()]
-        self.state = State.OPEN
-        self.started_at = self._last_activity = self.clock()
-        self._ws = websocket.ServerWebSocket(self.settings.max_frame_bytes)
-        self._ws.accept_request(self.request.headers,
-                                handshake.offered_subprotocols(self.request))
-        # Held for hours by thousands of sessions: keep no headers.
-        self.request = None
-        if history:
-            self._ws.send_binary(history)
-        # Reading resumes before the history goes out: a history that
-        # fills the client's buffer then pauses both sides after it.
-        actions = [Started(), *self._client_reading(),
-                   ResumeReading(Side.GUEST), *self._outbound()]
-        early, self._early_bytes = self._early_bytes, b''
-        if early:
-            actions += self._websocket_data(early)
-        return actions
 
     def check_passed(self):
         if self.state is not State.AUTHORIZING:
             return []
         return self._answer(handshake.response(200, 'ok'))
 
-    def refused(self, refusal):
-        actions = self._release()
-        if self.state in (State.REQUEST, State.AUTHORIZING):
-            actions += [Refused(refusal)] + self._answer(
-                handshake.response(refusal.status, refusal.reason))
-        return actions
+    def download_started(self):
+        """The Download log's answer begins: whether it may (the clock
+        may have refused the request meanwhile). The layer streams it and
+        closes the client when done."""
+        if self.state is not State.AUTHORIZING:
+            return False
+        self.state = State.ANSWERED
+        return True
 
-    # Events from the guest -----------------------------------------------
-
-    def guest_data(self, data):
-        if not self.is_open:
-            return []
-        if self._unread is not None:
-            self._unread += len(data)
-            if self._unread > self.settings.spectator_buffer_bytes:
-                return self.close(CloseCode.SPECTATOR_TOO_SLOW,
-                                  close_codes.default_reason(
-                                      CloseCode.SPECTATOR_TOO_SLOW))
-        self._last_activity = self.clock()
-        self.bytes_to_client += len(data)
-        self._ws.send_binary(data)
-        return self._outbound(len(data))
-
-    def guest_eof(self):
-        if self.is_spectator:
-            # A spectator's output comes through the writer's relay, which
-            # ends with the writer's session.
-            return self.close(CloseCode.NORMAL, SPECTATED_WRITER_LEFT)
-        return self.close(CloseCode.CONSOLE_GONE,
-                          close_codes.default_reason(CloseCode.CONSOLE_GONE))
-
-    def guest_write_blocked(self):
-        # The guest reads slower than the client types or pastes.
-        self._guest_blocked = True
-        return self._client_reading()
-
-    def guest_write_unblocked(self):
-        self._guest_blocked = False
-        return self._client_reading()
+    # Events from the layer -----------------------------------------------
 
     def page_command_done(self, error=None):
         """The page's command was carried out, or not: error says why."""
@@ -430,58 +214,43 @@ class ConsoleSession:
         self._ws.send_text(json.dumps({'spectators': self._spectators}))
         return self._outbound()
 
-    # Orders and the clock ------------------------------------------------
+    # The core's words, in websocket ----------------------------------------
 
-    def close(self, code, reason):
-        """End the session with a close code and reason the page shows.
+    def _opened(self, history, stream=None):
+        self._ws = websocket.ServerWebSocket(self.settings.max_frame_bytes)
+        self._ws.accept_request(self.request.headers,
+                                handshake.offered_subprotocols(self.request))
+        # Held for hours by thousands of sessions: keep no headers.
+        self.request = None
+        if stream is not None:
+            # The stream note, which a client that asked for offsets gets
+            # before any console byte (RESUME-PROTOCOL).
+            self._ws.send_text(stream.note())
+        if history:
+            self._ws.send_binary(history)
+        # Reading resumes before the history goes out: a history that
+        # fills the client's buffer then pauses both sides after it.
+        actions = [Started(), *self._client_reading(),
+                   ResumeReading(Side.GUEST), *self._outbound()]
+        early, self._early_bytes = self._early_bytes, b''
+        if early:
+            actions += self._websocket_data(early)
+        return actions
 
-        The console is given back at once, not when the client answers.
-        """
-        if self.state in (State.REQUEST, State.AUTHORIZING):
-            self.state = State.CLOSED
-            return self._release() + [CloseClient()]
-        if self.state is not State.OPEN:
-            return []
-        self.state = State.CLOSING
-        self.end_reason = reason
-        self._deadline = self.clock() + self.settings.close_grace
+    def _output(self, data):
+        self._ws.send_binary(data)
+        return self._outbound(len(data))
+
+    def _close_client(self, code, reason):
         self._ws.close_with(code, reason)
-        return self._outbound() + [CloseGuest(), Ended(code, reason)] + \
-            self._release()
+        return self._outbound()
 
-    def tick(self):
-        """Apply the time limits; called about once a second."""
-        now = self.clock()
-        if self.state is State.REQUEST:
-            if now >= self._deadline:
-                return self.refused(Refusal(400, 'Request not received in '
-                                                 'time', kind='timeout'))
-        elif self.state is State.AUTHORIZING:
-            # The request came; the console service did not answer.
-            if now >= self._deadline:
-                return self.refused(Refusal(503, 'Console service '
-                                                 'unavailable',
-                                            kind='timeout'))
-        elif self.state is State.CLOSING:
-            if now >= self._deadline:
-                # consoleauth is slow to take the lease back: answer.
-                return self.lease_released() or [CloseClient()]
-        elif self.state is State.OPEN:
-            if self.settings.max_session_age and now - self.started_at >= \
-                    self.settings.max_session_age:
-                return self.close(
-                    CloseCode.SESSION_MAX_AGE,
-                    close_codes.default_reason(CloseCode.SESSION_MAX_AGE))
-            if self._expires_at is not None and now >= self._expires_at:
-                return self.close(
-                    CloseCode.TOKEN_EXPIRED,
-                    close_codes.default_reason(CloseCode.TOKEN_EXPIRED))
-            if self.settings.idle_timeout and now - self._last_activity >= \
-                    self.settings.idle_timeout:
-                return self.close(
-                    CloseCode.IDLE_TIMEOUT,
-                    close_codes.default_reason(CloseCode.IDLE_TIMEOUT))
-        return []
+    def _refusal_answer(self, refusal):
+        return self._answer(handshake.response(refusal.status,
+                                               refusal.reason))
+
+    def _client_caught_up(self):
+        return self._spectators_note()
 
     # Inside ----------------------------------------------------------------
 
@@ -501,7 +270,13 @@ class ConsoleSession:
                     self.settings.trusted_proxies.client(self.peer_host,
                                                          request.headers)
             self.mode = connect_mode(request)
+            self.stream = seam.stream_request(request.query)
             if not request.is_websocket:
+                if log_download.wants_download(request):
+                    log_download.check_download(request)
+                    self._check_origin(request)
+                    self.state = State.AUTHORIZING
+                    return [DownloadLog(request)]
                 if request.headers.get(CHECK_HEADER) is None:
                     self.state = State.ANSWERED
                     return [ServePage(request), CloseClient()]
@@ -539,18 +314,6 @@ class ConsoleSession:
                 console_bytes.append(message)
         actions += self._client_input(console_bytes)
         return actions + self._after_client_input()
-
-    def _client_input(self, messages):
-        """Console bytes from the client: to the guest, or dropped."""
-        if not messages or not self.is_open:
-            return []
-        payload_bytes = sum(map(len, messages))
-        if self.is_spectator:
-            self.input_dropped += payload_bytes
-            return [InputDropped(payload_bytes)]
-        self._last_activity = self.clock()
-        self.bytes_to_guest += payload_bytes
-        return [SendToGuest(messages, payload_bytes)]
 
     def _page_command(self, text):
         """A text message: a SysRq or NMI command to run, or an error
@@ -605,7 +368,13 @@ class ConsoleSession:
         if self._held_answer is not None:
             return []  # closed by the client, answered by lease_released
         if self._ws.is_closed and self.is_open and self.lease_held:
-            return self._client_closed()
+            # The client closed the websocket first: our close answers it
+            # once the console is free.
+            code = self._ws.close_code or CloseCode.ABNORMAL
+            held = self._ws.take_outbound()
+            return self._client_closed(
+                code, 'client closed (%s)' % code,
+                ([SendToClient(held)] if held else []) + [CloseClient()])
         actions = self._outbound()
         if self._ws.is_closed:
             if self.is_open:
@@ -626,27 +395,6 @@ class ConsoleSession:
             actions += self._release()
         return actions
 
-    def _client_closed(self):
-        """The client closed the websocket first: its close is answered
-        once consoleauth has the lease back (or after close_grace), so
-        that a client reconnecting as soon as its close completes, here
-        or on another proxy, finds the console free."""
-        code = self._ws.close_code or CloseCode.ABNORMAL
-        self.end_reason = 'client closed (%s)' % code
-        self.state = State.CLOSING
-        self._deadline = self.clock() + self.settings.close_grace
-        self._held_answer = self._ws.take_outbound()
-        self.lease_held = False
-        return [CloseGuest(), Ended(code, self.end_reason),
-                ReleaseLease(self.session_id, then_answer=True)]
-
-    def lease_released(self):
-        """consoleauth took back the lease of a client-closed session."""
-        held, self._held_answer = self._held_answer, None
-        if held is None:
-            return []
-        return ([SendToClient(held)] if held else []) + [CloseClient()]
-
     def _outbound(self, payload_bytes=0):
         chunks = self._ws.take_outbound()
         return [SendToClient(chunks, payload_bytes)] if chunks else []
@@ -654,12 +402,6 @@ class ConsoleSession:
     def _answer(self, raw):
         self.state = State.ANSWERED
         return [SendToClient([raw]), CloseClient()]
-
-    def _release(self):
-        if not self.lease_held:
-            return []
-        self.lease_held = False
-        return [ReleaseLease(self.session_id)]
 
 
 def connect_mode(request):

@@ -11,26 +11,22 @@ session then takes the console's lease as a websocket session does, so
 one writer per console holds whichever way users come, connects to the
 guest's port, sends the replay of recent output, and relays bytes.
 
-A session takes part in the proxy like a websocket connection: it is in
-proxy.sessions (lease renewal, force-disconnect orders) and in
-proxy.connections (time limits, shutdown), counted in the metrics and
-recorded. Every refusal and close says why on stderr and ends with a
-non-zero exit status.
+A user whose name ends with .view (``<server uuid>.port<N>.view``)
+watches instead: a spectator's seat beside the console's writer, on
+whichever proxy and door the writer came, its keys reaching nothing. A
+key pushed by a user who may only watch signs in only so.
 
-SysRq (a break, ssh's ~B, then a key) is sent only when the session's
-console carries the 'sysrq' mode: the API checked the SysRq policy for
-the user who pushed the key, as it does for a console URL, and
-consoleauth carried the answer from the key to the lease. The proxy has
-no policy of its own.
-
-A session the user ends (the end of their input) answers with its exit
-status only once consoleauth has its lease back, or after close_grace:
-an ssh client that reconnects as soon as the first one returned finds
-the console free, as a websocket client does after its close.
+Every rule of a console session is the SSH front end's
+(ssh_session.SSHConsoleSession, on the same core as the websocket one);
+the session layer here only feeds it and carries out its actions. It
+takes part in the proxy like a websocket connection: it is in the
+proxy's sessions (lease renewal, force-disconnect, take-over) and
+connections (time limits, shutdown), serves spectators through its
+relay, is counted in the metrics and recorded. It reaches the proxy
+only through ConsoleProxy's methods for its connections.
 """
 
 import asyncio
-import dataclasses
 import time
 
 import asyncssh
@@ -38,54 +34,41 @@ from oslo_log import log as logging
 
 from serialproxy import exception
 from serialproxy import notifications
-from serialproxy.policies import serial_console_keys as key_policies
-from serialproxy.proxy.close_codes import CloseCode
-from serialproxy.proxy import page_commands
+from serialproxy.policies import console_modes as mode_policies
+from serialproxy.proxy import connections
+from serialproxy.proxy import console_core
+from serialproxy.proxy import console_layer
+from serialproxy.proxy.page import commands as page_commands
 from serialproxy.proxy import proxied_listener
 from serialproxy.proxy import refusals
+from serialproxy.proxy import relay
+from serialproxy.proxy import seam
 from serialproxy.proxy import sign_in_failures
+from serialproxy.proxy import ssh_session
 from serialproxy.ssh import keys as ssh_keys
-from serialproxy import sysrq
 
 LOG = logging.getLogger(__name__)
 
-READ_CHUNK = 64 * 1024
-# Past this many bytes waiting for the guest, the client's channel stops
-# being read; past it waiting for the client, the guest's socket does.
+# Past this many bytes waiting for the client, the session is told
+# (and stops reading the guest); the guest's socket has its own limit
+# (server.WRITE_BUFFER_HIGH).
 WRITE_BUFFER_HIGH = 64 * 1024
-# Exit statuses the ssh client returns: refused before the console
-# opened, ended by the proxy or the console service, the guest gone.
-# Seconds after a break (ssh's ~B) in which the next key is SysRq.
-SYSRQ_WINDOW = 5
-EXIT_REFUSED = 1
-EXIT_CLOSED = 2
-EXIT_GUEST_GONE = 3
-CONSOLE_USER_HELP = ('Connect as <server id>.port<N>, with a key pushed '
-                     'through the API (POST /v2.1/servers/{id}/'
-                     'serial-console/ssh-keys).')
-# A key opens one session: a user past [console] max_session_age needs
-# the API again, which checks their roles again.
-MAX_AGE_REASON = ('The session reached the longest a console session may '
-                  'last: push a new key to connect again')
+CONSOLE_USER_HELP = ('Connect as <server id>.port<N> (or .port<N>.view to '
+                     'watch; .replay-lines=N after either shows the last '
+                     'N lines first, .resume=<offset> the output from a '
+                     'byte offset), with a key pushed through the API '
+                     '(POST /v2.1/servers/{id}/serial-console/ssh-keys).')
 ONE_CHANNEL_ONLY = ('One console channel per connection: connect again '
                     'with a new key for another.')
 NO_CONSOLE = 'No console channel opened: closing the connection.'
 # Seconds a connection refused at accept may take to reach its sign-in,
 # where it is told why.
 REFUSED_LINGER = 5
-SYSRQ_NOT_ALLOWED = ('SysRq is not allowed for you on this server (policy '
-                     '%s)' % key_policies.SYSRQ)
-
-
-@dataclasses.dataclass
-class SSHSessionState:
-    """What the proxy reads of a session (see server.ClientConnection)."""
-    session_id: str = None
-    console: dict = None
-    bytes_to_guest: int = 0
-    bytes_to_client: int = 0
-    is_open: bool = False
-    started_at: float = 0.0
+WATCH_ONLY_KEY = 'This key may only watch the console: connect as %s'
+WATCHING_NOT_ALLOWED = ('Watching is not allowed for you on this server '
+                        '(policy %s)' % mode_policies.VIEW)
+NOTHING_TO_WATCH = ('Nobody is using this console: there is nothing to '
+                    'watch; connect without .view')
 
 
 def stop_reading_a_client_that_does_not_read(conn):
@@ -123,11 +106,17 @@ class ConsoleSSHServer(asyncssh.SSHServer):
 
     def __init__(self, front_door):
         self.front_door = front_door
-        self.proxy = front_door.proxy
+        self.services = front_door.services
         self.conn = None
         self.client_host = '-'
         self.client_address = '-'
         self.console_wanted = None
+        # What the user name asks for after its port
+        # (ssh_keys.console_user_options): to watch, replay-lines=N,
+        # resume=N.
+        self.user_options = {}
+        # seam.StreamRequest of the user name's resume=N, or None.
+        self.stream = None
         self.fingerprint = None
         self.sign_in = None
         self.sign_in_error = None
@@ -154,7 +143,7 @@ class ConsoleSSHServer(asyncssh.SSHServer):
             if source is not None:
                 self.client_host = source.host
                 self.client_address = '%s:%s' % (source.host, source.port)
-        admission = self.proxy.admission
+        admission = self.services.admission
         try:
             self.counted = admission.arrive(self.client_host)
             self.ticket = admission.admit(None)
@@ -179,8 +168,8 @@ class ConsoleSSHServer(asyncssh.SSHServer):
     def connection_lost(self, exc):
         self._lost = True
         self._cancel_grace()
-        self.proxy.admission.leave(self.counted)
-        self.proxy.admission.discharge(self.ticket)
+        self.services.admission.leave(self.counted)
+        self.services.admission.discharge(self.ticket)
         self.counted = self.ticket = None
 
     def _tell(self, message):
@@ -195,9 +184,23 @@ class ConsoleSSHServer(asyncssh.SSHServer):
             self._disconnect_refused()
             return True
         self.console_wanted = ssh_keys.parse_console_user(username)
+        bad_user = None
+        if self.console_wanted is not None:
+            try:
+                self.user_options = ssh_keys.console_user_options(username)
+            except exception.InvalidConsoleUser as exc:
+                # Refused as a user name that names no console is, with
+                # the reason; the key stays unused.
+                self.console_wanted = None
+                bad_user = exc.message
+        resume = self.user_options.get('resume')
+        self.stream = None if resume is None else \
+            seam.StreamRequest(resume=resume)
         if self.front_door.failures.blocked(self.client_host):
             self._tell('Too many failed sign-ins from %s: try again in a '
                        'minute.' % self.client_host)
+        elif bad_user is not None:
+            self._tell('%s. %s' % (bad_user, CONSOLE_USER_HELP))
         elif self.console_wanted is None:
             self._tell('No such console user. ' + CONSOLE_USER_HELP)
         return True
@@ -227,9 +230,8 @@ class ConsoleSSHServer(asyncssh.SSHServer):
             # Called before the client's signature is checked (and for
             # a client's query without one): the key is only looked at
             # here, and used up once the sign-in succeeded.
-            valid = await self.front_door.call(
-                self.proxy.consoleauth_api.check_ssh_key,
-                {}, instance_uuid, index, fingerprint)
+            valid = await self.services.check_ssh_key(
+                instance_uuid, index, fingerprint)
         except Exception as exc:
             LOG.warning('Cannot check an SSH key for %s: %s',
                         self.client_address, type(exc).__name__)
@@ -257,9 +259,8 @@ class ConsoleSSHServer(asyncssh.SSHServer):
         reason; its console channel, if any, gives it."""
         instance_uuid, index = self.console_wanted
         try:
-            return await self.front_door.call(
-                self.proxy.consoleauth_api.sign_in_ssh_key,
-                {}, instance_uuid, index, self.fingerprint)
+            return await self.services.sign_in_ssh_key(
+                instance_uuid, index, self.fingerprint)
         except Exception as exc:
             if isinstance(exc, exception.SSHKeyRefused):
                 self.front_door.failures.failed(self.client_host)
@@ -287,7 +288,11 @@ class ConsoleSSHServer(asyncssh.SSHServer):
                 asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
                 ONE_CHANNEL_ONLY)
         self._cancel_grace()
-        self.console_channel = ConsoleSSHSession(self)
+        self.console_channel = ConsoleSSHSession(
+            self, mode=(console_core.VIEW if self.user_options.get('view')
+                        else console_core.WRITE),
+            replay_lines=self.user_options.get('replay-lines'),
+            stream=self.stream)
         return self.console_channel
 
     def console_closed(self):
@@ -318,433 +323,309 @@ class ConsoleSSHServer(asyncssh.SSHServer):
         self.conn.disconnect(asyncssh.DISC_BY_APPLICATION, NO_CONSOLE)
 
 
-class ConsoleSSHSession(asyncssh.SSHServerSession):
-    """One console over one SSH session channel."""
+class ConsoleSSHSession(console_layer.ConsoleLayer,
+                        asyncssh.SSHServerSession):
+    """The layer of one console channel: it feeds the SSH front end
+    (ssh_session.SSHConsoleSession, where every rule of the session is)
+    what the channel, the guest and the proxy say, and carries out the
+    actions it answers with, as server.ClientConnection does for a
+    websocket's. The proxy sees it as one of its connections (session,
+    close_session, tick, abort, guest_data, watchers)."""
 
-    def __init__(self, server, clock=time.monotonic):
-        # The time limits' clock (the websocket session's is injected
-        # likewise).
-        self.clock = clock
+    def __init__(self, server, mode=console_core.WRITE, replay_lines=None,
+                 stream=None):
         self.server = server
-        self.front_door = server.front_door
-        self.proxy = server.front_door.proxy
+        self.services = server.front_door.services
+        self.client_address = server.client_address
+        settings = self.services.settings
+        self.session = ssh_session.SSHConsoleSession(
+            settings.session, mode=mode, replay_lines=replay_lines,
+            max_replay_lines=settings.max_replay_lines, stream=stream)
         self.chan = None
-        self.session = SSHSessionState()
-        self.term_size = None
-        self.guest_reader = None
-        self.guest_writer = None
+        self.guest = None
         self.recorder = None
         self.requested_at = None
-        self._last_activity = self.clock()
-        self._closed = False
+        # A writer's spectators' relay connections (relay.RelayWatcher);
+        # None until the first.
+        self.watchers = None
         self._counted = False
-        self._relay = None
-        # What the user typed before the guest connection was made, and
-        # whether their input ended meanwhile.
-        self._early_input = []
-        self._early_bytes = 0
-        self._early_eof = False
-        # When the user's last break came (monotonic), while its SysRq
-        # key is awaited.
-        self._sysrq_armed_at = None
-        # The exit status held until the lease is back (_exit_released).
-        self._held_exit = None
 
-    # Channel requests: a pty and a shell, nothing else -----------------
+    # asyncssh callbacks ----------------------------------------------------
 
     def connection_made(self, chan):
         self.chan = chan
+        # What waits for a client that does not read is bounded: past it
+        # the session is told (pause_writing), as a websocket's is.
+        chan.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
         # Counted as a connection: time limits, shutdown, and the
         # descriptors the proxy has room for.
-        self.proxy.opened(self)
+        self.services.opened(self)
         self._counted = True
 
     def pty_requested(self, term_type, term_size, term_modes):
-        self.term_size = term_size
+        self.session.pty_requested(term_size)
         return True
+
+    def terminal_size_changed(self, width, height, pixwidth, pixheight):
+        self.session.terminal_size_changed((width, height, pixwidth,
+                                            pixheight))
 
     def shell_requested(self):
         return True
 
     def exec_requested(self, command):
-        return self._refuse_request('a command')
-
-    def subsystem_requested(self, subsystem):
-        return self._refuse_request('subsystem %r' % subsystem[:40])
-
-    def _note(self, data):
-        """A message on stderr answering what the client did; none to a
-        client that stopped reading, whose breaks and requests (a few
-        bytes each) must not fill our memory with answers."""
-        if not self._closed and \
-                self.chan.get_write_buffer_size() <= WRITE_BUFFER_HIGH:
-            self.chan.write_stderr(data)
-
-    def _refuse_request(self, what):
-        self._note(
-            ('serialproxy: %s is not served: this is a serial console; '
-             'connect without one.\r\n' % what).encode())
+        self.carry_out(self.session.command_requested('a command'))
         return False
 
-    def break_received(self, msec):
-        """An RFC 4335 break (ssh's ~B): as on a real serial line, the key
-        typed next, within SYSRQ_WINDOW seconds, is sent to the guest as
-        Alt+SysRq+key (the kernel's serial console reads break+key the
-        same way; a TCP chardev cannot carry a break)."""
-        if not self.session.is_open:
-            self._note(
-                b'\r\nserialproxy: a break needs an open console.\r\n')
-            return False
-        # Armed even when SysRq is not allowed: the key meant for it is
-        # then dropped, not typed into the guest.
-        self._sysrq_armed_at = self.clock()
-        if not self._sysrq_allowed():
-            self._note(
-                ('\r\nserialproxy: break: %s; the next key is dropped'
-                 '\r\n' % SYSRQ_NOT_ALLOWED).encode())
-            return True
-        self._note(
-            ('\r\nserialproxy: break: type a SysRq key within %d s '
-             '(h: help)\r\n' % SYSRQ_WINDOW).encode())
-        return True
-
-    def _take_sysrq_key(self, data):
-        """data less the key that follows a break, which is sent as
-        SysRq instead of typed."""
-        armed_at = self._sysrq_armed_at
-        if armed_at is None or self.clock() - armed_at > SYSRQ_WINDOW:
-            self._sysrq_armed_at = None
-            return data
-        # ssh sends the line end that began its escape after the break.
-        line_ends = len(data) - len(data.lstrip(b'\r\n'))
-        if line_ends == len(data):
-            return data
-        self._sysrq_armed_at = None
-        return data[:line_ends] + self._sysrq_key(data[line_ends:])
-
-    def _sysrq_allowed(self):
-        """Whether the session's console carries the 'sysrq' mode (the
-        API's policy allowed it to the key's pusher)."""
-        modes = (self.session.console or {}).get('modes')
-        return page_commands.SYSRQ in page_commands.permissions_of(modes)
-
-    def _sysrq_key(self, data):
-        """data less its first key, sent as SysRq if it is one and the
-        session may send SysRq."""
-        key = data[:1].lower().decode('ascii', 'replace')
-        if not self._sysrq_allowed():
-            self._note(('\r\nserialproxy: SysRq %r not sent: %s\r\n'
-                        % (key, SYSRQ_NOT_ALLOWED)).encode())
-            return data[1:]
-        if key not in sysrq.KEYS:
-            self._note(
-                ('\r\nserialproxy: %r is not a SysRq key (%s); break '
-                 'ignored\r\n' % (key, sysrq.KEYS)).encode())
-            return data[1:]
-        asyncio.get_running_loop().create_task(self._send_sysrq(key))
-        return data[1:]
-
-    async def _send_sysrq(self, key):
-        try:
-            await self.proxy.send_sysrq(self.session.console, key)
-        except Exception as exc:
-            message = 'SysRq %s not sent: %s' % (
-                key, str(exc) or type(exc).__name__)
-        else:
-            message = 'SysRq %s sent' % key
-            # Audited as the REST call and the console page's menu are.
-            self._notify(notifications.SYSRQ_SENT, sysrq_key=key)
-        if not self._closed:
-            self._note(
-                ('\r\nserialproxy: %s\r\n' % message).encode())
-
-    def terminal_size_changed(self, width, height, pixwidth, pixheight):
-        self.term_size = (width, height, pixwidth, pixheight)
+    def subsystem_requested(self, subsystem):
+        self.carry_out(self.session.command_requested(
+            'subsystem %r' % subsystem[:40]))
+        return False
 
     def session_started(self):
-        self.requested_at = self.clock()
-        self._relay = asyncio.get_running_loop().create_task(self._open())
-
-    # Opening the console -----------------------------------------------
-
-    async def _open(self):
-        instance_uuid, index = self.server.console_wanted
-        try:
-            sign_in = await asyncio.shield(self.server.sign_in)
-            if sign_in is None:
-                raise self.server.sign_in_error
-            console = await self.front_door.call(
-                self.proxy.consoleauth_api.acquire_session_by_ssh_sign_in,
-                {}, self.proxy.settings.proxy_host, sign_in,
-                self.server.client_address)
-        except Exception as exc:
-            self._refused(exc)
-            return
-        self.session.console = console
-        self.session.session_id = console['session_id']
-        if self._closed:
-            self.proxy.release_lease(console['session_id'])
-            return
-        try:
-            history, (reader, writer) = await asyncio.gather(
-                self.proxy.recent_output(console),
-                asyncio.open_connection(console['host'], console['port']))
-        except Exception as exc:
-            self.proxy.release_lease(console['session_id'])
-            if isinstance(exc, OSError):
-                LOG.warning('Cannot reach the serial port of instance %s '
-                            'at %s:%s: %s', instance_uuid, console['host'],
-                            console['port'], exc)
-            self._refused(exc)
-            return
-        self.guest_reader, self.guest_writer = reader, writer
-        writer.transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
-        if self._closed:
-            writer.close()
-            self.proxy.release_lease(console['session_id'])
-            return
-        self._started()
-        hint = ''
-        if self.term_size and all(self.term_size[:2]):
-            cols, rows = self.term_size[:2]
-            hint = (' A serial line cannot pass on the terminal size: run '
-                    '"stty rows %d cols %d" in the guest to match.'
-                    % (rows, cols))
-        self.chan.write_stderr((
-            'serialproxy: connected to console port %d of server %s.%s'
-            '\r\n' % (index, instance_uuid, hint)).encode())
-        if history:
-            self._to_client(history)
-        early, self._early_input = self._early_input, None
-        for data in early:
-            self._to_guest(data)
-        if self._early_eof:
-            self._end('client closed', 0, after_release=True)
-            return
-        await self._relay_guest()
-
-    def _refused(self, exc):
-        if isinstance(exc, exception.SSHKeyRefused):
-            refusal = refusals.Refusal(401, exc.message, 'invalid_token')
-        else:
-            refusal = refusals.from_error(exc, self.server.client_address)
-        LOG.info('Refused SSH console session from %s: %d %s',
-                 self.server.client_address, refusal.status, refusal.reason)
-        self._notify(notifications.SESSION_REFUSED,
-                     reason='%d %s' % (refusal.status, refusal.reason))
-        self.front_door.refused(refusal.kind, refusal.status)
-        self._exit(refusal.reason, EXIT_REFUSED)
-
-    def _started(self):
-        session = self.session
-        session.is_open = True
-        session.started_at = self.clock()
-        self.proxy.sessions[session.session_id] = self
-        self.proxy.metrics.session_opened(
-            self.clock() - self.requested_at)
-        self.proxy.metrics.ssh_session_opened()
-        self.recorder = self.proxy.recorder(session.console,
-                                            session.session_id)
-        self._notify(notifications.SESSION_STARTED)
-        LOG.info('Console session %s started over SSH: instance %s index '
-                 '%d client %s', session.session_id,
-                 session.console['instance_uuid'], session.console['index'],
-                 self.server.client_address)
-
-    # Relaying ------------------------------------------------------------
-
-    async def _relay_guest(self):
-        try:
-            while True:
-                data = await self.guest_reader.read(READ_CHUNK)
-                if not data:
-                    break
-                if self.recorder is not None:
-                    self.recorder.output(data)
-                self._to_client(data)
-                if self.chan.get_write_buffer_size() > WRITE_BUFFER_HIGH:
-                    await self._client_drained()
-        except (OSError, asyncio.CancelledError):
-            if self._closed:
-                return
-        self.close_session(
-            CloseCode.CONSOLE_GONE,
-            'The console went away: the server stopped or was deleted',
-            status=EXIT_GUEST_GONE)
-
-    async def _client_drained(self):
-        while (not self._closed and
-               self.chan.get_write_buffer_size() > WRITE_BUFFER_HIGH):
-            await asyncio.sleep(0.01)
-
-    def _to_client(self, data):
-        self._last_activity = self.clock()
-        self.session.bytes_to_client += len(data)
-        self.proxy.bytes_to_client += len(data)
-        self.chan.write(data)
+        self.requested_at = time.monotonic()
+        self.carry_out(self.session.shell_requested())
 
     def data_received(self, data, datatype):
-        if self._closed:
-            return
-        if not self.session.is_open:
-            # Kept, bounded, until the console opens (typed ahead).
-            if self._early_input is not None and \
-                    self._early_bytes + len(data) <= WRITE_BUFFER_HIGH:
-                self._early_input.append(data)
-                self._early_bytes += len(data)
-            return
-        data = self._take_sysrq_key(data)
-        if data:
-            self._to_guest(data)
+        self.carry_out(self.session.client_data(data))
 
-    def _to_guest(self, data):
-        self._last_activity = self.clock()
-        self.session.bytes_to_guest += len(data)
-        self.proxy.bytes_to_guest += len(data)
-        self.guest_writer.write(data)
-        if self.guest_writer.transport.get_write_buffer_size() > \
-                WRITE_BUFFER_HIGH:
-            self.chan.pause_reading()
-            asyncio.get_running_loop().create_task(self._guest_drained())
-
-    async def _guest_drained(self):
-        try:
-            await self.guest_writer.drain()
-        except OSError:
-            return
-        if not self._closed:
-            self.chan.resume_reading()
+    def break_received(self, msec):
+        accepted = self.session.is_open
+        self.carry_out(self.session.break_received())
+        return accepted
 
     def eof_received(self):
-        # The user's input ended. Before the console opened, the answer
-        # (the console, or why not) is still due.
-        if not self.session.is_open and self._early_input is not None:
-            self._early_eof = True
-            return True
-        self._end('client closed', 0, after_release=True)
+        self.carry_out(self.session.client_eof())
         # Half open: the exit status closes the channel, once sent.
         return True
 
+    def pause_writing(self):
+        self.carry_out(self.session.client_write_blocked())
+
+    def resume_writing(self):
+        self.carry_out(self.session.client_write_unblocked())
+
     def connection_lost(self, exc):
-        self._end('connection lost', None)
+        self._uncount()
+        self.carry_out(self.session.client_lost())
         self.server.console_closed()
 
-    # What the proxy asks of every session ----------------------------------
-
-    def close_session(self, code, reason, status=EXIT_CLOSED):
-        """End the session, telling the user why (force-disconnect,
-        idle, lease lost, proxy shutdown)."""
-        self._end(reason, status, code)
-
-    def tick(self):
-        """The time limits of [console]: max_session_age, idle_timeout,
-        and with enforce_session_timeout the one-time key's expiry, as
-        they end a websocket session."""
-        if not self.session.is_open:
-            return
-        limits = self.proxy.settings.session
-        if limits.max_session_age and \
-                self.clock() - self.session.started_at >= \
-                limits.max_session_age:
-            self.close_session(CloseCode.SESSION_MAX_AGE, MAX_AGE_REASON)
-        elif limits.enforce_session_timeout and \
-                time.time() >= self.session.console['expires_at']:
-            self.close_session(CloseCode.TOKEN_EXPIRED,
-                               'The one-time key of this session expired')
-        elif limits.idle_timeout and \
-                self.clock() - self._last_activity >= \
-                limits.idle_timeout:
-            self.close_session(CloseCode.IDLE_TIMEOUT, 'Idle timeout')
+    # From the guest, the proxy and the clock -------------------------------
 
     def abort(self):
-        if self.guest_writer is not None:
-            self.guest_writer.transport.abort()
+        if self.guest is not None:
+            self.guest.transport.abort()
         if self.chan is not None:
             self.chan.abort()
 
-    def _end(self, reason, status, code=None, after_release=False):
-        """End the session; the user gets status (None: they are gone).
+    # Carrying out the session's actions ------------------------------------
 
-        after_release: the user ended it, and their client returns when
-        the exit status comes; it comes once consoleauth has the lease
-        back (or after close_grace), so that the client's next session
-        finds the console free.
-        """
-        if self._closed:
-            return
-        self._closed = True
-        self._uncount()
+    def carry_out(self, actions):
+        for action in actions:
+            match action:
+                case console_core.SendToClient(chunks, payload_bytes):
+                    self._to_client(self.chan.write, b''.join(chunks))
+                    self.services.relayed_to_client(payload_bytes)
+                case console_core.SendToGuest(chunks, payload_bytes):
+                    self.guest.transport.write(
+                        connections.guest_write(chunks))
+                    self.services.relayed_to_guest(payload_bytes)
+                case ssh_session.SendNote():
+                    self._to_client(self.chan.write_stderr, action.data)
+                case ssh_session.Exit(status):
+                    self._to_client(self.chan.exit, status)
+                case console_core.InputDropped(nbytes):
+                    self.services.metrics.spectator_input_dropped(nbytes)
+                case console_core.PauseReading(side):
+                    self._reader(side).pause_reading()
+                case console_core.ResumeReading(side):
+                    self._reader(side).resume_reading()
+                case ssh_session.LeaseConsole(mode, replay_lines):
+                    asyncio.get_running_loop().create_task(
+                        self._authorize(mode, replay_lines))
+                case console_core.Refused(refusal):
+                    self._refused(refusal)
+                case console_core.RunPageCommand(command):
+                    asyncio.get_running_loop().create_task(
+                        self._send_sysrq(command))
+                case console_core.Started():
+                    self._started()
+                case console_core.Ended(code, reason):
+                    self._ended(code, reason)
+                case console_core.ReleaseLease(session_id, then_answer):
+                    self.release_lease(session_id, then_answer)
+                case console_core.CloseGuest():
+                    if self.guest is not None:
+                        self.guest.transport.close()
+                case console_core.CloseClient():
+                    self.chan.close()
+                case console_core.SeamJoined():
+                    self.seam_joined()
+                case console_core.HeldOutput(data):
+                    self.guest_data(data)
+
+    def _to_client(self, send, what):
+        try:
+            send(what)
+        except (OSError, asyncssh.Error):
+            pass  # the channel is closing: connection_lost follows
+
+    def _reader(self, side):
+        if side is console_core.Side.CLIENT:
+            return self.chan
+        return self.guest.transport
+
+    async def _authorize(self, mode, replay_lines=None):
         session = self.session
-        released = None
-        if self.guest_writer is not None:
-            self.guest_writer.close()
-        if session.is_open:
-            session.is_open = False
-            self.proxy.sessions.pop(session.session_id, None)
-            self.proxy.metrics.session_closed()
-            released = self.proxy.release_lease(session.session_id)
-            if self.recorder is not None:
-                self.recorder.close()
-                self.recorder = None
-            self._notify(notifications.SESSION_ENDED,
-                         bytes_to_guest=session.bytes_to_guest,
-                         bytes_to_client=session.bytes_to_client,
-                         duration=round(
-                             self.clock() - session.started_at, 3),
-                         reason=reason)
-            LOG.info('Console session %s over SSH ended: instance %s index '
-                     '%d client %s bytes_to_guest %d bytes_to_client %d '
-                     'duration %.1fs reason: %s', session.session_id,
-                     session.console['instance_uuid'],
-                     session.console['index'], self.server.client_address,
-                     session.bytes_to_guest, session.bytes_to_client,
-                     self.clock() - session.started_at, reason)
-        if status is None:
+        try:
+            console = await self._lease(mode)
+            self.carry_out(session.leased(console))
+            if session.state is not console_core.State.AUTHORIZING:
+                return
+            # A spectator's "guest" is the writer's relay (relay.py).
+            if session.is_spectator:
+                address = relay.split_address(
+                    console.writer.relay_address)
+            else:
+                address = console.host, console.port
+            if session.stream is not None:
+                await self.open_stream(console, address, lambda: (
+                    connections.RelayConnection(self)
+                    if session.is_spectator
+                    else connections.GuestConnection(self)))
+                return
+            history, (_, guest) = await asyncio.gather(
+                self.services.recent_output(console, replay_lines),
+                asyncio.get_running_loop().create_connection(
+                    lambda: (connections.RelayConnection(self)
+                             if session.is_spectator
+                             else connections.GuestConnection(self)),
+                    *address))
+            if session.is_spectator:
+                guest.transport.write(relay.preamble(
+                    console.writer.relay_key))
+        except Exception as exc:
+            if isinstance(exc, OSError) and session.console:
+                LOG.warning('Cannot reach the serial port of instance %s '
+                            'at %s:%s: %s', session.console.instance_uuid,
+                            session.console.host,
+                            session.console.port, exc)
+            self.carry_out(session.refused(self._refusal(exc, mode)))
             return
-        if after_release and released is not None:
-            self._held_exit = asyncio.get_running_loop().create_task(
-                self._exit_released(released, status))
-        else:
-            self._exit(reason if status else None, status)
+        self.guest = guest
+        self.carry_out(session.guest_connected(history))
 
-    async def _exit_released(self, released, status):
-        """Exit with status once the release is answered (a failed one
-        included: it is logged where it is made) or close_grace passed."""
-        await asyncio.wait(
-            [released], timeout=self.proxy.settings.session.close_grace)
-        self._exit(None, status)
+    async def _lease(self, mode):
+        """The seat of mode, with the sign-in of the connection."""
+        sign_in = await asyncio.shield(self.server.sign_in)
+        if sign_in is None:
+            raise self.server.sign_in_error
+        if mode == console_core.VIEW:
+            return await self.services.join_by_ssh(
+                sign_in, self.client_address)
+        return await self.services.lease_by_ssh(sign_in,
+                                                self.client_address)
+
+    def _refusal(self, exc, mode):
+        """What the user is told of an error while opening the console."""
+        if isinstance(exc, exception.SSHKeyRefused):
+            return refusals.Refusal(401, exc.message, 'invalid_token')
+        if isinstance(exc, exception.ModeNotAllowed):
+            instance_uuid, index = self.server.console_wanted
+            if mode == console_core.VIEW:
+                return refusals.Refusal(403, WATCHING_NOT_ALLOWED, 'mode')
+            return refusals.Refusal(403, WATCH_ONLY_KEY % ssh_keys.
+                                    console_user(instance_uuid, index,
+                                                 watching=True), 'mode')
+        if isinstance(exc, exception.ConsoleNotInUse):
+            return refusals.Refusal(409, NOTHING_TO_WATCH, 'not_in_use')
+        return refusals.from_error(exc, self.client_address)
+
+    def _refused(self, refusal):
+        LOG.info('Refused SSH console session from %s: %d %s',
+                 self.client_address, refusal.status, refusal.reason)
+        self._notify(notifications.SESSION_REFUSED,
+                     reason='%d %s' % (refusal.status, refusal.reason))
+        self.services.metrics.refused(refusal.status, refusal.kind)
+
+    async def _send_sysrq(self, command):
+        session = self.session
+        try:
+            await self.services.send_sysrq(session.console, command.key)
+        except Exception as exc:
+            LOG.warning('Console session %s: %s for instance %s not sent: '
+                        '%s', session.session_id, command,
+                        session.console.instance_uuid,
+                        type(exc).__name__)
+            self.carry_out(session.page_command_done(
+                page_commands.failure_reason(command, exc)))
+            return
+        # Audited as the REST call and the console page's menu are.
+        self._notify(notifications.SYSRQ_SENT, sysrq_key=command.key)
+        self.carry_out(session.page_command_done())
+
+    def _started(self):
+        session = self.session
+        console = session.console
+        self.services.started(self, self._relay_key())
+        self.services.metrics.session_opened(time.monotonic() -
+                                             self.requested_at)
+        self.services.metrics.ssh_session_opened()
+        if not session.is_spectator:
+            self.recorder = self.services.recorder(console,
+                                                   session.session_id)
+        self._notify(notifications.SESSION_STARTED)
+        LOG.info('Console session %s started over SSH: instance %s index '
+                 '%d client %s mode %s', session.session_id,
+                 console.instance_uuid, console.index,
+                 self.client_address, session.mode)
+
+    def _ended(self, code, reason):
+        session = self.session
+        console = session.console
+        self.services.ended(self, self._relay_key())
+        # The writer's spectators end with it, as a websocket writer's.
+        for watcher in list(self.watchers or ()):
+            watcher.end(code, reason)
+        self.services.metrics.session_closed()
+        if self.recorder is not None:
+            self.recorder.close()
+            self.recorder = None
+        duration = time.monotonic() - session.started_at
+        self._notify(notifications.SESSION_ENDED,
+                     bytes_to_guest=session.bytes_to_guest,
+                     bytes_to_client=session.bytes_to_client,
+                     duration=round(duration, 3), reason=reason)
+        LOG.info('Console session %s over SSH ended: instance %s index '
+                 '%d client %s bytes_to_guest %d bytes_to_client %d '
+                 'duration %.1fs code %d reason: %s', session.session_id,
+                 console.instance_uuid, console.index,
+                 self.client_address, session.bytes_to_guest,
+                 session.bytes_to_client, duration, code, reason)
 
     def _notify(self, event_type, **fields):
         notifications.emit_console_event(
             event_type, self.session.console, self.session.session_id,
-            self.server.client_address, self.proxy.settings.proxy_host,
-            **fields)
+            self.client_address, self.services.settings.proxy_host,
+            mode=self.session.mode, **fields)
 
     def _uncount(self):
         if self._counted:
             self._counted = False
-            self.proxy.closed(self)
-
-    def _exit(self, message, status):
-        self._closed = True
-        self._uncount()
-        try:
-            if message:
-                self.chan.write_stderr(
-                    ('\r\nserialproxy: %s\r\n' % message).encode())
-            self.chan.exit(status)
-        except (OSError, asyncssh.Error, BrokenPipeError):
-            pass
+            self.services.closed(self)
 
 
 class SSHFrontDoor:
     """The SSH listener of one proxy process."""
 
-    def __init__(self, proxy, host_key_paths, key_ttl, max_auth_failures,
-                 login_timeout=30, console_grace=10, failures=None):
-        """failures: a sign_in_failures.SignInFailures the workers
-        share, made before they forked; this process's own if None."""
-        self.proxy = proxy
+    def __init__(self, services, host_key_paths, key_ttl,
+                 max_auth_failures, login_timeout=30, console_grace=10,
+                 failures=None):
+        """services: the proxy's services.ConsoleServices, all the door
+        and its sessions ask of the proxy. failures: a
+        sign_in_failures.SignInFailures the workers share, made before
+        they forked; this process's own if None."""
+        self.services = services
         self.host_key_paths = host_key_paths
         self.key_ttl = key_ttl
         if failures is None:
@@ -759,13 +640,8 @@ class SSHFrontDoor:
         self.forwarded = {}
         self._connections = set()
 
-    async def call(self, fn, *args):
-        """A blocking RPC call on the proxy's RPC pool."""
-        return await asyncio.get_running_loop().run_in_executor(
-            self.proxy.executor, fn, *args)
-
     def refused(self, kind, status=429):
-        self.proxy.metrics.refused(status, kind)
+        self.services.metrics.refused(status, kind)
 
     @property
     def bound_port(self):
@@ -781,7 +657,7 @@ class SSHFrontDoor:
         # Not asyncssh.listen(): a trusted load balancer's PROXY header
         # must be read before asyncssh reads the connection.
         self.listener = proxied_listener.ProxiedListener(
-            self._accepted, self.proxy.settings.session.trusted_proxies,
+            self._accepted, self.services.settings.session.trusted_proxies,
             header_timeout=self.login_timeout)
         await self.listener.start(host, port)
         LOG.info('SSH console server listening on %s:%s', host,

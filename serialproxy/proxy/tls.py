@@ -1,8 +1,10 @@
 """TLS on the proxy's listener, as Nova's proxy offers it.
 
-With a certificate the port speaks TLS, and also plain HTTP unless
-ssl_only is set: the first byte a client sends tells which (a TLS
-ClientHello starts with 0x16, an HTTP request with a letter).
+With a certificate the port speaks TLS, and also plain HTTP: the first
+byte a client sends tells which (a TLS ClientHello starts with 0x16, an
+HTTP request with a letter). Under ssl_only the connection's protocol
+refuses a plain connection (connections.ClientConnection), so that the
+refusal is logged and counted as every other one is.
 """
 
 import asyncio
@@ -10,8 +12,6 @@ import socket
 import ssl
 
 from oslo_log import log as logging
-
-from serialproxy.proxy import handshake
 
 LOG = logging.getLogger(__name__)
 
@@ -77,11 +77,10 @@ class SniffingListener:
     same socket.
     """
 
-    def __init__(self, protocol_factory, context, ssl_only,
-                 first_byte_timeout, has_room=None):
+    def __init__(self, protocol_factory, context, first_byte_timeout,
+                 has_room=None):
         self.protocol_factory = protocol_factory
         self.context = context
-        self.ssl_only = ssl_only
         self.first_byte_timeout = first_byte_timeout
         self.has_room = has_room
         self.starting = 0
@@ -156,9 +155,6 @@ class SniffingListener:
             conn.close()
             return
         is_tls = first == TLS_HANDSHAKE_RECORD
-        if not is_tls and self.ssl_only:
-            self._refuse_plain(conn)
-            return
         tls_args = {'ssl': self.context,
                     'ssl_handshake_timeout': self.first_byte_timeout} \
             if is_tls else {}
@@ -168,21 +164,6 @@ class SniffingListener:
         except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
             LOG.info('TLS handshake failed: %s', exc)
             conn.close()
-
-    @staticmethod
-    def _refuse_plain(conn):
-        try:
-            # Read what the client sent first: closing with unread data
-            # would reset the connection before it sees our answer.
-            conn.recv(handshake.MAX_REQUEST_BYTES)
-            conn.setblocking(True)
-            conn.settimeout(1)
-            conn.sendall(handshake.response(
-                400, 'This console proxy only speaks TLS: use https or wss'))
-            conn.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-        conn.close()
 
     @staticmethod
     async def _peek(loop, conn):

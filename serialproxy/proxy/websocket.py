@@ -13,9 +13,24 @@ before buffering it, this module reads each frame's header itself (RFC
 6455 section 5.2) and hands websockify whole frames only.
 
 websockify refuses text messages; the console page's commands are text
-(page_commands.py). A text message's first frame is handed over marked
+(page/commands.py). A text message's first frame is handed over marked
 binary, and the message comes back as str: console bytes are always
 binary, so the two are never mistaken for each other.
+
+A message of data (console bytes, the page's text notes) is framed here
+(server_frame) and queued on the memory socket behind what websockify
+queued (its handshake answer, pongs, close frames): websockify's public
+interface sends binary messages only, and framing one costs less than
+its call. A short frame of console bytes from the client (a keystroke,
+a line: at most SHORT_FRAME_BYTES), whole, unfragmented and outside any
+fragmented message, is unmasked here too (RFC 6455 section 5.3); every
+other frame goes through websockify. That holds while websockify hands
+every frame it sends to the socket whole and at once, and keeps its own
+names apart from this subclass's: WebsockifyInterfaceTest in
+tests/unit/proxy/test_websocket.py fails when a websockify release
+changes either, and tox -e websockify-oldest and -e websockify-newest run
+the proxy's unit tests against both ends of the range requirements.txt
+allows.
 """
 
 import errno
@@ -32,7 +47,9 @@ OPCODE_BINARY = 0x2
 DATA_OPCODES = frozenset((OPCODE_TEXT, OPCODE_BINARY))
 # First byte of an unfragmented binary message: FIN, no reserved bits.
 WHOLE_BINARY_MESSAGE = 0x80 | OPCODE_BINARY
-CONTROL_OPCODES = frozenset((0x8, 0x9, 0xA))
+OPCODE_CLOSE = 0x8
+CONTROL_OPCODES = frozenset((OPCODE_CLOSE, 0x9, 0xA))
+KNOWN_OPCODES = DATA_OPCODES | CONTROL_OPCODES | {OPCODE_CONTINUATION}
 MAX_CONTROL_PAYLOAD = 125
 # Two bytes, eight of extended length, four of mask key.
 MAX_HEADER_BYTES = 14
@@ -43,19 +60,54 @@ BEGUN_VIEW_MIN_BYTES = 16 * 1024
 # RUN_BYTES, go to websockify in one piece (see _relay_frames).
 RUN_FRAMES = 8
 RUN_BYTES = 32 * 1024
+# Client frames of console bytes with at most this much payload (a
+# 7-bit length: keystrokes, pasted lines) are unmasked here rather than
+# by websockify, whose numpy unmasking costs more than a short frame's
+# whole relay; larger ones go in runs to websockify (see _relay_frames).
+SHORT_FRAME_BYTES = 125
 _LENGTH_16 = struct.Struct('>H')
 _LENGTH_64 = struct.Struct('>Q')
+# First byte of an unfragmented text message: FIN, no reserved bits.
+WHOLE_TEXT_MESSAGE = 0x80 | OPCODE_TEXT
+
+
+def server_frame(first_byte, payload):
+    """One frame as a server sends it, unmasked (RFC 6455 section 5.2),
+    as a list of chunks: its header, then the payload (not copied)."""
+    length = len(payload)
+    if length < 126:
+        header = bytes((first_byte, length))
+    elif length < 1 << 16:
+        header = bytes((first_byte, 126)) + _LENGTH_16.pack(length)
+    else:
+        header = bytes((first_byte, 127)) + _LENGTH_64.pack(length)
+    return [header, payload]
+
+
+def text_frame(payload):
+    """One unfragmented text frame as a server sends it, unmasked."""
+    return b''.join(server_frame(WHOLE_TEXT_MESSAGE, payload))
+
+
+def unmask(payload, key):
+    """A client frame's payload unmasked with its 4-byte key (RFC 6455
+    section 5.3): one XOR of two integers, for short payloads."""
+    size = len(payload)
+    keystream = (key * (size // 4 + 1))[:size]
+    return (int.from_bytes(payload, 'little') ^
+            int.from_bytes(keystream, 'little')).to_bytes(size, 'little')
 
 
 class FrameHeader:
-    __slots__ = ('fin', 'opcode', 'reserved', 'header_length',
+    __slots__ = ('fin', 'opcode', 'reserved', 'masked', 'header_length',
                  'payload_length')
 
     def __init__(self, fin, opcode, reserved, header_length,
-                 payload_length):
+                 payload_length, masked=True):
         self.fin = fin
         self.opcode = opcode
         self.reserved = reserved
+        self.masked = masked
         self.header_length = header_length
         self.payload_length = payload_length
 
@@ -85,7 +137,7 @@ def parse_frame_header(buf, offset=0):
     elif available < header_length:
         return None
     return FrameHeader(bool(first & 0x80), first & 0x0f, first & 0x70,
-                       header_length, length)
+                       header_length, length, bool(second & 0x80))
 
 
 class _MemorySocket:
@@ -135,6 +187,9 @@ class ServerWebSocket(websocket.WebSocket):
         self._refusing_input = False
         # Whether the message being received began with a text frame.
         self._text_message = False
+        # Whether websockify holds the start of a fragmented message:
+        # then a new frame is its to refuse, not ours to decode.
+        self._fragment_open = False
         # The payload of the last ping not yet answered (handle_ping).
         self._ping_unanswered = None
         self.close_sent = False
@@ -289,7 +344,8 @@ class ServerWebSocket(websocket.WebSocket):
             if end - offset < 2:
                 break
             second = buf[offset + 1]
-            if buf[offset] == WHOLE_BINARY_MESSAGE and second & 0x80:
+            if buf[offset] == WHOLE_BINARY_MESSAGE and second & 0x80 and \
+                    not self._held_start:
                 # A masked, unfragmented binary frame: nearly every frame
                 # a console sees, read here without the bookkeeping that
                 # fragments, control frames and protocol errors need.
@@ -312,6 +368,18 @@ class ServerWebSocket(websocket.WebSocket):
                 stop = start + length
                 if stop > end:
                     break
+                if length <= SHORT_FRAME_BYTES and not self._fragment_open:
+                    if run_frames:
+                        self._decode_run(buf, run_start, offset, run_frames,
+                                         messages)
+                        run_frames = 0
+                    self._message_bytes = 0
+                    self._held_start = False
+                    if not self.close_sent:
+                        messages.append(unmask(buf[start:stop],
+                                               buf[start - 4:start]))
+                    offset = stop
+                    continue
                 if run_frames and stop - run_start > RUN_BYTES:
                     self._decode_run(buf, run_start, offset, run_frames,
                                      messages)
@@ -343,6 +411,8 @@ class ServerWebSocket(websocket.WebSocket):
                 self._text_message = header.opcode == OPCODE_TEXT
             held, first_byte = self._hold_empty_start(buf[offset], header)
             if not held:
+                if header.opcode not in CONTROL_OPCODES:
+                    self._fragment_open = not header.fin
                 if header.opcode == OPCODE_TEXT:
                     first_byte = (buf[offset] & 0xf0) | OPCODE_BINARY
                 if first_byte is None:
@@ -377,7 +447,7 @@ class ServerWebSocket(websocket.WebSocket):
                 message = self.recvmsg()
             except websocket.WebSocketWantReadError:
                 break
-            if message is not None:
+            if message is not None and not self.close_sent:
                 messages.append(message)
 
     @staticmethod
@@ -393,14 +463,34 @@ class ServerWebSocket(websocket.WebSocket):
         return None
 
     def _check_frame(self, header):
-        """What must not be buffered, as (code, reason); else None."""
+        """What must not be buffered, as (code, reason); else None.
+
+        Every protocol error of a frame's header is a 1002 (RFC 6455
+        section 7.4.1), found here: websockify answers some with 1003.
+        """
         if header.reserved:
             return (CloseCode.PROTOCOL_ERROR,
                     'Reserved bits set without an extension')
+        if not header.masked:
+            return (CloseCode.PROTOCOL_ERROR, 'Client frame not masked')
+        if header.opcode not in KNOWN_OPCODES:
+            return (CloseCode.PROTOCOL_ERROR,
+                    'Unknown opcode 0x%x' % header.opcode)
+        if self._held_start and header.opcode in DATA_OPCODES:
+            # websockify never saw the empty first fragment held back
+            # (_hold_empty_start), so it cannot tell this frame is out
+            # of place.
+            return (CloseCode.PROTOCOL_ERROR,
+                    'A new message began inside a fragmented one')
         if header.opcode in CONTROL_OPCODES:
             if header.payload_length > MAX_CONTROL_PAYLOAD:
                 return (CloseCode.PROTOCOL_ERROR,
                         'Control frame payload over 125 bytes')
+            if not header.fin:
+                return (CloseCode.PROTOCOL_ERROR, 'Fragmented control frame')
+            if header.opcode == OPCODE_CLOSE and header.payload_length == 1:
+                return (CloseCode.PROTOCOL_ERROR,
+                        'Close frame payload of one byte')
             return None
         before = self._message_bytes \
             if header.opcode == OPCODE_CONTINUATION else 0
@@ -454,18 +544,31 @@ class ServerWebSocket(websocket.WebSocket):
                 break
             if message is None:
                 break
-            messages.append(message)
+            if not self.close_sent:
+                # After our close (websockify's refusal of a frame
+                # included), nothing the client sends is its input.
+                messages.append(message)
 
     def send_binary(self, data):
-        """Queue one binary message; nothing once a close was sent."""
+        """Queue one binary message (bytes); nothing once a close was
+        sent. Framed here, as websockify's sendmsg would (see the
+        module's docstring), without copying data."""
+        if type(data) is not bytes:
+            raise TypeError('a binary message is bytes, not %s'
+                            % type(data).__name__)
         if not self.close_sent:
-            self.sendmsg(data)
+            self._memory.outbound += server_frame(WHOLE_BINARY_MESSAGE, data)
 
     def send_text(self, text):
         """Queue one text message: the proxy's status notes to the page,
-        which console bytes (always binary) are never mistaken for."""
+        which console bytes (always binary) are never mistaken for.
+
+        websockify has no public call for a text message: the frame is
+        made here and queued after whatever websockify sent before, which
+        the memory socket already holds (see the module's docstring).
+        """
         if not self.close_sent:
-            self._sendmsg(0x1, text.encode('utf-8'))
+            self._memory.outbound.append(text_frame(text.encode('utf-8')))
 
     def close_with(self, code, reason):
         """Start a close handshake with a code and reason for the client."""

@@ -8,6 +8,7 @@ between a signal and the code that handles it, and it alone calls waitpid.
 
 import ctypes
 import fcntl
+import gc
 import os
 import signal
 import sys
@@ -57,19 +58,25 @@ def _flush_stdio():
 
 class WorkerSupervisor:
     def __init__(self, count, worker_main, on_worker_exit=None,
-                 stop_timeout=30.0, restart_delay=1.0, name='proxy worker'):
+                 stop_timeout=30.0, restart_delay=1.0, name='proxy worker',
+                 on_stop=None):
         """count workers; worker_main(index, ready) runs in each child.
 
         worker_main returns the child's exit status; ready() tells the
         parent, through a pipe, that the worker serves. on_worker_exit(pid)
         runs in the parent for every worker that exits (prometheus_client's
-        multiprocess mode must learn which pids are dead).
+        multiprocess mode must learn which pids are dead). on_stop() runs
+        in the parent once, as it begins to stop, before the workers are
+        told: the proxy closes its copies of the listening sockets there,
+        or the kernel would go on queueing connections that no draining
+        worker accepts any more, instead of refusing them.
         """
         if count < 1:
             raise ValueError('count must be at least 1')
         self._count = count
         self._worker_main = worker_main
         self._on_worker_exit = on_worker_exit
+        self._on_stop = on_stop
         self._stop_timeout = stop_timeout
         self._restart_delay = restart_delay
         self._name = name
@@ -162,6 +169,10 @@ class WorkerSupervisor:
         fcntl.fcntl(read_fd, fcntl.F_SETFL,
                     fcntl.fcntl(read_fd, fcntl.F_GETFL) | os.O_ASYNC)
         _flush_stdio()
+        # The parent's objects go to the collector's permanent generation:
+        # a worker's collections would otherwise write to every page of
+        # them and turn the pages it shares with the parent into its own.
+        gc.freeze()
         pid = os.fork()
         if pid == 0:
             os.close(read_fd)
@@ -253,6 +264,12 @@ class WorkerSupervisor:
     def _stop(self):
         """SIGTERM every worker; SIGKILL those left after stop_timeout."""
         self._due.clear()
+        if self._on_stop is not None:
+            on_stop, self._on_stop = self._on_stop, None
+            try:
+                on_stop()
+            except Exception:
+                LOG.exception('on_stop failed')
         for pid in self._workers:
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + self._stop_timeout

@@ -23,10 +23,38 @@ MIN_RSA_BITS = 2048
 HOST_KEY_TYPES = ('ssh-ed25519', 'ecdsa-sha2-nistp256')
 _HOST_KEY_FILES = {'ssh-ed25519': 'ssh_host_ed25519_key',
                    'ecdsa-sha2-nistp256': 'ssh_host_ecdsa_key'}
-# "<server uuid>.port<N>": the SSH user name that names a console.
+# "<server uuid>.port<N>", then what the session asks for, each after a
+# dot: the SSH user name that names a console.
 _CONSOLE_USER = re.compile(
-    r'^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})'
-    r'\.port([0-9]{1,2})')
+    r'([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})'
+    r'\.port([0-9]{1,2})((?:\.[^.]*)*)')
+MAX_CONSOLE_USER_CHARS = 128
+# A console user name with this suffix watches the console read-only (a
+# spectator's seat), as a console URL's mode=view does.
+VIEW_SUFFIX = '.view'
+# Most a whole-number option's value may have: more is no count of lines
+# or bytes anybody means.
+_MAX_DIGITS = 18
+
+
+def _whole_number(name, text):
+    if not text.isdigit() or not text.isascii() or len(text) > _MAX_DIGITS:
+        raise exception.InvalidConsoleUser(
+            reason='%s takes a whole number, 0 or more, not %r'
+                   % (name, text[:_MAX_DIGITS + 2]))
+    return int(text)
+
+
+# The name=value options a console user name may carry after its port
+# (<server uuid>.port0.replay-lines=500, as GCP's serial console names
+# them): option -> how its value is read, (name, text) -> value or
+# InvalidConsoleUser.
+USER_OPTIONS = {
+    # Lines of recent output replayed before live output (0: none).
+    'replay-lines': _whole_number,
+    # The stream from this byte offset since boot, then live output.
+    'resume': _whole_number,
+}
 
 
 class PublicKey:
@@ -75,18 +103,57 @@ def fingerprint_of(key):
     return key.get_fingerprint('sha256')
 
 
-def parse_console_user(username):
-    """(instance uuid, port index) an SSH user name names, or None."""
-    if not isinstance(username, str) or len(username) > 64:
+def _console_user_match(username):
+    if not isinstance(username, str) or \
+            len(username) > MAX_CONSOLE_USER_CHARS:
         return None
-    match = _CONSOLE_USER.fullmatch(username)
+    return _CONSOLE_USER.fullmatch(username)
+
+
+def parse_console_user(username):
+    """(instance uuid, port index) an SSH user name names, or None; a
+    name with options (console_user_options) names the same console."""
+    match = _console_user_match(username)
     if match is None:
         return None
     return match.group(1), int(match.group(2))
 
 
-def console_user(instance_uuid, index):
-    return '%s.port%d' % (instance_uuid, index)
+def console_user_options(username):
+    """What a console user name asks for after its port: {'view': True}
+    for a watcher (VIEW_SUFFIX), and each USER_OPTIONS option given, by
+    name, with its value; {} for none. InvalidConsoleUser, with a reason
+    for the user, for an option that is unknown, given twice or has a bad
+    value. The user name must name a console (parse_console_user)."""
+    match = _console_user_match(username)
+    if match is None:
+        raise exception.InvalidConsoleUser(reason='it names no console')
+    options = {}
+    for part in match.group(3).split('.')[1:]:
+        name, equals, text = part.partition('=')
+        if not (part == 'view' or equals and name in USER_OPTIONS):
+            raise exception.InvalidConsoleUser(
+                reason='unknown option %r (known: view, %s)' % (
+                    part[:40], ', '.join('%s=N' % known
+                                         for known in USER_OPTIONS)))
+        if name in options:
+            raise exception.InvalidConsoleUser(
+                reason='%s given twice' % name)
+        options[name] = USER_OPTIONS[name](name, text) if equals else True
+    return options
+
+
+def watches(username):
+    """Whether a console user name asks to watch read-only."""
+    try:
+        return console_user_options(username).get('view', False)
+    except exception.InvalidConsoleUser:
+        return False
+
+
+def console_user(instance_uuid, index, watching=False):
+    return '%s.port%d%s' % (instance_uuid, index,
+                            VIEW_SUFFIX if watching else '')
 
 
 def host_key_paths(key_dir):

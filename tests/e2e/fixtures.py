@@ -10,7 +10,9 @@ import html
 import http.server
 import os
 import re
+import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -20,7 +22,7 @@ import uuid
 import fixtures
 from playwright import sync_api
 
-from tests.functional import fixtures as func_fixtures
+from tests.harness import fixtures as func_fixtures
 
 CHROMIUM = os.environ.get('SERIALPROXY_CHROMIUM', '/usr/bin/chromium')
 CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu',
@@ -99,38 +101,23 @@ class ConsoleWorld(fixtures.Fixture):
             pass
 
 
-class TLSPrefixFront(fixtures.Fixture):
-    """A TLS-terminating reverse proxy that serves the proxy under a prefix.
+class LoopbackFront(fixtures.Fixture):
+    """Something between the browser and the proxy: a listener on a free
+    loopback port, served by an event loop in a thread of its own, whose
+    _client(reader, writer) a subclass writes."""
 
-    What a deployment puts in front: https://127.0.0.1:PORT/PREFIX/... is
-    passed on as http://backend/... with X-Forwarded-Proto: https and
-    X-Forwarded-For (the proxy believes them from its trusted_proxies,
-    which must list 127.0.0.1), bytes both ways after the request head
-    (so websocket upgrades go through).
-    Anything outside the prefix gets a 404 from the front itself.
-    """
-
-    def __init__(self, backend_port, prefix='/console'):
+    def __init__(self, backend_port):
         self.backend_port = backend_port
-        self.prefix = prefix
         self.port = func_fixtures.free_port()
 
-    def _setUp(self):
-        tmp = self.useFixture(fixtures.TempDir()).path
-        cert, key = os.path.join(tmp, 'cert.pem'), os.path.join(tmp, 'key')
-        subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048',
-                        '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-                        '-keyout', key, '-out', cert],
-                       check=True, capture_output=True)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(cert, key)
+    def _serve(self, ssl_context=None):
         self.loop = asyncio.new_event_loop()
         started = threading.Event()
 
         def serve():
             asyncio.set_event_loop(self.loop)
             self.server = self.loop.run_until_complete(asyncio.start_server(
-                self._client, '127.0.0.1', self.port, ssl=context))
+                self._client, '127.0.0.1', self.port, ssl=ssl_context))
             started.set()
             self.loop.run_forever()
         thread = threading.Thread(target=serve, daemon=True)
@@ -149,6 +136,47 @@ class TLSPrefixFront(fixtures.Fixture):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _client(self, reader, writer):
+        raise NotImplementedError
+
+    @staticmethod
+    async def _pipe(reader, writer):
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+
+class TLSPrefixFront(LoopbackFront):
+    """A TLS-terminating reverse proxy that serves the proxy under a prefix.
+
+    What a deployment puts in front: https://127.0.0.1:PORT/PREFIX/... is
+    passed on as http://backend/... with X-Forwarded-Proto: https and
+    X-Forwarded-For (the proxy believes them from its trusted_proxies,
+    which must list 127.0.0.1), bytes both ways after the request head
+    (so websocket upgrades go through).
+    Anything outside the prefix gets a 404 from the front itself.
+    """
+
+    def __init__(self, backend_port, prefix='/console'):
+        super().__init__(backend_port)
+        self.prefix = prefix
+
+    def _setUp(self):
+        tmp = self.useFixture(fixtures.TempDir()).path
+        cert, key = os.path.join(tmp, 'cert.pem'), os.path.join(tmp, 'key')
+        subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048',
+                        '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+                        '-keyout', key, '-out', cert],
+                       check=True, capture_output=True)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        self._serve(context)
 
     async def _client(self, reader, writer):
         try:
@@ -172,17 +200,6 @@ class TLSPrefixFront(fixtures.Fixture):
         except (OSError, ValueError, asyncio.IncompleteReadError,
                 asyncio.CancelledError):
             pass  # a client gone, a bad request, or the fixture stopping
-        finally:
-            writer.close()
-
-    @staticmethod
-    async def _pipe(reader, writer):
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except OSError:
-            pass
         finally:
             writer.close()
 
@@ -251,6 +268,9 @@ class ConsolePage:
         self.console_messages = []
         page.on('console', lambda message: self.console_messages.append(
             message.text))
+        # The websockets' URLs, from before the page is opened.
+        self.sockets = []
+        page.on('websocket', lambda ws: self.sockets.append(ws.url))
         # Leaving a connected console asks first (beforeunload): agree.
         page.on('dialog', lambda dialog: dialog.accept())
 
@@ -303,3 +323,66 @@ class ConsolePage:
             return  # a test that closed it took its own
         os.makedirs(OUTPUT_DIR, exist_ok=True)
         self.page.screenshot(path=os.path.join(OUTPUT_DIR, name + '.png'))
+
+
+class CuttableLink(LoopbackFront):
+    """A TCP forwarder between the browser and the proxy whose
+    connections can be cut: cut() resets every one of them (RST, no
+    close frame), as a network that drops does, and goes on forwarding
+    new ones."""
+
+    def _setUp(self):
+        self._pairs = set()
+        self._down_until = 0.0
+        self._serve()
+
+    def url(self, console_url):
+        """The page's URL of a console URL, through this link."""
+        parts = urllib.parse.urlsplit(page_url(console_url))
+        return parts._replace(netloc='127.0.0.1:%d' % self.port).geturl()
+
+    def cut(self, down_for=0.0):
+        """Reset every connection through the link now, and new ones for
+        down_for seconds (the network stays down); returns how many
+        there were."""
+        return asyncio.run_coroutine_threadsafe(
+            self._cut(down_for), self.loop).result(10)
+
+    async def _cut(self, down_for=0.0):
+        self._down_until = self.loop.time() + down_for
+        pairs, self._pairs = self._pairs, set()
+        for pair in pairs:
+            for writer in pair:
+                sock = writer.get_extra_info('socket')
+                if sock is not None:
+                    # Linger 0: close sends RST, as a dropped link ends.
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                    struct.pack('ii', 1, 0))
+                writer.transport.abort()
+        return len(pairs)
+
+    async def _shutdown(self):
+        await self._cut()
+        await super()._shutdown()
+
+    async def _client(self, reader, writer):
+        if self.loop.time() < self._down_until:
+            writer.get_extra_info('socket').setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(
+                '127.0.0.1', self.backend_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        pair = (writer, up_writer)
+        self._pairs.add(pair)
+        try:
+            await asyncio.gather(self._pipe(reader, up_writer),
+                                 self._pipe(up_reader, writer),
+                                 return_exceptions=True)
+        except asyncio.CancelledError:
+            pass  # the fixture stopping
+        self._pairs.discard(pair)

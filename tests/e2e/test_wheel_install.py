@@ -26,10 +26,10 @@ import sysconfig
 import tarfile
 
 import fixtures
-import testtools
 
 from tests.e2e import fixtures as e2e_fixtures
-from tests.functional import fixtures as func_fixtures
+from tests.harness import fixtures as func_fixtures
+from tests.harness import testcase
 
 # Distributions of serialproxy itself, as an editable install leaves them.
 OWN_INSTALL = re.compile(
@@ -122,7 +122,7 @@ class InstalledWheel(fixtures.Fixture):
                 os.symlink(source, target)
 
 
-class WheelInstallTest(testtools.TestCase):
+class WheelInstallTest(testcase.TestCase):
 
     def test_installed_wheel_serves_its_own_page_scripts(self):
         installed = self.useFixture(InstalledWheel())
@@ -135,7 +135,9 @@ class WheelInstallTest(testtools.TestCase):
             installed.python('import serialproxy; '
                              'print(serialproxy.__file__)'))
         for name in ('@xterm/xterm/lib/xterm.js', '@xterm/xterm/LICENSE',
-                     '@xterm/addon-fit/lib/addon-fit.js', 'lock.sha256'):
+                     '@xterm/addon-fit/lib/addon-fit.js',
+                     '@xterm/addon-search/lib/addon-search.js',
+                     '@xterm/addon-search/LICENSE', 'lock.sha256'):
             self.assertIn(name, '\n'.join(installed.sdist_names))
             self.assertTrue(os.path.isfile(os.path.join(vendor, name)), name)
 
@@ -163,7 +165,12 @@ class WheelInstallTest(testtools.TestCase):
         state, reason, text = console.wait_for_state(
             'connected', timeout=60)
         self.assertTrue(text.startswith('Connected'), text)
-        self.assertEqual(['function', 'function'], console.page.evaluate(
-            '() => [typeof Terminal, typeof FitAddon.FitAddon]'))
+        # xterm.js from the wheel's vendor copy, the page's own scripts
+        # from its static files.
+        self.assertEqual(['function', 'function', 'function', 'object',
+                          'object'], console.page.evaluate(
+            '() => [typeof Terminal, typeof FitAddon.FitAddon, typeof '
+            'SerialproxyOutputDecoder, typeof SerialproxyPacedSend, '
+            'typeof SerialproxyPageSettings]'))
         console.type_line('echo wheel-$((40+2))')
         console.wait_for_screen('^wheel-42')

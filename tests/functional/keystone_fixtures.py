@@ -25,7 +25,8 @@ from keystoneauth1.identity import v3
 from keystoneauth1 import session as ks_session
 import openstack
 
-from tests.functional import fixtures as func_fixtures
+from tests.harness import fixtures as func_fixtures
+from tests.harness import services
 
 VENV = os.environ.get('SERIALPROXY_KEYSTONE_VENV',
                       os.path.join(func_fixtures.ROOT, '.keystone-venv'))
@@ -108,12 +109,13 @@ class Keystone(fixtures.Fixture):
                 args[0], result.stderr))
 
     def _serve(self):
-        self.log_path = os.path.join(self.dir, 'keystone-uwsgi.log')
-        log = open(self.log_path, 'wb')
-        self.addCleanup(log.close)
+        # Checked at its end as our own services are (services.py).
+        services_ = self.useFixture(services.Services(self.dir))
+        self.expect_log_error = services_.expect_log_error
         # One process: SQLite. Its threads still serve keystonemiddleware
         # while a client signs in.
-        self.proc = subprocess.Popen(
+        self.proc = services_.start(
+            'keystone-uwsgi',
             [self._bin('uwsgi'), '--http-socket', '127.0.0.1:%d' % self.port,
              '--module', 'keystone.wsgi.api:application',
              '--master', '--processes', '1', '--threads', '4',
@@ -122,12 +124,9 @@ class Keystone(fixtures.Fixture):
              # http-socket closes every connection after its answer: say
              # so, or clients reuse it and lose their next request.
              '--add-header', 'Connection: close'],
-            stdout=log, stderr=subprocess.STDOUT, cwd=self.dir,
+            cwd=self.dir,
             env=dict(os.environ, OS_KEYSTONE_CONFIG_FILES=self.config_file))
-        self.addCleanup(func_fixtures.terminate, self.proc)
-        detail, keep = func_fixtures.Deployment._log_detail(self.log_path)
-        self.addCleanup(keep)
-        self.addDetail('keystone-uwsgi.log', detail)
+        self.log_path = services_.service(self.proc).log_path
         func_fixtures.wait_for(self._answers, 60, 'Keystone to answer')
 
     def _answers(self):

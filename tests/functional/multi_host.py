@@ -35,10 +35,10 @@ import urllib.request
 import uuid
 
 import fixtures
-from testtools import content
 
 from serialproxy.compute import domain_xml
-from tests.functional import fixtures as func_fixtures
+from tests.harness import fixtures as func_fixtures
+from tests.harness import services
 
 SAMPLES = os.path.join(func_fixtures.ROOT, 'doc', 'deployment')
 # The unprivileged user compute hosts' libvirt daemons and agents run as:
@@ -243,36 +243,16 @@ def write_ini(path, sections):
 
 # Processes ---------------------------------------------------------------
 
-class Processes(fixtures.Fixture):
-    """Started service processes, each with a log kept as a test detail.
+class Processes(services.Services):
+    """The site's service processes, checked at the end as every test's.
 
     They are stopped together (SIGTERM to all, then the wait), as a site
     shuts down: one by one, each would wait for the others' drain.
     """
 
-    def __init__(self, directory):
-        self.directory = directory
-
-    def _setUp(self):
-        self.started = []
-        self.addCleanup(self._stop_all)
-
-    def start(self, label, argv, env=None):
-        log_path = os.path.join(self.directory, label + '.log')
-        with open(log_path, 'wb') as log:
-            proc = subprocess.Popen(argv, stdout=log,
-                                    stderr=subprocess.STDOUT, env=env,
-                                    cwd=self.directory)
-        self.started.append((label, proc, log_path))
-        self.addDetail(label + '.log', content.content_from_file(
-            log_path, buffer_now=False))
-        return proc
-
-    def check_alive(self):
-        for label, proc, _ in self.started:
-            if proc.poll() is not None:
-                raise AssertionError('%s exited with %s' % (
-                    label, proc.returncode))
+    def start(self, label, argv, env=None, **kwargs):
+        return super().start(label, argv, env=env, cwd=self.directory,
+                             **kwargs)
 
     def wait_ready(self, labels, marker='Ready: every service', timeout=60):
         paths = {label: path for label, _, path in self.started}
@@ -286,22 +266,6 @@ class Processes(fixtures.Fixture):
             return True
         func_fixtures.wait_for(ready, timeout, '%s to be ready'
                                % ', '.join(labels))
-
-    def _stop_all(self):
-        for _, proc, _ in self.started:
-            if proc.poll() is None:
-                proc.terminate()
-        deadline = time.monotonic() + 15
-        for _, proc, _ in self.started:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        # Read the logs now: the directory goes next.
-        for label, _, log_path in self.started:
-            self.addDetail(label + '.log', content.content_from_file(
-                log_path, buffer_now=True))
 
 
 class UserLibvirt(fixtures.Fixture):

@@ -7,14 +7,14 @@ as many as it liked: the per-address cap counted parsed upgrades only.
 import os
 import socket
 
-import testtools
 
-from tests.functional import proxy_world
+from tests.harness import proxy_world
+from tests.harness import testcase
 
 CAP = 4
 
 
-class SilentSocketsTest(testtools.TestCase):
+class SilentSocketsTest(testcase.TestCase):
     def setUp(self):
         super().setUp()
         # One worker: the cap is per process.

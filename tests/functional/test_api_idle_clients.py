@@ -9,9 +9,9 @@ import socket
 import time
 
 from testtools import content
-import testtools
 
-from tests.functional import fixtures as func_fixtures
+from tests.harness import fixtures as func_fixtures
+from tests.harness import testcase
 
 IDLE_CLIENTS = 300
 # Threads of the process beside its request workers: main, listener,
@@ -27,7 +27,7 @@ def threads_of(pid):
     raise AssertionError('no Threads line for process %d' % pid)
 
 
-class IdleClientsTest(testtools.TestCase):
+class IdleClientsTest(testcase.TestCase):
     def setUp(self):
         super().setUp()
         vhost = self.useFixture(func_fixtures.RabbitVhost())

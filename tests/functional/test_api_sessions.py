@@ -8,17 +8,17 @@ revoke_tokens=true no URL of the server does; with false it opens again).
 
 import json
 
-import testtools
 import websocket
 
-from tests.functional import fixtures as func_fixtures
+from tests.harness import fixtures as func_fixtures
 from tests.functional import test_sessions
+from tests.harness import testcase
 
 PROJECT = '5e5510a55e5510a55e5510a55e5510a5'
 USER = 'a11ce000a11ce000a11ce000a11ce000'
 
 
-class ApiSessionsTest(testtools.TestCase):
+class ApiSessionsTest(testcase.TestCase):
     def setUp(self):
         super().setUp()
         world = self.useFixture(func_fixtures.AllInOneWithGuest(PROJECT,

@@ -7,84 +7,25 @@ the console a real QEMU guest.
 
 import collections
 import concurrent.futures
-import configparser
 import json
 import os
 import re
 import signal
-import subprocess
 import urllib.request
 
-import fixtures
 from testtools import content
-import testtools
 import websocket
 
-from tests.functional import fixtures as func_fixtures
+from tests.harness import fixtures as func_fixtures
+from tests.harness import uwsgi_api
+from tests.harness import testcase
 
-SAMPLE = os.path.join(func_fixtures.ROOT, 'etc', 'serialproxy',
-                      'serialproxy-api-uwsgi.ini')
-UWSGI = os.path.join(func_fixtures.BIN, 'uwsgi')
-WORKERS = 3
 # The request log line of serialproxy.api.wsgi_app.AccessLog, in
 # oslo.log's default format: time, pid, level, logger, context, message.
 ACCESS_LINE = re.compile(
     r'(?m)^\S+ \S+ (?P<pid>\d+) INFO serialproxy\.api\.wsgi_app \[.*?\] '
     r'\S+ "(?P<method>\S+) (?P<path>\S+)" status (?P<status>\d+) .*'
     r'request_id (?P<request_id>req-[0-9a-f-]+)$')
-
-
-class UwsgiAPI(fixtures.Fixture):
-    """uwsgi serving the API of a Deployment on its api_port, from the
-    shipped sample with the socket and the number of workers changed."""
-
-    def __init__(self, deployment, processes=WORKERS):
-        self.deployment = deployment
-        self.processes = processes
-
-    def _setUp(self):
-        ini = configparser.ConfigParser(interpolation=None)
-        ini.read(SAMPLE)
-        ini['uwsgi']['http-socket'] = '127.0.0.1:%d' % (
-            self.deployment.api_port)
-        ini['uwsgi']['processes'] = str(self.processes)
-        directory = self.deployment.dir
-        ini_path = os.path.join(directory, 'serialproxy-api-uwsgi.ini')
-        with open(ini_path, 'w') as f:
-            ini.write(f)
-        self.log_path = os.path.join(directory, 'uwsgi.log')
-        log = open(self.log_path, 'wb')
-        self.addCleanup(log.close)
-        env = dict(os.environ,
-                   SERIALPROXY_CONFIG_FILE=self.deployment.config_file,
-                   PYTHONPATH=os.pathsep.join(
-                       filter(None, [func_fixtures.ROOT,
-                                     os.environ.get('PYTHONPATH')])))
-        self.proc = subprocess.Popen([UWSGI, '--ini', ini_path],
-                                     stdout=log, stderr=subprocess.STDOUT,
-                                     env=env, cwd=directory)
-        self.addCleanup(func_fixtures.terminate, self.proc)
-        detail, keep = self.deployment._log_detail(self.log_path)
-        self.addCleanup(keep)
-        self.addDetail('uwsgi.log', detail)
-        func_fixtures.wait_for(self._ready, 60, 'uwsgi workers to load')
-
-    def _ready(self):
-        if self.proc.poll() is not None:
-            raise AssertionError('uwsgi exited with %s' % self.proc.returncode)
-        return len(self.loaded_pids()) == self.processes
-
-    def log(self):
-        with open(self.log_path, errors='replace') as f:
-            return f.read()
-
-    def worker_pids(self):
-        return {int(pid) for pid in re.findall(
-            r'spawned uWSGI worker \d+ \(pid: (\d+)', self.log())}
-
-    def loaded_pids(self):
-        return {int(pid) for pid in re.findall(
-            r'API application loaded in process (\d+)', self.log())}
 
 
 def pid_alive(pid):
@@ -95,7 +36,7 @@ def pid_alive(pid):
     return True
 
 
-class UwsgiAPITest(testtools.TestCase):
+class UwsgiAPITest(testcase.TestCase):
 
     def setUp(self):
         super().setUp()
@@ -108,7 +49,7 @@ class UwsgiAPITest(testtools.TestCase):
                      'serialproxy-proxy'):
             self.deployment.start(name)
         self.deployment.wait_ready()
-        self.uwsgi = self.useFixture(UwsgiAPI(self.deployment))
+        self.uwsgi = self.useFixture(uwsgi_api.UwsgiAPI(self.deployment))
 
     def ask_console_url(self):
         """x-openstack-request-id and URL of one console URL answer."""
@@ -129,7 +70,7 @@ class UwsgiAPITest(testtools.TestCase):
         # Each worker built its own application (and RPC transport) after
         # the fork; the master none.
         workers = self.uwsgi.worker_pids()
-        self.assertEqual(WORKERS, len(workers))
+        self.assertEqual(uwsgi_api.WORKERS, len(workers))
         self.assertEqual(workers, self.uwsgi.loaded_pids())
         self.assertNotIn(self.uwsgi.proc.pid, workers)
 

@@ -14,7 +14,7 @@ import uuid
 
 import libvirt
 from oslo_config import fixture as config_fixture
-import testtools
+import oslo_messaging as messaging
 
 from serialproxy.compute import domain_xml
 from serialproxy.compute import port_pool
@@ -23,7 +23,8 @@ from serialproxy import conf as sp_conf
 from serialproxy.consoleauth import rpcapi as consoleauth_rpcapi
 from serialproxy import exception
 from serialproxy import rpc
-from tests.functional import fixtures as func_fixtures
+from tests.harness import fixtures as func_fixtures
+from tests.harness import testcase
 
 # A domain defined, never started: enough for libvirt to hold its ports.
 STOPPED_DOMAIN = """<domain type='qemu'><name>%(name)s</name>
@@ -32,7 +33,7 @@ STOPPED_DOMAIN = """<domain type='qemu'><name>%(name)s</name>
   <devices>%(devices)s</devices></domain>"""
 
 
-class AgentTestCase(testtools.TestCase):
+class AgentTestCase(testcase.TestCase):
     """consoleauth + compute agent over a RabbitMQ vhost, an RPC client."""
 
     agent_options = {}
@@ -204,17 +205,22 @@ class AgentCrashTest(AgentTestCase):
                 continue  # another test's guest, gone meanwhile
         return found
 
-    def caller(self, stop, defined):
+    def caller(self, stop, defined, errors):
         """Allocate and define as fast as the agent answers; one in five
-        callers gives up before defining, leaving a pending allocation."""
+        callers gives up before defining, leaving a pending allocation.
+        Only a timeout is an answer while the agent is down; anything
+        else goes to errors, for the test to fail on."""
         while not stop.is_set():
             instance_uuid = str(uuid.uuid4())
             try:
                 result = self.compute.allocate_serial_ports(
                     {}, self.host, instance_uuid,
                     count=random.randint(1, 3))
-            except Exception:
+            except messaging.MessagingTimeout:
                 continue  # the agent is down: the call timed out
+            except Exception as exc:
+                errors.append(repr(exc))
+                return
             if random.random() < 0.2:
                 continue
             self.define_stopped(instance_uuid, result['devices'])
@@ -243,21 +249,29 @@ class AgentCrashTest(AgentTestCase):
     def test_pool_agrees_with_libvirt_after_sigkill_mid_allocation(self):
         stop = threading.Event()
         defined = {}
-        caller = threading.Thread(target=self.caller, args=(stop, defined))
+        errors = []
+        caller = threading.Thread(target=self.caller,
+                                  args=(stop, defined, errors))
         caller.start()
+
+        def defined_at_least(count):
+            if errors:
+                raise AssertionError('the caller failed: %s' % errors)
+            return len(defined) >= count
         try:
-            func_fixtures.wait_for(lambda: len(defined) >= 15, 120,
+            func_fixtures.wait_for(lambda: defined_at_least(15), 120,
                                    'domains to be defined')
             self.deployment.stop(self.agent, signal.SIGKILL)
             time.sleep(1)  # calls in flight now wait on a dead agent
             self.agent = self.deployment.start('serialproxy-compute')
             self.deployment.wait_ready()
             count = len(defined)
-            func_fixtures.wait_for(lambda: len(defined) >= count + 5, 120,
+            func_fixtures.wait_for(lambda: defined_at_least(count + 5), 120,
                                    'allocations after the restart')
         finally:
             stop.set()
             caller.join()
+        self.assertEqual([], errors)
         ours = dict(defined)
         # No port was handed to two domains.
         all_ports = [p for ports in ours.values() for p in ports]

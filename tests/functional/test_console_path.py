@@ -5,10 +5,10 @@ import socket
 import urllib.parse
 
 import fixtures
-import testtools
 import websocket
 
-from tests.functional import fixtures as func_fixtures
+from tests.harness import fixtures as func_fixtures
+from tests.harness import testcase
 
 
 class ConsolePathMixin:
@@ -83,7 +83,7 @@ class ConsolePathMixin:
         self.assertNotIn(b'not-a-token', reply)
 
 
-class AllInOneTest(ConsolePathMixin, testtools.TestCase):
+class AllInOneTest(ConsolePathMixin, testcase.TestCase):
     """serialproxy-all: one process, in-process messaging, SQLite."""
 
     def deploy(self):
@@ -92,7 +92,7 @@ class AllInOneTest(ConsolePathMixin, testtools.TestCase):
         return deployment
 
 
-class SeparateServicesOverRabbitTest(ConsolePathMixin, testtools.TestCase):
+class SeparateServicesOverRabbitTest(ConsolePathMixin, testcase.TestCase):
     """Four processes talking over a real RabbitMQ, tokens in PostgreSQL."""
 
     def deploy(self):

@@ -17,7 +17,7 @@ import time
 
 import fixtures
 
-from tests.functional import fixtures as func_fixtures
+from tests.harness import fixtures as func_fixtures
 from tests.functional import keystone_fixtures
 
 OPENSTACK = os.path.join(func_fixtures.BIN, 'openstack')

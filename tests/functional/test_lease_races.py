@@ -11,14 +11,14 @@ other caller gets ConsoleInUse, and no call fails otherwise.
 import collections
 
 from oslo_config import fixture as config_fixture
-import testtools
 
 from serialproxy import conf as sp_conf
 from serialproxy.consoleauth import rpcapi as consoleauth_rpcapi
 from serialproxy import exception
 from serialproxy import rpc
-from tests.functional import fixtures as func_fixtures
+from tests.harness import fixtures as func_fixtures
 from tests import racing
+from tests.harness import testcase
 
 PROCESSES = 3
 ACQUIRERS = 20
@@ -81,9 +81,9 @@ class LeaseRaceBehaviour:
         self.assertGreater(len(+leased_by), 1, leased_by)
 
 
-class PostgreSQLLeaseRaceTest(LeaseRaceBehaviour, testtools.TestCase):
+class PostgreSQLLeaseRaceTest(LeaseRaceBehaviour, testcase.TestCase):
     database = 'postgresql'
 
 
-class MariaDBLeaseRaceTest(LeaseRaceBehaviour, testtools.TestCase):
+class MariaDBLeaseRaceTest(LeaseRaceBehaviour, testcase.TestCase):
     database = 'mysql'

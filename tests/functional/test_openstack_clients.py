@@ -31,7 +31,7 @@ from novaclient import api_versions
 from novaclient import client as nova_client
 import openstack
 
-from tests.functional import fixtures as func_fixtures
+from tests.harness import fixtures as func_fixtures
 
 PROJECT = 'c11e7500c11e7500c11e7500c11e7500'
 USER = '5e1f5e1f5e1f5e1f5e1f5e1f5e1f5e1f'

@@ -12,10 +12,10 @@ against consoleauth's registry refuses it.
 """
 
 import struct
+import time
 import urllib.parse
 
 from oslo_config import fixture as config_fixture
-import testtools
 import websocket
 
 from serialproxy.compute import rpcapi as compute_rpcapi
@@ -23,12 +23,13 @@ from serialproxy import conf as sp_conf
 from serialproxy.consoleauth import rpcapi as consoleauth_rpcapi
 from serialproxy import exception
 from serialproxy import rpc
-from tests.functional import fixtures as func_fixtures
+from tests.harness import fixtures as func_fixtures
 from tests.functional.test_refusals import connect
 from tests.functional.test_refusals import refusal
+from tests.harness import testcase
 
 
-class PortReuseTest(testtools.TestCase):
+class PortReuseTest(testcase.TestCase):
 
     def setUp(self):
         super().setUp()
@@ -89,9 +90,12 @@ class PortReuseTest(testtools.TestCase):
             seen += ws.recv()
 
     @staticmethod
-    def close_frame(ws):
+    def close_frame(ws, timeout=60):
         """(code, reason) of the close frame the proxy sends next."""
+        deadline = time.monotonic() + timeout
         while True:
+            if time.monotonic() > deadline:
+                raise AssertionError('no close frame in %ss' % timeout)
             opcode, data = ws.recv_data(control_frame=True)
             if opcode == websocket.ABNF.OPCODE_CLOSE:
                 return struct.unpack('>H', data[:2])[0], data[2:].decode()

@@ -20,10 +20,10 @@ import time
 
 import numpy
 from testtools import content
-import testtools
 
-from tests.functional import fixtures as func_fixtures
-from tests.functional import proxy_world
+from tests.harness import fixtures as func_fixtures
+from tests.harness import proxy_world
+from tests.harness import testcase
 
 MiB = 1024 * 1024
 SIZE = int(os.environ.get('SERIALPROXY_TEST_INTEGRITY_MB', '256')) * MiB
@@ -67,7 +67,7 @@ class Stream:
         self.bytes += len(data)
 
 
-class ProxyIntegrityTest(testtools.TestCase):
+class ProxyIntegrityTest(testcase.TestCase):
     def setUp(self):
         super().setUp()
         seed = int(os.environ.get('SERIALPROXY_TEST_SEED') or

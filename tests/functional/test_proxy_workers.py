@@ -15,10 +15,10 @@ import signal
 import time
 
 from testtools import content
-import testtools
 
-from tests.functional import fixtures as func_fixtures
-from tests.functional import proxy_world
+from tests.harness import fixtures as func_fixtures
+from tests.harness import proxy_world
+from tests.harness import testcase
 
 LEASE_TTL = 6
 # Sessions opened at most to find two on each worker.
@@ -48,16 +48,18 @@ class Session:
     def ended(self, timeout):
         """Whether the connection ends (close frame, EOF or reset)."""
         self.client.sock.settimeout(timeout)
+        deadline = time.monotonic() + timeout
         try:
-            while True:
+            while time.monotonic() < deadline:
                 self.client.pump(lambda view: None)
+            return False
         except (proxy_world.Closed, ConnectionResetError):
             return True
         except TimeoutError:
             return False
 
 
-class ProxyWorkersTest(testtools.TestCase):
+class ProxyWorkersTest(testcase.TestCase):
     def setUp(self):
         super().setUp()
         self.guest = self.useFixture(proxy_world.GuestPort(

@@ -10,10 +10,10 @@ import struct
 import time
 import urllib.parse
 
-import testtools
 import websocket
 
-from tests.functional import fixtures as func_fixtures
+from tests.harness import fixtures as func_fixtures
+from tests.harness import testcase
 
 
 def connect(url, source='127.0.0.1', **kwargs):
@@ -51,7 +51,7 @@ UPGRADE = (('Upgrade', 'websocket'), ('Connection', 'Upgrade'),
            ('Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ=='))
 
 
-class AllInOneWithGuest(testtools.TestCase):
+class AllInOneWithGuest(testcase.TestCase):
     """A serialproxy-all of its own for each test, one guest for them all.
 
     Each test's options and limits start afresh; the guest's boot is the
@@ -63,7 +63,8 @@ class AllInOneWithGuest(testtools.TestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.guest = func_fixtures.Guest()
-        cls.guest.setUp()
+        with testcase.limited():
+            cls.guest.setUp()
 
     @classmethod
     def tearDownClass(cls):
@@ -195,7 +196,10 @@ class RefusalsTest(AllInOneWithGuest):
 
 def close_frame(ws, timeout):
     ws.settimeout(timeout)
+    deadline = time.monotonic() + timeout
     while True:
+        if time.monotonic() > deadline:
+            raise AssertionError('no close frame in %ss' % timeout)
         frame = ws.recv_frame()
         if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
             return (struct.unpack('>H', frame.data[:2])[0],
@@ -223,7 +227,8 @@ class TimeLimitsTest(AllInOneWithGuest):
         while time.time() - issued < self.TOKEN_TTL + 5:
             ws.send_binary(b'\n')  # stay busy: never idle
             try:
-                while True:  # everything the guest printed, until quiet
+                # Everything the guest printed, until quiet.
+                while time.time() - issued < self.TOKEN_TTL + 5:
                     frame = ws.recv_frame()
                     if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
                         code = struct.unpack('>H', frame.data[:2])[0]

@@ -9,10 +9,10 @@ import struct
 import time
 import urllib.parse
 
-import testtools
 import websocket
 
-from tests.functional import fixtures as func_fixtures
+from tests.harness import fixtures as func_fixtures
+from tests.harness import testcase
 
 LEASE_TTL = 6
 
@@ -51,7 +51,7 @@ def close_frame(ws, timeout=20):
     raise AssertionError('no close frame')
 
 
-class TwoProxiesWorld(testtools.TestCase):
+class TwoProxiesWorld(testcase.TestCase):
     """A guest, consoleauth, compute, API and two proxies (the second of
     two workers) over RabbitMQ, leases in MariaDB."""
 

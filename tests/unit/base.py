@@ -5,13 +5,13 @@ import os
 import fixtures
 from oslo_config import fixture as config_fixture
 from oslo_policy import opts as policy_opts
-import testtools
 
 from serialproxy import conf as sp_conf
 from serialproxy import policy
+from tests.harness import testcase
 
 
-class TestCase(testtools.TestCase):
+class TestCase(testcase.TestCase):
     def setUp(self):
         super().setUp()
         self.conf = self.useFixture(config_fixture.Config(sp_conf.CONF))

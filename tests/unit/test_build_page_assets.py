@@ -9,7 +9,7 @@ import shutil
 
 import fixtures
 
-from serialproxy.proxy import page_assets
+from serialproxy.proxy.page import assets as page_assets
 from tests.unit import base
 from tools import build_page_assets
 
@@ -29,9 +29,9 @@ class BuildPageAssetsTest(base.TestCase):
     def setUp(self):
         super().setUp()
         self.source = os.path.join(self.state_path, 'src')
-        os.makedirs(os.path.join(self.source, 'serialproxy', 'proxy'))
-        shutil.copy(page_assets.__file__,
-                    os.path.join(self.source, 'serialproxy', 'proxy'))
+        page_dir = os.path.join(self.source, 'serialproxy', 'proxy', 'page')
+        os.makedirs(page_dir)
+        shutil.copy(page_assets.__file__, page_dir)
         self.write('package.json', '{"dependencies": {}}')
         self.write('package-lock.json', '{"lockfileVersion": 3}')
         self.target = os.path.join(self.source, 'serialproxy', 'vendor')

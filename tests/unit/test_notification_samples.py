@@ -23,8 +23,11 @@ class SamplesTest(base.APITestCase):
         for event_type in notifications.EVENT_TYPES:
             sample = notification_fixture.sample(event_type)
             self.assertEqual(event_type, sample['event_type'])
+            empty = notifications.access_payload() \
+                if event_type == notifications.ACCESS_CHANGED \
+                else notifications.payload()
             self.assertEqual([], notification_fixture.mismatches(
-                event_type, notifications.payload()))
+                event_type, empty))
 
     def test_api_events_match_their_samples_and_hold_no_token(self):
         server_id = self.define()
@@ -42,11 +45,23 @@ class SamplesTest(base.APITestCase):
             {}, token, 'proxy-1', remote_address='203.0.113.7:1')
         self.request('DELETE', '/v2.1/servers/%s/serial-console/sessions'
                      % server_id, token='admin')
+        self.request('PUT', '/v2.1/os-serial-console-access/%s'
+                     % base.PROJECT, token='admin', body={
+                         'serial_console_access': {'enabled': False}})
         caught = self.notes.caught()
         self.assertEqual(
             [notifications.URL_ISSUED, notifications.SYSRQ_SENT,
-             notifications.NMI_SENT, notifications.FORCE_DISCONNECTED],
+             notifications.NMI_SENT, notifications.FORCE_DISCONNECTED,
+             notifications.ACCESS_CHANGED],
             [event for event, _ in caught])
+        access = caught[-1][1]['serialproxy_object.data']
+        self.assertEqual(
+            ('project', base.PROJECT, None, 'disabled', False, 'project',
+             0, base.USER, 'api'),
+            (access['level'], access['project_id'], access['old'],
+             access['new'], access['enabled'], access['decided_by'],
+             access['sessions_ended'], access['changed_by_user_id'],
+             access['source']))
         for event, body in caught:
             self.assertEqual([], notification_fixture.mismatches(event,
                                                                  body))

@@ -4,6 +4,7 @@ blocks or fails the caller."""
 import threading
 
 from serialproxy import notifications
+from serialproxy.proxy import console as leased_console
 from tests.unit import base
 from tests.unit import notification_fixture
 
@@ -24,9 +25,11 @@ class PayloadTest(base.TestCase):
 
     def test_console_event_takes_who_and_what_from_the_console(self):
         caught = self.useFixture(notification_fixture.CaughtNotifications())
-        console = {'instance_uuid': 'uuid-1', 'index': 1, 'user_id': 'u',
-                   'project_id': 'p', 'token': 'never-sent',
-                   'host': '10.0.0.5', 'port': 10001}
+        console = leased_console.Console.from_answer({
+            'instance_uuid': 'uuid-1', 'index': 1, 'user_id': 'u',
+            'project_id': 'p', 'token': 'never-sent', 'host': '10.0.0.5',
+            'port': 10001, 'console_type': 'serial',
+            'compute_host': 'compute-1', 'expires_at': 2e9})
         notifications.emit_console_event(
             notifications.SESSION_STARTED, console, 'session-1',
             '203.0.113.7:52814', 'proxy-1', mode='view')

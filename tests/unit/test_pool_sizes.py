@@ -5,6 +5,7 @@ import fixtures
 from serialproxy import conf as sp_conf
 from serialproxy.db import api as db_api
 from serialproxy import rpc
+from serialproxy import service
 from tests.unit import base
 
 CONF = sp_conf.CONF
@@ -36,7 +37,18 @@ class PoolSizesTest(base.TestCase):
         self.assertEqual(100, CONF.executor_thread_pool_size)
 
     def test_consoleauth_keeps_a_connection_per_answering_thread(self):
+        # Nothing listens there: oslo.db is not to wait for it at start.
+        self.flags(group='database', max_retries=0)
         database = db_api.Database(
             'postgresql+psycopg2://u:p@127.0.0.1:1/sp',
             pool_size=CONF.executor_thread_pool_size + 1)
         self.assertEqual(17, database.engine.pool.size())
+
+    def test_an_operator_database_pool_size_wins_over_ours(self):
+        self.flags(group='database', max_retries=0)
+        self.assertEqual(17, service._consoleauth_pool_size())
+        self.flags(group='database', max_pool_size=30)
+        database = db_api.Database(
+            'postgresql+psycopg2://u:p@127.0.0.1:1/sp',
+            pool_size=service._consoleauth_pool_size())
+        self.assertEqual(30, database.engine.pool.size())

@@ -1,7 +1,12 @@
+import logging
 import threading
 import time
 import urllib.request
 
+import fixtures
+import oslo_messaging as messaging
+
+from serialproxy import exception
 from serialproxy import service
 from tests.unit import base
 
@@ -24,7 +29,8 @@ class ComputeServiceStartTest(base.TestCase):
 
 
 class PeriodicTest(base.TestCase):
-    def run_periodic(self, outcomes, **kwargs):
+    def run_periodic(self, outcomes, failure=RuntimeError('not yet'),
+                     **kwargs):
         """Times of fn's calls; each call fails while outcomes say so."""
         calls = []
         done = threading.Event()
@@ -34,7 +40,7 @@ class PeriodicTest(base.TestCase):
             if len(calls) == len(outcomes):
                 done.set()
             if not outcomes[len(calls) - 1]:
-                raise RuntimeError('not yet')
+                raise failure
         periodic = service.Periodic(name='test', fn=fn, **kwargs)
         started = time.monotonic()
         periodic.start()
@@ -61,6 +67,58 @@ class PeriodicTest(base.TestCase):
         started, calls = self.run_periodic([False, True], interval=0.2)
         self.assertGreaterEqual(calls[0] - started, 0.2)
         self.assertGreaterEqual(calls[1] - calls[0], 0.2)
+
+    def test_no_run_after_stop(self):
+        calls = []
+        periodic = service.Periodic(0.05, lambda: calls.append(1), 'test',
+                                    first_delay=0)
+        periodic.start()
+        self.addCleanup(periodic.stop)
+        deadline = time.monotonic() + 30
+        while len(calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.assertGreaterEqual(len(calls), 2)
+        periodic.stop()
+        # A run under way when stop() was called may finish.
+        time.sleep(0.1)
+        stopped_at = len(calls)
+        time.sleep(0.3)
+        self.assertEqual(stopped_at, len(calls))
+
+    def test_failed_run_is_logged_with_its_task(self):
+        logs = self.useFixture(fixtures.FakeLogger(level=logging.ERROR))
+        self.run_periodic([False, True], interval=3600, first_delay=0,
+                          retry_interval=0.05)
+        self.assertIn('Periodic task test failed; next try in 0.05s',
+                      logs.output)
+        self.assertIn('RuntimeError: not yet', logs.output)
+
+    def test_an_outage_is_a_warning_without_a_traceback(self):
+        # A broker that does not answer in time, under load or restarting:
+        # the next try is the remedy, not an operator's page.
+        logs = self.useFixture(fixtures.FakeLogger(
+            level=logging.WARNING, format='%(levelname)s %(message)s'))
+        self.run_periodic(
+            [False, True], failure=messaging.MessagingTimeout(
+                'Timed out waiting for a reply to message ID 45fb'),
+            interval=3600, first_delay=0, retry_interval=0.05)
+        self.assertIn('WARNING Periodic task test failed; next try in '
+                      '0.05s: Timed out waiting for a reply', logs.output)
+        self.assertNotIn('Traceback', logs.output)
+        self.assertEqual([], [r for r in logs.output.splitlines()
+                              if r.startswith('ERROR')])
+
+    def test_a_hypervisor_away_is_a_warning_too(self):
+        logs = self.useFixture(fixtures.FakeLogger(
+            level=logging.WARNING, format='%(levelname)s %(message)s'))
+        self.run_periodic(
+            [False, True],
+            failure=exception.HypervisorUnavailable(host='cmp-1'),
+            interval=3600, first_delay=0, retry_interval=0.05)
+        self.assertIn('WARNING Periodic task test failed; next try in '
+                      '0.05s: The compute host cmp-1 cannot reach its '
+                      'hypervisor.', logs.output)
+        self.assertNotIn('Traceback', logs.output)
 
 
 class APIServiceStopTest(base.TestCase):
@@ -113,3 +171,47 @@ class APIServiceStopTest(base.TestCase):
         self.assertLess(time.monotonic() - started, 2)
         self.assertFalse(self.finished.is_set())
         client.join(10)
+
+
+class RPCServiceStopTest(base.TestCase):
+    """SIGTERM's stop(): calls being answered get rpc_drain_timeout."""
+
+    class Server:
+        """An RPC server whose last call ends when `finished` is set."""
+
+        def __init__(self):
+            self.finished = threading.Event()
+            self.stopped = False
+
+        def start(self):
+            pass
+
+        def stop(self):
+            self.stopped = True
+
+        def wait(self):
+            self.finished.wait()
+
+    def test_a_call_that_ends_in_time_is_waited_for(self):
+        server = self.Server()
+        logs = self.useFixture(fixtures.FakeLogger(level=logging.WARNING))
+        threading.Timer(0.2, server.finished.set).start()
+        started = time.monotonic()
+        service.RPCService(server).stop(drain_timeout=10)
+        self.assertTrue(server.stopped)
+        self.assertTrue(server.finished.is_set())
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertEqual('', logs.output)
+
+    def test_a_call_stuck_past_the_drain_is_left(self):
+        # A reply retried to a caller that died waits a minute.
+        server = self.Server()
+        self.addCleanup(server.finished.set)
+        self.flags(rpc_drain_timeout=0)
+        logs = self.useFixture(fixtures.FakeLogger(level=logging.WARNING))
+        started = time.monotonic()
+        service.RPCService(server).stop()
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertFalse(server.finished.is_set())
+        self.assertIn('RPC calls still running 0s after the stop',
+                      logs.output)

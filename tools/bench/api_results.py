@@ -9,13 +9,7 @@ a list of {"deployment", "concurrency", "per_second", "p50_ms", "p99_ms"}
 import json
 import os
 
-
-def percentile(sorted_values, fraction):
-    """The value below which fraction of sorted_values fall; NaN if none."""
-    if not sorted_values:
-        return float('nan')
-    return sorted_values[min(len(sorted_values) - 1,
-                             int(fraction * len(sorted_values)))]
+from tests.harness.measures import percentile
 
 
 def row(deployment, concurrency, latencies, errors, seconds):

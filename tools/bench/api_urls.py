@@ -13,7 +13,7 @@ in-process messaging and SQLite as much as the API. Last, it opens
 --sessions new sessions one after another, each through a fresh URL, and
 reports their setup (URL answered to 101).
 
-    python tools/bench/api_urls.py [--seconds 10] [--concurrency 1 10]
+    python -m tools.bench api_urls [--seconds 10] [--concurrency 1 10]
         [--sessions 200] [--json PATH]
 
 Prints URLs/s and p50/p99 per concurrency (tox -e bench runs it);
@@ -30,7 +30,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,12 +38,13 @@ import time
 import urllib.parse
 import uuid
 
-import world
+from tests.harness import bench_world as world
+from tests.harness.processes import free_port
 
-import api_results
+from tools.bench import api_results
 
 BIN = os.path.dirname(sys.executable)
-HERE = os.path.dirname(os.path.abspath(__file__))
+HARNESS = os.path.dirname(os.path.abspath(world.__file__))
 PROJECT = 'c0ffee00c0ffee00c0ffee00c0ffee00'
 USER = 'f00df00df00df00df00df00df00df00d'
 NOVA_NS = 'http://openstack.org/xmlns/libvirt/nova/1.1'
@@ -67,10 +67,26 @@ DOMAIN = """<domain type='test'><name>bench-guest-%(number)d</name>
 SERVERS = 20
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
+def write_config(directory, api_port, node, **defaults):
+    """serialproxy.conf in directory: noauth API on api_port, libvirt's
+    test driver on the node file, a proxy on a free port; defaults go
+    to [DEFAULT]."""
+    proxy_port = free_port()
+    config = configparser.ConfigParser()
+    config['DEFAULT'] = {'host': 'bench-compute', 'state_path': directory,
+                         'instance_report_interval': '1', **defaults}
+    config['api'] = {'listen': '127.0.0.1', 'port': str(api_port),
+                     'auth_strategy': 'noauth'}
+    config['serial_console'] = {
+        'serialproxy_host': '127.0.0.1',
+        'serialproxy_port': str(proxy_port),
+        'base_url': 'ws://127.0.0.1:%d/' % proxy_port}
+    config['console'] = {'admin_port': str(free_port())}
+    config['libvirt'] = {'connection_uri': 'test://' + node}
+    path = os.path.join(directory, 'serialproxy.conf')
+    with open(path, 'w') as f:
+        config.write(f)
+    return path
 
 
 class AllInOne:
@@ -92,25 +108,11 @@ class AllInOne:
                     zip(self.server_ids, self.guest_ports))))
         # The domains' serial ports, echoing as a shell would.
         self.guests = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, 'guest_farm.py'),
+            [sys.executable, os.path.join(HARNESS, 'guest_farm.py'),
              '127.0.0.1', *map(str, self.guest_ports)],
             stdout=subprocess.PIPE)
         self.guests.stdout.readline()
-        proxy_port = free_port()
-        config = configparser.ConfigParser()
-        config['DEFAULT'] = {'host': 'bench-compute', 'state_path': self.dir,
-                             'instance_report_interval': '1'}
-        config['api'] = {'listen': '127.0.0.1', 'port': str(self.api_port),
-                         'auth_strategy': 'noauth'}
-        config['serial_console'] = {
-            'serialproxy_host': '127.0.0.1',
-            'serialproxy_port': str(proxy_port),
-            'base_url': 'ws://127.0.0.1:%d/' % proxy_port}
-        config['console'] = {'admin_port': str(free_port())}
-        config['libvirt'] = {'connection_uri': 'test://' + node}
-        self.config_file = os.path.join(self.dir, 'serialproxy.conf')
-        with open(self.config_file, 'w') as f:
-            config.write(f)
+        self.config_file = write_config(self.dir, self.api_port, node)
         self.log = open(os.path.join(self.dir, 'serialproxy-all.log'), 'wb')
         self.proc = subprocess.Popen(
             [os.path.join(BIN, 'serialproxy-all'),

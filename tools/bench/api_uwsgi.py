@@ -1,6 +1,6 @@
 """Benchmark: console URLs per second, serialproxy-api's own server vs uwsgi.
 
-The real world of the functional tests (tests/functional/fixtures.py): a
+The real world of the functional tests (tests/harness/fixtures.py): a
 QEMU guest, serialproxy-consoleauth (tokens in PostgreSQL),
 serialproxy-compute and serialproxy-proxy over RabbitMQ. In front of them,
 one after the other on the same port:
@@ -18,28 +18,21 @@ errors; --json writes the rows (see api_results.py). The built-in server
 is measured again at the end: the spread of the two is the noise of the
 machine.
 
-    python tools/bench/api_uwsgi.py [--seconds 10] [--concurrency 1 10]
+    python -m tools.bench api_uwsgi [--seconds 10] [--concurrency 1 10]
         [--processes 2] [--json PATH]
 """
 
 import argparse
 import http.client
 import json
-import os
-import sys
 import threading
 import time
 
 import fixtures
 
-import api_results
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
-
-from tests.functional import fixtures as func_fixtures  # noqa: E402
-from tests.functional import test_api_uwsgi  # noqa: E402
+from tests.harness import fixtures as func_fixtures
+from tests.harness import uwsgi_api
+from tools.bench import api_results
 
 
 class Backends(fixtures.Fixture):
@@ -134,8 +127,8 @@ def main():
         measure(BUILTIN, backends, args, rows)
         backends.deployment.stop(proc)
         for processes in args.processes:
-            with test_api_uwsgi.UwsgiAPI(backends.deployment,
-                                         processes=processes):
+            with uwsgi_api.UwsgiAPI(backends.deployment,
+                                    processes=processes):
                 measure('serialproxy-api (uwsgi, %d processes)'
                         % processes, backends, args, rows)
         # Again, as the machine's load may have changed meanwhile.

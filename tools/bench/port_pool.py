@@ -6,7 +6,7 @@ speed. Persistence is on as in production: a SQLite file on local disk
 (WAL, synchronous=NORMAL), one BEGIN IMMEDIATE transaction per allocation,
 and the real bind test of every port handed out.
 
-    python tools/bench/port_pool.py [--allocations N] [--processes P]
+    python -m tools.bench port_pool [--allocations N] [--processes P]
 
 (tox -e bench runs it with its defaults; its arguments go to the proxy
 benchmark.)
@@ -20,10 +20,7 @@ import tempfile
 import time
 import uuid
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))))
-
-from serialproxy.compute import port_pool  # noqa: E402
+from serialproxy.compute import port_pool
 
 
 def _allocate(path, port_range, count, ports_each):

@@ -9,7 +9,7 @@ the same run on the same machine.
 Only the compute agent is stood in for (validate_console_port answers
 yes): the proxy, consoleauth, RabbitMQ and the sockets are real.
 
-    python tools/bench/proxy_sessions.py --sessions 10000
+    python -m tools.bench proxy_sessions --sessions 10000
 
 A session holds two descriptors in the proxy process that serves it. The
 proxy runs [console] workers = max(2, needed) processes sharing its port,
@@ -17,19 +17,28 @@ where needed is how many the hard open-files limit (each process keeping
 64 descriptors back) takes for --sessions, unless --workers says. Its
 memory is summed over its process tree: the parent and every worker.
 
-The world (proxy, consoleauth, websockify, guests, clients) is world.py's,
-shared with throughput.py.
+Round trips are measured once every session of both proxies is held,
+in blocks that take turns (direct TCP, websockify, serialproxy, then
+the other way round), so that whatever else the machine does meanwhile
+weighs on each alike; each session echoes a few times first, unmeasured.
+
+The world (proxy, consoleauth, websockify, guests, clients) is
+tests/harness/bench_world.py's, shared with throughput.py.
 """
 
 import argparse
 import asyncio
+import json
+import os
 import statistics
 import sys
 import time
 
-from world import add_world_arguments, CLIENT_ADDRESSES, memory_kib, \
-    process_tree, raise_open_files_limit, RawSession, Session, World, \
+from tests.harness.bench_world import add_world_arguments, \
+    CLIENT_ADDRESSES, raise_open_files_limit, RawSession, Session, World, \
     workers_needed
+from tests.harness.measures import memory_kib, percentile
+from tests.harness.processes import process_tree
 
 
 async def open_many(make, count, concurrency):
@@ -64,9 +73,17 @@ async def round_trips(session, count=200):
     return times
 
 
-def percentile(values, fraction):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * fraction))]
+async def interleaved_round_trips(sessions, blocks, per_block, warm_up=20):
+    """name -> round-trip times of sessions[name], measured in blocks
+    that take turns, every other round in reverse order."""
+    times = {name: [] for name in sessions}
+    names = list(sessions)
+    for name in names:
+        await round_trips(sessions[name], warm_up)
+    for block in range(blocks):
+        for name in (names if block % 2 == 0 else reversed(names)):
+            times[name] += await round_trips(sessions[name], per_block)
+    return times
 
 
 async def measure(world, args):
@@ -75,8 +92,6 @@ async def measure(world, args):
     # Direct TCP: the latency floor.
     raw = RawSession(world.guest_port, None)
     await raw.open()
-    results['direct_rtt'] = await round_trips(raw)
-    raw.close()
 
     # Stock websockify: a forked process per connection.
     idle = memory_kib(world.websockify.pid, tree=True)
@@ -89,10 +104,7 @@ async def measure(world, args):
     results['websockify'] = {
         'sessions': len(ws_sessions), 'failures': len(ws_failures),
         'idle_kib': idle, 'held_kib': held,
-        'setup': ws_setup,
-        'rtt': await round_trips(ws_sessions[0]) if ws_sessions else []}
-    for session in ws_sessions:
-        session.close()
+        'setup': ws_setup}
 
     # serialproxy: every session in one event-driven proxy (its workers).
     started = time.perf_counter()
@@ -121,10 +133,22 @@ async def measure(world, args):
         'failure_sample': failures[:3], 'idle_kib': idle, 'held_kib': held,
         'setup': setup, 'open_seconds': open_seconds,
         'alive_checked': alive, 'processes': processes,
-        'alive_sampled': len(sessions[::max(1, len(sessions) // 200)]),
-        'rtt': await round_trips(sessions[0]) if sessions else []}
-    for session in sessions:
+        'alive_sampled': len(sessions[::max(1, len(sessions) // 200)])}
+
+    # Round trips, every session of both still held.
+    measured = {'direct': raw}
+    if ws_sessions:
+        measured['websockify'] = ws_sessions[0]
+    if sessions:
+        measured['serialproxy'] = sessions[0]
+    times = await interleaved_round_trips(measured, args.rtt_blocks,
+                                          args.rtt_per_block)
+    results['direct_rtt'] = times['direct']
+    results['websockify']['rtt'] = times.get('websockify', [])
+    results['serialproxy']['rtt'] = times.get('serialproxy', [])
+    for session in sessions + ws_sessions:
         session.close()
+    raw.close()
     return results
 
 
@@ -165,7 +189,8 @@ def report(results, args):
         'memory per session, websockify / serialproxy: %.1fx RSS, '
         '%.1fx PSS' % (ws_rss / max(sp_rss, 1e-9),
                        ws_pss / max(sp_pss, 1e-9)),
-        'round trip, 16 bytes, p50 (p99) microseconds:',
+        'round trip, 16 bytes, %d each in turns, every session held, '
+        'p50 (p99) microseconds:' % len(results['direct_rtt']),
         '  direct TCP   %7.0f (%.0f)' % (
             direct, percentile(results['direct_rtt'], .99) * 1e6),
     ]
@@ -175,7 +200,36 @@ def report(results, args):
             lines.append('  %-12s %7.0f (%.0f)  %.1fx direct TCP' % (
                 name, median, percentile(stats['rtt'], .99) * 1e6,
                 median / direct))
+    if sp['rtt'] and ws['rtt']:
+        lines.append('  serialproxy / websockify p50: %.2fx' % (
+            statistics.median(sp['rtt']) / statistics.median(ws['rtt'])))
     print('\n'.join(lines))
+
+
+def summary(results, args):
+    """What doc/performance.rst shows of a run (performance_doc.py)."""
+    direct = results['direct_rtt']
+    rows = []
+    for name in ('serialproxy', 'websockify'):
+        stats = results[name]
+        rss, pss = per_session(stats)
+        rows.append({
+            'path': name, 'sessions': stats['sessions'],
+            'failed': stats['failures'],
+            'rss_kib_per_session': round(rss, 1),
+            'pss_kib_per_session': round(pss, 1),
+            'rtt_p50_us': round(statistics.median(stats['rtt']) * 1e6, 1)
+            if stats['rtt'] else None,
+            'rtt_p99_us': round(percentile(stats['rtt'], .99) * 1e6, 1)
+            if stats['rtt'] else None})
+    rows.append({'path': 'direct TCP', 'sessions': 1, 'failed': 0,
+                 'rtt_p50_us': round(statistics.median(direct) * 1e6, 1),
+                 'rtt_p99_us': round(percentile(direct, .99) * 1e6, 1)})
+    sp = results['serialproxy']
+    return {'workers': args.workers, 'round_trips': len(direct),
+            'opened_per_second': round(sp['sessions'] / max(
+                sp['open_seconds'], 1e-9), 1),
+            'rows': rows}
 
 
 def main():
@@ -189,6 +243,13 @@ def main():
     parser.add_argument('--hold', type=float, default=5.0,
                         help='seconds to hold every session before '
                              'measuring')
+    parser.add_argument('--rtt-blocks', type=int, default=10,
+                        help='blocks of round trips each path takes in '
+                             'turn')
+    parser.add_argument('--rtt-per-block', type=int, default=100,
+                        help='round trips in each block')
+    parser.add_argument('--json', help='also write the figures here, for '
+                                       'doc/performance.rst')
     add_world_arguments(
         parser, '[console] workers of the proxy (processes sharing its '
                 'port); 0: max(2, as many as the hard open-files limit '
@@ -202,6 +263,11 @@ def main():
         world.setup()
         results = asyncio.run(measure(world, args))
         report(results, args)
+        if args.json:
+            os.makedirs(os.path.dirname(os.path.abspath(args.json)),
+                        exist_ok=True)
+            with open(args.json, 'w') as f:
+                json.dump(summary(results, args), f, indent=1)
     finally:
         world.teardown()
     if results['serialproxy']['sessions'] < args.sessions:

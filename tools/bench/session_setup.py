@@ -8,8 +8,8 @@ opens a websocket session, waits for the first echo, closes it, and takes
 the next: the setup path (token check, lease, guest connection) is all
 that is measured, not holding sessions.
 
-    python tools/bench/session_setup.py --sessions 2000 --openers 1 50
-    python tools/bench/session_setup.py --database-server mysql
+    python -m tools.bench session_setup --sessions 2000 --openers 1 50
+    python -m tools.bench session_setup --database-server mysql
 
 Reports, per number of concurrent openers and per proxy, new sessions per
 second and the p50/p99 setup time (connect to the 101 answer; and to the
@@ -23,15 +23,14 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 
-from world import add_world_arguments, BIN, CLIENT_ADDRESSES, \
-    cpu_seconds, free_port, GUEST_ADDRESS, machine_busy_seconds, \
-    raise_open_files_limit, Session, World
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..'))
-from tests.functional import fixtures as func_fixtures  # noqa: E402
+from tests.harness.bench_world import add_world_arguments, BIN, \
+    CLIENT_ADDRESSES, GUEST_ADDRESS, raise_open_files_limit, Session, World
+from tests.harness import fixtures as func_fixtures
+from tests.harness.measures import cpu_seconds, machine_busy_seconds, \
+    percentile
+from tests.harness.processes import free_port
 
 
 def process_cpu(world):
@@ -52,11 +51,6 @@ def pids_of(command):
     found = subprocess.run(['pgrep', '-x', command], capture_output=True,
                            text=True).stdout.split()
     return [int(pid) for pid in found]
-
-
-def percentile(values, fraction):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * fraction))]
 
 
 async def open_close(port, tokens, openers):
@@ -195,6 +189,9 @@ def main():
             database.cleanUp()
     print(report(rows))
     if args.json:
+        # tox -e bench names test-output/bench/, which a fresh clone lacks.
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)),
+                    exist_ok=True)
         with open(args.json, 'w') as f:
             json.dump(rows, f, indent=1)
 

@@ -2,9 +2,10 @@
 
 Holds --sessions sessions (10,000 by default) through a real
 serialproxy-proxy and serialproxy-consoleauth over RabbitMQ for
---minutes (30), in world.py's world (as proxy_sessions.py opens them,
-with as many proxy workers as the hard open-files limit needs; a refused
-opening is tried twice more, and the refusals are printed). A tenth of
+--minutes (30), in tests/harness/bench_world.py's world (as
+proxy_sessions.py opens them, with as many proxy workers as the hard
+open-files limit needs; a refused opening is tried twice more, and the
+refusals are printed). A tenth of
 the sessions carry traffic: each echoes a line of its own every
 --echo-seconds (5) through the proxy and an echoing guest port, and the
 echo must come back whole within 10 s. Once a minute it samples the
@@ -17,7 +18,7 @@ the sample one minute after the sessions were opened (ramp-up done,
 caches warm), for descriptors, proxy RSS and PSS and consoleauth RSS;
 and every echo answered. The exit status is 1 otherwise.
 
-    python tools/bench/soak.py [--sessions 10000] [--minutes 30]
+    python -m tools.bench soak [--sessions 10000] [--minutes 30]
 """
 
 import argparse
@@ -27,9 +28,11 @@ import random
 import sys
 import time
 
-from proxy_sessions import open_many, percentile
-from world import add_world_arguments, CLIENT_ADDRESSES, memory_kib, \
-    process_tree, raise_open_files_limit, Session, World, workers_needed
+from tests.harness.bench_world import add_world_arguments, \
+    CLIENT_ADDRESSES, raise_open_files_limit, Session, World, workers_needed
+from tests.harness.measures import memory_kib, percentile
+from tests.harness.processes import process_tree
+from tools.bench.proxy_sessions import open_many
 
 ECHO_TIMEOUT = 10
 
@@ -47,7 +50,7 @@ def open_descriptors(pid):
 
 def started_process(world, command):
     """The world's process started from command (a bin/ script name)."""
-    for proc in world.procs:
+    for _, proc, _ in world.services.started:
         if os.path.basename(proc.args[0]) == command:
             return proc
     raise LookupError(command)

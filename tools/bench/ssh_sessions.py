@@ -7,28 +7,25 @@ then times --rounds echo round trips on each session: p50 and p99 per
 transport, and the set-up time per session (key push or token, to the
 first byte of the console).
 
-    python tools/bench/ssh_sessions.py --sessions 50 --rounds 20
+    python -m tools.bench ssh_sessions --sessions 50 --rounds 20
 """
 
 import argparse
 import asyncio
 import json
 import os
-import sys
 import time
 import uuid
 
 import asyncssh
-import numpy
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import world  # noqa: E402
+from tests.harness import bench_world as world
+from tests.harness.measures import percentile
 
 
 def percentiles(samples):
-    values = numpy.array(samples) * 1000.0
-    return {'p50_ms': round(float(numpy.percentile(values, 50)), 3),
-            'p99_ms': round(float(numpy.percentile(values, 99)), 3),
+    return {'p50_ms': round(percentile(samples, .5) * 1000.0, 3),
+            'p99_ms': round(percentile(samples, .99) * 1000.0, 3),
             'count': len(samples)}
 
 

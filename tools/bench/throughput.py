@@ -9,8 +9,8 @@ For each path, in one run on the same machine:
     websockify    stock websockify from the same environment, token-less,
                   pointing at the same guest port
     serialproxy   the real serialproxy-proxy and serialproxy-consoleauth over
-                  RabbitMQ, a token per session (world.py, as
-                  proxy_sessions.py runs them)
+                  RabbitMQ, a token per session (tests/harness/bench_world.py,
+                  as proxy_sessions.py runs them)
 
 it measures, in MB/s (MB = 2**20 bytes):
 
@@ -37,7 +37,7 @@ reported with the rate it had. CPU use of the
 client, the proxy (its whole process tree), the guest and the whole machine
 in each best run shows which of them is the limit.
 
-    python tools/bench/throughput.py [--megabytes 256] [--runs 3]
+    python -m tools.bench throughput [--megabytes 256] [--runs 3]
 """
 
 import argparse
@@ -48,9 +48,13 @@ import time
 import uuid
 
 from websockify import websocket as websockify_websocket
-from world import add_world_arguments, cpu_seconds, free_port, \
-    GUEST_ADDRESS, HERE, machine_busy_seconds, masked_frame, \
+from tests.harness.bench_world import add_world_arguments, GUEST_ADDRESS, \
     raise_open_files_limit, RawSession, Session, World
+from tests.harness.measures import cpu_seconds, machine_busy_seconds
+from tests.harness.processes import free_port
+from tests.harness.proxy_world import frame as masked_frame
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 MB = 2 ** 20
 SIZES = (('64 KiB', 65536), ('4 KB', 4096))

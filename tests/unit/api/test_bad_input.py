@@ -72,3 +72,34 @@ class BadInputTest(base.APITestCase):
     def test_missing_auth_is_401(self):
         resp = self.post(self.consoles, body=BODY, token=None)
         self.assertEqual(401, resp.status_int)
+
+
+class UndecodableRequestTest(base.APITestCase):
+    """A path or query string that is not UTF-8 once percent-decoded
+    (found by the API fuzzing at 20,000 examples: webob raised reading
+    it, a 500 and a traceback)."""
+
+    def setUp(self):
+        super().setUp()
+        self.server = '/v2.1/servers/%s' % self.define()
+
+    def test_a_path_that_is_not_utf8_is_400_with_a_reason(self):
+        for path in ('/%80', '/v2.1/%ff', self.server + '/%80',
+                     self.server + '/remote-consoles%c3'):
+            for method in ('GET', 'POST', 'DELETE'):
+                resp = self.request(method, path, version='2.31')
+                self.assertFault(resp, 400, 'badRequest', 'UTF-8')
+
+    def test_a_query_that_is_not_utf8_is_400_with_a_reason(self):
+        for query in ('%80', 'a=%ff', 'limit=1&x=%c3%28'):
+            resp = self.request(
+                'GET', '%s/serial-console/sessions?%s' % (self.server, query),
+                version='2.31')
+            self.assertFault(resp, 400, 'badRequest', 'UTF-8')
+
+    def test_utf8_escapes_still_reach_the_routes(self):
+        # An escaped é is a path like any other: 404, not 400.
+        resp = self.request('GET', self.server + '/%C3%A9', version='2.31')
+        self.assertEqual(404, resp.status_int, resp.body)
+        resp = self.request('GET', '/v2.1/?q=%C3%A9')
+        self.assertEqual(200, resp.status_int, resp.body)

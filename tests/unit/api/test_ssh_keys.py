@@ -103,17 +103,17 @@ class SSHKeysTest(base.APITestCase):
 
     def test_member_key_may_send_sysrq_but_no_nmi(self):
         self.assertEqual(202, self.push().status_int)
-        self.assertEqual(['sysrq', 'write'], self.key_modes())
+        self.assertEqual(['sysrq', 'view', 'write'], self.key_modes())
 
     def test_admin_key_may_send_both(self):
         self.assertEqual(202, self.push(token='admin').status_int)
-        self.assertEqual(['nmi', 'sysrq', 'write'], self.key_modes())
+        self.assertEqual(['nmi', 'sysrq', 'view', 'write'], self.key_modes())
 
     def test_role_without_the_sysrq_rule_gets_a_key_without_sysrq(self):
         # SysRq stays with members; typing goes with the URL rule.
         self.use_policy_file({'serialproxy:serial_console:sysrq': '!'})
         self.assertEqual(202, self.push().status_int)
-        self.assertEqual(['write'], self.key_modes())
+        self.assertEqual(['view', 'write'], self.key_modes())
 
     def test_key_of_a_user_who_may_not_type_never_signs_in_as_writer(self):
         # Readers may push keys here, but the URL rule says they may not
@@ -130,12 +130,12 @@ class SSHKeysTest(base.APITestCase):
                               'role:member and project_id:%(project_id)s',
                               'serialproxy:serial_console:nmi': '!'})
         self.assertEqual(202, self.push().status_int)
-        self.assertEqual(['sysrq', 'write'], self.key_modes())
+        self.assertEqual(['sysrq', 'view', 'write'], self.key_modes())
         self.use_policy_file({'serialproxy:serial_console:sysrq':
                               'role:member and project_id:someone-else'})
         self.public_key, self.fingerprint = public_key()
         self.assertEqual(202, self.push().status_int)
-        self.assertEqual(['write'], self.key_modes())
+        self.assertEqual(['view', 'write'], self.key_modes())
 
     def test_disabled_ssh_is_not_implemented(self):
         self.flags(group='ssh', enabled=False)

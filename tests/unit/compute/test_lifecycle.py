@@ -1,11 +1,13 @@
 """Lifecycle events from libvirt's test driver, on the real event loop."""
 
+import logging
 import threading
 import time
 import uuid
 
 import fixtures
 import libvirt
+import oslo_messaging as messaging
 
 from serialproxy.compute import lifecycle
 from tests.unit import base
@@ -14,10 +16,11 @@ from tests.unit.compute.test_libvirt_driver import TEST_URI
 
 
 class Recorder:
-    def __init__(self, fail_first=False):
+    def __init__(self, fail_first=False, failure=None):
         self.events = []
         self.resyncs = 0
         self.fail_first = fail_first
+        self.failure = failure or RuntimeError('handler failed')
         self.changed = threading.Condition()
 
     def on_event(self, instance_uuid, event):
@@ -25,7 +28,7 @@ class Recorder:
             self.events.append((instance_uuid, event))
             self.changed.notify_all()
         if self.fail_first and len(self.events) == 1:
-            raise RuntimeError('handler failed')
+            raise self.failure
 
     def on_resync(self):
         with self.changed:
@@ -85,6 +88,20 @@ class LifecycleEventsTest(base.TestCase):
                                                      instance_uuid))
         self.assertIn('Handling event defined of instance %s failed'
                       % instance_uuid, log.output)
+
+    def test_an_event_consoleauth_did_not_answer_is_a_warning(self):
+        log = self.useFixture(fixtures.FakeLogger(level=logging.WARNING))
+        recorder = Recorder(fail_first=True,
+                            failure=messaging.MessagingTimeout(
+                                'Timed out waiting for a reply'))
+        self.listen(recorder)
+        instance_uuid = self.cycle()
+        recorder.wait(lambda: 'undefined' in self.of(recorder,
+                                                     instance_uuid))
+        self.assertIn('Handling event defined of instance %s failed, the '
+                      'next reconciliation repairs it: Timed out waiting for '
+                      'a reply' % instance_uuid, log.output)
+        self.assertNotIn('Traceback', log.output)
 
     def test_lost_connection_reconnects_resyncs_and_listens_again(self):
         recorder = Recorder()

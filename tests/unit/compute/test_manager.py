@@ -5,6 +5,8 @@ test:///default; only the port probe is replaced, since the test driver's
 guests listen on nothing.
 """
 
+import base64
+from operator import itemgetter
 import os
 import time
 import uuid
@@ -12,6 +14,7 @@ import uuid
 import libvirt
 import oslo_messaging as messaging
 
+from serialproxy.compute import console_history
 from serialproxy.compute import libvirt_driver
 from serialproxy.compute import lifecycle
 from serialproxy.compute import manager
@@ -57,7 +60,9 @@ class ComputeManagerTest(base.TestCase):
             driver, self.consoleauth,
             serial_consoles.SerialConsoles(self.pool, '127.0.0.1',
                                            self.log_dir),
-            console_output_max_bytes=4096)
+            console_output_max_bytes=4096,
+            console_histories=console_history.ConsoleHistories(
+                os.path.join(self.state_path, 'console-history')))
         rpc.serve(rpcapi.TOPIC, self.manager, server=HOST)
         self.compute = rpcapi.ComputeAPI()
         self.conn = libvirt.open(TEST_URI)
@@ -241,6 +246,82 @@ class ComputeManagerTest(base.TestCase):
                                 self.compute.get_console_output, {}, HOST,
                                 str(uuid.uuid4()), 10)
         self.assertEqual(404, exc.code)
+
+    def logged_guest(self):
+        instance_uuid = str(uuid.uuid4())
+        result = self.allocate(instance_uuid)
+        dom = self.define(result['devices'], instance_uuid)
+        return dom, result['log_file']
+
+    def history(self, instance_uuid, start, max_bytes=None):
+        page = self.compute.get_console_history({}, HOST, instance_uuid,
+                                                start, max_bytes)
+        page['data'] = base64.b64decode(page['data'])
+        return page
+
+    def test_console_history_reads_rotated_files_by_offset(self):
+        dom, log = self.logged_guest()
+        for suffix, data in (('.1', b'first '), ('.0', b'second '),
+                             ('', b'third')):
+            with open(log + suffix, 'wb') as f:
+                f.write(data)
+        self.assertEqual(
+            {'data': b'cond th', 'start': 8, 'next': 15,
+             'first_available': 0, 'end': 18},
+            self.history(dom.UUIDString(), 8, 7))
+
+    def rotate(self, log, data):
+        if os.path.exists(log + '.0'):
+            os.replace(log + '.0', log + '.1')
+        os.replace(log, log + '.0')
+        with open(log, 'wb') as f:
+            f.write(data)
+
+    def test_the_scan_keeps_offsets_across_rotations_nobody_read(self):
+        dom, log = self.logged_guest()
+        with open(log, 'wb') as f:
+            f.write(b'a' * 10)
+        for letter in b'bcdef':
+            self.manager.scan_console_logs()
+            self.rotate(log, bytes([letter]) * 10)
+        page = self.history(dom.UUIDString(), 0)
+        self.assertEqual((30, b'd' * 10 + b'e' * 10 + b'f' * 10, 60),
+                         (page['first_available'], page['data'],
+                          page['next']))
+
+    def test_the_scan_forgets_the_records_of_domains_gone(self):
+        dom, log = self.logged_guest()
+        with open(log, 'wb') as f:
+            f.write(b'x')
+        self.manager.scan_console_logs()
+        records = os.path.join(self.state_path, 'console-history')
+        self.assertEqual(['%s.json' % dom.UUIDString()], os.listdir(records))
+        dom.destroy()
+        dom.undefine()
+        self.manager.scan_console_logs()
+        self.assertEqual([], os.listdir(records))
+
+    def test_a_guest_started_again_has_history_from_zero(self):
+        dom, log = self.logged_guest()
+        with open(log, 'wb') as f:
+            f.write(b'x' * 10)
+        self.rotate(log, b'y' * 10)
+        self.assertEqual(20, self.history(dom.UUIDString(), 0)['next'])
+        dom.destroy()
+        # virtlogd's part at a start (append='off'): the old files go.
+        os.unlink(log + '.0')
+        with open(log, 'wb') as f:
+            f.write(b'boot 2')
+        dom.create()
+        self.assertEqual((b'boot 2', 0), itemgetter('data', 'start')(
+            self.history(dom.UUIDString(), 0)))
+
+    def test_console_history_without_log_is_404_naming_no_path(self):
+        dom = self.define()
+        exc = self.assertRaises(exception.ConsoleLogNotFound,
+                                self.compute.get_console_history, {}, HOST,
+                                dom.UUIDString())
+        self.assertNotIn('/', exc.message)
 
     def test_validate_console_port_answers_for_the_guest_it_names(self):
         dom = self.define(

@@ -158,14 +158,16 @@ class SSHKeyTest(base.TestCase):
                          (listed['id'], listed['transport']))
 
     def test_key_keeps_its_modes_and_its_console_carries_them(self):
-        answer = self.push(modes=['sysrq', 'nmi', 'view', 'reboot'])
-        # Only what a session may send: an SSH session is the writer, so
-        # connection modes (view, take_over) are dropped with the rest.
-        self.assertEqual(['nmi', 'sysrq', 'write'], answer['modes'])
+        answer = self.push(modes=['sysrq', 'nmi', 'view', 'take_over',
+                                  'reboot'])
+        # What a session may send, and watching (a .view user); never
+        # take_over, nor anything else.
+        self.assertEqual(['nmi', 'sysrq', 'view', 'write'], answer['modes'])
         with self.db.session() as session:
-            self.assertEqual('nmi sysrq write', session.execute(sa.text(
-                'SELECT modes FROM console_ssh_keys')).scalar())
-        self.assertEqual(['nmi', 'sysrq', 'write'], self.acquire()['modes'])
+            self.assertEqual('nmi sysrq view write', session.execute(
+                sa.text('SELECT modes FROM console_ssh_keys')).scalar())
+        self.assertEqual(['nmi', 'sysrq', 'view', 'write'],
+                         self.acquire()['modes'])
 
     def test_key_pushed_without_modes_opens_a_console_without_them(self):
         self.push()
@@ -297,3 +299,64 @@ class OlderConsoleAuthTest(SSHKeyTest):
         self.api.release_session({}, console['session_id'])
         self.assertRaises(exception.SSHKeyRefused, self.acquire_signed_in,
                           second)
+
+
+class SSHSpectatorsTest(SSHKeyTest):
+    """An SSH writer can be watched, and an SSH user can watch (1.13)."""
+
+    def new_key(self):
+        key = asyncssh.generate_private_key('ssh-ed25519')
+        self.public_key = key.export_public_key().decode().strip()
+        self.fingerprint = key.get_fingerprint('sha256')
+
+    def test_ssh_writer_names_its_relay_for_spectators(self):
+        self.push(modes=['view'])
+        writer = self.api.acquire_session_by_ssh_sign_in(
+            {}, 'proxy-1', self.sign_in(), remote_address='198.51.100.4:1',
+            relay_address='127.0.0.1:40001')
+        self.assertTrue(writer['relay_key'])
+        token = self.endpoint.authorize_console(
+            {}, UUID, HOST, '192.0.2.7', 10042, modes=['view'])
+        joined = self.api.join_session({}, token, 'proxy-2')
+        self.assertEqual({'session_id': writer['session_id'],
+                          'proxy_host': 'proxy-1',
+                          'relay_address': '127.0.0.1:40001',
+                          'relay_key': writer['relay_key']},
+                         joined['writer'])
+
+    def test_ssh_writer_of_an_older_proxy_names_no_relay(self):
+        self.push()
+        writer = self.acquire_signed_in(self.sign_in())
+        self.assertIsNone(writer['relay_key'])
+
+    def test_view_user_joins_with_its_sign_in_claim(self):
+        self.push()
+        writer = self.acquire_signed_in(self.sign_in())
+        self.new_key()
+        self.push(modes=['view'])
+        joined = self.api.join_session({}, self.sign_in()['claim'],
+                                       'proxy-2')
+        self.assertEqual(writer['session_id'], joined['writer']['session_id'])
+        modes = sorted(s['mode'] for s in self.api.list_sessions({}, UUID))
+        self.assertEqual(['view', 'write'], modes)
+
+    def test_watch_only_key_joins_but_never_writes(self):
+        self.push()
+        self.acquire_signed_in(self.sign_in())
+        self.new_key()
+        self.api.authorize_ssh_key(
+            {'user_id': 'u', 'project_id': PROJECT}, UUID, self.public_key,
+            modes=['view', 'sysrq'], watch_only=True)
+        claim = self.sign_in()['claim']
+        joined = self.api.join_session({}, claim, 'proxy-2')
+        self.assertEqual(['view'], joined['modes'])
+
+    def test_key_without_view_may_not_watch(self):
+        self.push()
+        self.acquire_signed_in(self.sign_in())
+        self.new_key()
+        self.push(modes=['sysrq'])
+        exc = self.assertRaises(exception.ModeNotAllowed,
+                                self.api.join_session, {},
+                                self.sign_in()['claim'], 'proxy-2')
+        self.assertEqual('view', exc.kwargs['mode'])

@@ -11,9 +11,8 @@ import uuid
 from alembic import autogenerate
 from alembic import migration as alembic_migration
 from alembic import script
+from oslo_db import exception as db_exc
 import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
-import testtools
 
 from serialproxy.db import api as db_api
 from serialproxy.db import migration
@@ -21,6 +20,7 @@ from serialproxy.db import models
 from serialproxy import exception
 from tests import racing
 from tests.unit import base
+from tests.harness import testcase
 
 NOW = 1795000000.0
 
@@ -225,7 +225,7 @@ class DatabaseBehaviour:
         mine = [_session(str(uuid.uuid4())) for _ in range(600)]
         theirs = _session(str(uuid.uuid4()), proxy_host='proxy-b')
         with self.db.session() as session:
-            session.add_all(models.ConsoleSession(**lease)
+            session.add_all(models.SessionLease(**lease)
                             for lease in mine + [theirs])
         gone = str(uuid.uuid4())
         reports = [{'id': s['id'], 'bytes_to_guest': 3,
@@ -344,6 +344,62 @@ class DatabaseBehaviour:
         self.assertEqual((None, None), self.db.take_over_console(
             '7' * 64, self._lease_values(), NOW))
 
+    def test_access_switch_is_set_replaced_and_unset_saying_what_it_was(
+            self):
+        self.db.sync()
+        self.assertIsNone(self.db.set_access('project', 'p', 'disabled',
+                                             NOW, updated_by='u'))
+        self.assertEqual('disabled', self.db.set_access(
+            'project', 'p', 'enabled', NOW + 1))
+        self.assertEqual('enabled', self.db.get_access('project', 'p'))
+        self.assertIsNone(self.db.get_access('server', 'p'))
+        self.db.set_access('project', 'q', 'disabled', NOW)
+        self.assertEqual([('p', 'enabled'), ('q', 'disabled')],
+                         [(r.target, r.value)
+                          for r in self.db.list_access('project')])
+        self.assertEqual('enabled', self.db.set_access('project', 'p', None,
+                                                       NOW))
+        self.assertIsNone(self.db.get_access('project', 'p'))
+        self.assertIsNone(self.db.set_access('project', 'p', None, NOW))
+
+    def test_access_of_instances_has_their_project_and_server_switches(
+            self):
+        self.db.sync()
+        uuids = [str(uuid.uuid4()) for _ in range(3)]
+        for uuid_, project in zip(uuids, ('p', 'p', 'q')):
+            self.db.update_host_instance('cmp-1', {
+                'uuid': uuid_, 'name': 'vm', 'state': 'running',
+                'project_id': project}, NOW)
+        self.db.set_access('project', 'p', 'disabled', NOW)
+        self.db.set_access('server', uuids[1], 'enabled', NOW)
+        self.db.set_access('server', 'p', 'enabled', NOW)
+        rows = {r.uuid: (r.project_id, r.project_value, r.server_value)
+                for r in self.db.access_of_instances()}
+        self.assertEqual({uuids[0]: ('p', 'disabled', None),
+                          uuids[1]: ('p', 'disabled', 'enabled'),
+                          uuids[2]: ('q', None, None)}, rows)
+        self.assertEqual(
+            {uuids[0], uuids[1]},
+            {r.uuid for r in self.db.access_of_instances(project_id='p')})
+        self.assertEqual(
+            [uuids[2]], [r.uuid for r in self.db.access_of_instances(
+                instance_uuids=[uuids[2], 'unknown'])])
+
+    def test_ending_access_drops_leases_and_keys_of_those_instances(self):
+        self.db.sync()
+        key = self._ssh_key()
+        off, other = key['instance_uuid'], str(uuid.uuid4())
+        leases = [_session(off), _session(off, index=1), _session(other)]
+        with self.db.session() as session:
+            session.add_all(models.SessionLease(**lease)
+                            for lease in leases)
+        ended, dropped = self.db.end_console_access([off])
+        self.assertEqual({leases[0]['id'], leases[1]['id']}, set(ended))
+        self.assertEqual(1, dropped)
+        self.assertEqual([leases[2]['id']],
+                         [s.id for s in self.db.list_sessions(NOW)])
+        self.assertEqual(([], 0), self.db.end_console_access([]))
+
     @staticmethod
     def _token(token_hash):
         return {'token_hash': token_hash, 'instance_uuid': str(uuid.uuid4()),
@@ -374,7 +430,7 @@ class SQLiteDatabaseTest(DatabaseBehaviour, base.TestCase):
         self.assertEqual(token['instance_uuid'], leased.instance_uuid)
 
 
-class MigrationScriptsTest(testtools.TestCase):
+class MigrationScriptsTest(testcase.TestCase):
     def test_one_head(self):
         scripts = script.ScriptDirectory.from_config(migration._config())
         self.assertEqual(1, len(scripts.get_heads()))
@@ -385,14 +441,21 @@ class MigrationScriptsTest(testtools.TestCase):
         from sqlalchemy.dialects import mysql
         times = [column for table in models.Base.metadata.tables.values()
                  for column in table.columns if column.name.endswith('_at')]
-        self.assertEqual(7, len(times))
+        self.assertEqual(8, len(times))
         for column in times:
             self.assertEqual('DOUBLE',
                              column.type.compile(dialect=mysql.dialect()),
                              str(column))
 
 
-class UnreachableServerTest(testtools.TestCase):
+class UnreachableServerTest(base.TestCase):
+    def setUp(self):
+        super().setUp()
+        # At its first use oslo.db tries the server [database] max_retries
+        # times, retry_interval apart (a service starting before its
+        # database); here the first try is the use itself.
+        self.flags(group='database', max_retries=0)
+
     def test_server_not_answering_is_database_unavailable(self):
         # Nothing listens on port 1: what a restarting server looks like.
         for url in ('postgresql+psycopg2://u:p@127.0.0.1:1/sp',
@@ -400,8 +463,11 @@ class UnreachableServerTest(testtools.TestCase):
             database = db_api.Database(url)
             self.assertRaises(exception.DatabaseUnavailable,
                               database.list_instances)
+            self.assertRaises(exception.DatabaseUnavailable,
+                              database.add_token,
+                              **DatabaseBehaviour._token('e' * 64))
 
     def test_a_bad_statement_is_not_database_unavailable(self):
         database = db_api.Database('sqlite://')
         # No schema: the table is missing, which is no outage.
-        self.assertRaises(sa_exc.OperationalError, database.list_instances)
+        self.assertRaises(db_exc.DBNonExistentTable, database.list_instances)

@@ -8,7 +8,7 @@ import struct
 
 from serialproxy import exception
 from serialproxy import rpc
-from serialproxy.proxy import page_assets
+from serialproxy.proxy.page import assets as page_assets
 from serialproxy.proxy import server
 from serialproxy.proxy import session
 
@@ -102,7 +102,8 @@ def client_frame(opcode, payload, fin=True, mask=True):
 
 
 def server_frames(data):
-    """(opcode, payload) of each unmasked frame the server sent."""
+    """(opcode, payload) of each frame the server sent (unmasked), or a
+    client (masked: the payload is given unmasked)."""
     frames = []
     while data:
         opcode, length = data[0] & 0x0f, data[1] & 0x7f
@@ -113,7 +114,14 @@ def server_frames(data):
         elif length == 127:
             length, = struct.unpack('>Q', data[2:10])
             offset = 10
-        frames.append((opcode, data[offset:offset + length]))
+        key = b''
+        if data[1] & 0x80:
+            key, offset = data[offset:offset + 4], offset + 4
+        payload = data[offset:offset + length]
+        if key:
+            payload = bytes(byte ^ key[i % 4]
+                            for i, byte in enumerate(payload))
+        frames.append((opcode, payload))
         data = data[offset + length:]
     return frames
 

@@ -1,4 +1,4 @@
-from serialproxy.proxy import framing
+from serialproxy.proxy.page import frame_ancestors
 from serialproxy.proxy import handshake
 from tests.unit import base
 
@@ -41,6 +41,41 @@ class ParseRequestTest(base.TestCase):
             exc = self.assertRaises(handshake.Refusal,
                                     handshake.parse_request, raw)
             self.assertEqual(400, exc.status)
+
+    def test_a_target_urlsplit_cannot_read_is_a_bad_request(self):
+        # "Invalid IPv6 URL" escaped as a ValueError, a traceback.
+        for target in (b'//[', b'http://[/', b'//[::1/?token=t'):
+            exc = self.assertRaises(
+                handshake.Refusal, handshake.parse_request,
+                b'GET %s HTTP/1.1\r\nHost: h\r\n\r\n' % target)
+            self.assertEqual((400, 'Malformed request target'),
+                             (exc.status, exc.reason))
+
+    def test_control_characters_inside_lines_are_refused(self):
+        # RFC 9110 section 5.5: a bare CR or LF, a NUL or another CTL
+        # inside a field would smuggle a line in; HTAB and bytes past
+        # 0x7f (obs-text) are allowed.
+        for raw in (b'GET / HTTP/1.1\r\nX: a\rb\r\n\r\n',
+                    b'GET / HTTP/1.1\r\nX: a\nY: b\r\n\r\n',
+                    b'GET / HTTP/1.1\r\nX: a\x00\r\n\r\n',
+                    b'GET / HTTP/1.1\r\nX\x01: a\r\n\r\n',
+                    b'GET /\x00 HTTP/1.1\r\n\r\n',
+                    b'GET / HTTP/1.1\r\nX\xe9: a\r\n\r\n',
+                    b'GET / HTTP/1.1\r\nX : a\r\n\r\n'):
+            exc = self.assertRaises(handshake.Refusal,
+                                    handshake.parse_request, raw)
+            self.assertEqual(400, exc.status, raw)
+        request, _ = handshake.parse_request(
+            b'GET / HTTP/1.1\r\nX: \tcaf\xe9\t\r\n\r\n')
+        self.assertEqual('caf\xe9', request.headers['X'])
+
+    def test_too_many_header_lines_are_refused(self):
+        lines = b'X: y\r\n' * (handshake.MAX_HEADER_LINES + 1)
+        exc = self.assertRaises(handshake.Refusal, handshake.parse_request,
+                                b'GET / HTTP/1.1\r\n' + lines + b'\r\n')
+        self.assertEqual(431, exc.status)
+        self.assertIsNotNone(handshake.parse_request(
+            b'GET / HTTP/1.1\r\n' + lines[4:] + b'\r\n'))
 
     def test_what_cannot_become_http_is_refused_before_it_ends(self):
         for raw in (b'\x00\x01\x02', b'SSH-2.0-OpenSSH_9.2p1 Debian\r\n',
@@ -159,6 +194,21 @@ class ChecksTest(base.TestCase):
         self.assertRefused(403, handshake.check_origin, req, [], False)
         handshake.check_origin(req, ['dashboard.example'], tls=False)
 
+    def test_a_host_or_origin_urlsplit_cannot_read_is_refused(self):
+        # Found by tox -e fuzz at 20,000 examples: Host "[" raised
+        # urlsplit's ValueError out of the session.
+        for host in ('[', '[::1', 'a[b'):
+            req, _ = handshake.parse_request(
+                ('GET /?token=t HTTP/1.1\r\nHost: %s\r\n'
+                 'Origin: http://proxy.example\r\n\r\n' % host).encode())
+            exc = self.assertRefused(400, handshake.check_origin, req, [],
+                                     False)
+            self.assertEqual('Malformed Host header', exc.reason)
+        for origin in ('http://[', 'http://[::1', 'ws://[x/'):
+            self.assertRefused(403, handshake.check_origin,
+                               request(headers={'Origin': origin}), [],
+                               False)
+
     def test_origin_scheme_must_match_the_connection(self):
         req = request(headers={'Origin': 'http://proxy.example:6083'})
         self.assertRefused(403, handshake.check_origin, req, [], True)
@@ -197,7 +247,7 @@ class ChecksTest(base.TestCase):
                              exc.reason)
 
     def test_framing_dashboard_origin_is_allowed_as_listed(self):
-        ancestors = framing.FrameAncestors.parse(
+        ancestors = frame_ancestors.FrameAncestors.parse(
             ["'self'", 'https://dashboard.example'])
         req = request(headers={'Origin': 'https://dashboard.example'})
         # Listed with its scheme: accepted on a plain connection too.

@@ -12,6 +12,7 @@ from prometheus_client import parser
 
 from serialproxy.proxy import admin
 from serialproxy.proxy import metrics
+from serialproxy.proxy.refusals import RefusalKind
 from tests.unit import base
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -182,7 +183,8 @@ class ProxyMetricsTest(base.TestCase):
                       % divmod(second, 60))
         added = refusal_series() - before_series
         self.assertLessEqual(len(added), 1)
-        self.assertTrue(added <= {(('reason', 'other'), ('status', '409'))})
+        self.assertTrue(added.issubset(
+            {(('reason', 'other'), ('status', '409'))}))
         self.assertEqual(1000, value('serialproxy_refusals_total',
                                      status='409', reason='other') - before)
         self.assertNotIn(b'since', metrics.exposition()[0])
@@ -202,18 +204,28 @@ class ProxyMetricsTest(base.TestCase):
         self.assertEqual(0, value('serialproxy_refusals_total', status='400',
                                   reason='no_such_class'))
         self.assertEqual(1, logged.output.count('not one of the refusal '
-                                                'classes'))
+                                                'kinds'))
         self.assertIn("'no_such_class'", logged.output)
 
-    def test_every_refusal_class_is_its_own_label(self):
+    def test_every_refusal_kind_is_its_own_label(self):
         m = metrics.ProxyMetrics()
-        for reason_class in sorted(metrics.REFUSAL_CLASSES):
+        for kind in RefusalKind:
             before = value('serialproxy_refusals_total', status='599',
-                           reason=reason_class)
-            m.refused(599, reason_class)
+                           reason=kind.value)
+            m.refused(599, kind)
             self.assertEqual(1, value('serialproxy_refusals_total',
-                                      status='599', reason=reason_class)
-                             - before, reason_class)
+                                      status='599', reason=kind.value)
+                             - before, kind)
+
+    def test_a_kind_given_by_its_value_counts_as_the_kind(self):
+        m = metrics.ProxyMetrics()
+        before = value('serialproxy_refusals_total', status='429',
+                       reason='rate_limited')
+        m.refused(429, 'rate_limited')
+        m.refused(429, RefusalKind.RATE_LIMITED)
+        self.assertEqual(2, value('serialproxy_refusals_total',
+                                  status='429', reason='rate_limited')
+                         - before)
 
     def test_worker_exited_is_a_no_op_in_one_process(self):
         self.assertIsNone(metrics.multiprocess_directory())

@@ -28,7 +28,7 @@ class FakeTransport:
 
 
 def watcher(transport):
-    w = relay.RelayWatcher(proxy=None)
+    w = relay.RelayWatcher(registry=None)
     w.transport = transport
     return w
 

@@ -13,7 +13,8 @@ import fixtures
 from serialproxy import exception
 from serialproxy import notifications
 from serialproxy.proxy import admission
-from serialproxy.proxy import framing
+from serialproxy.proxy import connections
+from serialproxy.proxy.page import frame_ancestors
 from serialproxy.proxy import metrics
 from serialproxy.proxy import server
 from serialproxy.proxy import session
@@ -73,7 +74,7 @@ class SlowReaderTest(base.TestCase):
         client = await open_websocket(loop, proxy.bound_port)
 
         await asyncio.sleep(1.5)
-        connection, = proxy.sessions.values()
+        connection, = proxy.registry.sessions.values()
         stalled_at = guest.written
         await asyncio.sleep(1.5)
         # Backpressure reached the guest: it could not write any more...
@@ -82,7 +83,8 @@ class SlowReaderTest(base.TestCase):
         self.assertFalse(connection.guest.transport.is_reading())
         # ...and the proxy holds at most its bound, not the flood.
         buffered = connection.transport.get_write_buffer_size()
-        self.assertLessEqual(buffered, server.WRITE_BUFFER_HIGH + 4 * CHUNK)
+        self.assertLessEqual(buffered,
+                             connections.WRITE_BUFFER_HIGH + 4 * CHUNK)
 
         # Reading again resumes the flow: the session was slowed, not lost.
         # (Megabytes wait in kernel buffers between guest and proxy first.)
@@ -103,9 +105,16 @@ class SlowReaderTest(base.TestCase):
 
 class CloseCodesTest(base.TestCase):
     def test_disconnect_sends_code_and_reason_then_frees_the_lease(self):
-        asyncio.run(self._scenario())
+        asyncio.run(self._scenario(4001, 'Disconnected by an operator'))
 
-    async def _scenario(self):
+    def test_sessions_the_access_switch_ends_are_counted(self):
+        name = 'serialproxy_sessions_ended_by_access_switch_total'
+        before = metrics.sample_value(name)
+        asyncio.run(self._scenario(
+            4009, 'Serial console access is turned off for this project'))
+        self.assertEqual(before + 1, metrics.sample_value(name))
+
+    async def _scenario(self, code, reason):
         loop = asyncio.get_running_loop()
         guest_server = await loop.create_server(asyncio.Protocol,
                                                 '127.0.0.1', 0)
@@ -114,15 +123,14 @@ class CloseCodesTest(base.TestCase):
         await proxy.start('127.0.0.1', 0)
         client = await open_websocket(loop, proxy.bound_port)
         await asyncio.sleep(0.2)
-        proxy.disconnect(['session-1', 'not-mine'], 4001,
-                         'Disconnected by an operator')
+        proxy.disconnect(['session-1', 'not-mine'], code, reason)
         frame = await asyncio.wait_for(loop.sock_recv(client, 1024), 5)
         self.assertEqual(0x88, frame[0])
-        self.assertEqual(4001, struct.unpack('>H', frame[2:4])[0])
-        self.assertEqual(b'Disconnected by an operator', frame[4:])
+        self.assertEqual(code, struct.unpack('>H', frame[2:4])[0])
+        self.assertEqual(reason.encode(), frame[4:])
         await asyncio.sleep(0.3)
         self.assertEqual(['session-1'], auth.released)
-        self.assertEqual({}, proxy.sessions)
+        self.assertEqual({}, proxy.registry.sessions)
         client.close()
         await proxy.stop()
         guest_server.close()
@@ -185,28 +193,14 @@ class ByteMetricsTest(base.TestCase):
         proxy = make_proxy(StubConsoleAuth(1))
         before = metrics.sample_value('serialproxy_bytes_total',
                                       {'direction': 'to_guest'})
-        proxy.bytes_to_guest += 10
-        proxy.bytes_to_guest += 5
+        proxy.services.relayed_to_guest(10)
+        proxy.services.relayed_to_guest(5)
         self.assertEqual(before, metrics.sample_value(
             'serialproxy_bytes_total', {'direction': 'to_guest'}))
         proxy.flush_metrics()
         self.assertEqual(before + 15, metrics.sample_value(
             'serialproxy_bytes_total', {'direction': 'to_guest'}))
-        self.assertEqual(0, proxy.bytes_to_guest)
-
-
-class GuestWriteTest(base.TestCase):
-    def test_messages_of_a_read_go_in_one_write_in_order(self):
-        messages = [b'ls\n', b'x' * 4096, os.urandom(64 * 1024), b'z']
-        self.assertEqual(b''.join(messages),
-                         bytes(server.guest_write(messages)))
-
-    def test_lone_message_is_written_without_a_copy(self):
-        large = os.urandom(64 * 1024)
-        self.assertIs(large, memoryview(server.guest_write([large])).obj)
-
-    def test_no_messages_no_write(self):
-        self.assertIsNone(server.guest_write([]))
+        self.assertEqual(0, proxy.relayed.to_guest)
 
 
 class EchoGuest(asyncio.Protocol):
@@ -273,7 +267,7 @@ class OneRoundTripTest(base.TestCase):
         await proxy.start('127.0.0.1', 0)
         client = await open_websocket(loop, proxy.bound_port)
         await asyncio.sleep(0.2)
-        self.assertEqual(['session-1'], list(proxy.sessions))
+        self.assertEqual(['session-1'], list(proxy.registry.sessions))
         client.close()
         await proxy.stop()
         guest_server.close()
@@ -309,7 +303,7 @@ class BatchedLeasesTest(base.TestCase):
         await proxy.start('127.0.0.1', 0)
         clients = await asyncio.gather(*(
             open_websocket(loop, proxy.bound_port) for _ in range(30)))
-        self.assertEqual(30, len(proxy.sessions))
+        self.assertEqual(30, len(proxy.registry.sessions))
         self.assertEqual(30, sum(auth.batches))
         # Two calls leave at once; the rest wait for one of them and go
         # together.
@@ -330,9 +324,9 @@ class PageAssetsReportTest(base.TestCase):
         self.checkout = os.path.join(self.state_path, 'node_modules')
         self.built = os.path.join(self.state_path, 'vendor')
         self.useFixture(fixtures.MonkeyPatch(
-            'serialproxy.proxy.page_assets.CHECKOUT_ROOT', self.checkout))
+            'serialproxy.proxy.page.assets.CHECKOUT_ROOT', self.checkout))
         self.useFixture(fixtures.MonkeyPatch(
-            'serialproxy.proxy.page_assets.BUILT_ROOT', self.built))
+            'serialproxy.proxy.page.assets.BUILT_ROOT', self.built))
         self.log = self.useFixture(fixtures.FakeLogger(
             name='serialproxy.proxy.server'))
 
@@ -367,14 +361,14 @@ class FrameAncestorsSettingsTest(base.TestCase):
         self.assertTrue(settings.session.frame_ancestors.allows_origin(
             'https://horizon.example'))
         proxy = server.ConsoleProxy(settings, None, None)
-        self.addCleanup(proxy.executor.shutdown)
+        self.addCleanup(proxy.control_plane.executor.shutdown)
         csp = dict(proxy.static.security_headers)['Content-Security-Policy']
         self.assertTrue(csp.endswith(
             "; frame-ancestors 'self' https://horizon.example"), csp)
 
     def test_bad_entry_stops_the_start_with_its_reason(self):
         self.flags(group='console', frame_ancestors=['horizon.example'])
-        exc = self.assertRaises(framing.InvalidFrameAncestor,
+        exc = self.assertRaises(frame_ancestors.InvalidFrameAncestor,
                                 server.ProxySettings.from_conf,
                                 self.conf.conf)
         self.assertIn("'horizon.example' is not", str(exc))
@@ -503,3 +497,56 @@ class WatchOnlyBehindAnOlderConsoleAuthTest(base.TestCase):
         self.assertIn(b'this console URL is watch-only', body)
         self.assertEqual(['session-1'], auth.released)
         self.assertEqual(['t'], auth.joined)
+
+
+class ConsoleAuthThatMustNotBeAsked:
+    def __getattr__(self, name):
+        raise AssertionError('consoleauth asked %s for a request without '
+                             'a token' % name)
+
+
+class MissingTokenTest(base.TestCase):
+    def test_upgrade_and_check_without_a_token_get_401_unasked(self):
+        async def scenario():
+            proxy = make_proxy(ConsoleAuthThatMustNotBeAsked())
+            await proxy.start('127.0.0.1', 0)
+            answers = []
+            for extra in (b'Upgrade: websocket\r\nConnection: Upgrade\r\n'
+                          b'Sec-WebSocket-Version: 13\r\n'
+                          b'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n',
+                          b'X-Serialproxy-Check: 1\r\n'):
+                reader, writer = await asyncio.open_connection(
+                    '127.0.0.1', proxy.bound_port)
+                writer.write(b'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n' +
+                             extra + b'\r\n')
+                answers.append(await asyncio.wait_for(reader.read(), 10))
+                writer.close()
+            await proxy.stop()
+            return answers
+        labels = {'status': '401', 'reason': 'invalid_token'}
+        before = metrics.sample_value('serialproxy_refusals_total', labels)
+        for answer in asyncio.run(scenario()):
+            self.assertTrue(answer.startswith(b'HTTP/1.1 401 '), answer)
+            self.assertIn(b'Missing token', answer)
+        self.assertEqual(2, metrics.sample_value(
+            'serialproxy_refusals_total', labels) - before)
+
+
+class AccessOffConsoleAuth(StubConsoleAuth):
+    """consoleauth saying the console's access switch is off."""
+
+    def get_console_access(self, ctxt, instance_uuid=None, project_id=None):
+        return {'project_id': 'p', 'server_id': instance_uuid,
+                'enabled': False, 'decided_by': 'project',
+                'levels': {'cloud': 'enabled', 'project': 'disabled',
+                           'server': None}}
+
+
+class AccessCheckTest(base.TestCase):
+    def test_check_of_a_console_whose_access_is_off_says_why(self):
+        proxy = make_proxy(AccessOffConsoleAuth(1))
+        exc = self.assertRaises(exception.ConsoleAccessDisabled, asyncio.run,
+                                proxy.control_plane.check('token'))
+        self.assertEqual(
+            'Serial console access is turned off for this project',
+            exc.message)

@@ -10,8 +10,9 @@ import oslo_messaging as messaging
 
 from serialproxy import exception
 from serialproxy.proxy.close_codes import CloseCode
+from serialproxy.proxy.console import Console
 from serialproxy.proxy import forwarded
-from serialproxy.proxy import framing
+from serialproxy.proxy.page import frame_ancestors
 from serialproxy.proxy import refusals
 from serialproxy.proxy import session as cs
 from serialproxy.proxy.session import Side
@@ -89,7 +90,7 @@ class SessionTestCase(base.TestCase):
         authorize, = of_type(actions, cs.Authorize)
         self.assertTrue(authorize.lease)
         self.assertEqual(TOKEN, authorize.request.token)
-        self.assertEqual([], self.session.leased(dict(CONSOLE)))
+        self.assertEqual([], self.session.leased(Console.from_answer(CONSOLE)))
         return self.session.guest_connected(history)
 
     def send(self, data):
@@ -111,7 +112,7 @@ class HandshakeTest(SessionTestCase):
         actions = self.session.client_data(
             request() + client_frame(0x2, b'early'))
         self.assertEqual([], to_guest(actions))
-        self.session.leased(dict(CONSOLE))
+        self.session.leased(Console.from_answer(CONSOLE))
         self.assertEqual([b'early'],
                          to_guest(self.session.guest_connected()))
 
@@ -155,14 +156,14 @@ class CompatibleClientsTest(SessionTestCase):
     def test_binary_base64_offer_opens_with_binary(self):
         self.send(request('Sec-WebSocket-Protocol: base64',
                           'Sec-WebSocket-Protocol: chat , binary'))
-        self.session.leased(dict(CONSOLE))
+        self.session.leased(Console.from_answer(CONSOLE))
         reply = to_client(self.session.guest_connected())
         self.assertTrue(reply.startswith(b'HTTP/1.1 101 '), reply)
         self.assertIn(b'\r\nSec-WebSocket-Protocol: binary\r\n', reply)
 
     def test_framing_dashboard_opening_the_websocket_is_accepted(self):
         self.session = cs.ConsoleSession(cs.Settings(
-            frame_ancestors=framing.FrameAncestors.parse(
+            frame_ancestors=frame_ancestors.FrameAncestors.parse(
                 ["'self'", 'http://horizon.example:8080'])),
             clock=self.clock)
         self.assertTrue(of_type(self.send(request(
@@ -217,11 +218,25 @@ class RefusalTest(SessionTestCase):
         self.assertIs(cs.State.ANSWERED, self.session.state)
         return refused.refusal.reason
 
+    def test_half_a_request_then_eof_is_answered_at_once(self):
+        self.send(b'GET /?token=t HTTP/1.1\r\nHost: h\r\n')
+        reason = self.assertRefused(self.session.client_eof(), 400,
+                                    'bad_request')
+        self.assertIn('Request incomplete', reason)
+
+    def test_eof_before_any_byte_is_no_refusal(self):
+        self.assertEqual([], self.session.client_eof())
+
     def test_malformed_requests_get_400_431_426_405_403(self):
         cases = [
             (b'GARBAGE\r\n\r\n', 400, 'bad_request'),
             (b'GET / HTTP/2.0\r\n\r\n', 400, 'bad_request'),
             (b'GET / HTTP/1.1\r\n bad\r\n\r\n', 400, 'bad_request'),
+            (b'GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n', 400, 'bad_request'),
+            (b'GET / HTTP/1.1\r\nX: a\nInjected: b\r\n\r\n', 400,
+             'bad_request'),
+            (b'GET / HTTP/1.1\r\n' + b'X: y\r\n' * 101 + b'\r\n', 431,
+             'bad_request'),
             (b'GET /?a=' + b'x' * 20000, 431, 'bad_request'),
             (request(target='//evil.example/'), 400, 'bad_request'),
             (request(method='POST'), 405, 'method'),
@@ -258,6 +273,8 @@ class RefusalTest(SessionTestCase):
             (refusals.Refusal(429, 'Too many connections from this address'),
              429, 'rate_limited'),
             (RuntimeError('bug'), 500, 'internal'),
+            (exception.ConsoleAccessDisabled(level='project'), 403,
+             'access'),
         ]
         for error, status, kind in cases:
             self.session = cs.ConsoleSession(self.settings,
@@ -266,6 +283,13 @@ class RefusalTest(SessionTestCase):
             reason = self.assertRefused(self.session.refused(
                 refusals.from_error(error)), status, kind)
             self.assertNotIn('bug', reason)
+
+    def test_access_turned_off_says_at_which_level(self):
+        self.send(request())
+        actions = self.session.refused(refusals.from_error(
+            exception.ConsoleAccessDisabled(level='server')))
+        self.assertIn(b'Serial console access is turned off for this '
+                      b'server', to_client(actions))
 
     def test_in_use_says_since_when(self):
         self.send(request())
@@ -276,7 +300,7 @@ class RefusalTest(SessionTestCase):
 
     def test_refusal_after_the_lease_gives_it_back(self):
         self.send(request())
-        self.session.leased(dict(CONSOLE))
+        self.session.leased(Console.from_answer(CONSOLE))
         actions = self.session.refused(refusals.from_error(
             ConnectionRefusedError()))
         self.assertEqual([cs.ReleaseLease('session-1')],
@@ -301,13 +325,13 @@ class RefusalTest(SessionTestCase):
         self.assertIn(b'Console service unavailable', to_client(actions))
         # Its answer, when it comes late, gives the lease back.
         self.assertEqual([cs.ReleaseLease('session-1')],
-                         self.session.leased(dict(CONSOLE)))
+                         self.session.leased(Console.from_answer(CONSOLE)))
 
     def test_client_gone_during_authorization_frees_the_lease(self):
         self.send(request())
         self.assertEqual([], self.session.client_lost())
         self.assertEqual([cs.ReleaseLease('session-1')],
-                         self.session.leased(dict(CONSOLE)))
+                         self.session.leased(Console.from_answer(CONSOLE)))
         self.assertEqual([cs.CloseGuest()], self.session.guest_connected())
 
 
@@ -473,7 +497,7 @@ class ClosingTest(SessionTestCase):
             clock=self.clock)
         self.send(request())
         self.clock.now += 8
-        self.session.leased(dict(CONSOLE))
+        self.session.leased(Console.from_answer(CONSOLE))
         self.session.guest_connected()
         self.clock.now += 9
         self.assertEqual([], self.session.tick())
@@ -492,7 +516,8 @@ class ClosingTest(SessionTestCase):
         self.session = cs.ConsoleSession(
             cs.Settings(enforce_session_timeout=True), clock=self.clock)
         self.send(request())
-        self.session.leased(dict(CONSOLE, expires_at=time.time() + 60))
+        self.session.leased(Console.from_answer(
+            dict(CONSOLE, expires_at=time.time() + 60)))
         self.session.guest_connected()
         self.clock.now += 59
         self.assertEqual([], self.session.tick())
@@ -521,7 +546,7 @@ class ClosingTest(SessionTestCase):
     def test_protocol_errors_close_with_their_codes(self):
         cases = [
             (client_frame(0x2, b'unmasked', mask=False), 1002),
-            (client_frame(0x3, b'reserved opcode'), 1003),
+            (client_frame(0x3, b'reserved opcode'), 1002),
             (client_frame(0x1, b'\xc3('), 1007),
             (client_frame(0x9, b'p' * 126), 1002),
             (bytes([0xC2]) + client_frame(0x2, b'x')[1:], 1002),

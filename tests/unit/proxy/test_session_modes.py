@@ -4,6 +4,7 @@ session, driven with bytes only."""
 import json
 
 from serialproxy.proxy.close_codes import CloseCode
+from serialproxy.proxy.console import Console
 from serialproxy.proxy import session as cs
 from serialproxy.proxy.session import Side
 from tests.unit.proxy.fakes import client_frame
@@ -19,7 +20,7 @@ class ModeTestCase(ts.SessionTestCase):
         actions = self.session.client_data(ts.request(
             target='/?token=%s&mode=%s' % (ts.TOKEN, mode)))
         self.assertTrue(ts.of_type(actions, cs.Authorize))
-        self.session.leased(dict(ts.CONSOLE))
+        self.session.leased(Console.from_answer(ts.CONSOLE))
         return self.session.guest_connected(history)
 
 
@@ -203,7 +204,7 @@ class WatchOnlyTest(ModeTestCase):
         actions = self.session.client_data(ts.request(target=target))
         self.assertTrue(ts.of_type(actions, cs.Authorize))
         self.session.watching_only()
-        self.session.leased(dict(self.WATCH_ONLY_CONSOLE))
+        self.session.leased(Console.from_answer(self.WATCH_ONLY_CONSOLE))
         return self.session.guest_connected()
 
     def test_session_watches_whatever_its_query_asked(self):

@@ -3,7 +3,8 @@ driven with bytes only: what is offered, what is run, what is told."""
 
 import json
 
-from serialproxy.proxy import page_commands as pc
+from serialproxy.proxy.console import Console
+from serialproxy.proxy.page import commands as pc
 from serialproxy.proxy import session as cs
 from tests.unit.proxy.fakes import client_frame
 from tests.unit.proxy.fakes import server_frames
@@ -32,7 +33,7 @@ class PageCommandsTestCase(ts.SessionTestCase):
             target += '&mode=' + mode
         actions = self.session.client_data(ts.request(target=target))
         self.assertTrue(ts.of_type(actions, cs.Authorize))
-        self.session.leased(dict(ts.CONSOLE, modes=modes))
+        self.session.leased(Console.from_answer(dict(ts.CONSOLE, modes=modes)))
         return self.session.guest_connected(history)
 
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from serialproxy.proxy import close_codes
 from serialproxy.proxy.close_codes import CloseCode
+from serialproxy.proxy.console import Console
 from serialproxy.proxy import session as cs
 from tests.unit import base
 from tests.unit import hypothesis_profiles  # noqa: F401
@@ -38,7 +39,7 @@ def open_session():
     session = cs.ConsoleSession(SETTINGS, clock=lambda: 1000.0)
     actions = session.client_data(request())
     assert any(isinstance(a, cs.Authorize) for a in actions), actions
-    session.leased(dict(CONSOLE))
+    session.leased(Console.from_answer(CONSOLE))
     session.guest_connected()
     assert session.is_open
     return session
@@ -192,7 +193,7 @@ class SessionPropertiesTest(base.TestCase):
 def open_writer_with(modes):
     session = cs.ConsoleSession(SETTINGS, clock=lambda: 1000.0)
     session.client_data(request())
-    session.leased(dict(CONSOLE, modes=modes))
+    session.leased(Console.from_answer(dict(CONSOLE, modes=modes)))
     session.guest_connected()
     return session
 

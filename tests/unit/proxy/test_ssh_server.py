@@ -1,7 +1,8 @@
 """The SSH front door's rules that need no network: admission of a
-connection, one sign-in per key, one console channel per connection, the
-grace of a connection without one, SysRq after a break and who may send
-it, when a session's exit status is sent."""
+connection, one sign-in per key, one console channel per connection and
+its seat, the grace of a connection without one. The console session's
+own rules are the SSH front end's (test_ssh_session.py); how the layer
+carries out its actions is test_ssh_layer.py's."""
 
 import asyncio
 import types
@@ -10,14 +11,12 @@ import asyncssh
 import fixtures
 
 from serialproxy import exception
-from serialproxy import notifications
 from serialproxy.proxy import admission
 from serialproxy.proxy import proxy_protocol
 from serialproxy.proxy import session as cs
 from serialproxy.proxy import sign_in_failures
 from serialproxy.proxy import ssh_server
 from tests.unit import base
-from tests.unit import notification_fixture
 
 
 UUID = 'b5d6a0e4-0c4e-4d51-9d7e-5f0e3a3c1a01'
@@ -76,21 +75,38 @@ class FakeConsoleAuth:
         return {'claim': 'claim-1'}
 
 
+class FakeServices:
+    """What the SSH front door asks of services.ConsoleServices."""
+
+    def __init__(self, max_per_address):
+        self.admission = admission.Admission(max_per_address, 10,
+                                             capacity=100)
+        self.consoleauth = FakeConsoleAuth()
+        self.settings = types.SimpleNamespace(
+            proxy_host='proxy-1', session=cs.Settings(),
+            max_replay_lines=1000)
+
+    async def check_ssh_key(self, instance_uuid, index, fingerprint):
+        return self.consoleauth.check_ssh_key({}, instance_uuid, index,
+                                              fingerprint)
+
+    async def sign_in_ssh_key(self, instance_uuid, index, fingerprint):
+        return self.consoleauth.sign_in_ssh_key({}, instance_uuid, index,
+                                                fingerprint)
+
+    def opened(self, connection):
+        pass
+
+
 class FakeFrontDoor:
     def __init__(self, max_per_address=2, console_grace=0.05):
-        self.proxy = types.SimpleNamespace(
-            admission=admission.Admission(max_per_address, 10,
-                                          capacity=100),
-            consoleauth_api=FakeConsoleAuth())
+        self.services = FakeServices(max_per_address)
         self.failures = sign_in_failures.SignInFailures(3)
         self.key_ttl = 60
         self.console_grace = console_grace
         self.refusals = []
         # Clients named by a trusted balancer's PROXY header, by peer.
         self.forwarded = {}
-
-    async def call(self, fn, *args):
-        return fn(*args)
 
     def refused(self, kind, status=429):
         self.refusals.append((kind, status))
@@ -101,16 +117,15 @@ class ConnectionTestBase(base.TestCase):
     def setUp(self):
         super().setUp()
         self.front_door = FakeFrontDoor()
-        self.consoleauth = self.front_door.proxy.consoleauth_api
+        self.consoleauth = self.front_door.services.consoleauth
 
     def connect(self, peer=('198.51.100.7', 50000)):
         server = ssh_server.ConsoleSSHServer(self.front_door)
         server.connection_made(FakeConnection(peer))
         return server
 
-    async def signed_in(self, server=None):
+    async def signed_in(self, server=None, user=UUID + '.port0'):
         server = server or self.connect()
-        user = UUID + '.port0'
         server.begin_auth(user)
         if not await server.validate_public_key(user, KEY):
             return server
@@ -144,7 +159,7 @@ class AdmissionTest(ConnectionTestBase):
         self.assertFalse(refused_key)
         self.assertEqual(0, self.consoleauth.checked)
         self.assertEqual([('rate_limited', 429)], self.front_door.refusals)
-        self.assertEqual(2, self.front_door.proxy.admission.admitted)
+        self.assertEqual(2, self.front_door.services.admission.admitted)
 
     def test_refused_connection_that_never_signs_in_goes_all_the_same(
             self):
@@ -178,7 +193,7 @@ class AdmissionTest(ConnectionTestBase):
             await asyncio.sleep(0)
             return third
         self.assertIsNone(asyncio.run(run()).conn.disconnected)
-        self.assertEqual(2, self.front_door.proxy.admission.admitted)
+        self.assertEqual(2, self.front_door.services.admission.admitted)
 
 
 class SignInTest(ConnectionTestBase):
@@ -232,6 +247,61 @@ class SignInTest(ConnectionTestBase):
         self.assertIsInstance(server.sign_in_error, exception.SSHKeyRefused)
 
 
+class UserOptionsTest(ConnectionTestBase):
+    """What the user name asks for after its port (replay-lines=N, as
+    GCP's), or why the sign-in is refused."""
+
+    def test_replay_lines_go_to_the_console_channel(self):
+        async def run():
+            server = await self.signed_in(
+                user=UUID + '.port0.replay-lines=3')
+            return server, server.session_requested()
+        server, channel = asyncio.run(run())
+        self.assertEqual((UUID, 0), server.console_wanted)
+        self.assertEqual(cs.WRITE, channel.session.mode)
+        self.assertEqual(3, channel.session.replay_lines)
+
+    def test_view_with_replay_lines_watches(self):
+        async def run():
+            server = await self.signed_in(
+                user=UUID + '.port0.view.replay-lines=0')
+            return server.session_requested()
+        channel = asyncio.run(run())
+        self.assertEqual(cs.VIEW, channel.session.mode)
+        self.assertEqual(0, channel.session.replay_lines)
+
+    def test_no_option_leaves_the_proxys_replay(self):
+        async def run():
+            server = await self.signed_in()
+            return server.session_requested()
+        self.assertIsNone(asyncio.run(run()).session.replay_lines)
+
+    def test_bad_option_refuses_the_sign_in_with_the_reason(self):
+        for user, reason in (
+                (UUID + '.port0.replay-lines=x',
+                 "replay-lines takes a whole number, 0 or more, not 'x'"),
+                (UUID + '.port0.replay-lines=-1',
+                 "replay-lines takes a whole number, 0 or more, not '-1'"),
+                (UUID + '.port0.lines=5', "unknown option 'lines=5'")):
+            self.front_door = FakeFrontDoor()
+            self.consoleauth = self.front_door.services.consoleauth
+
+            async def run():
+                server = self.connect()
+                server.begin_auth(user)
+                accepted = await server.validate_public_key(user, KEY)
+                return server, accepted
+            server, accepted = asyncio.run(run())
+            self.assertFalse(accepted, user)
+            banner, = server.conn.banners
+            self.assertIn('Bad console user name: ' + reason, banner)
+            self.assertIn('replay-lines=N', banner)
+            # The key was not looked at, so it stays good for a right
+            # name.
+            self.assertEqual(0, self.consoleauth.checked)
+            self.assertTrue(self.consoleauth.live)
+
+
 class ConsoleChannelTest(ConnectionTestBase):
     """One console channel per connection; a signed-in connection
     without one is closed after the grace."""
@@ -248,10 +318,20 @@ class ConsoleChannelTest(ConnectionTestBase):
             return first, error
         first, error = asyncio.run(run())
         self.assertIsInstance(first, ssh_server.ConsoleSSHSession)
+        self.assertEqual(cs.WRITE, first.session.mode)
         self.assertEqual(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
                          error.code)
         self.assertIn('One console channel per connection', error.reason)
         self.assertEqual([('rate_limited', 429)], self.front_door.refusals)
+
+    def test_view_user_gets_a_spectators_channel(self):
+        async def run():
+            server = await self.signed_in(user=UUID + '.port0.view')
+            return server, server.session_requested()
+        server, channel = asyncio.run(run())
+        self.assertEqual((UUID, 0), server.console_wanted)
+        self.assertEqual(cs.VIEW, channel.session.mode)
+        self.assertTrue(channel.session.is_spectator)
 
     def test_connection_without_a_channel_is_closed_after_the_grace(self):
         async def run():
@@ -292,260 +372,6 @@ class ConsoleChannelTest(ConnectionTestBase):
         self.assertIsNone(asyncio.run(run()))
 
 
-class FakeChannel:
-    def __init__(self):
-        self.stderr = b''
-        self.exit_status = None
-        # Bytes waiting for a client that does not read them.
-        self.unread = 0
-
-    def get_write_buffer_size(self):
-        return self.unread
-
-    def write_stderr(self, data):
-        self.stderr += data
-
-    def exit(self, status):
-        self.exit_status = status
-
-
-class FakeMetrics:
-    def session_closed(self):
-        pass
-
-
-class FakeProxy:
-    settings = types.SimpleNamespace(
-        proxy_host='proxy-1', session=types.SimpleNamespace(close_grace=2.0))
-
-    def __init__(self):
-        self.sysrq = []
-        self.sessions = {}
-        self.metrics = FakeMetrics()
-        # Futures of the lease releases asked for, by session id.
-        self.releases = {}
-
-    async def send_sysrq(self, console, key):
-        self.sysrq.append((console['instance_uuid'], key))
-
-    def release_lease(self, session_id):
-        released = asyncio.get_running_loop().create_future()
-        self.releases[session_id] = released
-        return released
-
-
-class SSHSessionTestBase(base.TestCase):
-    """An open session of a key whose pusher had modes."""
-
-    modes = ['sysrq']
-
-    def setUp(self):
-        super().setUp()
-        self.proxy = FakeProxy()
-        server = types.SimpleNamespace(
-            front_door=types.SimpleNamespace(proxy=self.proxy),
-            client_address='192.0.2.9:40000')
-        self.ssh = ssh_server.ConsoleSSHSession(server)
-        self.ssh.chan = FakeChannel()
-        self.ssh.session.console = {'instance_uuid': 'uuid-1', 'index': 0,
-                                    'user_id': 'u-1', 'project_id': 'p-1',
-                                    'modes': self.modes}
-        self.ssh.session.session_id = 'session-1'
-        self.ssh.session.is_open = True
-        self.notes = self.useFixture(
-            notification_fixture.CaughtNotifications())
-
-    def typed(self, data):
-        """What reaches the guest of data typed now, SysRq sent."""
-        async def run():
-            rest = self.ssh._take_sysrq_key(data)
-            await asyncio.sleep(0)
-            return rest
-        return asyncio.run(run())
-
-
-class BreakThenKeyTest(SSHSessionTestBase):
-    """ssh's ~B, then a key: that key is SysRq, not typed."""
-
-    def test_key_after_a_break_is_sent_as_sysrq_and_not_typed(self):
-        self.assertTrue(self.ssh.break_received(0))
-        self.assertEqual(b'ls\n', self.typed(b'hls\n'))
-        self.assertEqual([('uuid-1', 'h')], self.proxy.sysrq)
-        self.assertIn(b'SysRq h sent', self.ssh.chan.stderr)
-        # Only the one key: the next is typed.
-        self.assertEqual(b'h', self.typed(b'h'))
-        self.assertEqual(1, len(self.proxy.sysrq))
-        # Audited as the REST call is.
-        (event, body), = self.notes.caught(notifications.SYSRQ_SENT)
-        self.assertEqual([], notification_fixture.mismatches(event, body))
-        data = body['serialproxy_object.data']
-        self.assertEqual(('uuid-1', 'h', 'u-1', '192.0.2.9:40000',
-                          'proxy-1'),
-                         (data['instance_uuid'], data['sysrq_key'],
-                          data['user_id'], data['remote_address'],
-                          data['proxy_host']))
-
-    def test_line_end_of_the_escape_is_typed_and_the_key_still_awaited(self):
-        self.ssh.break_received(0)
-        self.assertEqual(b'\r', self.typed(b'\r'))
-        self.assertEqual(b'\n', self.typed(b'\nh'))
-        self.assertEqual([('uuid-1', 'h')], self.proxy.sysrq)
-
-    def test_key_that_is_no_sysrq_key_is_dropped_with_a_reason(self):
-        self.ssh.break_received(0)
-        self.assertEqual(b'', self.typed(b'a'))
-        self.assertEqual([], self.proxy.sysrq)
-        self.assertIn(b"'a' is not a SysRq key", self.ssh.chan.stderr)
-        self.assertEqual([], self.notes.caught(notifications.SYSRQ_SENT))
-
-    def test_key_long_after_the_break_is_typed(self):
-        self.ssh.break_received(0)
-        self.ssh._sysrq_armed_at -= ssh_server.SYSRQ_WINDOW + 1
-        self.assertEqual(b'h', self.typed(b'h'))
-        self.assertEqual([], self.proxy.sysrq)
-
-    def test_break_before_the_console_opens_is_refused(self):
-        self.ssh.session.is_open = False
-        self.assertFalse(self.ssh.break_received(0))
-        self.assertIn(b'needs an open console', self.ssh.chan.stderr)
-
-
-class SysRqNotAllowedTest(SSHSessionTestBase):
-    """A key whose pusher the SysRq policy did not allow (its console has
-    no 'sysrq' mode): a break and a key send nothing, and say why."""
-
-    modes = []
-
-    def test_break_says_sysrq_is_not_allowed_naming_the_policy(self):
-        self.assertTrue(self.ssh.break_received(0))
-        self.assertIn(b'serialproxy: break: SysRq is not allowed for you '
-                      b'on this server (policy '
-                      b'serialproxy:serial_console:sysrq)',
-                      self.ssh.chan.stderr)
-        self.assertNotIn(b'type a SysRq key', self.ssh.chan.stderr)
-
-    def test_key_after_the_break_is_neither_sent_nor_typed(self):
-        self.ssh.break_received(0)
-        self.assertEqual(b'ls\n', self.typed(b'bls\n'))
-        self.assertEqual([], self.proxy.sysrq)
-        self.assertIn(b"SysRq 'b' not sent: SysRq is not allowed",
-                      self.ssh.chan.stderr)
-        self.assertEqual([], self.notes.caught(notifications.SYSRQ_SENT))
-        # The break is used up: the next key is typed.
-        self.assertEqual(b'b', self.typed(b'b'))
-
-    def test_console_without_modes_may_not_send_sysrq(self):
-        # What a consoleauth from before 1.8 answers: no modes at all.
-        del self.ssh.session.console['modes']
-        self.ssh.break_received(0)
-        self.assertEqual(b'', self.typed(b'h'))
-        self.assertEqual([], self.proxy.sysrq)
-
-    def test_nmi_alone_does_not_allow_sysrq(self):
-        self.ssh.session.console['modes'] = ['nmi']
-        self.ssh.break_received(0)
-        self.typed(b'h')
-        self.assertEqual([], self.proxy.sysrq)
-
-
-class ExitAfterReleaseTest(SSHSessionTestBase):
-    """The user ends the session: its exit status, which their ssh client
-    returns on, is sent once consoleauth has the lease back."""
-
-    def run_loop(self, steps):
-        async def run():
-            for step in steps:
-                step()
-                await asyncio.sleep(0)
-                await asyncio.sleep(0)
-        asyncio.run(run())
-
-    def released(self):
-        self.proxy.releases['session-1'].set_result(None)
-
-    def test_end_of_input_exits_once_the_lease_is_released(self):
-        seen = []
-        self.run_loop([
-            self.ssh.eof_received,
-            lambda: seen.append(self.ssh.chan.exit_status),
-            self.released,
-            lambda: seen.append(self.ssh.chan.exit_status)])
-        self.assertEqual([None, 0], seen)
-
-    def test_eof_keeps_the_channel_half_open_for_the_exit_status(self):
-        async def run():
-            kept = self.ssh.eof_received()
-            self.released()
-            await asyncio.sleep(0)
-            return kept
-        self.assertTrue(asyncio.run(run()))
-
-    def test_failed_release_exits_all_the_same(self):
-        def failed():
-            self.proxy.releases['session-1'].set_exception(
-                OSError('consoleauth gone'))
-        self.run_loop([self.ssh.eof_received, failed])
-        self.assertEqual(0, self.ssh.chan.exit_status)
-
-    def test_release_not_answered_exits_after_close_grace(self):
-        self.proxy.settings = types.SimpleNamespace(
-            proxy_host='proxy-1',
-            session=types.SimpleNamespace(close_grace=0.05))
-
-        async def run():
-            self.ssh.eof_received()
-            await asyncio.sleep(0.01)
-            early = self.ssh.chan.exit_status
-            await asyncio.sleep(0.1)
-            return early, self.ssh.chan.exit_status
-        self.assertEqual((None, 0), asyncio.run(run()))
-
-    def test_proxy_ends_a_session_at_once(self):
-        # Force-disconnect, idle, shutdown: the user is told now.
-        async def run():
-            self.ssh.close_session(4000, 'Disconnected by an operator')
-            return self.ssh.chan.exit_status
-        self.assertEqual(ssh_server.EXIT_CLOSED, asyncio.run(run()))
-        self.assertIn(b'Disconnected by an operator', self.ssh.chan.stderr)
-
-
-class MaxSessionAgeTest(SSHSessionTestBase):
-    """[console] max_session_age ends an SSH session as it ends a
-    websocket one: the same limit at every way in."""
-
-    def setUp(self):
-        super().setUp()
-        self.proxy.settings = types.SimpleNamespace(
-            proxy_host='proxy-1', session=cs.Settings(max_session_age=60))
-        self.now = 1000.0
-        self.ssh.clock = lambda: self.now
-        self.ssh.session.started_at = self.now
-        self.ssh._last_activity = self.now
-
-    def tick(self):
-        async def run():
-            self.ssh.tick()
-        asyncio.run(run())
-
-    def test_session_ends_at_max_session_age_with_its_message(self):
-        self.now += 59
-        self.tick()
-        self.assertIsNone(self.ssh.chan.exit_status)
-        self.now += 1
-        self.tick()
-        self.assertEqual(ssh_server.EXIT_CLOSED, self.ssh.chan.exit_status)
-        self.assertIn(b'longest a console session may last',
-                      self.ssh.chan.stderr)
-        self.assertIn('session-1', self.proxy.releases)
-
-    def test_max_session_age_0_lets_it_live_on(self):
-        self.proxy.settings.session = cs.Settings()
-        self.now += 30 * 86400
-        self.ssh._last_activity = self.now
-        self.tick()
-        self.assertIsNone(self.ssh.chan.exit_status)
-
-
 class ForwardedClientTest(base.TestCase):
     """The client a trusted balancer's PROXY header named
     (proxied_listener.py) is the connection's client."""
@@ -571,19 +397,9 @@ class ForwardedClientTest(base.TestCase):
                          (server.client_host, server.client_address))
 
 
-class ClientThatStopsReadingTest(SSHSessionTestBase):
+class ClientThatStopsReadingTest(base.TestCase):
     """What a client asks for is not answered into memory while it does
     not read."""
-
-    def test_breaks_are_not_answered_while_the_client_does_not_read(self):
-        self.ssh.chan.unread = ssh_server.WRITE_BUFFER_HIGH + 1
-        for _ in range(1000):
-            self.assertTrue(self.ssh.break_received(0))
-            self.ssh.exec_requested('ls')
-        self.assertEqual(b'', self.ssh.chan.stderr)
-        self.ssh.chan.unread = 0
-        self.ssh.break_received(0)
-        self.assertIn(b'type a SysRq key', self.ssh.chan.stderr)
 
     def test_connection_stops_reading_past_its_write_buffer_limit(self):
         conn = types.SimpleNamespace(_transport=FakeTransport())

@@ -3,6 +3,7 @@ import socket
 import ssl
 import subprocess
 
+from serialproxy.proxy import metrics
 from serialproxy.proxy import tls
 from tests.unit import base
 from tests.unit.proxy.fakes import make_proxy
@@ -66,14 +67,18 @@ class TLSListenerTest(base.TestCase):
         self.assertTrue(secure.startswith(b'HTTP/1.1 200 OK'))
         self.assertTrue(plain.startswith(b'HTTP/1.1 200 OK'))
 
-    def test_ssl_only_refuses_plain_with_a_reason(self):
+    def test_ssl_only_refuses_plain_with_a_reason_and_counts_it(self):
         def scenario(port):
             return (self.request(port, self.PAGE, use_tls=True),
                     self.request(port, self.PAGE, use_tls=False))
+        labels = {'status': '400', 'reason': 'tls_only'}
+        before = metrics.sample_value('serialproxy_refusals_total', labels)
         secure, plain = self.serve(scenario, ssl_only=True)
         self.assertTrue(secure.startswith(b'HTTP/1.1 200 OK'))
         self.assertTrue(plain.startswith(b'HTTP/1.1 400 '))
         self.assertIn(b'only speaks TLS', plain)
+        self.assertEqual(1, metrics.sample_value(
+            'serialproxy_refusals_total', labels) - before)
 
     def test_minimum_version_refuses_older_clients(self):
         def scenario(port):

@@ -6,6 +6,7 @@ supervisor report through files in a temporary directory.
 """
 
 import functools
+import gc
 import json
 import logging
 import os
@@ -39,7 +40,9 @@ def _started(directory, index):
            {'index': index, 'pid': os.getpid(), 'at': time.monotonic(),
             'blocked': sorted(int(s) for s in blocked),
             'sigterm_default': signal.getsignal(signal.SIGTERM) ==
-            signal.SIG_DFL})
+            signal.SIG_DFL,
+            # Objects the worker inherited, kept out of its collections.
+            'frozen': gc.get_freeze_count()})
 
 
 def serve(directory, index, ready):
@@ -170,6 +173,9 @@ class WorkerSupervisorTest(base.TestCase):
                 record(directory, 'exited-%d' % pid,
                        {'pid': pid, 'live': supervisor.worker_pids})
 
+            if 'on_stop' in kwargs:
+                kwargs['on_stop'] = functools.partial(kwargs['on_stop'],
+                                                      directory)
             supervisor = workers.WorkerSupervisor(
                 count, functools.partial(worker_main, directory),
                 on_worker_exit=on_worker_exit, **kwargs)
@@ -213,6 +219,16 @@ class WorkerSupervisorTest(base.TestCase):
             self.assertTrue(report['sigterm_default'])
         self.assertEqual(1, supervisor.log().count('Ready: every service'))
 
+    def test_workers_leave_the_inherited_objects_to_the_parent(self):
+        # Frozen before the fork, the supervisor's objects are never
+        # traversed by a worker's collector, whose writes would make the
+        # pages it shares with the parent its own: PSS per held session
+        # went from 17 to 9 KiB (tools.bench proxy_sessions).
+        supervisor = self.start(2, serve)
+        self.wait_ready(supervisor)
+        for report in supervisor.started():
+            self.assertGreater(report['frozen'], 1000, report)
+
     def test_a_killed_worker_is_replaced_and_the_others_untouched(self):
         supervisor = self.start(2, serve, restart_delay=0)
         self.wait_ready(supervisor)
@@ -250,6 +266,21 @@ class WorkerSupervisorTest(base.TestCase):
 
     def test_sigterm_reaches_every_worker(self):
         self._test_stop_signal_reaches_every_worker(signal.SIGTERM)
+
+    def test_on_stop_runs_once_before_the_workers_are_told(self):
+        def on_stop(directory):
+            record(directory, 'on-stop-%d' % time.monotonic_ns(), {
+                'terminated': [name for name in os.listdir(directory)
+                               if name.startswith('terminated-')]})
+        supervisor = self.start(2, serve, on_stop=on_stop)
+        self.wait_ready(supervisor)
+
+        os.kill(supervisor.pid, signal.SIGTERM)
+
+        self.assertEqual(0, self.wait_exit(supervisor))
+        self.assertEqual([{'terminated': []}],
+                         supervisor.reports('on-stop-'))
+        self.assertEqual(2, len(supervisor.terminated()))
 
     def test_sigint_stops_the_workers_with_sigterm(self):
         self._test_stop_signal_reaches_every_worker(signal.SIGINT)

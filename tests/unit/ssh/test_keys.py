@@ -71,6 +71,40 @@ class ConsoleUserTest(base.TestCase):
     def test_user_names_server_and_port(self):
         self.assertEqual((UUID, 2), keys.parse_console_user(UUID + '.port2'))
         self.assertEqual(UUID + '.port0', keys.console_user(UUID, 0))
+        self.assertFalse(keys.watches(UUID + '.port2'))
+
+    def test_view_suffix_names_the_same_console_to_watch(self):
+        name = keys.console_user(UUID, 1, watching=True)
+        self.assertEqual(UUID + '.port1.view', name)
+        self.assertEqual((UUID, 1), keys.parse_console_user(name))
+        self.assertTrue(keys.watches(name))
+        for other in (UUID + '.view', 'root.view'):
+            self.assertIsNone(keys.parse_console_user(other), other)
+            self.assertFalse(keys.watches(other))
+        # A console's name with a suffix that is not an option: refused
+        # with a reason, not taken as another name.
+        for other in (UUID + '.port1.view.view', UUID + '.port1.viewer'):
+            self.assertEqual((UUID, 1), keys.parse_console_user(other))
+            self.assertFalse(keys.watches(other))
+            self.assertRaises(exception.InvalidConsoleUser,
+                              keys.console_user_options, other)
+
+    def test_resume_option_names_the_same_console_with_an_offset(self):
+        for name, view in ((UUID + '.port0.resume=1234', False),
+                           (UUID + '.port0.view.resume=1234', True),
+                           (UUID + '.port0.resume=1234.view', True)):
+            self.assertEqual((UUID, 0), keys.parse_console_user(name))
+            self.assertEqual(1234,
+                             keys.console_user_options(name)['resume'])
+            self.assertEqual(view, keys.watches(name))
+        for other in (UUID + '.port0.resume', UUID + '.port0.resume=',
+                      UUID + '.port0.resume=-1', UUID + '.port0.resume=x',
+                      UUID + '.port0.resume=1.resume=2',
+                      UUID + '.port0.view=1', UUID + '.port0.rewind=1',
+                      UUID + '.port0.resume=' + '1' * 21):
+            self.assertRaises(exception.InvalidConsoleUser,
+                              keys.console_user_options, other)
+            self.assertFalse(keys.watches(other))
 
     def test_other_names_name_no_console(self):
         for name in ('root', UUID, UUID + '.port', UUID + '.port-1',
@@ -78,6 +112,58 @@ class ConsoleUserTest(base.TestCase):
                      UUID + '.port0' + 'x' * 100000, '', None,
                      UUID + '.port123'):
             self.assertIsNone(keys.parse_console_user(name), repr(name)[:80])
+
+
+class ConsoleUserOptionsTest(base.TestCase):
+    """What a console user name asks for after its port, as GCP's
+    <instance>.port=1.replay-lines=N."""
+
+    def reason(self, name):
+        error = self.assertRaises(exception.InvalidConsoleUser,
+                                  keys.console_user_options, name)
+        return error.message
+
+    def test_plain_name_asks_for_nothing(self):
+        self.assertEqual({}, keys.console_user_options(UUID + '.port0'))
+
+    def test_replay_lines_is_a_whole_number_of_lines(self):
+        for text, lines in (('500', 500), ('0', 0), ('007', 7)):
+            name = UUID + '.port0.replay-lines=' + text
+            self.assertEqual((UUID, 0), keys.parse_console_user(name))
+            self.assertEqual({'replay-lines': lines},
+                             keys.console_user_options(name))
+
+    def test_options_go_with_view_in_any_order(self):
+        for name in (UUID + '.port1.view.replay-lines=3',
+                     UUID + '.port1.replay-lines=3.view'):
+            self.assertEqual({'view': True, 'replay-lines': 3},
+                             keys.console_user_options(name))
+            self.assertTrue(keys.watches(name))
+            self.assertEqual((UUID, 1), keys.parse_console_user(name))
+
+    def test_bad_values_are_refused_with_a_reason(self):
+        for text in ('x', '-1', '', '+3', ' 3', '\u0663', '9' * 19):
+            reason = self.reason(UUID + '.port0.replay-lines=' + text)
+            self.assertIn('replay-lines takes a whole number, 0 or more',
+                          reason)
+        # A dot begins the next option.
+        self.assertIn("unknown option '5'",
+                      self.reason(UUID + '.port0.replay-lines=1.5'))
+
+    def test_unknown_and_repeated_options_are_refused_with_a_reason(self):
+        reason = self.reason(UUID + '.port0.replay=5')
+        self.assertIn("unknown option 'replay=5'", reason)
+        self.assertIn('replay-lines=N', reason)
+        self.assertIn("unknown option 'replay-lines'",
+                      self.reason(UUID + '.port0.replay-lines'))
+        self.assertIn("unknown option ''", self.reason(UUID + '.port0.'))
+        self.assertIn('replay-lines given twice', self.reason(
+            UUID + '.port0.replay-lines=1.replay-lines=2'))
+        self.assertIn('names no console', self.reason('root'))
+
+    def test_long_names_name_nothing(self):
+        name = UUID + '.port0.replay-lines=' + '1' * 100
+        self.assertIsNone(keys.parse_console_user(name))
 
 
 class HostKeysTest(base.TestCase):
