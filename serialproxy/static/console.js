@@ -1207,7 +1207,37 @@
     activeMatchBorder: '#ffffff',
     activeMatchColorOverviewRuler: '#6cb6ff'
   };
+  // Where the current match is. A change of the terminal's rows (the
+  // bar taking one, a phone's keyboard opening) clears xterm's selection,
+  // and the search addon steps on from the selection: without it Next
+  // starts over at the first match, and the addon's refresh after the
+  // resize jumps to the last. The page puts the match back.
+  var currentMatch = null;
+  function keepCurrentMatch() {
+    var at = term.getSelectionPosition();
+    if (!searchBar.hidden && at) {
+      currentMatch = {start: at.start, end: at.end, cols: term.cols};
+    }
+  }
+  function restoreCurrentMatch() {
+    // After a change of columns the lines reflow and the place is gone.
+    if (searchBar.hidden || !currentMatch || term.hasSelection() ||
+        currentMatch.cols !== term.cols) {
+      return;
+    }
+    term.select(currentMatch.start.x, currentMatch.start.y,
+                (currentMatch.end.y - currentMatch.start.y) * term.cols +
+                currentMatch.end.x - currentMatch.start.x);
+  }
+  // The resize's listeners clear the selection after this one runs.
+  term.onResize(function () {
+    Promise.resolve().then(restoreCurrentMatch);
+  });
+  term.onSelectionChange(keepCurrentMatch);
   searchAddon.onDidChangeResults(function (results) {
+    if (results.resultIndex < 0) {
+      currentMatch = null;
+    }
     if (!searchInput.value) {
       searchCount.textContent = '';
     } else if (!results.resultCount) {
@@ -1234,6 +1264,7 @@
       searchCount.textContent = '';
       return;
     }
+    restoreCurrentMatch();
     var found = backwards ?
         searchAddon.findPrevious(text, searchOptions(false)) :
         searchAddon.findNext(text, searchOptions(incremental));
@@ -1249,6 +1280,7 @@
       searchInput.focus();
       searchInput.select();
     } else {
+      currentMatch = null;
       searchAddon.clearDecorations();
       term.clearSelection();
       searchCount.textContent = '';
