@@ -31,6 +31,10 @@ LOG = logging.getLogger(__name__)
 SEAM_GRACE = 0.5
 SEAM_RETRY = 0.01
 SEAM_QUIET_READS = 2
+# A log that has stopped short of the live output held (virtlogd behind
+# on a loaded host, or stopped) is read less and less often, down to
+# this, so a waiting seam costs the compute agent a few reads a second.
+SEAM_RETRY_MAX = 0.2
 # How long live output may be held for the log to reach it: a log that
 # does not (virtlogd stopped) fails the seam, and the client resumes
 # again rather than get a stream with a hole in it.
@@ -122,6 +126,7 @@ class ConsoleLayer:
         quiet, end = 0, None
         loop = asyncio.get_running_loop()
         holding_since = None
+        pause = SEAM_RETRY
         try:
             while session.at_seam:
                 asked = session.seam.tail_start
@@ -151,7 +156,10 @@ class ConsoleLayer:
                                     session.session_id, SEAM_LOG_WAIT)
                         self.carry_out(session.seam_failed())
                         return
-                    await asyncio.sleep(SEAM_RETRY)
+                    pause = (min(pause * 2, SEAM_RETRY_MAX)
+                             if quiet and session.seam_holds_live
+                             else SEAM_RETRY)
+                    await asyncio.sleep(pause)
         except Exception as exc:
             LOG.warning('Console session %s: its log cannot be joined to '
                         'live output (%s)', session.session_id,
