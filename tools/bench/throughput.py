@@ -371,23 +371,26 @@ def report(results, args):
             label, ceiling, ', %.2fx direct TCP' % (ceiling / direct)
             if direct else ''))
 
-    out.append('bars:')
-    bars = [('to guest, 64 KiB frames: serialproxy >= websockify',
-             ('to guest', '64 KiB'), 'websockify', 1.0)]
+    out.append('bar:')
+    cell = ('to guest', '64 KiB')
+    ours, theirs = rate('serialproxy', cell), rate('websockify', cell)
+    if ours is None or theirs is None:
+        verdict, why = 'FAIL', 'no figure'
+    else:
+        verdict = 'PASS' if ours >= theirs else 'FAIL'
+        why = '%.0f vs %.0f MB/s, %.2fx' % (ours, theirs, ours / theirs)
+    out.append('  %s  %-50s (%s)' % (
+        verdict, 'to guest, 64 KiB frames: serialproxy >= websockify', why))
+    # The floor, for the record: the 0.6x-direct-TCP bars were retired
+    # once a run on two cores showed a bare TCP relay short of them too.
+    out.append('against direct TCP (no bar; a bare TCP relay beside it):')
     for cell in cells:
-        bars.append(('%s, %s: serialproxy >= 0.6x direct TCP' % cell,
-                     cell, 'direct TCP', 0.6))
-    for text, cell, other, factor in bars:
-        ours, theirs = rate('serialproxy', cell), rate(other, cell)
-        if ours is None or theirs is None:
-            verdict, why = 'FAIL', 'no figure'
-        else:
-            verdict = 'PASS' if ours >= factor * theirs else 'FAIL'
-            why = '%.0f vs %.0f MB/s, %.2fx' % (ours, theirs, ours / theirs)
-            relay = rate('TCP relay', cell)
-            if other == 'direct TCP' and relay:
-                why += '; a bare TCP relay: %.2fx' % (relay / theirs)
-        out.append('  %s  %-50s (%s)' % (verdict, text, why))
+        ours, direct = rate('serialproxy', cell), rate('direct TCP', cell)
+        relay = rate('TCP relay', cell)
+        out.append('  %-24s serialproxy %s, TCP relay %s' % (
+            '%s, %s' % cell,
+            '%.2fx' % (ours / direct) if ours and direct else '-',
+            '%.2fx' % (relay / direct) if relay and direct else '-'))
     print('\n'.join(out))
 
 
