@@ -334,6 +334,7 @@ async def serve_proxy(proxy, rpc_server_name, ready,
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload_config)
     await proxy.start(**listen)
     front_door = await start_ssh_front_door(proxy, ssh_sign_in_failures)
     target = messaging.Target(topic=proxy_rpcapi.TOPIC,
@@ -403,10 +404,34 @@ def run(services, proxy=None):
         rpc.cleanup()
 
 
+def reload_config():
+    """SIGHUP: read the config files again, as OpenStack services do.
+
+    Options marked mutable take effect at once (oslo.log's debug and
+    log levels); oslo.config warns of any other that changed, which
+    waits for a restart. A file that no longer reads changes nothing.
+    """
+    try:
+        changed = CONF.mutate_config_files()
+    except Exception as exc:
+        LOG.error('The config files could not be read again, nothing '
+                  'changed: %s', exc)
+        return
+    LOG.info('Config files read again: %d option(s) changed in place',
+             len(changed))
+
+
 def _wait_for_signal():
     stop = threading.Event()
+    reload = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: reload.set())
     _log_ready()
-    while not stop.wait(1):
-        pass
+    while not stop.is_set():
+        # A signal handler only sets an event: the reload's logging and
+        # file reads run here, not inside whatever the handler broke into.
+        stop.wait(0.5)
+        if reload.is_set():
+            reload.clear()
+            reload_config()

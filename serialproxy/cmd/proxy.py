@@ -114,7 +114,7 @@ def main():
     supervisor = workers.WorkerSupervisor(
         count, worker_main, on_worker_exit=metrics.worker_exited,
         stop_timeout=CONF.console.drain_timeout + STOP_GRACE_SECONDS,
-        on_stop=stop_listening)
+        on_stop=stop_listening, on_reload=service.reload_config)
     try:
         status = supervisor.run()
     finally:

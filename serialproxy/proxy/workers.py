@@ -21,7 +21,9 @@ LOG = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
 
 # SIGIO: a readiness pipe got its byte, or lost its writer (O_ASYNC).
-_SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGIO}
+# SIGHUP: read the config files again (systemd's ExecReload).
+_SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGIO,
+            signal.SIGHUP}
 
 
 def _describe(status):
@@ -59,7 +61,7 @@ def _flush_stdio():
 class WorkerSupervisor:
     def __init__(self, count, worker_main, on_worker_exit=None,
                  stop_timeout=30.0, restart_delay=1.0, name='proxy worker',
-                 on_stop=None):
+                 on_stop=None, on_reload=None):
         """count workers; worker_main(index, ready) runs in each child.
 
         worker_main returns the child's exit status; ready() tells the
@@ -69,7 +71,10 @@ class WorkerSupervisor:
         in the parent once, as it begins to stop, before the workers are
         told: the proxy closes its copies of the listening sockets there,
         or the kernel would go on queueing connections that no draining
-        worker accepts any more, instead of refusing them.
+        worker accepts any more, instead of refusing them. on_reload()
+        runs in the parent on SIGHUP, before the signal is passed on to
+        the workers that serve (one still starting forks from the parent
+        after it, or reads the files itself).
         """
         if count < 1:
             raise ValueError('count must be at least 1')
@@ -77,6 +82,7 @@ class WorkerSupervisor:
         self._worker_main = worker_main
         self._on_worker_exit = on_worker_exit
         self._on_stop = on_stop
+        self._on_reload = on_reload
         self._stop_timeout = stop_timeout
         self._restart_delay = restart_delay
         self._name = name
@@ -96,6 +102,7 @@ class WorkerSupervisor:
 
     def run(self):
         """Serve until SIGTERM or SIGINT; 0 then, non-zero if start fails.
+        SIGHUP reloads (on_reload) and is passed on to the workers.
 
         Logs the 'Ready' line once every worker called ready(): functional
         tests and init scripts wait for exactly that line.
@@ -130,6 +137,8 @@ class WorkerSupervisor:
                          signal.Signals(signum).name, self._name)
                 self._stop()
                 return 0
+            if signum == signal.SIGHUP:
+                self._reload()
             if signum == signal.SIGIO:
                 for index in list(self._pipes):
                     self._poll_ready(index)
@@ -150,6 +159,17 @@ class WorkerSupervisor:
                 if due <= now:
                     del self._due[index]
                     self._spawn(index)
+
+    def _reload(self):
+        LOG.info('Caught SIGHUP, reading the config files again')
+        if self._on_reload is not None:
+            try:
+                self._on_reload()
+            except Exception:
+                LOG.exception('on_reload() failed')
+        for pid, index in self._workers.items():
+            if index in self._ready:
+                os.kill(pid, signal.SIGHUP)
 
     def _restart(self, index):
         # A worker that dies young is likely to die again: do not spin.
@@ -188,6 +208,8 @@ class WorkerSupervisor:
         try:
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
                 signal.signal(signum, signal.SIG_DFL)
+            # Until worker_main takes it: SIGHUP's default would kill it.
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
             signal.pthread_sigmask(signal.SIG_SETMASK, self._old_mask)
             _stop_with_parent(self._parent_pid)
             for fd in self._pipes.values():  # other workers' pipes

@@ -1,4 +1,5 @@
-"""A real proxy of two workers: recording its sessions, draining on SIGTERM.
+"""A real proxy of two workers: recording its sessions, draining on SIGTERM,
+reading its config files again on SIGHUP.
 
 consoleauth and serialproxy-proxy as processes over RabbitMQ, echoing
 stand-in guest ports (tests/harness/proxy_world.py). Recording: every
@@ -7,11 +8,14 @@ index and session (never by token), readable by the proxy's user alone,
 capped in size; old recordings are pruned at start-up. Drain: on SIGTERM
 the proxy accepts nothing new, lets live sessions go on for
 drain_timeout, then closes those left with 1001, releases every lease and
-exits 0.
+exits 0. Reload: SIGHUP makes the supervisor, each worker and consoleauth
+read the files again (debug off takes effect at once), sessions go on,
+and a file that no longer reads changes nothing.
 """
 
 import json
 import os
+import re
 import signal
 import socket
 import stat
@@ -190,3 +194,98 @@ class DrainTest(testcase.TestCase):
             return False  # accepted by a listener being closed
         client.close()
         return False
+
+
+class ReloadTest(testcase.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.guest = self.useFixture(proxy_world.GuestPort(proxy_world.echo))
+        self.world = self.useFixture(proxy_world.ProxyWorld(workers=2))
+        self.deployment = self.world.deployment
+
+    def log(self, label):
+        for name, _, path in self.deployment.processes:
+            if name == label:
+                with open(path, errors='replace') as f:
+                    return f.read()
+        raise AssertionError('no service %s' % label)
+
+    def set_debug(self, value):
+        with open(self.deployment.config_file) as f:
+            text, count = re.subn(r'(?m)^debug = \w+$',
+                                  'debug = %s' % value, f.read())
+        self.assertEqual(1, count)
+        with open(self.deployment.config_file, 'w') as f:
+            f.write(text)
+
+    def hup(self, *procs):
+        for proc in procs:
+            proc.send_signal(signal.SIGHUP)
+
+    def test_sighup_turns_debug_off_in_every_process_and_sessions_go_on(
+            self):
+        client = self.world.connect(self.world.token(self.guest.port))
+        self.addCleanup(client.close)
+        client.send(b'before\n')
+        self.assertEqual(b'before\n', client.receive(7))
+        consoleauth = dict((name, proc) for name, proc, _
+                           in self.deployment.processes)[
+            'serialproxy-consoleauth']
+        marks = {label: len(self.log(label)) for label in
+                 ('serialproxy-proxy', 'serialproxy-consoleauth')}
+        workers_before = sorted(self.world.worker_pids())
+
+        self.set_debug('false')
+        self.hup(self.world.proxy, consoleauth)
+
+        changed = 'Config files read again: 1 option(s) changed in place'
+        # The supervisor and each of its two workers; consoleauth.
+        func_fixtures.wait_for(
+            lambda: self.log('serialproxy-proxy').count(changed) == 3 and
+            self.log('serialproxy-consoleauth').count(changed) == 1,
+            15, 'every process to read its config again')
+        self.assertEqual(3, self.log('serialproxy-proxy').count(
+            'Option DEFAULT.debug changed from [true] to [false]'))
+        # The live session was not touched; new ones open; nothing
+        # the proxy logs from now on is at DEBUG.
+        client.send(b'after\n')
+        self.assertEqual(b'after\n', client.receive(6))
+        other = self.world.connect(self.world.token(self.guest.port))
+        self.addCleanup(other.close)
+        other.send(b'new\n')
+        self.assertEqual(b'new\n', other.receive(4))
+        self.assertEqual(workers_before, sorted(self.world.worker_pids()))
+        for label, mark in marks.items():
+            after = self.log(label)[mark:]
+            self.assertNotIn(' DEBUG ', after.split(changed, 1)[1], label)
+            self.assertNotIn('died', after, label)
+
+    def test_a_config_file_that_no_longer_reads_changes_nothing(self):
+        self.world.expect_log_error(
+            'The config files could not be read again, nothing changed',
+            'the test breaks the config file before SIGHUP',
+            'serialproxy-proxy')
+        workers_before = sorted(self.world.worker_pids())
+        with open(self.deployment.config_file) as f:
+            good = f.read()
+        with open(self.deployment.config_file, 'w') as f:
+            f.write(good + '\n[broken\n')
+        self.hup(self.world.proxy)
+        func_fixtures.wait_for(
+            lambda: self.log('serialproxy-proxy').count(
+                'could not be read again') == 3,
+            15, 'the supervisor and both workers to refuse the file')
+        client = self.world.connect(self.world.token(self.guest.port))
+        self.addCleanup(client.close)
+        client.send(b'still\n')
+        self.assertEqual(b'still\n', client.receive(6))
+        self.assertEqual(workers_before, sorted(self.world.worker_pids()))
+        # Mended, the next SIGHUP reads it.
+        with open(self.deployment.config_file, 'w') as f:
+            f.write(good)
+        self.hup(self.world.proxy)
+        func_fixtures.wait_for(
+            lambda: self.log('serialproxy-proxy').count(
+                'Config files read again: 0 option(s)') == 3,
+            15, 'the mended file to be read')

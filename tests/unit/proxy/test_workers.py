@@ -30,6 +30,15 @@ def record(directory, name, data):
     os.rename(path + '.tmp', path)
 
 
+def running(pid):
+    """Alive and not a zombie (which os.kill(pid, 0) would not tell)."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except FileNotFoundError:
+        return False
+
+
 class _Stop(Exception):
     pass
 
@@ -59,6 +68,15 @@ def serve(directory, index, ready):
             signal.pause()
     except _Stop:
         return 0
+
+
+def serve_reloading(directory, index, ready):
+    """A worker that notes each SIGHUP, as the proxy's reloads config."""
+    def on_sighup(signum, frame):
+        record(directory, 'hup-%d-%d' % (os.getpid(), time.monotonic_ns()),
+               {'pid': os.getpid(), 'at': time.monotonic()})
+    signal.signal(signal.SIGHUP, on_sighup)
+    return serve(directory, index, ready)
 
 
 def ignore_sigterm(directory, index, ready):
@@ -167,15 +185,18 @@ class WorkerSupervisorTest(base.TestCase):
             logger.propagate = False
             # A handler of the parent's own must not leak into workers.
             signal.signal(signal.SIGTERM, lambda signum, frame: None)
+            # As a service manager starts it (the test runner may have
+            # inherited SIGHUP ignored, which would hide its default).
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)
             supervisor = None
 
             def on_worker_exit(pid):
                 record(directory, 'exited-%d' % pid,
                        {'pid': pid, 'live': supervisor.worker_pids})
 
-            if 'on_stop' in kwargs:
-                kwargs['on_stop'] = functools.partial(kwargs['on_stop'],
-                                                      directory)
+            for hook in ('on_stop', 'on_reload'):
+                if hook in kwargs:
+                    kwargs[hook] = functools.partial(kwargs[hook], directory)
             supervisor = workers.WorkerSupervisor(
                 count, functools.partial(worker_main, directory),
                 on_worker_exit=on_worker_exit, **kwargs)
@@ -281,6 +302,55 @@ class WorkerSupervisorTest(base.TestCase):
         self.assertEqual([{'terminated': []}],
                          supervisor.reports('on-stop-'))
         self.assertEqual(2, len(supervisor.terminated()))
+
+    def test_sighup_reloads_the_parent_then_each_worker(self):
+        def on_reload(directory):
+            record(directory, 'reload-%d' % time.monotonic_ns(), {
+                'at': time.monotonic(),
+                'hups': [name for name in os.listdir(directory)
+                         if name.startswith('hup-')]})
+        supervisor = self.start(2, serve_reloading, on_reload=on_reload)
+        self.wait_ready(supervisor)
+        pids = sorted(r['pid'] for r in supervisor.started())
+
+        for _ in range(2):
+            os.kill(supervisor.pid, signal.SIGHUP)
+            time.sleep(0.2)
+
+        self.wait_for(lambda: len(supervisor.reports('hup-')) == 4,
+                      'two SIGHUPs in each worker')
+        reloads = supervisor.reports('reload-')
+        self.assertEqual(2, len(reloads))
+        self.assertEqual([], reloads[0]['hups'])  # the parent first
+        self.assertEqual(sorted(pids * 2), sorted(
+            r['pid'] for r in supervisor.reports('hup-')))
+        # Nothing stopped or restarted.
+        self.assertEqual((0, 0), os.waitpid(supervisor.pid, os.WNOHANG))
+        self.assertEqual(pids, sorted(r['pid'] for r in supervisor.started()))
+        self.assertEqual(2, supervisor.log().count(
+            'Caught SIGHUP, reading the config files again'))
+        os.kill(supervisor.pid, signal.SIGTERM)
+        self.assertEqual(0, self.wait_exit(supervisor))
+        self.assertEqual(pids, supervisor.terminated())
+
+    def test_sighup_kills_no_worker_without_a_handler_of_its_own(self):
+        # A worker that has not taken SIGHUP yet (still starting) would
+        # die of its default action: the supervisor's children ignore it
+        # until they take it.
+        supervisor = self.start(2, serve, restart_delay=0)
+        self.wait_ready(supervisor)
+        pids = sorted(r['pid'] for r in supervisor.started())
+
+        os.kill(supervisor.pid, signal.SIGHUP)
+        time.sleep(0.5)
+
+        self.assertEqual((0, 0), os.waitpid(supervisor.pid, os.WNOHANG))
+        for pid in pids:
+            self.assertTrue(running(pid), pid)
+        self.assertEqual(pids, sorted(r['pid'] for r in supervisor.started()))
+        self.assertNotIn('died', supervisor.log())
+        self.assertEqual([], supervisor.reports('exited-'))
+        self.assertEqual([], supervisor.terminated())
 
     def test_sigint_stops_the_workers_with_sigterm(self):
         self._test_stop_signal_reaches_every_worker(signal.SIGINT)
