@@ -20,6 +20,8 @@ resumed, nor is one whose proxy tells no offsets. The history bytes the
 note announces are the console log's: the terminal queries in them are
 removed before they reach this terminal, which would otherwise answer
 them to the guest's shell as typed input (they are counted all the same).
+A proxy silent for --keepalive seconds is pinged; a ping unanswered as
+long is a lost connection, resumed like a reset.
 """
 
 import argparse
@@ -52,6 +54,12 @@ BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 8.0
 # Seconds a connection (TCP, TLS and the upgrade) may take.
 CONNECT_TIMEOUT = 20.0
+# Seconds of silence from the proxy after which a ping is sent, and
+# within which it must be answered: keeps a NAT or balancer from timing
+# out a quiet console, and finds a connection that died without a reset
+# (a lost network) so that it is resumed. Pings are no console activity:
+# the proxy's idle_timeout still counts.
+KEEPALIVE = 30.0
 # Close codes after which the session is resumed: the proxy went away
 # (shutting down; another behind the same address takes the session on),
 # and what is reported for a connection lost without a close frame.
@@ -178,22 +186,57 @@ def connect(url):
     return ws
 
 
-def _readable(ws, stdin_fd):
+def _readable(ws, stdin_fd, timeout=None):
     sock = ws.sock
     # TLS may hold a decrypted frame that select cannot see.
     if getattr(sock, 'pending', None) and sock.pending():
         return [sock]
-    readable, _, _ = select.select([sock, stdin_fd], [], [])
+    readable, _, _ = select.select([sock, stdin_fd], [], [], timeout)
     return readable
 
 
-def _pump(ws, stdin_fd, stdout, position=None, typed=None):
+class Keepalive:
+    """When to ping a silent proxy, and when its silence means the
+    connection is gone. seconds: None or 0 for never."""
+
+    def __init__(self, seconds, clock=time.monotonic):
+        self.seconds = seconds or None
+        self.clock = clock
+        self.heard_at = clock()
+        self.pinged_at = None
+
+    def heard(self):
+        self.heard_at, self.pinged_at = self.clock(), None
+
+    def timeout(self):
+        """Seconds the next wait may take (None: no limit)."""
+        if self.seconds is None:
+            return None
+        since = self.pinged_at if self.pinged_at is not None \
+            else self.heard_at
+        return max(0.0, since + self.seconds - self.clock())
+
+    def due(self, ws):
+        """Ping when the proxy has been silent long enough; True when a
+        ping went unanswered as long: the connection is lost."""
+        if self.seconds is None or self.timeout() > 0:
+            return False
+        if self.pinged_at is not None:
+            return True
+        ws.ping(b'serialproxy-console')
+        self.pinged_at = self.clock()
+        return False
+
+
+def _pump(ws, stdin_fd, stdout, position=None, typed=None,
+          keepalive=None):
     """Relay until the session ends: its Ending, which says whether it
     may be resumed (the connection dropped) or not. typed: input held
     for the connection (a bytearray), sent first; what could not be sent
-    is left in it."""
+    is left in it. keepalive: seconds (see KEEPALIVE), None for none."""
     position = position or StreamPosition()
     typed = bytearray() if typed is None else typed
+    alive = Keepalive(keepalive)
     # The type of the message being received (text: the proxy's notes,
     # not console bytes), and a text message's parts so far.
     text = False
@@ -203,7 +246,10 @@ def _pump(ws, stdin_fd, stdout, position=None, typed=None):
             ws.send_binary(bytes(typed))
             typed.clear()
         while True:
-            readable = _readable(ws, stdin_fd)
+            readable = _readable(ws, stdin_fd, alive.timeout())
+            if ws.sock not in readable and alive.due(ws):
+                return Ending('connection lost (no answer to a keepalive '
+                              'ping in %g s)' % alive.seconds, True)
             if stdin_fd in readable:
                 data = os.read(stdin_fd, 4096)
                 if not data or ESCAPE in data:
@@ -216,6 +262,7 @@ def _pump(ws, stdin_fd, stdout, position=None, typed=None):
             if ws.sock not in readable:
                 continue
             frame = ws.recv_frame()
+            alive.heard()
             opcode = frame.opcode
             if opcode == websocket.ABNF.OPCODE_CLOSE:
                 code, reason = _close_status(frame.data)
@@ -296,7 +343,7 @@ def _wait_holding_input(stdin_fd, seconds, held, clock=time.monotonic):
 
 
 def run(url, stdin_fd, stdout, since=None, reconnects=RECONNECTS,
-        connect=connect, clock=time.monotonic):
+        connect=connect, clock=time.monotonic, keepalive=KEEPALIVE):
     """The console session of url, resumed after drops; the exit status:
     0 when it ended (the user left, the proxy closed it), 1 when it was
     refused, could not be reached, or was lost for good."""
@@ -316,7 +363,8 @@ def run(url, stdin_fd, stdout, since=None, reconnects=RECONNECTS,
         position.connected()
         opened_at, offset_at_open = clock(), position.offset
         try:
-            ending = _pump(ws, stdin_fd, stdout, position, typed)
+            ending = _pump(ws, stdin_fd, stdout, position, typed,
+                           keepalive)
         finally:
             _close_quietly(ws)
         if not ending.resumable:
@@ -397,7 +445,16 @@ def parse_args(argv):
                         help='reconnections in a row after a dropped '
                              'connection before giving up (default %d; '
                              '0: none)' % RECONNECTS)
+    parser.add_argument('--keepalive', type=float, default=KEEPALIVE,
+                        metavar='SECONDS',
+                        help='ping the proxy after this long without a '
+                             'word from it, and take the connection as '
+                             'lost (and resume it) when the ping is not '
+                             'answered as long (default %g; 0: never)'
+                             % KEEPALIVE)
     args = parser.parse_args(argv)
+    if args.keepalive < 0:
+        parser.error('--keepalive must be 0 or more')
     if args.since is not None and args.since < 0:
         parser.error('--since must be 0 or more')
     if args.reconnects < 0:
@@ -427,7 +484,7 @@ def main(argv=None):
         if saved is not None:
             tty.setraw(stdin_fd)
         return run(args.url, stdin_fd, sys.stdout.buffer, since=args.since,
-                   reconnects=args.reconnects)
+                   reconnects=args.reconnects, keepalive=args.keepalive)
     finally:
         if saved is not None:
             termios.tcsetattr(stdin_fd, termios.TCSADRAIN, saved)

@@ -5,7 +5,8 @@ through a TCP forwarder of the test's that resets every connection it
 carries now and then (RST both ways, no close frame: a network that
 drops) while the guest prints `seq 1 COUNT`. The CLI resumes each time
 from the offset it counted; what reaches its terminal holds every number
-once, in order.
+once, in order. A quiet console keeps its connection: the proxy answers
+the CLI's keepalive pings.
 """
 
 import os
@@ -161,7 +162,7 @@ class ConsoleCLIResumeTest(func_fixtures.SharedWorldTestCase):
     def make_world(cls):
         return test_console_history.HistoryWorld()
 
-    def start_cli(self, url):
+    def start_cli(self, url, *options):
         """The CLI on url, under a pty: (process, terminal, stderr
         file)."""
         master, slave = pty.openpty()
@@ -169,7 +170,8 @@ class ConsoleCLIResumeTest(func_fixtures.SharedWorldTestCase):
         stderr = tempfile.TemporaryFile()
         self.addCleanup(stderr.close)
         proc = subprocess.Popen(
-            [sys.executable, '-m', 'serialproxy.cmd.console', url],
+            [sys.executable, '-m', 'serialproxy.cmd.console', url,
+             *options],
             stdin=slave, stdout=slave, stderr=stderr,
             start_new_session=True)
         os.close(slave)
@@ -256,3 +258,27 @@ class ConsoleCLIResumeTest(func_fixtures.SharedWorldTestCase):
         # Lines are whole: no number is missing or twice.
         numbers = [int(n) for n in re.findall(rb'(\d+)\r\n', sequence)]
         self.assertEqual(list(range(1, COUNT + 1)), numbers)
+
+    def test_the_proxy_answers_keepalive_pings_of_a_quiet_console(self):
+        # Pinged after 0.5 s of silence, the proxy must answer within
+        # 0.5 s, or the CLI takes the connection as lost: a proxy that
+        # did not would have every quiet console reconnect each minute.
+        url = self.world.deployment.console_url(self.world.guest.uuid)
+        proc, terminal, stderr = self.start_cli(url, '--keepalive', '0.5')
+
+        def said():
+            stderr.seek(0)
+            return stderr.read().decode(errors='replace')
+        func_fixtures.wait_for(lambda: 'connected' in said(), 30,
+                               'the CLI connected')
+        time.sleep(4)  # the guest says nothing: some 4 pings
+        tag = random.randrange(10 ** 6, 10 ** 7)
+        os.write(terminal.master_fd, b'echo ka-$((%d+1))\r' % tag)
+        func_fixtures.wait_for(
+            lambda: b'ka-%d\r\n' % (tag + 1) in terminal.snapshot(), 30,
+            'the guest to answer')
+        os.write(terminal.master_fd, CTRL_CLOSE_BRACKET)
+        self.assertEqual(0, proc.wait(30), said())
+        self.assertNotIn('keepalive', said())
+        self.assertNotIn('reconnect', said())
+        self.assertEqual(1, said().count('connected'), said())

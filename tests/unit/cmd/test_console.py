@@ -90,6 +90,8 @@ class FakeProxy:
     def __init__(self, test, scripts, on_closed=None):
         self.scripts = list(scripts)
         self.queries = []
+        # The pings each 'answer' or 'silent' step got from the client.
+        self.pings = []
         # The console bytes each connection received (binary frames).
         self.received = []
         self.on_closed = on_closed or (lambda number: None)
@@ -155,12 +157,50 @@ class FakeProxy:
             elif kind == 'close':
                 sock.sendall(frame(ABNF.OPCODE_CLOSE, struct.pack(
                     '>H', step[1]) + step[2].encode()))
+            elif kind == 'answer':
+                # Quiet for step[1] seconds, answering pings.
+                self.pings.append(self._listen(sock, step[1], True))
+            elif kind == 'silent':
+                # Nothing at all for step[1] seconds, as a network that
+                # died without a reset; then gone.
+                self.pings.append(self._listen(sock, step[1], False))
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                struct.pack('ii', 1, 0))
+                return
             elif kind == 'reset':
                 # A reset: nothing more, no close frame, no FIN.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                 struct.pack('ii', 1, 0))
                 return
         self.received[-1] = client_console_bytes(self._drain(sock))
+
+    @staticmethod
+    def _listen(sock, seconds, answer):
+        """Read the client's frames for seconds, answering its pings
+        with pongs when answer; how many pings came."""
+        deadline = time.monotonic() + seconds
+        pending, pings = b'', 0
+        while time.monotonic() < deadline:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = sock.recv(4096)
+            except socket.timeout:
+                break
+            if not data:
+                break
+            pending += data
+            while len(pending) >= 2:
+                size = whole_frame_size(pending)
+                if size is None or len(pending) < size:
+                    break
+                (opcode, payload), = fakes.server_frames(pending[:size])
+                pending = pending[size:]
+                if opcode == ABNF.OPCODE_PING:
+                    pings += 1
+                    if answer:
+                        sock.sendall(frame(ABNF.OPCODE_PONG, payload))
+        sock.settimeout(10)
+        return pings
 
     @staticmethod
     def _drain(sock):
@@ -177,6 +217,21 @@ class FakeProxy:
         except OSError:
             pass
         return sent
+
+
+def whole_frame_size(data):
+    """The size of the client frame data starts with (masked), or None
+    while its header is not all in."""
+    length, offset = data[1] & 0x7f, 2
+    if length == 126:
+        if len(data) < 4:
+            return None
+        length, offset = struct.unpack('>H', data[2:4])[0], 4
+    elif length == 127:
+        if len(data) < 10:
+            return None
+        length, offset = struct.unpack('>Q', data[2:10])[0], 10
+    return offset + 4 + length
 
 
 def client_console_bytes(data):
@@ -389,6 +444,41 @@ class ResumeTest(ResumeTestCase):
                       self.stderr.getvalue())
 
 
+class KeepaliveTest(ResumeTestCase):
+
+    def test_a_connection_gone_silent_is_found_and_resumed(self):
+        # No reset, no FIN: without a ping, the terminal would wait for
+        # ever on a network that is gone.
+        status, shown, proxy = self.run_console([
+            [note(0), binary(b'ab'), ('silent', 1.0)],
+            [note(2, requested=2), binary(b'cd'), close(4001, 'operator')]],
+            keepalive=0.2)
+        self.assertEqual(0, status)
+        self.assertEqual(b'abcd', shown)
+        self.assertEqual('2', proxy.query(1)['resume'][0])
+        self.assertEqual(1, proxy.pings[0])
+        self.assertIn('connection lost (no answer to a keepalive ping in '
+                      '0.2 s); reconnecting', self.stderr.getvalue())
+
+    def test_a_quiet_console_that_answers_is_kept(self):
+        status, shown, proxy = self.run_console([
+            [note(0), binary(b'a'), ('answer', 1.2), binary(b'b'),
+             close(4001, 'operator')]], keepalive=0.2)
+        self.assertEqual(0, status)
+        self.assertEqual(b'ab', shown)
+        self.assertEqual(1, len(proxy.queries))
+        # A ping each 0.2 s of silence (its pong starts the next 0.2 s).
+        self.assertGreaterEqual(proxy.pings[0], 3)
+        self.assertNotIn('keepalive', self.stderr.getvalue())
+
+    def test_keepalive_0_sends_no_ping(self):
+        status, shown, proxy = self.run_console([
+            [note(0), ('answer', 0.6), close(4001, 'operator')]],
+            keepalive=0)
+        self.assertEqual(0, status)
+        self.assertEqual([0], proxy.pings)
+
+
 class ArgumentsTest(base.TestCase):
 
     def test_resume_url_replaces_what_the_url_asked(self):
@@ -401,6 +491,12 @@ class ArgumentsTest(base.TestCase):
                          urllib.parse.parse_qs(urllib.parse.urlsplit(
                              url).query))
 
+    def test_keepalive_default_and_off(self):
+        self.assertEqual(console.KEEPALIVE, console.parse_args(
+            ['ws://p/?token=t']).keepalive)
+        self.assertEqual(0, console.parse_args(
+            ['ws://p/?token=t', '--keepalive', '0']).keepalive)
+
     def test_since_and_the_urls_resume(self):
         self.assertEqual(5, console.parse_args(
             ['ws://p/?token=t', '--since', '5']).since)
@@ -411,5 +507,6 @@ class ArgumentsTest(base.TestCase):
         for argv in (['ws://p/?token=t', '--since', '-1'],
                      ['ws://p/?token=t&resume=8', '--since', '5'],
                      ['ws://p/?token=t&resume=x'],
-                     ['ws://p/?token=t', '--reconnects', '-1'], []):
+                     ['ws://p/?token=t', '--reconnects', '-1'],
+                     ['ws://p/?token=t', '--keepalive', '-1'], []):
             self.assertRaises(SystemExit, console.parse_args, argv)
