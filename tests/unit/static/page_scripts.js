@@ -310,7 +310,9 @@ const CHECKS = {
     // A thousand pages a proxy dropped at once, each with its own draws:
     // every pause is in its range, and no 50 ms of that range holds much
     // more than its share (without the jitter all thousand come back in
-    // the same ms).
+    // the same ms). The bound is far in the tail of what fair draws
+    // give (a 50 ms share of 12.5 pages crowds to 29 in about one run
+    // of a hundred), so that a seed never fails it by chance.
     const rand = random(SEED);
     steps.forEach(function (step, retry) {
       const delays = [];
@@ -327,7 +329,7 @@ const CHECKS = {
       });
       const crowd = Math.max.apply(null, Object.values(buckets));
       const share = 1000 * 50 / (step / 2);
-      assert.ok(crowd <= 1.5 * share + 10, 'retry ' + retry + ': ' + crowd +
+      assert.ok(crowd <= 2 * share + 20, 'retry ' + retry + ': ' + crowd +
                 ' of 1000 pages in one 50 ms, share ' + share);
     });
     // The page's default draw (Math.random) stays in range too.
