@@ -9,6 +9,7 @@ the kernel twice more and one more process needs a core.
     python tools/bench/tcp_relay.py LISTEN_PORT GUEST_ADDRESS GUEST_PORT
 """
 
+import signal
 import socket
 import sys
 import threading
@@ -40,6 +41,8 @@ def relay(client, guest_address):
 
 
 def main():
+    # Stopped by the bench's world like its services: status 0 on SIGTERM.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     port, guest_address = int(sys.argv[1]), (sys.argv[2], int(sys.argv[3]))
     listener = socket.create_server(('127.0.0.1', port), backlog=128)
     print('listening on %d' % port, flush=True)
