@@ -204,12 +204,14 @@ class ReloadTest(testcase.TestCase):
         self.world = self.useFixture(proxy_world.ProxyWorld(workers=2))
         self.deployment = self.world.deployment
 
-    def log(self, label):
-        for name, _, path in self.deployment.processes:
-            if name == label:
-                with open(path, errors='replace') as f:
-                    return f.read()
+    def service(self, label):
+        for service in self.deployment.processes:
+            if service.label == label:
+                return service
         raise AssertionError('no service %s' % label)
+
+    def log(self, label):
+        return self.service(label).log()
 
     def set_debug(self, value):
         with open(self.deployment.config_file) as f:
@@ -229,9 +231,7 @@ class ReloadTest(testcase.TestCase):
         self.addCleanup(client.close)
         client.send(b'before\n')
         self.assertEqual(b'before\n', client.receive(7))
-        consoleauth = dict((name, proc) for name, proc, _
-                           in self.deployment.processes)[
-            'serialproxy-consoleauth']
+        consoleauth = self.service('serialproxy-consoleauth').proc
         marks = {label: len(self.log(label)) for label in
                  ('serialproxy-proxy', 'serialproxy-consoleauth')}
         workers_before = sorted(self.world.worker_pids())
